@@ -213,10 +213,10 @@ async fn eastwest(cluster: &Cluster, gw: &DynamicObject) -> apply::Result<()> {
     if let Some(addr) = gw.data["spec"]["addresses"]
         .as_array()
         .and_then(|a| a.first())
+        && addr["type"].as_str().is_none_or(|t| t == "IPAddress")
+        && svc_type == "LoadBalancer"
     {
-        if addr["type"].as_str().is_none_or(|t| t == "IPAddress") && svc_type == "LoadBalancer" {
-            svc_spec["loadBalancerIP"] = addr["value"].clone();
-        }
+        svc_spec["loadBalancerIP"] = addr["value"].clone();
     }
     let live = cluster.service(&ns, &name).and_then(|s| to_value(&*s));
     apply::apply(cluster, ISTIOD, &svc_ar, json!({

@@ -97,10 +97,10 @@ pub async fn reconcile(world: &World, cluster: &Cluster) -> apply::Result<()> {
             }
         }
     }
-    if !members.iter().any(|(c, _)| c.name == cluster.name) {
-        if let Some(me) = world.cluster(&cluster.name) {
-            members.push((me.clone(), own_name));
-        }
+    if !members.iter().any(|(c, _)| c.name == cluster.name)
+        && let Some(me) = world.cluster(&cluster.name)
+    {
+        members.push((me.clone(), own_name));
     }
 
     let ar = gateway_resource();

@@ -1000,17 +1000,17 @@ pub async fn istiod_startup(world: &World, cluster: &Cluster) -> apply::Result<(
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
-                .map(|cs| cs.iter().filter_map(|c| to_value(c)).collect())
+                .map(|cs| cs.iter().filter_map(to_value).collect())
                 .unwrap_or_default();
             for c in conditions.iter_mut() {
                 if c["type"] == "Ready" || c["type"] == "ContainersReady" {
                     c["status"] = json!(status);
                     c["lastTransitionTime"] = json!(now);
                     if want_ready {
-                        c.as_object_mut().map(|o| {
+                        if let Some(o) = c.as_object_mut() {
                             o.remove("reason");
                             o.remove("message");
-                        });
+                        }
                     } else {
                         c["reason"] = json!("ContainersNotReady");
                         c["message"] = json!(broken.clone().unwrap_or_else(|| {
@@ -1025,7 +1025,7 @@ pub async fn istiod_startup(world: &World, cluster: &Cluster) -> apply::Result<(
                 .and_then(|s| s.container_statuses.as_ref())
                 .map(|cs| {
                     cs.iter()
-                        .filter_map(|c| to_value(c))
+                        .filter_map(to_value)
                         .map(|mut c| {
                             c["ready"] = json!(want_ready);
                             c

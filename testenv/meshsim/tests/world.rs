@@ -406,7 +406,7 @@ async fn eastwest_gateways_are_programmed_with_load_balancer_or_nodeport_service
         );
         let ann = svc.metadata.annotations.unwrap_or_default();
         assert_eq!(
-            ann.get("peering.solo.io/data-plane-service-type").is_some(),
+            ann.contains_key("peering.solo.io/data-plane-service-type"),
             nodeport,
             "annotation propagates"
         );
