@@ -6,13 +6,14 @@
 //! It never imports the console's crates: it reads objects as the vendor controllers would, so a wrong object
 //! shape written by the console is caught here instead of being mirrored.
 //!
-//! Usage: `meshsim --kubeconfig FILE --contexts c1,c2,… [--step-delay-ms 200] [--state DIR]`
+//! Usage: `meshsim --kubeconfig FILE --contexts c1,c2,… [--step-delay-ms 200] [--debug-ports P1,P2,…] [--state DIR]`
 
 #![recursion_limit = "256"]
 
 mod apply;
 mod ca;
 mod cluster;
+mod debug;
 mod faults;
 mod gateways;
 mod lb;
@@ -31,6 +32,8 @@ pub struct Options {
     pub contexts: Vec<String>,
     pub step_delay: Duration,
     pub state: Option<PathBuf>,
+    /// Per context (same order), the loopback port of istiod's debug endpoint that kwok forwards 15014 to.
+    pub debug_ports: Vec<u16>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -38,6 +41,7 @@ fn parse_args() -> Result<Options, String> {
     let mut contexts = Vec::new();
     let mut step_delay = Duration::from_millis(200);
     let mut state = None;
+    let mut debug_ports = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -59,8 +63,19 @@ fn parse_args() -> Result<Options, String> {
                 step_delay = Duration::from_millis(ms);
             }
             "--state" => state = Some(PathBuf::from(value("--state")?)),
+            "--debug-ports" => {
+                debug_ports = value("--debug-ports")?
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|p| {
+                        p.trim()
+                            .parse::<u16>()
+                            .map_err(|_| format!("--debug-ports: not a port: {p}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => {
-                return Err("usage: meshsim --kubeconfig FILE --contexts c1,c2,... [--step-delay-ms N] [--state DIR]".into());
+                return Err("usage: meshsim --kubeconfig FILE --contexts c1,c2,... [--step-delay-ms N] [--debug-ports P1,P2,...] [--state DIR]".into());
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -69,11 +84,15 @@ fn parse_args() -> Result<Options, String> {
     if contexts.is_empty() {
         return Err("--contexts is required".into());
     }
+    if !debug_ports.is_empty() && debug_ports.len() != contexts.len() {
+        return Err("--debug-ports needs one port per context".into());
+    }
     Ok(Options {
         kubeconfig,
         contexts,
         step_delay,
         state,
+        debug_ports,
     })
 }
 

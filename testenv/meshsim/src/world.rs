@@ -148,6 +148,9 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     for c in &world.clusters {
         c.wait_synced().await;
     }
+    for (c, port) in world.clusters.iter().zip(opts.debug_ports.iter()) {
+        tokio::spawn(crate::debug::serve(c.clone(), *port));
+    }
     tracing::info!(
         clusters = world.clusters.len(),
         step_delay_ms = opts.step_delay.as_millis() as u64,

@@ -1327,3 +1327,130 @@ async fn a_steady_world_is_not_rewritten_by_the_simulator() {
     );
     assert_eq!(before, after, "a steady world is not rewritten");
 }
+
+/// GET `path` on a pod's port through the apiserver's port-forward (kwok plays the kubelet's side).
+async fn port_forward_get(pods: &Api<Pod>, pod: &str, port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut pf = pods.portforward(pod, &[port]).await.expect("port-forward");
+    let mut stream = pf.take_stream(port).expect("stream");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    // Read one response by its Content-Length: the forwarded stream need not report the server's close.
+    let mut resp = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            let n = stream.read(&mut chunk).await.expect("read");
+            resp.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&resp);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .expect("response within 20s");
+    drop(stream);
+    pf.abort();
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+#[tokio::test]
+async fn istiod_answers_the_license_check_through_a_port_forward() {
+    let _l = WORLD_LOCK.lock().await;
+    reset("c1").await;
+    install(Install {
+        context: "c1",
+        root: None,
+        license: "k",
+        extensions: None,
+        smc_extra: "",
+    })
+    .await;
+    wait_smc_succeeded("c1").await;
+    let c = client("c1").await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "istio-system");
+    let istiod_pod = || async {
+        let l = pods
+            .list(&ListParams::default().labels("app=istiod"))
+            .await
+            .expect("pods");
+        l.items
+            .into_iter()
+            .find(|p| p.metadata.deletion_timestamp.is_none())
+            .and_then(|p| p.metadata.name)
+            .expect("istiod pod")
+    };
+    let body = |resp: String| -> Value {
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        serde_json::from_str(resp.split("\r\n\r\n").nth(1).expect("body")).expect("json")
+    };
+    // §3 check 2: valid = State OK/BYPASSED and a product that allows multicluster.
+    let v = body(port_forward_get(&pods, &istiod_pod().await, 15014, "/debug/license").await);
+    assert_eq!(
+        (v["State"].as_str(), v["Product"].as_str()),
+        (Some("OK"), Some("GlooMesh")),
+        "{v}"
+    );
+    set_faults("c1", &[("license-invalid", "true")]).await;
+    let v = body(port_forward_get(&pods, &istiod_pod().await, 15014, "/debug/license").await);
+    assert_eq!(v["State"], "INVALID");
+    set_faults("c1", &[]).await;
+    // Istio before 1.27 has no license endpoint: 404, which the check counts as "not supported".
+    kubectl_ok(
+        "c1",
+        &[
+            "-n",
+            "gloo-mesh",
+            "patch",
+            "smc",
+            "managed-istio",
+            "--type=merge",
+            "-p",
+            "{\"spec\":{\"version\":\"1.26.3\"}}",
+        ],
+        None,
+    )
+    .await;
+    let resp = wait_for(60, "istiod rolled to 1.26", || {
+        let pods = pods.clone();
+        async move {
+            let l = pods
+                .list(&ListParams::default().labels("app=istiod"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let p = l
+                .items
+                .into_iter()
+                .find(|p| {
+                    p.metadata.deletion_timestamp.is_none()
+                        && p.spec.as_ref().is_some_and(|s| {
+                            s.containers[0]
+                                .image
+                                .as_deref()
+                                .is_some_and(|i| i.ends_with(":1.26.3-solo"))
+                        })
+                        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                })
+                .and_then(|p| p.metadata.name)
+                .ok_or("no 1.26 pod yet")?;
+            Ok(port_forward_get(&pods, &p, 15014, "/debug/license").await)
+        }
+    })
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+}
