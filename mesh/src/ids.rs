@@ -1,0 +1,122 @@
+//! Validated identifiers. A cluster or network name is a DNS-1123 label: it becomes part of object names
+//! (`istio-remote-peer-<cluster>`), label values and the trust domain, so it must be valid in all of them.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} is not valid: {reason}")]
+pub struct InvalidName {
+    pub what: &'static str,
+    pub value: String,
+    pub reason: &'static str,
+}
+
+/// Checks a DNS-1123 label: 1–63 characters, lowercase letters, digits and '-', starting and ending with a
+/// letter or digit.
+pub fn check_dns1123_label(what: &'static str, value: &str) -> Result<(), InvalidName> {
+    let err = |reason| {
+        Err(InvalidName {
+            what,
+            value: value.to_string(),
+            reason,
+        })
+    };
+    if value.is_empty() {
+        return err("it is empty");
+    }
+    if value.len() > 63 {
+        return err("it is longer than 63 characters");
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return err("use only lowercase letters, digits and '-'");
+    }
+    if value.starts_with('-') || value.ends_with('-') {
+        return err("it must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$m:meta])* $name:ident, $what:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: &str) -> Result<Self, InvalidName> {
+                check_dns1123_label($what, value)?;
+                Ok(Self(value.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// The name of a cluster in Meshdeck's registry; also its mesh cluster ID by default.
+    ClusterName,
+    "cluster name"
+);
+name_type!(
+    /// The mesh network of a cluster (`topology.istio.io/network`).
+    NetworkName,
+    "network name"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns1123_labels_are_accepted_and_everything_else_refused_with_a_reason() {
+        for ok in ["c1", "cluster-east-1", "a", &"a".repeat(63)] {
+            assert!(ClusterName::new(ok).is_ok(), "{ok}");
+        }
+        for (bad, reason) in [
+            ("", "empty"),
+            ("Cluster1", "lowercase"),
+            ("c_1", "lowercase"),
+            ("-c1", "start and end"),
+            ("c1-", "start and end"),
+            ("c1.example", "lowercase"),
+            (&"a".repeat(64), "63"),
+        ] {
+            let e = ClusterName::new(bad).expect_err(bad);
+            assert!(e.to_string().contains(reason), "{bad}: {e}");
+            assert!(e.to_string().starts_with("cluster name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_deserialize_only_when_valid() {
+        assert!(serde_json::from_str::<NetworkName>("\"net-1\"").is_ok());
+        assert!(serde_json::from_str::<NetworkName>("\"Net 1\"").is_err());
+    }
+}

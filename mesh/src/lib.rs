@@ -1,0 +1,11 @@
+//! `mesh` owns everything Meshdeck does with Kubernetes clusters, as plain async Rust with no knowledge of
+//! HTTP, sessions or views: validated ids, the intake of user-supplied kubeconfigs (refusing credentials
+//! that would let a web user run commands or read files on the server), and the connectivity report of a
+//! cluster (reachability, version, latency, and which of the verbs Meshdeck needs are allowed).
+
+pub mod connect;
+pub mod ids;
+pub mod kubeconfig;
+
+/// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).
+pub const FIELD_MANAGER: &str = "meshdeck";
