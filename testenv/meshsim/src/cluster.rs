@@ -67,7 +67,16 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    let api: Api<K> = Api::all(client.clone());
+    run_reflector(Api::all(client.clone()), writer, changes);
+    reader
+}
+
+/// Keeps `writer`'s cache filled from a watch of `api`, counting every change on `changes`.
+fn run_reflector<K>(api: Api<K>, writer: reflector::store::Writer<K>, changes: &watch::Sender<u64>)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let changes = changes.clone();
     tokio::spawn(async move {
         watcher(api, watcher::Config::default())
@@ -81,7 +90,6 @@ where
             })
             .await;
     });
-    reader
 }
 
 fn spawn_dynamic(
@@ -91,20 +99,7 @@ fn spawn_dynamic(
 ) -> Store<DynamicObject> {
     let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
     let reader = writer.as_reader();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    let changes = changes.clone();
-    tokio::spawn(async move {
-        watcher(api, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .for_each(|ev| {
-                if ev.is_ok() {
-                    changes.send_modify(|n| *n += 1);
-                }
-                futures::future::ready(())
-            })
-            .await;
-    });
+    run_reflector(Api::all_with(client.clone(), &ar), writer, changes);
     reader
 }
 

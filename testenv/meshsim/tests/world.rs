@@ -844,22 +844,7 @@ async fn fault_knob_operator_fail_marks_the_controller_failed_with_the_reason() 
         smc_extra: "",
     })
     .await;
-    let c = client("c1").await;
-    let smc = wait_for(60, "SMC FAILED", || {
-        let c = c.clone();
-        async move {
-            let s = get_dynamic(&c, &smc_ar(), "gloo-mesh", "managed-istio")
-                .await
-                .ok_or("no smc")?;
-            let v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
-            if v["status"]["phase"] == "FAILED" {
-                Ok(v)
-            } else {
-                Err(v["status"].to_string())
-            }
-        }
-    })
-    .await;
+    let smc = wait_smc_phase("c1", "FAILED").await;
     let ready = condition(&smc, "Ready").expect("Ready");
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["message"], "image pull failed: registry unreachable");
@@ -1001,24 +986,7 @@ async fn on_conflict_abort_refuses_an_existing_istio_and_force_takes_over() {
         smc_extra: "",
     })
     .await;
-    let c = client("c1").await;
-    let smc = wait_for(60, "SMC FAILED on conflict", || {
-        let c = c.clone();
-        async move {
-            let v = serde_json::to_value(
-                get_dynamic(&c, &smc_ar(), "gloo-mesh", "managed-istio")
-                    .await
-                    .ok_or("no smc")?,
-            )
-            .map_err(|e| e.to_string())?;
-            if v["status"]["phase"] == "FAILED" {
-                Ok(v)
-            } else {
-                Err(v["status"].to_string())
-            }
-        }
-    })
-    .await;
+    let smc = wait_smc_phase("c1", "FAILED").await;
     let cp = condition(&smc, "ControlPlaneDeployed").expect("cp");
     assert_eq!(cp["reason"], "ConflictDetected");
     assert!(
@@ -1281,50 +1249,24 @@ async fn a_steady_world_is_not_rewritten_by_the_simulator() {
     .await;
     wait_gateway("c1", "istio-remote-peer-c2", all_peer_conditions_true).await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let rv = |ctx: &'static str, what: &'static [&'static str]| async move {
-        let mut args: Vec<&str> = what.to_vec();
-        args.extend(["-o", "jsonpath={.metadata.resourceVersion}"]);
-        kubectl_ok(ctx, &args, None).await
+    let objects: [&[&str]; 3] = [
+        &["gateway", "-n", "istio-eastwest", "istio-remote-peer-c2"],
+        &["smc", "-n", "gloo-mesh", "managed-istio"],
+        &["deploy", "-n", "istio-system", "istiod-gloo"],
+    ];
+    let versions = || async {
+        let mut out = Vec::new();
+        for o in objects {
+            let mut args = vec!["get"];
+            args.extend_from_slice(o);
+            args.extend(["-o", "jsonpath={.metadata.resourceVersion}"]);
+            out.push(kubectl_ok("c1", &args, None).await);
+        }
+        out
     };
-    let before = (
-        rv(
-            "c1",
-            &[
-                "get",
-                "gateway",
-                "-n",
-                "istio-eastwest",
-                "istio-remote-peer-c2",
-            ],
-        )
-        .await,
-        rv("c1", &["get", "smc", "-n", "gloo-mesh", "managed-istio"]).await,
-        rv(
-            "c1",
-            &["get", "deploy", "-n", "istio-system", "istiod-gloo"],
-        )
-        .await,
-    );
+    let before = versions().await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let after = (
-        rv(
-            "c1",
-            &[
-                "get",
-                "gateway",
-                "-n",
-                "istio-eastwest",
-                "istio-remote-peer-c2",
-            ],
-        )
-        .await,
-        rv("c1", &["get", "smc", "-n", "gloo-mesh", "managed-istio"]).await,
-        rv(
-            "c1",
-            &["get", "deploy", "-n", "istio-system", "istiod-gloo"],
-        )
-        .await,
-    );
+    let after = versions().await;
     assert_eq!(before, after, "a steady world is not rewritten");
 }
 

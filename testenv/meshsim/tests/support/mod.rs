@@ -433,6 +433,30 @@ pub async fn install(i: Install<'_>) {
     kubectl_ok(ctx, &["apply", "-n", "gloo-mesh", "-f", "-"], Some(&smc)).await;
 }
 
+/// Waits for the ServiceMeshController `gloo-mesh/managed-istio` to reach `phase`.
+pub async fn wait_smc_phase(context: &str, phase: &str) -> Value {
+    let c = client(context).await;
+    wait_for(
+        60,
+        &format!("{context}: ServiceMeshController {phase}"),
+        || {
+            let c = c.clone();
+            async move {
+                let s = get_dynamic(&c, &smc_ar(), "gloo-mesh", "managed-istio")
+                    .await
+                    .ok_or("no smc")?;
+                let v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
+                if v["status"]["phase"] == phase {
+                    Ok(v)
+                } else {
+                    Err(v["status"].to_string())
+                }
+            }
+        },
+    )
+    .await
+}
+
 pub async fn wait_smc_succeeded(context: &str) -> Value {
     let c = client(context).await;
     wait_for(
