@@ -1,0 +1,476 @@
+//! The console's state: users and the cluster registry, in SQLite (default, embedded) or Postgres (several
+//! replicas). One code path serves both: queries use `$n` placeholders, which both drivers accept, and each
+//! function runs the same statement on whichever pool is configured.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use mesh::ids::{ClusterName, NetworkName};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unsupported DATABASE_URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The three roles of the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(Error::Invalid {
+                field: "role",
+                message: format!("{other:?} is not admin, operator or viewer"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// A registered cluster. `credentials` is sealed (see `secrets`); the store never sees it in clear.
+#[derive(Clone, PartialEq)]
+pub struct ClusterRecord {
+    pub name: ClusterName,
+    pub network: NetworkName,
+    pub labels: BTreeMap<String, String>,
+    pub server: String,
+    pub credentials: Vec<u8>,
+    pub insecure_skip_tls_verify: bool,
+    /// The last connectivity report, as JSON.
+    pub connectivity: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ClusterRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterRecord")
+            .field("name", &self.name)
+            .field("network", &self.network)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Usernames: 1–64 characters of lowercase letters, digits, '.', '_' and '-'.
+pub fn check_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            field: "username",
+            message: "use 1–64 lowercase letters, digits, '.', '_' or '-'".into(),
+        })
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn conflict_or(e: sqlx::Error, what: impl FnOnce() -> String) -> Error {
+    if e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+    {
+        Error::Conflict(what())
+    } else {
+        Error::Db(e)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body on whichever pool is configured.
+macro_rules! on_db {
+    ($self:expr, |$pool:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    password_hash: String,
+    role: String,
+    disabled: bool,
+    created_at: i64,
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<(User, String)> {
+        let role = self.role.parse()?;
+        Ok((
+            User {
+                id: self.id,
+                username: self.username,
+                role,
+                disabled: self.disabled,
+                created_at: self.created_at,
+            },
+            self.password_hash,
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClusterRow {
+    name: String,
+    network: String,
+    labels: String,
+    server: String,
+    credentials: Vec<u8>,
+    insecure_skip_tls_verify: bool,
+    connectivity: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ClusterRow {
+    fn into_record(self) -> Result<ClusterRecord> {
+        let invalid = |field, e: &dyn std::fmt::Display| Error::Invalid {
+            field,
+            message: e.to_string(),
+        };
+        Ok(ClusterRecord {
+            name: ClusterName::new(&self.name).map_err(|e| invalid("name", &e))?,
+            network: NetworkName::new(&self.network).map_err(|e| invalid("network", &e))?,
+            labels: serde_json::from_str(&self.labels).map_err(|e| invalid("labels", &e))?,
+            server: self.server,
+            credentials: self.credentials,
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            connectivity: self.connectivity,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, role, disabled, created_at";
+const CLUSTER_COLUMNS: &str = "name, network, labels, server, credentials, insecure_skip_tls_verify, connectivity, created_at, updated_at";
+
+/// The store. Cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` — created if missing — or `postgres://…`) and migrates the schema.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Db::Postgres(pool)
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Store { db })
+    }
+
+    /// True when the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        on_db!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    // ---- users ----
+
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<i64> {
+        check_username(username)?;
+        let t = now();
+        let sql = "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
+                   VALUES ($1, $2, $3, FALSE, $4, $4) RETURNING id";
+        let id: Result<(i64,), sqlx::Error> = on_db!(self, |p| sqlx::query_as(sql)
+            .bind(username)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(t)
+            .fetch_one(p)
+            .await);
+        Ok(id
+            .map_err(|e| conflict_or(e, || format!("user {username:?}")))?
+            .0)
+    }
+
+    /// A user and their password hash.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row: Option<UserRow> = on_db!(self, |p| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(p)
+            .await)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> = on_db!(self, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(UserRow::into_user).transpose()?.map(|(u, _)| u))
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows: Vec<UserRow> = on_db!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|r| r.into_user().map(|(u, _)| u))
+            .collect()
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let (n,): (i64,) = on_db!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(p)
+            .await)?;
+        Ok(n)
+    }
+
+    /// Enabled admins other than `except`: an admin may not demote or disable the last one.
+    pub async fn count_other_enabled_admins(&self, except: i64) -> Result<i64> {
+        let sql =
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = FALSE AND id <> $1";
+        let (n,): (i64,) = on_db!(self, |p| sqlx::query_as(sql)
+            .bind(except)
+            .fetch_one(p)
+            .await)?;
+        Ok(n)
+    }
+
+    async fn update_user(&self, id: i64, sql: &str, bind: UserUpdate<'_>) -> Result<()> {
+        let t = now();
+        let done = on_db!(self, |p| {
+            let q = sqlx::query(sql);
+            let q = match bind {
+                UserUpdate::Text(s) => q.bind(s.to_string()),
+                UserUpdate::Flag(b) => q.bind(b),
+            };
+            q.bind(t)
+                .bind(id)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            Err(Error::NotFound(format!("user {id}")))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<()> {
+        self.update_user(
+            id,
+            "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3",
+            UserUpdate::Text(role.as_str()),
+        )
+        .await
+    }
+
+    pub async fn set_disabled(&self, id: i64, disabled: bool) -> Result<()> {
+        self.update_user(
+            id,
+            "UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3",
+            UserUpdate::Flag(disabled),
+        )
+        .await
+    }
+
+    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
+        self.update_user(
+            id,
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
+            UserUpdate::Text(hash),
+        )
+        .await
+    }
+
+    // ---- clusters ----
+
+    pub async fn insert_cluster(&self, c: &ClusterRecord) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO clusters ({CLUSTER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
+        let r = on_db!(self, |p| sqlx::query(&sql)
+            .bind(c.name.as_str())
+            .bind(c.network.as_str())
+            .bind(&labels)
+            .bind(&c.server)
+            .bind(&c.credentials)
+            .bind(c.insecure_skip_tls_verify)
+            .bind(&c.connectivity)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()));
+        r.map(|_| ())
+            .map_err(|e| conflict_or(e, || format!("cluster {:?}", c.name.as_str())))
+    }
+
+    pub async fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterRecord>> {
+        let sql = format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE name = $1");
+        let row: Option<ClusterRow> = on_db!(self, |p| sqlx::query_as(&sql)
+            .bind(name.as_str())
+            .fetch_optional(p)
+            .await)?;
+        row.map(ClusterRow::into_record).transpose()
+    }
+
+    pub async fn list_clusters(&self) -> Result<Vec<ClusterRecord>> {
+        let sql = format!("SELECT {CLUSTER_COLUMNS} FROM clusters ORDER BY name");
+        let rows: Vec<ClusterRow> = on_db!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
+        rows.into_iter().map(ClusterRow::into_record).collect()
+    }
+
+    /// Changes what a user may edit: network and labels.
+    pub async fn update_cluster(
+        &self,
+        name: &ClusterName,
+        network: &NetworkName,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let labels = serde_json::to_string(labels).unwrap_or_else(|_| "{}".into());
+        let sql = "UPDATE clusters SET network = $1, labels = $2, updated_at = $3 WHERE name = $4";
+        let n = on_db!(self, |p| sqlx::query(sql)
+            .bind(network.as_str())
+            .bind(&labels)
+            .bind(now())
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            Err(Error::NotFound(format!("cluster {:?}", name.as_str())))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn set_connectivity(&self, name: &ClusterName, report_json: &str) -> Result<()> {
+        let sql = "UPDATE clusters SET connectivity = $1, updated_at = $2 WHERE name = $3";
+        let n = on_db!(self, |p| sqlx::query(sql)
+            .bind(report_json)
+            .bind(now())
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            Err(Error::NotFound(format!("cluster {:?}", name.as_str())))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn delete_cluster(&self, name: &ClusterName) -> Result<()> {
+        let n = on_db!(self, |p| sqlx::query(
+            "DELETE FROM clusters WHERE name = $1"
+        )
+        .bind(name.as_str())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            Err(Error::NotFound(format!("cluster {:?}", name.as_str())))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+enum UserUpdate<'a> {
+    Text(&'a str),
+    Flag(bool),
+}

@@ -1,0 +1,221 @@
+//! Store tests, on a real SQLite file and on a real Postgres (the test command starts Debian's Postgres and
+//! exports MESHDECK_TEST_POSTGRES_URL, an admin URL; each test creates a database of its own).
+#![cfg(feature = "ssr")]
+
+use std::collections::BTreeMap;
+
+use app::ssr::store::{ClusterRecord, Error, Role, Store};
+use mesh::ids::{ClusterName, NetworkName};
+
+async fn sqlite() -> Store {
+    let dir = std::env::temp_dir().join(format!(
+        "meshdeck-store-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    Store::connect(&format!("sqlite://{}/meshdeck.db", dir.display()))
+        .await
+        .expect("sqlite store")
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    h.finish() % 1_000_000_000
+}
+
+async fn postgres() -> Store {
+    let admin = std::env::var("MESHDECK_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("MESHDECK_TEST_POSTGRES_URL is not set: run scripts/test, which starts a Postgres for the store tests")
+    });
+    let db = format!("meshdeck_test_{}", rand_suffix());
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("connect to the test Postgres");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("url with a database");
+    Store::connect(&format!("{base}/{db}"))
+        .await
+        .expect("postgres store")
+}
+
+fn cluster(name: &str) -> ClusterRecord {
+    ClusterRecord {
+        name: ClusterName::new(name).expect("name"),
+        network: NetworkName::new(name).expect("network"),
+        labels: BTreeMap::from([
+            ("env".to_string(), "prod".to_string()),
+            ("region".to_string(), "eu-west-1".to_string()),
+        ]),
+        server: "https://127.0.0.1:6443".into(),
+        credentials: vec![1, 2, 3, 0, 255],
+        insecure_skip_tls_verify: false,
+        connectivity: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn users_are_unique_and_editable(store: Store) {
+    assert!(store.ping().await);
+    assert_eq!(store.count_users().await.expect("count"), 0);
+    let admin = store
+        .create_user("admin", "$argon2id$x", Role::Admin)
+        .await
+        .expect("create");
+    let err = store
+        .create_user("admin", "$argon2id$y", Role::Viewer)
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert!(matches!(
+        store.create_user("Bad Name", "h", Role::Viewer).await,
+        Err(Error::Invalid {
+            field: "username",
+            ..
+        })
+    ));
+    let viewer = store
+        .create_user("ann.viewer", "$argon2id$z", Role::Viewer)
+        .await
+        .expect("create");
+    let (u, hash) = store
+        .user_by_name("ann.viewer")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (u.id, u.role, u.disabled, hash.as_str()),
+        (viewer, Role::Viewer, false, "$argon2id$z")
+    );
+    store.set_role(viewer, Role::Operator).await.expect("role");
+    store.set_disabled(viewer, true).await.expect("disable");
+    store
+        .set_password_hash(viewer, "$argon2id$new")
+        .await
+        .expect("password");
+    let (u, hash) = store
+        .user_by_name("ann.viewer")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (u.role, u.disabled, hash.as_str()),
+        (Role::Operator, true, "$argon2id$new")
+    );
+    assert_eq!(
+        store
+            .count_other_enabled_admins(admin)
+            .await
+            .expect("count"),
+        0
+    );
+    assert!(matches!(
+        store.set_role(9999, Role::Admin).await,
+        Err(Error::NotFound(_))
+    ));
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["admin", "ann.viewer"]);
+    assert_eq!(
+        store
+            .user(admin)
+            .await
+            .expect("get")
+            .map(|u| u.username)
+            .as_deref(),
+        Some("admin")
+    );
+}
+
+async fn clusters_round_trip_and_names_stay_unique(store: Store) {
+    let c1 = cluster("c1");
+    store.insert_cluster(&c1).await.expect("insert");
+    assert!(
+        matches!(store.insert_cluster(&c1).await, Err(Error::Conflict(_))),
+        "duplicate name refused"
+    );
+    store.insert_cluster(&cluster("c2")).await.expect("insert");
+    let got = store.cluster(&c1.name).await.expect("get").expect("exists");
+    assert_eq!(got, c1, "credentials bytes and labels survive unchanged");
+    let net = NetworkName::new("west").expect("net");
+    let labels = BTreeMap::from([("env".to_string(), "staging".to_string())]);
+    store
+        .update_cluster(&c1.name, &net, &labels)
+        .await
+        .expect("update");
+    store
+        .set_connectivity(&c1.name, r#"{"reachable":true}"#)
+        .await
+        .expect("connectivity");
+    let got = store.cluster(&c1.name).await.expect("get").expect("exists");
+    assert_eq!(
+        (
+            got.network.as_str(),
+            got.labels.get("env").map(String::as_str)
+        ),
+        ("west", Some("staging"))
+    );
+    assert_eq!(got.connectivity.as_deref(), Some(r#"{"reachable":true}"#));
+    let names: Vec<String> = store
+        .list_clusters()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    assert_eq!(names, ["c1", "c2"]);
+    store.delete_cluster(&c1.name).await.expect("delete");
+    assert!(store.cluster(&c1.name).await.expect("get").is_none());
+    assert!(matches!(
+        store.delete_cluster(&c1.name).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_users_are_unique_and_editable() {
+    users_are_unique_and_editable(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_users_are_unique_and_editable() {
+    users_are_unique_and_editable(postgres().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_clusters_round_trip_and_names_stay_unique() {
+    clusters_round_trip_and_names_stay_unique(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_clusters_round_trip_and_names_stay_unique() {
+    clusters_round_trip_and_names_stay_unique(postgres().await).await;
+}
+
+#[tokio::test]
+async fn an_unknown_database_url_is_refused_with_what_to_use() {
+    let err = Store::connect("mysql://x").await.expect_err("unsupported");
+    assert!(
+        err.to_string().contains("sqlite://PATH or postgres://"),
+        "{err}"
+    );
+}
