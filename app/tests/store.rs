@@ -219,3 +219,60 @@ async fn an_unknown_database_url_is_refused_with_what_to_use() {
         "{err}"
     );
 }
+
+async fn sign_in_is_throttled_after_repeated_failures(store: Store) {
+    use app::ssr::auth::{self, Error as AuthError};
+    let generated = auth::bootstrap_admin(&store, None)
+        .await
+        .expect("bootstrap")
+        .expect("generated password");
+    assert!(generated.len() >= 20);
+    assert!(
+        auth::bootstrap_admin(&store, Some("another-password"))
+            .await
+            .expect("again")
+            .is_none(),
+        "only once"
+    );
+    let t = 1_000_000;
+    let admin = auth::sign_in(&store, "admin", &generated, t)
+        .await
+        .expect("sign in");
+    assert_eq!(admin.role, Role::Admin);
+    for i in 0..auth::MAX_FAILURES {
+        let e = auth::sign_in(&store, "admin", "wrong-password!", t + i)
+            .await
+            .expect_err("wrong");
+        assert!(matches!(e, AuthError::BadCredentials), "{e}");
+    }
+    // Now even the right password is refused until the window passes.
+    let e = auth::sign_in(&store, "admin", &generated, t + 10)
+        .await
+        .expect_err("throttled");
+    assert!(matches!(e, AuthError::Throttled { .. }), "{e}");
+    assert!(e.to_string().contains("try again in 15 minutes"), "{e}");
+    let later = t + auth::WINDOW.as_secs() as i64 + 1;
+    auth::sign_in(&store, "admin", &generated, later)
+        .await
+        .expect("window passed");
+    // Unknown users and disabled users get the same answer as a wrong password.
+    let e = auth::sign_in(&store, "nobody", "whatever-password", later)
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.to_string(), "wrong username or password");
+    store.set_disabled(admin.id, true).await.expect("disable");
+    let e = auth::sign_in(&store, "admin", &generated, later + 1)
+        .await
+        .expect_err("disabled");
+    assert_eq!(e.to_string(), "wrong username or password");
+}
+
+#[tokio::test]
+async fn sqlite_sign_in_is_throttled_after_repeated_failures() {
+    sign_in_is_throttled_after_repeated_failures(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_sign_in_is_throttled_after_repeated_failures() {
+    sign_in_is_throttled_after_repeated_failures(postgres().await).await;
+}

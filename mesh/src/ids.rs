@@ -90,6 +90,13 @@ name_type!(
     "network name"
 );
 
+/// The default network of a cluster is its name (the rules are the same).
+impl From<&ClusterName> for NetworkName {
+    fn from(c: &ClusterName) -> Self {
+        NetworkName(c.0.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

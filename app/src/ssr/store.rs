@@ -375,6 +375,58 @@ impl Store {
         .await
     }
 
+    // ---- sign-in throttling ----
+
+    pub async fn record_login_failure(&self, username: &str, at: i64) -> Result<()> {
+        let sql = "INSERT INTO login_failures (username, at) VALUES ($1, $2)";
+        on_db!(self, |p| sqlx::query(sql)
+            .bind(username)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Failures for `username` at or after `since`, and the time of the oldest of them.
+    pub async fn login_failures_since(
+        &self,
+        username: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>)> {
+        let sql = "SELECT COUNT(*), MIN(at) FROM login_failures WHERE username = $1 AND at >= $2";
+        let row: (i64, Option<i64>) = on_db!(self, |p| sqlx::query_as(sql)
+            .bind(username)
+            .bind(since)
+            .fetch_one(p)
+            .await)?;
+        Ok(row)
+    }
+
+    pub async fn clear_login_failures(
+        &self,
+        username: &str,
+        older_than: Option<i64>,
+    ) -> Result<()> {
+        match older_than {
+            None => on_db!(self, |p| sqlx::query(
+                "DELETE FROM login_failures WHERE username = $1"
+            )
+            .bind(username)
+            .execute(p)
+            .await
+            .map(|_| ()))?,
+            Some(t) => on_db!(self, |p| sqlx::query(
+                "DELETE FROM login_failures WHERE at < $1"
+            )
+            .bind(t)
+            .execute(p)
+            .await
+            .map(|_| ()))?,
+        }
+        Ok(())
+    }
+
     // ---- clusters ----
 
     pub async fn insert_cluster(&self, c: &ClusterRecord) -> Result<()> {

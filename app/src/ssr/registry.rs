@@ -1,0 +1,252 @@
+//! The cluster registry: registering clusters from a user's kubeconfig, re-testing them, editing and removing
+//! them. Credentials are validated by `mesh::kubeconfig` (self-contained only), tested against the cluster,
+//! sealed with the secret box and only then stored — a registration either completes or stores nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mesh::connect::{self, Problem};
+use mesh::ids::{ClusterName, NetworkName};
+use mesh::kubeconfig::{self, Credentials};
+
+use super::secrets::SecretBox;
+use super::store::{self, ClusterRecord, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("a cluster named {0:?} is already registered; pick another name or remove it first")]
+    Duplicate(String),
+    #[error("no cluster named {0:?} is registered")]
+    NotFound(String),
+    #[error("cluster {cluster:?} (step: connectivity test): {problem}")]
+    Unusable { cluster: String, problem: Problem },
+    #[error(
+        "the stored credentials of cluster {0:?} cannot be opened with this server's key; register it again"
+    )]
+    Sealed(String),
+    #[error(transparent)]
+    Store(store::Error),
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Conflict(what) => Error::Duplicate(what),
+            store::Error::NotFound(what) => Error::NotFound(what),
+            other => Error::Store(other),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The last connectivity test of a cluster, as stored and shown.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Connectivity {
+    pub reachable: bool,
+    pub server_version: Option<String>,
+    pub latency_ms: Option<u64>,
+    /// Verbs Meshdeck needs and lacks, e.g. "create namespaces (core) cluster-wide — create istio-system, …".
+    pub missing: Vec<String>,
+    pub problem: Option<String>,
+    pub checked_at: i64,
+}
+
+impl Connectivity {
+    fn from_report(r: &connect::Report) -> Self {
+        Connectivity {
+            reachable: r.reachable,
+            server_version: r.server_version.clone(),
+            latency_ms: r.latency.map(|l| l.as_millis() as u64),
+            missing: r
+                .permissions
+                .iter()
+                .filter(|p| !p.allowed)
+                .map(|p| format!("{} — {}", p.permission, p.permission.purpose))
+                .collect(),
+            problem: r.problem.as_ref().map(ToString::to_string),
+            checked_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Healthy: reachable, credentials accepted, nothing missing.
+    pub fn healthy(&self) -> bool {
+        self.reachable && self.problem.is_none() && self.missing.is_empty()
+    }
+}
+
+/// What a user submits to register one cluster.
+pub struct Registration {
+    pub name: ClusterName,
+    /// Defaults to the cluster name.
+    pub network: Option<NetworkName>,
+    pub labels: BTreeMap<String, String>,
+    pub kubeconfig: String,
+    pub context: String,
+    /// The user's explicit, visible choice to skip TLS verification for this cluster.
+    pub allow_insecure: bool,
+}
+
+/// Label keys and values follow Kubernetes' label syntax (63 characters of alphanumerics, '-', '_', '.').
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
+    let ok = |s: &str, allow_empty: bool| {
+        (allow_empty || !s.is_empty())
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && s.bytes().next().is_none_or(|b| b.is_ascii_alphanumeric())
+            && s.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
+    };
+    if labels.len() > 32 {
+        return Err(Error::Invalid {
+            field: "labels",
+            message: "at most 32 labels".into(),
+        });
+    }
+    for (k, v) in labels {
+        if !ok(k, false) || !ok(v, true) {
+            return Err(Error::Invalid {
+                field: "labels",
+                message: format!(
+                    "{k}={v}: keys and values are up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn seal_context(name: &ClusterName) -> String {
+    format!("cluster/{name}/kubeconfig")
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    secrets: Arc<SecretBox>,
+}
+
+impl Registry {
+    pub fn new(store: Store, secrets: Arc<SecretBox>) -> Self {
+        Registry { store, secrets }
+    }
+
+    /// Validates, tests and stores one cluster. A cluster that cannot be reached or refuses the credentials
+    /// is not stored; one where Meshdeck lacks verbs is stored, with the verbs to grant in its report.
+    #[tracing::instrument(skip_all, fields(cluster = %reg.name))]
+    pub async fn register(&self, reg: Registration) -> Result<(ClusterRecord, Connectivity)> {
+        check_labels(&reg.labels)?;
+        let kc = kubeconfig::parse(&reg.kubeconfig).map_err(|e| Error::Invalid {
+            field: "kubeconfig",
+            message: e.to_string(),
+        })?;
+        let creds = kubeconfig::extract(&kc, &reg.context, reg.allow_insecure).map_err(|e| {
+            Error::Invalid {
+                field: "kubeconfig",
+                message: e.to_string(),
+            }
+        })?;
+        if self.store.cluster(&reg.name).await?.is_some() {
+            return Err(Error::Duplicate(reg.name.to_string()));
+        }
+        let report = connect::probe(&creds).await;
+        if let Some(problem) = &report.problem {
+            return Err(Error::Unusable {
+                cluster: reg.name.to_string(),
+                problem: problem.clone(),
+            });
+        }
+        let connectivity = Connectivity::from_report(&report);
+        let now = connectivity.checked_at;
+        let record = ClusterRecord {
+            network: reg
+                .network
+                .clone()
+                .unwrap_or_else(|| NetworkName::from(&reg.name)),
+            labels: reg.labels,
+            server: creds.server.clone(),
+            credentials: self
+                .secrets
+                .seal(&seal_context(&reg.name), creds.to_yaml().as_bytes()),
+            insecure_skip_tls_verify: creds.insecure_skip_tls_verify,
+            connectivity: serde_json::to_string(&connectivity).ok(),
+            created_at: now,
+            updated_at: now,
+            name: reg.name,
+        };
+        self.store.insert_cluster(&record).await?;
+        tracing::info!(server = %record.server, healthy = connectivity.healthy(), "cluster registered");
+        Ok((record, connectivity))
+    }
+
+    /// The credentials of a registered cluster, opened for use on the server only.
+    pub async fn credentials(&self, name: &ClusterName) -> Result<Credentials> {
+        let record = self
+            .store
+            .cluster(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.to_string()))?;
+        let plain = self
+            .secrets
+            .open(&seal_context(name), &record.credentials)
+            .map_err(|_| Error::Sealed(name.to_string()))?;
+        let text = String::from_utf8(plain).map_err(|_| Error::Sealed(name.to_string()))?;
+        let kc = kubeconfig::parse(&text).map_err(|_| Error::Sealed(name.to_string()))?;
+        let context = kc.current_context.clone().unwrap_or_default();
+        kubeconfig::extract(&kc, &context, record.insecure_skip_tls_verify).map_err(|e| {
+            Error::Invalid {
+                field: "kubeconfig",
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// Tests a registered cluster again and stores the report (a failure is a report, not an error).
+    #[tracing::instrument(skip_all, fields(cluster = %name))]
+    pub async fn retest(&self, name: &ClusterName) -> Result<Connectivity> {
+        let creds = self.credentials(name).await?;
+        let connectivity = Connectivity::from_report(&connect::probe(&creds).await);
+        if let Ok(json) = serde_json::to_string(&connectivity) {
+            self.store.set_connectivity(name, &json).await?;
+        }
+        Ok(connectivity)
+    }
+
+    pub async fn update(
+        &self,
+        name: &ClusterName,
+        network: &NetworkName,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        check_labels(labels)?;
+        Ok(self.store.update_cluster(name, network, labels).await?)
+    }
+
+    pub async fn remove(&self, name: &ClusterName) -> Result<()> {
+        Ok(self.store.delete_cluster(name).await?)
+    }
+
+    pub async fn list(&self) -> Result<Vec<(ClusterRecord, Option<Connectivity>)>> {
+        Ok(self
+            .store
+            .list_clusters()
+            .await?
+            .into_iter()
+            .map(|r| {
+                let c = r
+                    .connectivity
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok());
+                (r, c)
+            })
+            .collect())
+    }
+}
