@@ -1,0 +1,271 @@
+//! The console server: configuration (flags and `MESHDECK_*` environment, validated at start), start-up
+//! (store, secret key, first admin, optional kubeconfig import) and the HTTP router.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use app::ssr::registry::{Registration, Registry};
+use app::ssr::secrets::SecretBox;
+use app::ssr::store::Store;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+/// The server's settings. Every flag has an environment variable with the `MESHDECK_` prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `--addr` / `MESHDECK_ADDR`, default 127.0.0.1:3000.
+    pub addr: SocketAddr,
+    /// `--database-url` / `MESHDECK_DATABASE_URL` (or `DATABASE_URL`), default an embedded SQLite file.
+    pub database_url: String,
+    /// `--key-file` / `MESHDECK_KEY_FILE`: the secret key, created 0600 on first start. Ignored when
+    /// `MESHDECK_SECRET_KEY` (base64) is set.
+    pub key_file: PathBuf,
+    /// `--import-kubeconfig` / `MESHDECK_IMPORT_KUBECONFIG`: register this file's contexts at start.
+    pub import_kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{flag} needs a value")]
+    MissingValue { flag: String },
+    #[error("{flag}: {value:?} is not a valid address such as 127.0.0.1:3000")]
+    BadAddr { flag: String, value: String },
+    #[error("unknown argument {0:?}; see `meshdeck serve --help`")]
+    Unknown(String),
+}
+
+pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
+  --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
+  --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
+  --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
+                       MESHDECK_SECRET_KEY         or the key itself, base64 (32 bytes)
+  --import-kubeconfig  MESHDECK_IMPORT_KUBECONFIG  register this kubeconfig's contexts at start
+                       MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)";
+
+impl Config {
+    /// Reads flags (after `serve`) over environment variables over defaults.
+    pub fn from_args(
+        args: &[String],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut addr = env("MESHDECK_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let mut database_url = env("MESHDECK_DATABASE_URL")
+            .or_else(|| env("DATABASE_URL"))
+            .unwrap_or_else(|| "sqlite://meshdeck-data/meshdeck.db".into());
+        let mut key_file =
+            env("MESHDECK_KEY_FILE").unwrap_or_else(|| "meshdeck-data/secret.key".into());
+        let mut import = env("MESHDECK_IMPORT_KUBECONFIG");
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = || {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| ConfigError::MissingValue { flag: a.clone() })
+            };
+            match a.as_str() {
+                "--addr" => addr = value()?,
+                "--database-url" => database_url = value()?,
+                "--key-file" => key_file = value()?,
+                "--import-kubeconfig" => import = Some(value()?),
+                other => return Err(ConfigError::Unknown(other.to_string())),
+            }
+        }
+        let addr = addr.parse().map_err(|_| ConfigError::BadAddr {
+            flag: "--addr".into(),
+            value: addr.clone(),
+        })?;
+        Ok(Config {
+            addr,
+            database_url,
+            key_file: PathBuf::from(key_file),
+            import_kubeconfig: import.filter(|s| !s.is_empty()).map(PathBuf::from),
+        })
+    }
+}
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub registry: Registry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("creating the data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] app::ssr::store::Error),
+    #[error("secret key: {0}")]
+    Secrets(#[from] app::ssr::secrets::Error),
+    #[error("first admin: {0}")]
+    Auth(#[from] app::ssr::auth::Error),
+    #[error("kubeconfig import {path}: {message}")]
+    Import { path: String, message: String },
+}
+
+/// Opens the store and the secret key, creates the first admin when there is none, and imports the
+/// kubeconfig given at start.
+pub async fn start(
+    config: &Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<AppState, StartError> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let store = Store::connect(&config.database_url).await?;
+    let secrets = match env("MESHDECK_SECRET_KEY") {
+        Some(k) => SecretBox::from_base64(&k)?,
+        None => SecretBox::load_or_create(&config.key_file)?,
+    };
+    let registry = Registry::new(store.clone(), Arc::new(secrets));
+    let admin_password = env("MESHDECK_ADMIN_PASSWORD");
+    if let Some(generated) =
+        app::ssr::auth::bootstrap_admin(&store, admin_password.as_deref()).await?
+    {
+        // Printed once, on the first start only; it is not stored anywhere in clear.
+        tracing::warn!(
+            "created the first admin: username \"admin\", password \"{generated}\" — change it after signing in"
+        );
+    }
+    if let Some(path) = &config.import_kubeconfig {
+        import(&registry, path).await?;
+    }
+    Ok(AppState { store, registry })
+}
+
+/// Registers every context of a kubeconfig file given by the local user at start. Contexts whose names are
+/// not valid cluster names, or that are already registered, are skipped with a log line saying why.
+async fn import(registry: &Registry, path: &std::path::Path) -> Result<(), StartError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| StartError::Import {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    let kc = mesh::kubeconfig::parse(&text).map_err(|e| StartError::Import {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    for ctx in mesh::kubeconfig::contexts(&kc) {
+        let name = match mesh::ids::ClusterName::new(&ctx.name) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(context = %ctx.name, "not imported: {e}");
+                continue;
+            }
+        };
+        let reg = Registration {
+            name: name.clone(),
+            network: None,
+            labels: BTreeMap::new(),
+            kubeconfig: text.clone(),
+            context: ctx.name.clone(),
+            allow_insecure: false,
+        };
+        match registry.register(reg).await {
+            Ok((_, c)) => {
+                tracing::info!(cluster = %name, healthy = c.healthy(), missing = c.missing.len(), "imported")
+            }
+            Err(e) => tracing::warn!(cluster = %name, "not imported: {e}"),
+        }
+    }
+    Ok(())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.store.ping().await {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_override_environment_which_overrides_defaults() {
+        let c = Config::from_args(&[], env(&[])).expect("defaults");
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.database_url, "sqlite://meshdeck-data/meshdeck.db");
+        let c = Config::from_args(
+            &[],
+            env(&[
+                ("MESHDECK_ADDR", "127.0.0.1:4000"),
+                ("DATABASE_URL", "postgres://x/y"),
+            ]),
+        )
+        .expect("env");
+        assert_eq!(
+            (c.addr.port(), c.database_url.as_str()),
+            (4000, "postgres://x/y")
+        );
+        let args: Vec<String> = ["--addr", "0.0.0.0:5000", "--import-kubeconfig", "/k"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let c =
+            Config::from_args(&args, env(&[("MESHDECK_ADDR", "127.0.0.1:4000")])).expect("flags");
+        assert_eq!(
+            (c.addr.port(), c.import_kubeconfig.as_deref()),
+            (5000, Some(std::path::Path::new("/k")))
+        );
+    }
+
+    #[test]
+    fn bad_flags_say_what_is_wrong() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            Config::from_args(&args(&["--addr", "localhost"]), env(&[])),
+            Err(ConfigError::BadAddr {
+                flag: "--addr".into(),
+                value: "localhost".into()
+            })
+        );
+        assert_eq!(
+            Config::from_args(&args(&["--addr"]), env(&[])),
+            Err(ConfigError::MissingValue {
+                flag: "--addr".into()
+            })
+        );
+        assert_eq!(
+            Config::from_args(&args(&["--verbose"]), env(&[])),
+            Err(ConfigError::Unknown("--verbose".into()))
+        );
+    }
+}

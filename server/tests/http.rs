@@ -1,0 +1,174 @@
+//! HTTP tests: the router in-process, and the real `meshdeck serve` binary on a loopback port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("meshdeck-server-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_and_unknown_paths_are_404() {
+    let dir = temp_dir("router");
+    let args: Vec<String> = vec![
+        "--database-url".into(),
+        format!("sqlite://{}/db/meshdeck.db", dir.display()),
+        "--key-file".into(),
+        dir.join("secret.key").display().to_string(),
+    ];
+    let env =
+        |k: &str| (k == "MESHDECK_ADMIN_PASSWORD").then(|| "a-long-admin-password".to_string());
+    let config = server::Config::from_args(&args, env).expect("config");
+    let state = server::start(&config, env).await.expect("start");
+    assert_eq!(
+        state.store.count_users().await.expect("users"),
+        1,
+        "first admin created"
+    );
+    let app = server::router(state);
+    for (path, status, body) in [
+        ("/healthz", StatusCode::OK, "ok\n"),
+        ("/readyz", StatusCode::OK, "ok\n"),
+    ] {
+        let resp = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("req"))
+            .await
+            .expect("resp");
+        assert_eq!(resp.status(), status, "{path}");
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&bytes[..], body.as_bytes());
+    }
+    let resp = app
+        .oneshot(Request::get("/nope").body(Body::empty()).expect("req"))
+        .await
+        .expect("resp");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn meshdeck_serve_prints_where_it_listens_creates_the_first_admin_once_and_stops_on_sigterm() {
+    let dir = temp_dir("binary");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env(
+                "MESHDECK_DATABASE_URL",
+                format!("sqlite://{}/data/meshdeck.db", dir.display()),
+            )
+            .env("MESHDECK_KEY_FILE", dir.join("data/secret.key"))
+            .env_remove("MESHDECK_ADMIN_PASSWORD")
+            .env_remove("MESHDECK_SECRET_KEY")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn meshdeck")
+    };
+    let run = |first: bool| {
+        let mut child = start();
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut saw_admin = false;
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("meshdeck exited before listening")
+                .expect("line");
+            if line.contains("created the first admin") {
+                saw_admin = true;
+            }
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("addr")
+                    .trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .to_string();
+            }
+        };
+        assert_eq!(
+            saw_admin, first,
+            "the generated admin password is logged on the first start only"
+        );
+        let resp = http_get(&addr, "/healthz");
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = child.wait().expect("wait");
+        assert!(exit.success(), "graceful stop: {exit:?}");
+    };
+    run(true);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("data/secret.key"))
+        .expect("key file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    run(false);
+}
+
+#[tokio::test]
+async fn a_kubeconfig_given_at_start_registers_its_contexts() {
+    let kubeconfig = std::env::var("MESHDECK_TEST_KUBECONFIG")
+        .unwrap_or_else(|_| panic!("MESHDECK_TEST_KUBECONFIG is not set: run scripts/test, or export MESHDECK_TEST_KUBECONFIG=$(testenv/up 3)"));
+    let dir = temp_dir("import");
+    let args: Vec<String> = vec![
+        "--database-url".into(),
+        format!("sqlite://{}/meshdeck.db", dir.display()),
+        "--key-file".into(),
+        dir.join("secret.key").display().to_string(),
+        "--import-kubeconfig".into(),
+        kubeconfig,
+    ];
+    let env =
+        |k: &str| (k == "MESHDECK_ADMIN_PASSWORD").then(|| "a-long-admin-password".to_string());
+    let config = server::Config::from_args(&args, env).expect("config");
+    let state = server::start(&config, env).await.expect("start");
+    let clusters = state.registry.list().await.expect("list");
+    let names: Vec<String> = clusters.iter().map(|(r, _)| r.name.to_string()).collect();
+    for want in ["c1", "c1-limited", "c2", "c3"] {
+        assert!(names.contains(&want.to_string()), "{want} in {names:?}");
+    }
+    let healthy = |n: &str| {
+        clusters
+            .iter()
+            .find(|(r, _)| r.name.as_str() == n)
+            .and_then(|(_, c)| c.as_ref())
+            .is_some_and(|c| c.healthy())
+    };
+    assert!(healthy("c1") && !healthy("c1-limited"));
+    // Starting again with the same file changes nothing (already registered contexts are skipped).
+    let again = server::start(&config, env).await.expect("restart");
+    assert_eq!(
+        again.registry.list().await.expect("list").len(),
+        clusters.len()
+    );
+}
