@@ -7,6 +7,7 @@ pub mod connect;
 pub mod gateway_api;
 pub mod ids;
 pub mod kubeconfig;
+pub mod objects;
 
 /// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).
 pub const FIELD_MANAGER: &str = "meshdeck";

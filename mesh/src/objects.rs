@@ -1,0 +1,582 @@
+//! Builders of the objects Meshdeck writes, shaped exactly as mesh-spec.md gives them: the
+//! ServiceMeshController (§4.1), the `gloo-extensions-config` ConfigMap (§4.3), the east-west Gateway (§1.1,
+//! §1.2) and the `istio-remote` peer Gateway (§2.1). Builders are pure; what they need from live clusters is
+//! read by [`PeerInfo::read`].
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::ids::{ClusterName, NetworkName};
+
+pub const EASTWEST_NAMESPACE: &str = "istio-eastwest";
+pub const EASTWEST_NAME: &str = "istio-eastwest";
+pub const ISTIO_NAMESPACE: &str = "istio-system";
+pub const OPERATOR_NAMESPACE: &str = "gloo-mesh";
+pub const SMC_NAME: &str = "managed-istio";
+
+/// How peers reach a cluster's east-west gateway (§1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DataPlane {
+    LoadBalancer,
+    NodePort,
+}
+
+/// The fields of a ServiceMeshController (§4.1). `None` leaves the operator's default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MeshSpec {
+    pub cluster: Option<ClusterName>,
+    pub network: Option<NetworkName>,
+    /// Always `Ambient` for multicluster: peering needs istiod's ambient controllers (§2.4).
+    pub dataplane_mode: Option<String>,
+    pub distribution: Option<String>,
+    pub image_repository: Option<String>,
+    pub image_secrets: Vec<String>,
+    pub install_namespace: Option<String>,
+    pub on_conflict: Option<String>,
+    pub repository_secrets: Vec<String>,
+    pub repository_insecure_skip_verify: Option<bool>,
+    pub scaling_profile: Option<String>,
+    pub traffic_capture_mode: Option<String>,
+    pub trust_domain: Option<String>,
+    pub version: String,
+}
+
+/// The ServiceMeshController, as the guide writes it (§4.1, label `app.kubernetes.io/name`).
+pub fn service_mesh_controller(spec: &MeshSpec) -> Value {
+    let mut s = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            s.insert(k.to_string(), v);
+        }
+    };
+    put("cluster", spec.cluster.as_ref().map(|c| json!(c.as_str())));
+    put("network", spec.network.as_ref().map(|n| json!(n.as_str())));
+    put(
+        "dataplaneMode",
+        spec.dataplane_mode.as_ref().map(|v| json!(v)),
+    );
+    put("distribution", spec.distribution.as_ref().map(|v| json!(v)));
+    let mut image = serde_json::Map::new();
+    if let Some(r) = &spec.image_repository {
+        image.insert("repository".into(), json!(r));
+    }
+    if !spec.image_secrets.is_empty() {
+        image.insert(
+            "secrets".into(),
+            json!(
+                spec.image_secrets
+                    .iter()
+                    .map(|n| json!({"name": n}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    put("image", (!image.is_empty()).then(|| Value::Object(image)));
+    put(
+        "installNamespace",
+        spec.install_namespace.as_ref().map(|v| json!(v)),
+    );
+    put("onConflict", spec.on_conflict.as_ref().map(|v| json!(v)));
+    let mut repo = serde_json::Map::new();
+    if !spec.repository_secrets.is_empty() {
+        repo.insert(
+            "secrets".into(),
+            json!(
+                spec.repository_secrets
+                    .iter()
+                    .map(|n| json!({"name": n}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if let Some(b) = spec.repository_insecure_skip_verify {
+        repo.insert("insecureSkipVerify".into(), json!(b));
+    }
+    put(
+        "repository",
+        (!repo.is_empty()).then(|| Value::Object(repo)),
+    );
+    put(
+        "scalingProfile",
+        spec.scaling_profile.as_ref().map(|v| json!(v)),
+    );
+    put(
+        "trafficCaptureMode",
+        spec.traffic_capture_mode.as_ref().map(|v| json!(v)),
+    );
+    put("trustDomain", spec.trust_domain.as_ref().map(|v| json!(v)));
+    put("version", Some(json!(spec.version)));
+    json!({
+        "apiVersion": "operator.gloo.solo.io/v1",
+        "kind": "ServiceMeshController",
+        "metadata": {"name": SMC_NAME, "namespace": OPERATOR_NAMESPACE, "labels": {"app.kubernetes.io/name": SMC_NAME}},
+        "spec": Value::Object(s),
+    })
+}
+
+/// `gloo-extensions-config` (§4.3, §7.1): automatic peering sets `multiClusterMode: Peering` and
+/// `PEERING_AUTOMATIC_LOCAL_GATEWAY`; extra istiod env goes in `values.istiod`.
+pub fn extensions_config(automatic_peering: bool, istiod_env: &BTreeMap<String, String>) -> Value {
+    let mut data = serde_json::Map::new();
+    let mut env = istiod_env.clone();
+    if automatic_peering {
+        data.insert(
+            "beta".into(),
+            json!("serviceMeshController:\n  multiClusterMode: Peering\n"),
+        );
+        env.insert("PEERING_AUTOMATIC_LOCAL_GATEWAY".into(), "true".into());
+    }
+    if !env.is_empty() {
+        let mut text = String::from("env:\n");
+        for (k, v) in &env {
+            text.push_str(&format!(
+                "  {k}: {}\n",
+                serde_json::to_string(v).unwrap_or_default()
+            ));
+        }
+        data.insert("values.istiod".into(), json!(text));
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "gloo-extensions-config", "namespace": OPERATOR_NAMESPACE},
+        "data": Value::Object(data),
+    })
+}
+
+fn listeners(cross_network: i64, xds: i64) -> Value {
+    json!([
+        {"name": "cross-network", "port": cross_network, "protocol": "HBONE", "tls": {"mode": "Passthrough"}},
+        {"name": "xds-tls", "port": xds, "protocol": "TLS", "tls": {"mode": "Passthrough"}},
+    ])
+}
+
+/// Locality labels copied onto gateways (§1.1, §2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Locality {
+    pub region: Option<String>,
+    pub zone: Option<String>,
+}
+
+/// The east-west Gateway of §1.1 — always with `topology.istio.io/cluster` (§9 P11) — in the LoadBalancer or
+/// NodePort variant (§1.2), with an optional address override (§1.3).
+pub fn eastwest_gateway(
+    cluster: &ClusterName,
+    network: &NetworkName,
+    data_plane: DataPlane,
+    address_override: Option<&str>,
+    locality: &Locality,
+) -> Value {
+    let mut labels = json!({
+        "istio.io/expose-istiod": "15012",
+        "topology.istio.io/network": network.as_str(),
+        "topology.istio.io/cluster": cluster.as_str(),
+    });
+    if let Some(r) = &locality.region {
+        labels["topology.kubernetes.io/region"] = json!(r);
+    }
+    if let Some(z) = &locality.zone {
+        labels["topology.kubernetes.io/zone"] = json!(z);
+    }
+    let mut metadata =
+        json!({"name": EASTWEST_NAME, "namespace": EASTWEST_NAMESPACE, "labels": labels});
+    let mut annotations = serde_json::Map::new();
+    if data_plane == DataPlane::NodePort {
+        annotations.insert(
+            "peering.solo.io/data-plane-service-type".into(),
+            json!("NodePort"),
+        );
+    }
+    if let Some(a) = address_override {
+        annotations.insert("istio.io/expose-istiod-address".into(), json!(a));
+    }
+    if !annotations.is_empty() {
+        metadata["annotations"] = Value::Object(annotations);
+    }
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": metadata,
+        "spec": {"gatewayClassName": "istio-eastwest", "listeners": listeners(15008, 15012)},
+    })
+}
+
+/// What `istioctl multicluster link` reads from a peer (§2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub cluster: String,
+    pub network: String,
+    /// `IPAddress` or `Hostname`.
+    pub address_type: &'static str,
+    pub address: String,
+    pub trust_domain: String,
+    /// The name of the peer's expose-istiod Service.
+    pub service_account: String,
+    pub locality: Locality,
+}
+
+/// The `istio-remote` Gateway that lets the local cluster reach `peer` (§2.1), named after the peer's
+/// cluster; with the NodePort preference when the data plane goes through node ports (§1.2, §2.1).
+pub fn peer_gateway(peer: &PeerInfo, data_plane: DataPlane) -> Value {
+    let mut labels = json!({
+        "topology.istio.io/network": peer.network,
+        "topology.istio.io/cluster": peer.cluster,
+    });
+    if let Some(r) = &peer.locality.region {
+        labels["topology.kubernetes.io/region"] = json!(r);
+    }
+    if let Some(z) = &peer.locality.zone {
+        labels["topology.kubernetes.io/zone"] = json!(z);
+    }
+    let mut annotations = json!({
+        "gateway.istio.io/service-account": peer.service_account,
+        "gateway.istio.io/trust-domain": peer.trust_domain,
+    });
+    if data_plane == DataPlane::NodePort {
+        annotations["peering.solo.io/preferred-data-plane-service-type"] = json!("NodePort");
+    }
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {
+            "name": format!("istio-remote-peer-{}", peer.cluster),
+            "namespace": EASTWEST_NAMESPACE,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "gatewayClassName": "istio-remote",
+            "addresses": [{"type": peer.address_type, "value": peer.address}],
+            "listeners": listeners(15008, 15012),
+        },
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error(
+        "no services with \"istio.io/expose-istiod\" label: create the east-west gateway first"
+    )]
+    NoEastWest,
+    #[error(
+        "services found with \"istio.io/expose-istiod\" label, but none have a load balancer address: wait for the \
+         address, or set an address override (istio.io/expose-istiod-address), or use NodePort peering"
+    )]
+    NoAddress,
+    #[error("reading the peer's {what}: {source}")]
+    Kube {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn mesh_trust_domain(mesh: &str) -> String {
+    serde_yaml::from_str::<Value>(mesh)
+        .ok()
+        .and_then(|v| v["trustDomain"].as_str().map(String::from))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "cluster.local".into())
+}
+
+impl PeerInfo {
+    /// Reads a peer's live state as `istioctl multicluster link` does (§2.1): the first Service labelled
+    /// `istio.io/expose-istiod` with an address (override annotation or LB ingress), its network/cluster labels
+    /// (falling back to the istio-system namespace label, istiod's CLUSTER_ID, then the network), and the
+    /// trust domain of the mesh config (`istio-gloo`, then `istio`; default `cluster.local`).
+    pub async fn read(client: &Client) -> Result<PeerInfo, PeerError> {
+        let kube_err = |what| move |source| PeerError::Kube { what, source };
+        let services = Api::<Service>::all(client.clone())
+            .list(&ListParams::default().labels("istio.io/expose-istiod"))
+            .await
+            .map_err(kube_err("east-west services"))?;
+        if services.items.is_empty() {
+            return Err(PeerError::NoEastWest);
+        }
+        let (svc, address_type, address) = services
+            .items
+            .iter()
+            .find_map(|s| {
+                if let Some(a) = s
+                    .annotations()
+                    .get("istio.io/expose-istiod-address")
+                    .filter(|a| !a.is_empty())
+                {
+                    let ty = if a.parse::<std::net::IpAddr>().is_ok() {
+                        "IPAddress"
+                    } else {
+                        "Hostname"
+                    };
+                    return Some((s, ty, a.clone()));
+                }
+                let ing = s
+                    .status
+                    .as_ref()?
+                    .load_balancer
+                    .as_ref()?
+                    .ingress
+                    .as_ref()?
+                    .first()?;
+                match (&ing.ip, &ing.hostname) {
+                    (Some(ip), _) if !ip.is_empty() => Some((s, "IPAddress", ip.clone())),
+                    (_, Some(h)) if !h.is_empty() => Some((s, "Hostname", h.clone())),
+                    _ => None,
+                }
+            })
+            .ok_or(PeerError::NoAddress)?;
+        let labels = svc.labels();
+        let ns_network = Api::<Namespace>::all(client.clone())
+            .get_opt(ISTIO_NAMESPACE)
+            .await
+            .map_err(kube_err("istio-system namespace"))?
+            .and_then(|n| n.labels().get("topology.istio.io/network").cloned());
+        let network = labels
+            .get("topology.istio.io/network")
+            .cloned()
+            .or(ns_network)
+            .unwrap_or_default();
+        let cluster_id = Api::<Deployment>::namespaced(client.clone(), ISTIO_NAMESPACE)
+            .list(&ListParams::default().labels("app=istiod"))
+            .await
+            .map_err(kube_err("istiod deployments"))?
+            .items
+            .iter()
+            .find_map(|d| {
+                d.spec
+                    .as_ref()?
+                    .template
+                    .spec
+                    .as_ref()?
+                    .containers
+                    .iter()
+                    .find(|c| c.name == "discovery")?
+                    .env
+                    .as_ref()?
+                    .iter()
+                    .find_map(|e| (e.name == "CLUSTER_ID").then(|| e.value.clone()).flatten())
+            })
+            .filter(|c| c != "Kubernetes");
+        let cluster = labels
+            .get("topology.istio.io/cluster")
+            .cloned()
+            .or(cluster_id)
+            .unwrap_or_else(|| network.clone());
+        let cms = Api::<ConfigMap>::namespaced(client.clone(), ISTIO_NAMESPACE);
+        let mut trust_domain = "cluster.local".to_string();
+        for name in ["istio-gloo", "istio"] {
+            if let Some(cm) = cms.get_opt(name).await.map_err(kube_err("mesh config"))? {
+                trust_domain = cm
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("mesh"))
+                    .map(|m| mesh_trust_domain(m))
+                    .unwrap_or(trust_domain);
+                break;
+            }
+        }
+        Ok(PeerInfo {
+            cluster,
+            network,
+            address_type,
+            address,
+            trust_domain,
+            service_account: svc.name_any(),
+            locality: Locality {
+                region: labels.get("topology.kubernetes.io/region").cloned(),
+                zone: labels.get("topology.kubernetes.io/zone").cloned(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml::from_str(text).expect("expected YAML")
+    }
+
+    fn c(name: &str) -> ClusterName {
+        ClusterName::new(name).expect("name")
+    }
+
+    fn n(name: &str) -> NetworkName {
+        NetworkName::new(name).expect("name")
+    }
+
+    #[test]
+    fn service_mesh_controller_is_the_guides() {
+        // The guide's SMC (seed guide, "Deploy mesh components" step 4), with the namespace it is applied in.
+        let want = yaml(
+            "apiVersion: operator.gloo.solo.io/v1\nkind: ServiceMeshController\nmetadata:\n  name: managed-istio\n  namespace: gloo-mesh\n  labels:\n    \
+             app.kubernetes.io/name: managed-istio\nspec:\n  cluster: cluster1\n  network: cluster1\n  dataplaneMode: Ambient\n  \
+             installNamespace: istio-system\n  version: 1.28.1-patch0\n",
+        );
+        let got = service_mesh_controller(&MeshSpec {
+            cluster: Some(c("cluster1")),
+            network: Some(n("cluster1")),
+            dataplane_mode: Some("Ambient".into()),
+            install_namespace: Some("istio-system".into()),
+            version: "1.28.1-patch0".into(),
+            ..Default::default()
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn every_smc_field_lands_where_the_reference_puts_it() {
+        let got = service_mesh_controller(&MeshSpec {
+            cluster: Some(c("c1")),
+            distribution: Some("FIPS".into()),
+            image_repository: Some("registry.example/istio".into()),
+            image_secrets: vec!["pull".into()],
+            on_conflict: Some("Force".into()),
+            repository_secrets: vec!["charts".into()],
+            repository_insecure_skip_verify: Some(false),
+            scaling_profile: Some("Large".into()),
+            traffic_capture_mode: Some("Auto".into()),
+            trust_domain: Some("corp.example".into()),
+            version: "1.28.1".into(),
+            ..Default::default()
+        });
+        let s = &got["spec"];
+        assert_eq!(
+            s["image"],
+            json!({"repository": "registry.example/istio", "secrets": [{"name": "pull"}]})
+        );
+        assert_eq!(
+            s["repository"],
+            json!({"secrets": [{"name": "charts"}], "insecureSkipVerify": false})
+        );
+        for (k, v) in [
+            ("distribution", "FIPS"),
+            ("onConflict", "Force"),
+            ("scalingProfile", "Large"),
+            ("trafficCaptureMode", "Auto"),
+            ("trustDomain", "corp.example"),
+        ] {
+            assert_eq!(s[k], v, "{k}");
+        }
+        assert!(
+            s.get("network").is_none(),
+            "unset fields are left to the operator's defaults"
+        );
+    }
+
+    #[test]
+    fn extensions_config_for_automatic_peering_is_the_guides() {
+        let got = extensions_config(true, &BTreeMap::new());
+        assert_eq!(
+            got["metadata"],
+            json!({"name": "gloo-extensions-config", "namespace": "gloo-mesh"})
+        );
+        let beta: Value =
+            serde_yaml::from_str(got["data"]["beta"].as_str().expect("beta")).expect("yaml");
+        assert_eq!(
+            beta,
+            json!({"serviceMeshController": {"multiClusterMode": "Peering"}})
+        );
+        let values: Value =
+            serde_yaml::from_str(got["data"]["values.istiod"].as_str().expect("values"))
+                .expect("yaml");
+        assert_eq!(
+            values,
+            json!({"env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"}})
+        );
+        assert_eq!(
+            extensions_config(false, &BTreeMap::new())["data"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn eastwest_gateway_is_what_expose_creates_plus_the_cluster_label() {
+        // mesh-spec.md §1.1 (expose), with region/zone as detected.
+        let want = yaml(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: istio-eastwest\n  namespace: istio-eastwest\n  labels:\n    \
+             istio.io/expose-istiod: \"15012\"\n    topology.istio.io/network: net1\n    topology.istio.io/cluster: cluster1\n    \
+             topology.kubernetes.io/region: us-east-1\n    topology.kubernetes.io/zone: us-east-1a\nspec:\n  gatewayClassName: istio-eastwest\n  listeners:\n  \
+             - name: cross-network\n    port: 15008\n    protocol: HBONE\n    tls:\n      mode: Passthrough\n  - name: xds-tls\n    port: 15012\n    protocol: TLS\n    \
+             tls:\n      mode: Passthrough\n",
+        );
+        let loc = Locality {
+            region: Some("us-east-1".into()),
+            zone: Some("us-east-1a".into()),
+        };
+        assert_eq!(
+            eastwest_gateway(
+                &c("cluster1"),
+                &n("net1"),
+                DataPlane::LoadBalancer,
+                None,
+                &loc
+            ),
+            want
+        );
+    }
+
+    #[test]
+    fn nodeport_eastwest_gateway_carries_the_annotation_and_an_override() {
+        // mesh-spec.md §1.2 (NodePort variant) and §1.3 (address override).
+        let got = eastwest_gateway(
+            &c("cluster1"),
+            &n("cluster1"),
+            DataPlane::NodePort,
+            Some("203.0.113.7"),
+            &Locality::default(),
+        );
+        assert_eq!(
+            got["metadata"]["annotations"],
+            json!({"peering.solo.io/data-plane-service-type": "NodePort", "istio.io/expose-istiod-address": "203.0.113.7"})
+        );
+        assert_eq!(
+            got["metadata"]["labels"]["topology.istio.io/cluster"],
+            "cluster1"
+        );
+    }
+
+    #[test]
+    fn peer_gateway_is_what_link_creates() {
+        // mesh-spec.md §2.1.
+        let want = yaml(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: istio-remote-peer-cluster2\n  namespace: istio-eastwest\n  annotations:\n    \
+             gateway.istio.io/service-account: istio-eastwest\n    gateway.istio.io/trust-domain: cluster2\n  labels:\n    topology.istio.io/network: cluster2\n    \
+             topology.istio.io/cluster: cluster2\n    topology.kubernetes.io/region: eu-west-1\nspec:\n  gatewayClassName: istio-remote\n  addresses:\n  - type: IPAddress\n    \
+             value: 192.0.2.10\n  listeners:\n  - name: cross-network\n    port: 15008\n    protocol: HBONE\n    tls:\n      mode: Passthrough\n  - name: xds-tls\n    \
+             port: 15012\n    protocol: TLS\n    tls:\n      mode: Passthrough\n",
+        );
+        let peer = PeerInfo {
+            cluster: "cluster2".into(),
+            network: "cluster2".into(),
+            address_type: "IPAddress",
+            address: "192.0.2.10".into(),
+            trust_domain: "cluster2".into(),
+            service_account: "istio-eastwest".into(),
+            locality: Locality {
+                region: Some("eu-west-1".into()),
+                zone: None,
+            },
+        };
+        assert_eq!(peer_gateway(&peer, DataPlane::LoadBalancer), want);
+        let np = peer_gateway(&peer, DataPlane::NodePort);
+        assert_eq!(
+            np["metadata"]["annotations"]["peering.solo.io/preferred-data-plane-service-type"],
+            "NodePort"
+        );
+    }
+
+    #[test]
+    fn the_trust_domain_defaults_like_mesh_config_does() {
+        assert_eq!(mesh_trust_domain("trustDomain: c1\n"), "c1");
+        assert_eq!(
+            mesh_trust_domain("rootNamespace: istio-system\n"),
+            "cluster.local"
+        );
+    }
+}
