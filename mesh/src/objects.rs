@@ -76,7 +76,7 @@ pub fn service_mesh_controller(spec: &MeshSpec) -> Value {
             ),
         );
     }
-    put("image", (!image.is_empty()).then(|| Value::Object(image)));
+    put("image", (!image.is_empty()).then_some(Value::Object(image)));
     put(
         "installNamespace",
         spec.install_namespace.as_ref().map(|v| json!(v)),
@@ -99,7 +99,7 @@ pub fn service_mesh_controller(spec: &MeshSpec) -> Value {
     }
     put(
         "repository",
-        (!repo.is_empty()).then(|| Value::Object(repo)),
+        (!repo.is_empty()).then_some(Value::Object(repo)),
     );
     put(
         "scalingProfile",
