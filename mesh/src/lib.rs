@@ -3,6 +3,7 @@
 //! that would let a web user run commands or read files on the server), and the connectivity report of a
 //! cluster (reachability, version, latency, and which of the verbs Meshdeck needs are allowed).
 
+pub mod apply;
 pub mod connect;
 pub mod gateway_api;
 pub mod ids;

@@ -4,8 +4,6 @@
 //!
 //! They share clusters c1–c3 and run one at a time (WORLD_LOCK); each resets the clusters it uses first.
 
-mod support;
-
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -13,7 +11,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Service};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
-use support::*;
+use testworld::*;
 
 fn env_of(d: &Deployment) -> std::collections::BTreeMap<String, String> {
     d.spec

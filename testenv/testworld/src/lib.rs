@@ -1,9 +1,9 @@
-//! Helpers of the test-world tests: clients for the contexts of the testenv kubeconfig, the pinned
-//! kubectl and helm, waits on conditions, and a reset that returns a cluster to its freshly started state.
+//! Helpers for tests against the test world: clients for the contexts of the testenv kubeconfig, the pinned
+//! kubectl and helm, waits on conditions, a reset that returns a cluster to its freshly started state, a test
+//! root CA, and the guide's steps done by hand.
 //!
 //! The tests need a running world: `testenv/up 3` (the project's test command starts it and exports
 //! MESHDECK_TEST_KUBECONFIG and MESHDECK_TESTENV_BIN).
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -288,6 +288,12 @@ pub struct RootCa {
     pub cert_pem: String,
 }
 
+impl Default for RootCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RootCa {
     pub fn new() -> RootCa {
         let key = rcgen::KeyPair::generate().expect("key");
@@ -380,16 +386,18 @@ pub async fn apply_gateway_api_crds(context: &str) {
     .await;
 }
 
-pub async fn install(i: Install<'_>) {
-    let ctx = i.context;
-    if let Some(root) = i.root {
-        kubectl_ok(ctx, &["create", "namespace", "istio-system"], None).await;
-        kubectl_ok(ctx, &["apply", "-f", "-"], Some(&root.cacerts_yaml(ctx))).await;
-    }
+/// The shared root's `cacerts` in istio-system (§6.1), before istiod exists.
+pub async fn plug_root(ctx: &str, root: &RootCa) {
+    kubectl_ok(ctx, &["create", "namespace", "istio-system"], None).await;
+    kubectl_ok(ctx, &["apply", "-f", "-"], Some(&root.cacerts_yaml(ctx))).await;
+}
+
+/// The operator chart, installed with helm as the guide does, with an inline license.
+pub async fn install_operator(ctx: &str, license: &str) {
     let chart = repo_path("testenv/charts/gloo-operator")
         .display()
         .to_string();
-    let license = format!("manager.env.SOLO_ISTIO_LICENSE_KEY={}", i.license);
+    let license = format!("manager.env.SOLO_ISTIO_LICENSE_KEY={license}");
     let out = helm(
         ctx,
         &[
@@ -420,6 +428,14 @@ pub async fn install(i: Install<'_>) {
         None,
     )
     .await;
+}
+
+pub async fn install(i: Install<'_>) {
+    let ctx = i.context;
+    if let Some(root) = i.root {
+        plug_root(ctx, root).await;
+    }
+    install_operator(ctx, i.license).await;
     apply_gateway_api_crds(ctx).await;
     if let Some(ext) = i.extensions {
         kubectl_ok(ctx, &["apply", "-n", "gloo-mesh", "-f", "-"], Some(ext)).await;

@@ -1,0 +1,62 @@
+//! Server-side apply of built objects, with the one field manager (README, invariant 4). The API resource
+//! of an object is found through discovery from its apiVersion and kind.
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery;
+use serde_json::Value;
+
+use crate::FIELD_MANAGER;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("object without apiVersion, kind or metadata.name: {0}")]
+    Shape(String),
+    #[error("{kind} {name}: {source}")]
+    Kube {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Applies `obj` (a full object) server-side and returns what the server holds afterwards.
+/// `dry_run` asks the server to validate and default without persisting.
+pub async fn apply(client: &Client, obj: &Value, dry_run: bool) -> Result<DynamicObject> {
+    let api_version = obj["apiVersion"]
+        .as_str()
+        .ok_or_else(|| Error::Shape(obj.to_string()))?;
+    let kind = obj["kind"]
+        .as_str()
+        .ok_or_else(|| Error::Shape(obj.to_string()))?;
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .ok_or_else(|| Error::Shape(obj.to_string()))?;
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let kube_err = |source| Error::Kube {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        source,
+    };
+    let (ar, caps) = discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
+        .await
+        .map_err(kube_err)?;
+    let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
+        (discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+        (discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
+        (discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+    };
+    let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+    if dry_run {
+        pp = pp.dry_run();
+    }
+    api.patch(name, &pp, &Patch::Apply(obj))
+        .await
+        .map_err(kube_err)
+}
