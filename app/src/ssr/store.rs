@@ -123,6 +123,15 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// NotFound when a write touched no row.
+fn found(rows: u64, what: impl FnOnce() -> String) -> Result<()> {
+    if rows == 0 {
+        Err(Error::NotFound(what()))
+    } else {
+        Ok(())
+    }
+}
+
 fn conflict_or(e: sqlx::Error, what: impl FnOnce() -> String) -> Error {
     if e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
@@ -341,11 +350,7 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected())
         })?;
-        if done == 0 {
-            Err(Error::NotFound(format!("user {id}")))
-        } else {
-            Ok(())
-        }
+        found(done, || format!("user {id}"))
     }
 
     pub async fn set_role(&self, id: i64, role: Role) -> Result<()> {
@@ -483,11 +488,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        if n == 0 {
-            Err(Error::NotFound(format!("cluster {:?}", name.as_str())))
-        } else {
-            Ok(())
-        }
+        found(n, || format!("cluster {:?}", name.as_str()))
     }
 
     pub async fn set_connectivity(&self, name: &ClusterName, report_json: &str) -> Result<()> {
@@ -499,11 +500,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        if n == 0 {
-            Err(Error::NotFound(format!("cluster {:?}", name.as_str())))
-        } else {
-            Ok(())
-        }
+        found(n, || format!("cluster {:?}", name.as_str()))
     }
 
     pub async fn delete_cluster(&self, name: &ClusterName) -> Result<()> {
@@ -514,11 +511,7 @@ impl Store {
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
-        if n == 0 {
-            Err(Error::NotFound(format!("cluster {:?}", name.as_str())))
-        } else {
-            Ok(())
-        }
+        found(n, || format!("cluster {:?}", name.as_str()))
     }
 }
 
