@@ -4,6 +4,7 @@
 //! cluster (reachability, version, latency, and which of the verbs Meshdeck needs are allowed).
 
 pub mod apply;
+pub mod ca;
 pub mod connect;
 pub mod gateway_api;
 pub mod ids;

@@ -7,12 +7,20 @@ use mesh::ids::{ClusterName, NetworkName};
 use mesh::objects::{self, DataPlane, Locality, MeshSpec, PeerInfo};
 use testworld::*;
 
-async fn set_up(ctx: &'static str, root: &RootCa) {
-    plug_root(ctx, root).await;
-    install_operator(ctx, "test-license").await;
+async fn set_up(ctx: &'static str, root: &mesh::ca::RootCa) {
     let c = client(ctx).await;
-    gateway_api::apply(&c).await.expect("gateway api");
     let name = ClusterName::new(ctx).expect("name");
+    // The shared root of trust, before istiod exists (§6.1): Meshdeck's own CA code.
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}});
+    mesh::apply::apply(&c, &ns, false).await.expect("namespace");
+    let intermediate = root
+        .intermediate(&name, mesh::ca::DEFAULT_DAYS)
+        .expect("intermediate");
+    mesh::apply::apply(&c, &intermediate.cacerts_secret(), false)
+        .await
+        .expect("cacerts");
+    install_operator(ctx, "test-license").await;
+    gateway_api::apply(&c).await.expect("gateway api");
     let spec = MeshSpec {
         cluster: Some(name.clone()),
         network: Some(NetworkName::from(&name)),
@@ -52,8 +60,30 @@ async fn set_up(ctx: &'static str, root: &RootCa) {
 #[tokio::test]
 async fn clusters_built_and_linked_by_meshdeck_report_every_peering_condition_true() {
     reset_all(&["c1", "c2"]).await;
-    let root = RootCa::new();
+    let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
     futures::future::join(set_up("c1", &root), set_up("c2", &root)).await;
+    // istiod took the plugged root in both clusters (the simulator verifies the chain, as istiod does).
+    for ctx in ["c1", "c2"] {
+        let pem = kubectl_ok(
+            ctx,
+            &[
+                "get",
+                "cm",
+                "-n",
+                "istio-system",
+                "istio-ca-root-cert",
+                "-o",
+                "jsonpath={.data.root-cert\\.pem}",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            mesh::ca::fingerprint(&pem),
+            mesh::ca::fingerprint(&root.cert_pem),
+            "{ctx}"
+        );
+    }
     for (from, to) in [("c1", "c2"), ("c2", "c1")] {
         let peer = PeerInfo::read(&client(to).await).await.expect("peer info");
         assert_eq!(
