@@ -123,10 +123,17 @@ pub async fn start(
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        let data_dir_err = |source| StartError::DataDir {
             path: dir.display().to_string(),
             source,
-        })?;
+        };
+        if !dir.exists() {
+            // The database holds password hashes and sealed credentials: keep the folder private.
+            std::fs::create_dir_all(dir).map_err(data_dir_err)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(data_dir_err)?;
+        }
     }
     let store = Store::connect(&config.database_url).await?;
     let secrets = match env("MESHDECK_SECRET_KEY") {

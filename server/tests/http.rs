@@ -132,6 +132,12 @@ fn meshdeck_serve_prints_where_it_listens_creates_the_first_admin_once_and_stops
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
+    let mode = std::fs::metadata(dir.join("data"))
+        .expect("data folder")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700, "the data folder is private");
     run(false);
 }
 
