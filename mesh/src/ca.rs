@@ -60,32 +60,44 @@ pub fn fingerprint(pem_text: &str) -> Option<String> {
     )
 }
 
-fn validity(params: &mut CertificateParams, days: i64) {
+/// A CA certificate of the recipe (§6.2): the subject `dn`, CA with `constraints`, the recipe's key usages
+/// (digitalSignature, nonRepudiation, keyEncipherment, keyCertSign), valid `days` from now.
+fn ca_params(
+    mut params: CertificateParams,
+    dn: &[(DnType, &str)],
+    constraints: BasicConstraints,
+    days: i64,
+) -> CertificateParams {
+    params.distinguished_name = DistinguishedName::new();
+    for (ty, value) in dn {
+        params.distinguished_name.push(ty.clone(), *value);
+    }
+    params.is_ca = IsCa::Ca(constraints);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyCertSign,
+    ];
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(5);
     params.not_after = now + time::Duration::days(days);
+    params
 }
 
 impl RootCa {
     /// A new root: ECDSA P-256, O=Istio, CN=Root CA (§6.2), valid `days`.
     pub fn generate(days: i64) -> Result<RootCa> {
         let key = KeyPair::generate().map_err(|e| Error::Generate(e.to_string()))?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Istio");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Root CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-            KeyUsagePurpose::KeyEncipherment,
-            KeyUsagePurpose::KeyCertSign,
-        ];
-        validity(&mut params, days);
+        let params = ca_params(
+            CertificateParams::default(),
+            &[
+                (DnType::OrganizationName, "Istio"),
+                (DnType::CommonName, "Root CA"),
+            ],
+            BasicConstraints::Unconstrained,
+            days,
+        );
         let cert = params
             .self_signed(&key)
             .map_err(|e| Error::Generate(e.to_string()))?;
@@ -128,27 +140,19 @@ impl RootCa {
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, root_key)
             .map_err(|e| Error::BadCertificate(e.to_string()))?;
         let key = KeyPair::generate().map_err(|e| Error::Generate(e.to_string()))?;
-        let mut params = CertificateParams::new(vec!["istiod.istio-system.svc".to_string()])
+        let san = CertificateParams::new(vec!["istiod.istio-system.svc".to_string()])
             .map_err(|e| Error::Generate(e.to_string()))?;
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Istio");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Intermediate CA");
-        params
-            .distinguished_name
-            .push(DnType::LocalityName, cluster.as_str());
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-            KeyUsagePurpose::KeyEncipherment,
-            KeyUsagePurpose::KeyCertSign,
-        ];
+        let mut params = ca_params(
+            san,
+            &[
+                (DnType::OrganizationName, "Istio"),
+                (DnType::CommonName, "Intermediate CA"),
+                (DnType::LocalityName, cluster.as_str()),
+            ],
+            BasicConstraints::Constrained(0),
+            days,
+        );
         params.use_authority_key_identifier_extension = true;
-        validity(&mut params, days);
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(|e| Error::Generate(e.to_string()))?;

@@ -147,9 +147,14 @@ impl Plan {
 }
 
 pub async fn plan(client: &Client) -> Result<Plan> {
+    plan_for(client, &bundle()?).await
+}
+
+/// The plan for `crds` (the parsed bundle), one action per CRD in the same order.
+async fn plan_for(client: &Client, crds: &[CustomResourceDefinition]) -> Result<Plan> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut actions = Vec::new();
-    for crd in bundle()? {
+    for crd in crds {
         let name = crd.name_any();
         let installed = api.get_opt(&name).await.map_err(|source| Error::Kube {
             step: format!("reading CRD {name}"),
@@ -174,14 +179,13 @@ pub async fn plan(client: &Client) -> Result<Plan> {
 
 /// Applies the CRDs the plan says to write (server-side apply, one field manager) and returns the plan.
 pub async fn apply(client: &Client) -> Result<Plan> {
-    let plan = plan(client).await?;
+    let crds = bundle()?;
+    let plan = plan_for(client, &crds).await?;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let pp = PatchParams::apply(FIELD_MANAGER).force();
-    for crd in bundle()? {
-        let name = crd.name_any();
-        let writes = plan.actions.iter().any(|(n, a)| n == &name && a.writes());
-        if writes {
-            api.patch(&name, &pp, &Patch::Apply(&crd))
+    for (crd, (name, action)) in crds.iter().zip(&plan.actions) {
+        if action.writes() {
+            api.patch(name, &pp, &Patch::Apply(crd))
                 .await
                 .map_err(|source| Error::Kube {
                     step: format!("applying CRD {name}"),

@@ -64,22 +64,8 @@ async fn clusters_built_and_linked_by_meshdeck_report_every_peering_condition_tr
     futures::future::join(set_up("c1", &root), set_up("c2", &root)).await;
     // istiod took the plugged root in both clusters (the simulator verifies the chain, as istiod does).
     for ctx in ["c1", "c2"] {
-        let pem = kubectl_ok(
-            ctx,
-            &[
-                "get",
-                "cm",
-                "-n",
-                "istio-system",
-                "istio-ca-root-cert",
-                "-o",
-                "jsonpath={.data.root-cert\\.pem}",
-            ],
-            None,
-        )
-        .await;
         assert_eq!(
-            mesh::ca::fingerprint(&pem),
+            Some(root_fingerprint(ctx).await),
             mesh::ca::fingerprint(&root.cert_pem),
             "{ctx}"
         );

@@ -27,29 +27,6 @@ fn env_of(d: &Deployment) -> std::collections::BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-async fn root_fingerprint(context: &str) -> String {
-    let pem = kubectl_ok(
-        context,
-        &[
-            "get",
-            "cm",
-            "-n",
-            "istio-system",
-            "istio-ca-root-cert",
-            "-o",
-            "jsonpath={.data.root-cert\\.pem}",
-        ],
-        None,
-    )
-    .await;
-    use sha2::Digest;
-    let der = pem::parse(pem.as_bytes()).expect("root pem");
-    sha2::Sha256::digest(der.contents())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[tokio::test]
 async fn clusters_run_real_apiservers_with_tls_rbac_and_labelled_nodes() {
     let _l = WORLD_LOCK.lock().await;
@@ -311,16 +288,10 @@ async fn guide_install_yields_a_ready_control_plane_shaped_as_the_spec_says() {
         Some("c1")
     );
     // §6.1: istiod took the plugged-in root.
-    use sha2::Digest;
-    let want: String = sha2::Sha256::digest(
-        pem::parse(root.cert_pem.as_bytes())
-            .expect("pem")
-            .contents(),
-    )
-    .iter()
-    .map(|b| format!("{b:02x}"))
-    .collect();
-    assert_eq!(root_fingerprint("c1").await, want);
+    assert_eq!(
+        root_fingerprint("c1").await,
+        pem_fingerprint(&root.cert_pem)
+    );
     // The operator pods of the guide's check are Running.
     let out = kubectl_ok(
         "c1",
@@ -591,15 +562,7 @@ async fn a_cluster_without_cacerts_gets_its_own_root_and_cannot_peer() {
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let g2 = get_dynamic(
-        &client("c1").await,
-        &gateway_ar(),
-        "istio-eastwest",
-        "istio-remote-peer-c3",
-    )
-    .await
-    .expect("gw");
-    let g2 = serde_json::to_value(&g2).expect("json");
+    let g2 = current_gateway("c1", "istio-remote-peer-c3").await;
     for g in [&g, &g2] {
         let pc = condition(g, "gloo.solo.io/PeerConnected").expect("pc");
         assert_eq!(
@@ -700,17 +663,7 @@ async fn fault_knob_lb_never_assigned_leaves_the_gateway_unprogrammed() {
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let g = serde_json::to_value(
-        get_dynamic(
-            &client("c1").await,
-            &gateway_ar(),
-            "istio-eastwest",
-            "istio-eastwest",
-        )
-        .await
-        .expect("gw"),
-    )
-    .expect("json");
+    let g = current_gateway("c1", "istio-eastwest").await;
     let p = condition(&g, "Programmed").expect("Programmed");
     assert_eq!(
         (p["status"].as_str(), p["reason"].as_str()),
@@ -802,17 +755,7 @@ async fn fault_knob_license_invalid_stops_peering_on_both_sides() {
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let g2 = serde_json::to_value(
-        get_dynamic(
-            &client("c2").await,
-            &gateway_ar(),
-            "istio-eastwest",
-            "istio-remote-peer-c1",
-        )
-        .await
-        .expect("gw"),
-    )
-    .expect("json");
+    let g2 = current_gateway("c2", "istio-remote-peer-c1").await;
     for g in [&g, &g2] {
         assert!(
             PEER_CONDITIONS.iter().all(|t| condition(g, t).is_none()),
@@ -898,12 +841,7 @@ async fn fault_knob_istiod_not_ready_keeps_the_control_plane_unready() {
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let smc = serde_json::to_value(
-        get_dynamic(&c, &smc_ar(), "gloo-mesh", "managed-istio")
-            .await
-            .expect("smc"),
-    )
-    .expect("json");
+    let smc = current_smc("c1").await;
     assert_eq!(
         condition(&smc, "ControlPlaneDeployed").expect("cp")["status"],
         "False",

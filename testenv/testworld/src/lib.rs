@@ -451,49 +451,65 @@ pub async fn install(i: Install<'_>) {
 
 /// Waits for the ServiceMeshController `gloo-mesh/managed-istio` to reach `phase`.
 pub async fn wait_smc_phase(context: &str, phase: &str) -> Value {
-    let c = client(context).await;
-    wait_for(
-        60,
-        &format!("{context}: ServiceMeshController {phase}"),
-        || {
-            let c = c.clone();
-            async move {
-                let s = get_dynamic(&c, &smc_ar(), "gloo-mesh", "managed-istio")
-                    .await
-                    .ok_or("no smc")?;
-                let v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
-                if v["status"]["phase"] == phase {
-                    Ok(v)
-                } else {
-                    Err(v["status"].to_string())
-                }
-            }
-        },
-    )
+    wait_object(context, &smc_ar(), "gloo-mesh", "managed-istio", 60, |v| {
+        v["status"]["phase"] == phase
+    })
     .await
 }
 
 pub async fn wait_smc_succeeded(context: &str) -> Value {
+    wait_object(context, &smc_ar(), "gloo-mesh", "managed-istio", 90, |v| {
+        v["status"]["phase"] == "SUCCEEDED"
+            && condition(v, "Ready").is_some_and(|c| c["status"] == "True")
+    })
+    .await
+}
+
+/// An object as the cluster holds it now, as JSON.
+pub async fn get_json(context: &str, ar: &ApiResource, ns: &str, name: &str) -> Option<Value> {
+    let obj = get_dynamic(&client(context).await, ar, ns, name).await?;
+    Some(serde_json::to_value(obj).expect("object as JSON"))
+}
+
+/// The ServiceMeshController `gloo-mesh/managed-istio` as it is now.
+pub async fn current_smc(context: &str) -> Value {
+    get_json(context, &smc_ar(), "gloo-mesh", "managed-istio")
+        .await
+        .expect("ServiceMeshController")
+}
+
+/// A Gateway of `istio-eastwest` as it is now.
+pub async fn current_gateway(context: &str, name: &str) -> Value {
+    get_json(context, &gateway_ar(), "istio-eastwest", name)
+        .await
+        .unwrap_or_else(|| panic!("{context}: gateway {name}"))
+}
+
+/// Polls an object every 100 ms until it exists and `pred` holds, for at most `secs`.
+pub async fn wait_object(
+    context: &str,
+    ar: &ApiResource,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let c = client(context).await;
-    wait_for(
-        90,
-        &format!("{context}: ServiceMeshController SUCCEEDED"),
-        || {
-            let c = c.clone();
-            async move {
-                let smc = get_dynamic(&c, &smc_ar(), "gloo-mesh", "managed-istio")
-                    .await
-                    .ok_or("no SMC")?;
-                let v = serde_json::to_value(&smc).map_err(|e| e.to_string())?;
-                let ready = condition(&v, "Ready").is_some_and(|c| c["status"] == "True");
-                if v["status"]["phase"] == "SUCCEEDED" && ready {
-                    Ok(v)
-                } else {
-                    Err(v["status"].to_string())
-                }
+    let pred = &pred;
+    wait_for(secs, &format!("{context}: {} {ns}/{name}", ar.kind), || {
+        let c = c.clone();
+        async move {
+            let obj = get_dynamic(&c, ar, ns, name)
+                .await
+                .ok_or_else(|| format!("no {} {name}", ar.kind))?;
+            let v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+            if pred(&v) {
+                Ok(v)
+            } else {
+                Err(v["status"].to_string())
             }
-        },
-    )
+        }
+    })
     .await
 }
 
@@ -531,23 +547,36 @@ pub async fn create_eastwest(context: &str, nodeport: bool) -> Value {
 }
 
 pub async fn wait_gateway(context: &str, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let c = client(context).await;
-    let pred = &pred;
-    wait_for(60, &format!("{context}: gateway {name}"), || {
-        let c = c.clone();
-        async move {
-            let g = get_dynamic(&c, &gateway_ar(), "istio-eastwest", name)
-                .await
-                .ok_or("no gateway")?;
-            let v = serde_json::to_value(&g).map_err(|e| e.to_string())?;
-            if pred(&v) {
-                Ok(v)
-            } else {
-                Err(v["status"].to_string())
-            }
-        }
-    })
-    .await
+    wait_object(context, &gateway_ar(), "istio-eastwest", name, 60, pred).await
+}
+
+/// The SHA-256 fingerprint (lowercase hex) of the first certificate of a PEM text.
+pub fn pem_fingerprint(pem_text: &str) -> String {
+    use sha2::Digest;
+    let der = pem::parse(pem_text.as_bytes()).expect("certificate PEM");
+    sha2::Sha256::digest(der.contents())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The fingerprint of the root istiod published in istio-system (`istio-ca-root-cert`, §6).
+pub async fn root_fingerprint(context: &str) -> String {
+    let pem = kubectl_ok(
+        context,
+        &[
+            "get",
+            "cm",
+            "-n",
+            "istio-system",
+            "istio-ca-root-cert",
+            "-o",
+            "jsonpath={.data.root-cert\\.pem}",
+        ],
+        None,
+    )
+    .await;
+    pem_fingerprint(&pem)
 }
 
 /// The peer Gateway `istioctl multicluster link` writes into `from` for peer `to` (§2.1), read from `to`'s
