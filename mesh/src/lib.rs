@@ -7,7 +7,8 @@ pub mod apply;
 pub mod ca;
 pub mod connect;
 pub mod gateway_api;
-pub mod ids;
+/// Validated ids, in their own small crate so the browser build can use them too.
+pub use mesh_ids as ids;
 pub mod kubeconfig;
 pub mod objects;
 

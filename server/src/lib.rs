@@ -1,5 +1,6 @@
 //! The console server: configuration (flags and `MESHDECK_*` environment, validated at start), start-up
-//! (store, secret key, first admin, optional kubeconfig import) and the HTTP router.
+//! (store, secret key, first admin, optional kubeconfig import) and the HTTP router (health, the Leptos
+//! pages and server functions, static files, sessions).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,11 +9,14 @@ use std::sync::Arc;
 
 use app::ssr::registry::{Registration, Registry};
 use app::ssr::secrets::SecretBox;
+pub use app::ssr::state::AppState;
 use app::ssr::store::Store;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
 
 /// The server's settings. Every flag has an environment variable with the `MESHDECK_` prefix.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +30,12 @@ pub struct Config {
     pub key_file: PathBuf,
     /// `--import-kubeconfig` / `MESHDECK_IMPORT_KUBECONFIG`: register this file's contexts at start.
     pub import_kubeconfig: Option<PathBuf>,
+    /// `--public-url` / `MESHDECK_PUBLIC_URL`: the address users open, when a TLS proxy is in front; an
+    /// https:// URL makes the session cookie Secure.
+    pub public_url: Option<String>,
+    /// `--site-root` / `MESHDECK_SITE_ROOT` (or `LEPTOS_SITE_ROOT`): the built browser files, default
+    /// `target/site`.
+    pub site_root: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -36,14 +46,19 @@ pub enum ConfigError {
     BadAddr { flag: String, value: String },
     #[error("unknown argument {0:?}; see `meshdeck serve --help`")]
     Unknown(String),
+    #[error("{flag}: {value:?} is not an http:// or https:// URL")]
+    BadUrl { flag: String, value: String },
 }
 
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
+                      [--public-url URL] [--site-root DIR]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
                        MESHDECK_SECRET_KEY         or the key itself, base64 (32 bytes)
   --import-kubeconfig  MESHDECK_IMPORT_KUBECONFIG  register this kubeconfig's contexts at start
+  --public-url         MESHDECK_PUBLIC_URL         the URL users open (https:// makes the session cookie Secure)
+  --site-root          MESHDECK_SITE_ROOT          the built browser files (default target/site)
                        MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)";
 
 impl Config {
@@ -59,6 +74,10 @@ impl Config {
         let mut key_file =
             env("MESHDECK_KEY_FILE").unwrap_or_else(|| "meshdeck-data/secret.key".into());
         let mut import = env("MESHDECK_IMPORT_KUBECONFIG");
+        let mut public_url = env("MESHDECK_PUBLIC_URL");
+        let mut site_root = env("MESHDECK_SITE_ROOT")
+            .or_else(|| env("LEPTOS_SITE_ROOT"))
+            .unwrap_or_else(|| "target/site".into());
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || {
@@ -71,6 +90,8 @@ impl Config {
                 "--database-url" => database_url = value()?,
                 "--key-file" => key_file = value()?,
                 "--import-kubeconfig" => import = Some(value()?),
+                "--public-url" => public_url = Some(value()?),
+                "--site-root" => site_root = value()?,
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
         }
@@ -78,20 +99,32 @@ impl Config {
             flag: "--addr".into(),
             value: addr.clone(),
         })?;
+        let public_url = public_url.filter(|s| !s.is_empty());
+        if let Some(u) = &public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError::BadUrl {
+                flag: "--public-url".into(),
+                value: u.clone(),
+            });
+        }
         Ok(Config {
             addr,
             database_url,
             key_file: PathBuf::from(key_file),
             import_kubeconfig: import.filter(|s| !s.is_empty()).map(PathBuf::from),
+            public_url,
+            site_root: PathBuf::from(site_root),
         })
     }
 }
 
-/// What every request handler can reach.
+/// The console, started: its services and the built site's options.
 #[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub registry: Registry,
+pub struct Console {
+    pub state: AppState,
+    pub sessions: app::ssr::session::SessionBackend,
+    pub leptos: LeptosOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +137,8 @@ pub enum StartError {
     },
     #[error("store: {0}")]
     Store(#[from] app::ssr::store::Error),
+    #[error("session store: {0}")]
+    Sessions(app::ssr::store::Error),
     #[error("secret key: {0}")]
     Secrets(#[from] app::ssr::secrets::Error),
     #[error("first admin: {0}")]
@@ -117,7 +152,7 @@ pub enum StartError {
 pub async fn start(
     config: &Config,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<AppState, StartError> {
+) -> Result<Console, StartError> {
     if let Some(path) = config.database_url.strip_prefix("sqlite://")
         && let Some(dir) = std::path::Path::new(path)
             .parent()
@@ -153,7 +188,47 @@ pub async fn start(
     if let Some(path) = &config.import_kubeconfig {
         import(&registry, path).await?;
     }
-    Ok(AppState { store, registry })
+    let sessions = session_backend(&store).await?;
+    let policy = app::ssr::session::Policy {
+        secure: config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+        ..Default::default()
+    };
+    let leptos = LeptosOptions::builder()
+        .output_name("meshdeck")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .env(leptos::config::Env::PROD)
+        .build();
+    Ok(Console {
+        state: AppState {
+            store,
+            registry,
+            sessions: policy,
+        },
+        sessions,
+        leptos,
+    })
+}
+
+/// The session table, created on first start. Replicas starting together may race on creating it; the
+/// loser tries again.
+async fn session_backend(store: &Store) -> Result<app::ssr::session::SessionBackend, StartError> {
+    let mut attempt = 0;
+    loop {
+        match store.session_backend().await {
+            Ok(b) => return Ok(b),
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                tracing::debug!("creating the session table, attempt {attempt}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            Err(e) => return Err(StartError::Sessions(e)),
+        }
+    }
 }
 
 /// Registers every context of a kubeconfig file given by the local user at start. Contexts whose names are
@@ -206,11 +281,52 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Server functions accept bodies up to this size, so an oversize kubeconfig reaches the validation that
+/// explains the limit instead of a bare 413.
+const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The whole HTTP surface: health, the pages (server-rendered), the server functions under `/api`, the
+/// built browser files, all behind the session layer.
+pub fn router(console: Console) -> Router {
+    let Console {
+        state,
+        sessions,
+        leptos,
+    } = console;
+    let routes = generate_route_list(app::App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let pages = Router::new()
+        .leptos_routes_with_context(&leptos, routes, context, {
+            let leptos = leptos.clone();
+            move || app::shell(leptos.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler(app::shell))
+        .with_state(leptos);
+    let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(state.clone());
+    health
+        .merge(pages)
+        .layer(app::ssr::session::layer(sessions, state.sessions))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// Deletes expired sessions from the store every `every`, for as long as the process runs.
+pub fn spawn_session_cleanup(console: &Console, every: std::time::Duration) {
+    use tower_sessions::ExpiredDeletion;
+    let backend = console.sessions.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = backend.delete_expired().await {
+                tracing::warn!("deleting expired sessions: {e}");
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 #[cfg(test)]

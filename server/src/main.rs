@@ -39,13 +39,14 @@ async fn main() -> ExitCode {
 async fn run(args: &[String]) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let config = server::Config::from_args(args, env)?;
-    let state = server::start(&config, env).await?;
-    tracing::info!(database = state.store.backend(), "store ready");
+    let console = server::start(&config, env).await?;
+    tracing::info!(database = console.state.store.backend(), "store ready");
+    server::spawn_session_cleanup(&console, std::time::Duration::from_secs(600));
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let local = listener.local_addr()?;
     // The one line scripts and people look for.
     tracing::info!("listening on http://{local}");
-    axum::serve(listener, server::router(state))
+    axum::serve(listener, server::router(console))
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

@@ -28,13 +28,13 @@ async fn health_and_readiness_answer_and_unknown_paths_are_404() {
     let env =
         |k: &str| (k == "MESHDECK_ADMIN_PASSWORD").then(|| "a-long-admin-password".to_string());
     let config = server::Config::from_args(&args, env).expect("config");
-    let state = server::start(&config, env).await.expect("start");
+    let console = server::start(&config, env).await.expect("start");
     assert_eq!(
-        state.store.count_users().await.expect("users"),
+        console.state.store.count_users().await.expect("users"),
         1,
         "first admin created"
     );
-    let app = server::router(state);
+    let app = server::router(console);
     for (path, status, body) in [
         ("/healthz", StatusCode::OK, "ok\n"),
         ("/readyz", StatusCode::OK, "ok\n"),
@@ -49,10 +49,20 @@ async fn health_and_readiness_answer_and_unknown_paths_are_404() {
         assert_eq!(&bytes[..], body.as_bytes());
     }
     let resp = app
-        .oneshot(Request::get("/nope").body(Body::empty()).expect("req"))
+        .oneshot(
+            Request::get("/nope")
+                .header("accept", "text/html")
+                .body(Body::empty())
+                .expect("req"),
+        )
         .await
         .expect("resp");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("Page not found"),
+        "an HTML page says so"
+    );
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -157,8 +167,8 @@ async fn a_kubeconfig_given_at_start_registers_its_contexts() {
     let env =
         |k: &str| (k == "MESHDECK_ADMIN_PASSWORD").then(|| "a-long-admin-password".to_string());
     let config = server::Config::from_args(&args, env).expect("config");
-    let state = server::start(&config, env).await.expect("start");
-    let clusters = state.registry.list().await.expect("list");
+    let console = server::start(&config, env).await.expect("start");
+    let clusters = console.state.registry.list().await.expect("list");
     let names: Vec<String> = clusters.iter().map(|(r, _)| r.name.to_string()).collect();
     for want in ["c1", "c1-limited", "c2", "c3"] {
         assert!(names.contains(&want.to_string()), "{want} in {names:?}");
@@ -174,7 +184,7 @@ async fn a_kubeconfig_given_at_start_registers_its_contexts() {
     // Starting again with the same file changes nothing (already registered contexts are skipped).
     let again = server::start(&config, env).await.expect("restart");
     assert_eq!(
-        again.registry.list().await.expect("list").len(),
+        again.state.registry.list().await.expect("list").len(),
         clusters.len()
     );
 }

@@ -11,6 +11,7 @@ use mesh::kubeconfig::{self, Credentials};
 
 use super::secrets::SecretBox;
 use super::store::{self, ClusterRecord, Store};
+use crate::model::{ClusterForm, ContextChoice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -45,20 +46,10 @@ impl From<store::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The last connectivity test of a cluster, as stored and shown.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Connectivity {
-    pub reachable: bool,
-    pub server_version: Option<String>,
-    pub latency_ms: Option<u64>,
-    /// Verbs Meshdeck needs and lacks, e.g. "create namespaces (core) cluster-wide — create istio-system, …".
-    pub missing: Vec<String>,
-    pub problem: Option<String>,
-    pub checked_at: i64,
-}
+pub use crate::model::Connectivity;
 
 impl Connectivity {
-    fn from_report(r: &connect::Report) -> Self {
+    pub(crate) fn from_report(r: &connect::Report) -> Self {
         Connectivity {
             reachable: r.reachable,
             server_version: r.server_version.clone(),
@@ -75,11 +66,6 @@ impl Connectivity {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
         }
-    }
-
-    /// Healthy: reachable, credentials accepted, nothing missing.
-    pub fn healthy(&self) -> bool {
-        self.reachable && self.problem.is_none() && self.missing.is_empty()
     }
 }
 
@@ -122,6 +108,76 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The labels a user gives in the form: `env` and `region`, each optional.
+pub fn labels_from(env: &str, region: &str) -> BTreeMap<String, String> {
+    [("env", env.trim()), ("region", region.trim())]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Registration {
+    /// Validates what the user typed for one context.
+    pub fn from_form(form: &ClusterForm, kubeconfig: &str) -> Result<Registration> {
+        let invalid = |field, e: &dyn std::fmt::Display| Error::Invalid {
+            field,
+            message: e.to_string(),
+        };
+        let name = ClusterName::new(form.name.trim()).map_err(|e| invalid("name", &e))?;
+        let network = match form.network.trim() {
+            "" => None,
+            n => Some(NetworkName::new(n).map_err(|e| invalid("network", &e))?),
+        };
+        Ok(Registration {
+            name,
+            network,
+            labels: labels_from(&form.env, &form.region),
+            kubeconfig: kubeconfig.to_string(),
+            context: form.context.clone(),
+            allow_insecure: form.allow_insecure,
+        })
+    }
+}
+
+/// The contexts of a pasted kubeconfig, each with what would stop it from registering. Stores nothing.
+pub fn read_contexts(text: &str) -> Result<Vec<ContextChoice>> {
+    let kc = kubeconfig::parse(text).map_err(|e| Error::Invalid {
+        field: "kubeconfig",
+        message: e.to_string(),
+    })?;
+    let list = kubeconfig::contexts(&kc);
+    if list.is_empty() {
+        return Err(Error::Invalid {
+            field: "kubeconfig",
+            message: "the kubeconfig has no contexts".into(),
+        });
+    }
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let (insecure, refused) = match kubeconfig::extract(&kc, &c.name, false) {
+                Ok(_) => (false, None),
+                Err(kubeconfig::Error::InsecureNotConfirmed { .. }) => (
+                    true,
+                    kubeconfig::extract(&kc, &c.name, true)
+                        .err()
+                        .map(|e| e.to_string()),
+                ),
+                Err(e) => (false, Some(e.to_string())),
+            };
+            ContextChoice {
+                suggested_name: crate::model::suggest_cluster_name(&c.name),
+                context: c.name,
+                server: c.server,
+                user: c.user,
+                refused,
+                insecure,
+            }
+        })
+        .collect())
 }
 
 fn seal_context(name: &ClusterName) -> String {
@@ -232,6 +288,20 @@ impl Registry {
 
     pub async fn remove(&self, name: &ClusterName) -> Result<()> {
         Ok(self.store.delete_cluster(name).await?)
+    }
+
+    /// One registered cluster and its last report.
+    pub async fn get(&self, name: &ClusterName) -> Result<(ClusterRecord, Option<Connectivity>)> {
+        let r = self
+            .store
+            .cluster(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.to_string()))?;
+        let c = r
+            .connectivity
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok());
+        Ok((r, c))
     }
 
     pub async fn list(&self) -> Result<Vec<(ClusterRecord, Option<Connectivity>)>> {

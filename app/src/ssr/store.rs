@@ -31,24 +31,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The three roles of the console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Operator,
-    Viewer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Viewer => "viewer",
-        }
-    }
-}
+pub use crate::model::Role;
 
 impl FromStr for Role {
     type Err = Error;
@@ -258,6 +241,24 @@ impl Store {
     /// True when the database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         on_db!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())
+    }
+
+    /// The session store (tower-sessions) on the same database, its table created if missing.
+    pub async fn session_backend(&self) -> Result<super::session::SessionBackend> {
+        use super::session::SessionBackend;
+        use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+        Ok(match &self.db {
+            Db::Sqlite(p) => {
+                let s = SqliteStore::new(p.clone());
+                s.migrate().await?;
+                SessionBackend::Sqlite(s)
+            }
+            Db::Postgres(p) => {
+                let s = PostgresStore::new(p.clone());
+                s.migrate().await?;
+                SessionBackend::Postgres(s)
+            }
+        })
     }
 
     pub fn backend(&self) -> &'static str {

@@ -1,0 +1,10 @@
+//! Server functions: the console's public HTTP endpoints (`/api/<name>`). Each one is thin — authenticate
+//! and authorize first, call a service from `ssr`, convert to wire types, return (README, invariant 3).
+
+mod clusters;
+mod session;
+mod users;
+
+pub use clusters::*;
+pub use session::*;
+pub use users::*;

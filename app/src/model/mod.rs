@@ -1,0 +1,277 @@
+//! The wire types: the only things the server sends to the browser (README, invariant 2). No Kubernetes
+//! client types and no secrets; credentials never leave the server.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use mesh_ids::{ClusterName, InvalidName, NetworkName};
+
+mod error;
+pub use error::{AppError, FieldError};
+
+/// The three roles of the console. Ordered: each role can do what the ones below it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What the role may do, in one sentence (shown next to the role picker).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Admin => "everything, including users and removing clusters",
+            Role::Operator => "register clusters and run setup and linking flows",
+            Role::Viewer => "read only",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub username: String,
+    pub role: Role,
+}
+
+/// A console account as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// The last connectivity test of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connectivity {
+    pub reachable: bool,
+    pub server_version: Option<String>,
+    pub latency_ms: Option<u64>,
+    /// Verbs Meshdeck needs and lacks, e.g. "create namespaces (core) cluster-wide — create istio-system, …".
+    pub missing: Vec<String>,
+    pub problem: Option<String>,
+    pub checked_at: i64,
+}
+
+impl Connectivity {
+    /// Healthy: reachable, credentials accepted, nothing missing.
+    pub fn healthy(&self) -> bool {
+        self.reachable && self.problem.is_none() && self.missing.is_empty()
+    }
+
+    pub fn health(&self) -> Health {
+        if !self.reachable || self.problem.is_some() {
+            Health::Down
+        } else if !self.missing.is_empty() {
+            Health::Degraded
+        } else {
+            Health::Healthy
+        }
+    }
+}
+
+/// Health at a glance; shown with an icon and a word, never colour alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Health {
+    Healthy,
+    Degraded,
+    Down,
+    Unknown,
+}
+
+impl Health {
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Healthy => "Healthy",
+            Health::Degraded => "Missing permissions",
+            Health::Down => "Unreachable",
+            Health::Unknown => "Not tested",
+        }
+    }
+}
+
+/// A registered cluster, as listed and shown. Never carries its credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub name: ClusterName,
+    pub network: NetworkName,
+    pub labels: BTreeMap<String, String>,
+    pub server: String,
+    pub insecure_skip_tls_verify: bool,
+    pub connectivity: Option<Connectivity>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ClusterSummary {
+    pub fn health(&self) -> Health {
+        self.connectivity
+            .as_ref()
+            .map_or(Health::Unknown, Connectivity::health)
+    }
+}
+
+/// One context of a pasted kubeconfig, offered for registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextChoice {
+    pub context: String,
+    pub server: Option<String>,
+    pub user: Option<String>,
+    /// A valid cluster name derived from the context name.
+    pub suggested_name: String,
+    /// Why this context cannot be registered as it is (exec plugin, file paths, …), if so.
+    pub refused: Option<String>,
+    /// The context turns TLS verification off; registering it needs the explicit per-cluster choice.
+    pub insecure: bool,
+}
+
+/// What the user chose for one context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterForm {
+    pub context: String,
+    pub name: String,
+    /// Empty: the cluster name.
+    pub network: String,
+    pub env: String,
+    pub region: String,
+    pub allow_insecure: bool,
+}
+
+/// The outcome of registering one context: the cluster, or what is wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterOutcome {
+    pub context: String,
+    pub name: String,
+    pub result: Result<ClusterSummary, AppError>,
+}
+
+/// Formats unix seconds as `YYYY-MM-DD HH:MM UTC` (no time zone database in the browser build).
+pub fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+/// Turns a kubeconfig context name into a valid cluster name suggestion ("kind-Prod_1" → "kind-prod-1").
+pub fn suggest_cluster_name(context: &str) -> String {
+    let mut out = String::new();
+    for c in context.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.chars().take(63).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "cluster".into()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_formatted_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_791_600), "2026-11-27 15:00 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn suggested_names_are_valid_cluster_names() {
+        for (ctx, want) in [
+            ("c1", "c1"),
+            ("kind-Prod_1", "kind-prod-1"),
+            (
+                "arn:aws:eks:us-east-1:1234:cluster/prod",
+                "arn-aws-eks-us-east-1-1234-cluster-prod",
+            ),
+            ("--", "cluster"),
+            (
+                "gke_proj_europe-west1_mesh-a",
+                "gke-proj-europe-west1-mesh-a",
+            ),
+        ] {
+            let got = suggest_cluster_name(ctx);
+            assert_eq!(got, want);
+            ClusterName::new(&got).expect("valid");
+        }
+        let long = "a".repeat(100);
+        assert_eq!(suggest_cluster_name(&long).len(), 63);
+    }
+
+    #[test]
+    fn roles_are_ordered_by_power() {
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn health_follows_the_report() {
+        let mut c = Connectivity {
+            reachable: true,
+            server_version: Some("v1.34.4".into()),
+            latency_ms: Some(3),
+            missing: vec![],
+            problem: None,
+            checked_at: 0,
+        };
+        assert_eq!(c.health(), Health::Healthy);
+        c.missing.push("create namespaces".into());
+        assert_eq!(c.health(), Health::Degraded);
+        c.reachable = false;
+        assert_eq!(c.health(), Health::Down);
+    }
+}

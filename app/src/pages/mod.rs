@@ -1,0 +1,82 @@
+//! The console's pages, one module per area.
+
+mod account;
+mod clusters;
+mod register;
+mod sign_in;
+mod users;
+
+pub use account::AccountPage;
+pub use clusters::{ClusterPage, ClustersPage};
+pub use register::RegisterPage;
+pub use sign_in::SignInPage;
+pub use users::UsersPage;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::Gate;
+use crate::model::Role;
+
+/// Percent-encodes a query parameter value.
+pub fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// True when the signed-in user has at least `role` (for showing actions; the server checks again).
+pub fn allowed(role: Role) -> impl Fn() -> bool + Copy + Send + Sync + 'static {
+    let session = crate::use_session();
+    move || matches!(session.me.get(), Some(Ok(Some(me))) if me.role >= role)
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <main class="mx-auto max-w-lg p-8">
+            <h1 class="text-2xl font-bold">"Page not found"</h1>
+            <p class="mt-2">
+                <a class="text-indigo-600 underline dark:text-indigo-400" href="/clusters">
+                    "Go to the clusters"
+                </a>
+            </p>
+        </main>
+    }
+}
+
+/// An area of the console that is not built yet. Says so plainly instead of showing made-up content.
+#[component]
+pub fn NotYet(area: &'static str) -> impl IntoView {
+    view! {
+        <Gate title=area>
+            <h1 class="text-2xl font-bold">{area}</h1>
+            <p class="mt-3 max-w-prose">
+                {format!(
+                    "{area} is not part of this version of Meshdeck yet. Register and test clusters under Clusters meanwhile.",
+                )}
+            </p>
+        </Gate>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(super::encode_query("/clusters/c1"), "/clusters/c1");
+        assert_eq!(super::encode_query("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(super::encode_query("é"), "%C3%A9");
+    }
+}

@@ -1,0 +1,160 @@
+use leptos::prelude::*;
+
+use crate::api::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, list_users};
+use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT, field_error};
+use crate::model::{Role, UserSummary, format_time};
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_disabled = ServerAction::<SetUserDisabled>::new();
+    let reset = ServerAction::<ResetUserPassword>::new();
+    let users = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                set_role.version().get(),
+                set_disabled.version().get(),
+            )
+        },
+        |_| list_users(),
+    );
+    let create_error = move || create.value().get().and_then(Result::err);
+    let row_error = move || {
+        set_role
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| set_disabled.value().get().and_then(Result::err))
+            .or_else(|| reset.value().get().and_then(Result::err))
+    };
+    view! {
+        <Gate title="Users" needs=Role::Admin>
+            <h1 class="text-2xl font-bold">"Users"</h1>
+            <section class="mt-4 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+                <h2 class="text-lg font-semibold">"Create a user"</h2>
+                <ActionForm action=create attr:class="mt-3 grid gap-3 md:grid-cols-4 md:items-end">
+                    <label class="block">
+                        <span class="text-sm font-medium">"Username"</span>
+                        <input class=INPUT name="username" required autocomplete="off" />
+                        {field_error(create_error, "username")}
+                    </label>
+                    <label class="block">
+                        <span class="text-sm font-medium">"Role"</span>
+                        <RoleSelect selected=Role::Viewer />
+                    </label>
+                    <label class="block">
+                        <span class="text-sm font-medium">"Password (12+ characters)"</span>
+                        <input class=INPUT name="password" type="password" required autocomplete="new-password" />
+                        {field_error(create_error, "password")}
+                    </label>
+                    <button type="submit" class=BUTTON>"Create"</button>
+                </ActionForm>
+                {move || create_error().filter(|e| e.for_field("username").is_none() && e.for_field("password").is_none()).map(|e| view! { <ErrorBox error=e /> })}
+                {move || matches!(create.value().get(), Some(Ok(_))).then(|| view! { <p class="mt-2" role="status">"✓ User created."</p> })}
+            </section>
+            {move || row_error().map(|e| view! { <div class="mt-4"><ErrorBox error=e /></div> })}
+            {move || matches!(reset.value().get(), Some(Ok(()))).then(|| view! { <p class="mt-4" role="status">"✓ Password reset."</p> })}
+            <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(list) => view! { <UserTable list=list set_role=set_role set_disabled=set_disabled reset=reset /> }.into_any(),
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Gate>
+    }
+}
+
+#[component]
+fn RoleSelect(
+    selected: Role,
+    #[prop(default = None)] label: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <select name="role" class=INPUT aria-label=label>
+            {Role::ALL
+                .into_iter()
+                .map(|r| {
+                    view! {
+                        <option value=r.as_str() selected=r == selected>
+                            {format!("{r} — {}", r.describe())}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
+    }
+}
+
+#[component]
+fn UserTable(
+    list: Vec<UserSummary>,
+    set_role: ServerAction<SetUserRole>,
+    set_disabled: ServerAction<SetUserDisabled>,
+    reset: ServerAction<ResetUserPassword>,
+) -> impl IntoView {
+    let rows = list
+        .into_iter()
+        .map(|u| {
+            let id = u.id.to_string();
+            let (id1, id2, id3) = (id.clone(), id.clone(), id.clone());
+            view! {
+                <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-user=u.username.clone()>
+                    <td class="px-3 py-2 font-medium">{u.username.clone()}</td>
+                    <td class="px-3 py-2">
+                        <ActionForm action=set_role attr:class="flex gap-2">
+                            <input type="hidden" name="id" value=id1 />
+                            <RoleSelect selected=u.role label=Some("Role") />
+                            <button type="submit" class=BUTTON_SECONDARY>"Set"</button>
+                        </ActionForm>
+                    </td>
+                    <td class="px-3 py-2">
+                        <ActionForm action=set_disabled attr:class="flex items-center gap-2">
+                            <input type="hidden" name="id" value=id2 />
+                            <input type="hidden" name="disabled" value=(!u.disabled).to_string() />
+                            <span>{if u.disabled { "✕ disabled" } else { "✓ active" }}</span>
+                            <button type="submit" class=BUTTON_SECONDARY>
+                                {if u.disabled { "Enable" } else { "Disable" }}
+                            </button>
+                        </ActionForm>
+                    </td>
+                    <td class="px-3 py-2">
+                        <ActionForm action=reset attr:class="flex gap-2">
+                            <input type="hidden" name="id" value=id3 />
+                            <input
+                                aria-label="New password"
+                                class=INPUT
+                                type="password"
+                                name="password"
+                                placeholder="new password"
+                                autocomplete="new-password"
+                                required
+                            />
+                            <button type="submit" class=BUTTON_SECONDARY>"Reset"</button>
+                        </ActionForm>
+                    </td>
+                    <td class="px-3 py-2 text-sm">{format_time(u.created_at)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="mt-4 overflow-x-auto rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
+            <table class="w-full text-left">
+                <thead class="bg-slate-100 text-sm dark:bg-slate-800">
+                    <tr>
+                        <th scope="col" class="px-3 py-2">"User"</th>
+                        <th scope="col" class="px-3 py-2">"Role"</th>
+                        <th scope="col" class="px-3 py-2">"Status"</th>
+                        <th scope="col" class="px-3 py-2">"Password"</th>
+                        <th scope="col" class="px-3 py-2">"Created"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,22 @@
+//! What server functions reach through Leptos context: one `AppState`, provided by the server for every
+//! request. Server functions stay thin and call the services here.
+
+use leptos::prelude::*;
+
+use super::registry::Registry;
+use super::store::Store;
+use crate::model::AppError;
+
+/// The services every request can use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub registry: Registry,
+    /// Session policy (cookie flags and expiry), from the server's configuration.
+    pub sessions: super::session::Policy,
+}
+
+/// The state provided by the server for this request.
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| super::errors::incident("no AppState in context"))
+}

@@ -1,0 +1,190 @@
+//! Helpers for the HTTP tests: a started console on a throwaway database, and a client with a cookie jar
+//! that talks to the router in-process.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub const ADMIN_PASSWORD: &str = "a-long-admin-password";
+
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("meshdeck-server-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+/// A console on `database_url` (or a fresh SQLite file), first admin "admin" with [`ADMIN_PASSWORD`].
+pub async fn console(tag: &str, database_url: Option<String>, extra: &[&str]) -> server::Console {
+    let dir = temp_dir(tag);
+    let mut args: Vec<String> = vec![
+        "--database-url".into(),
+        database_url.unwrap_or_else(|| format!("sqlite://{}/meshdeck.db", dir.display())),
+        "--key-file".into(),
+        dir.join("secret.key").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let env = |k: &str| (k == "MESHDECK_ADMIN_PASSWORD").then(|| ADMIN_PASSWORD.to_string());
+    let config = server::Config::from_args(&args, env).expect("config");
+    server::start(&config, env).await.expect("start")
+}
+
+/// Creates a user directly in the store.
+pub async fn add_user(console: &server::Console, name: &str, role: app::model::Role) -> String {
+    let password = format!("{name}-password-long-enough");
+    let hash = app::ssr::passwords::hash(&password).expect("hash");
+    console
+        .state
+        .store
+        .create_user(name, &hash, role)
+        .await
+        .expect("create user");
+    password
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The session cookie this answer sets, as `name=value`, with its attributes.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("meshdeck_session="))
+            .map(str::to_string)
+    }
+
+    pub fn error(&self) -> app::model::AppError {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not an AppError ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// A browser-like client: keeps the session cookie between requests.
+#[derive(Clone)]
+pub struct Client {
+    pub app: Router,
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    pub fn new(app: Router) -> Self {
+        Client { app, cookie: None }
+    }
+
+    pub async fn send(&mut self, mut req: Request<Body>) -> Answer {
+        if let Some(c) = &self.cookie {
+            req.headers_mut()
+                .insert(header::COOKIE, c.parse().expect("cookie"));
+        }
+        let resp = self.app.clone().oneshot(req).await.expect("response");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let answer = Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        if let Some(set) = answer.session_cookie() {
+            let pair = set.split(';').next().unwrap_or_default().to_string();
+            // An emptied cookie (Max-Age=0) clears the jar.
+            self.cookie = if set.contains("Max-Age=0") {
+                None
+            } else {
+                Some(pair)
+            };
+        }
+        answer
+    }
+
+    /// A page, as a browser navigates to it.
+    pub async fn page(&mut self, path: &str) -> Answer {
+        self.send(
+            Request::get(path)
+                .header(header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// A server function called the way the hydrated app calls it (URL-encoded arguments).
+    pub async fn call(&mut self, name: &str, args: &[(&str, &str)]) -> Answer {
+        let body = form(args);
+        self.send(
+            Request::post(format!("/api/{name}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// A server function with JSON arguments.
+    pub async fn call_json(&mut self, name: &str, args: serde_json::Value) -> Answer {
+        self.send(
+            Request::post(format!("/api/{name}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::from(args.to_string()))
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// A plain HTML form post (JavaScript off), from `referer`.
+    pub async fn post_form(&mut self, name: &str, args: &[(&str, &str)], referer: &str) -> Answer {
+        self.send(
+            Request::post(format!("/api/{name}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT, "text/html,application/xhtml+xml")
+                .header(header::REFERER, referer)
+                .body(Body::from(form(args)))
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Answer {
+        let a = self
+            .call("sign_in", &[("username", username), ("password", password)])
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "sign in {username}: {}", a.body);
+        a
+    }
+}
+
+pub fn form(args: &[(&str, &str)]) -> String {
+    args.iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

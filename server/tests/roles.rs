@@ -1,0 +1,205 @@
+//! The role × server-function matrix: every server function called as nobody, viewer, operator and admin.
+//! Each answer is checked: refused with 401/403 when the role is too low, otherwise the function's own
+//! answer (for arguments chosen to be harmless: unknown ids, invalid input). A server function without a
+//! row here fails the test, so a new endpoint cannot ship unchecked.
+
+mod common;
+
+use app::model::{AppError, Role};
+use axum::http::StatusCode;
+use common::{Client, add_user, console};
+use serde_json::json;
+
+enum Args {
+    Form(Vec<(&'static str, &'static str)>),
+    Json(serde_json::Value),
+}
+
+struct Row {
+    name: &'static str,
+    /// None: public.
+    needs: Option<Role>,
+    args: Args,
+    /// The status when allowed.
+    allowed: StatusCode,
+}
+
+fn rows() -> Vec<Row> {
+    use Args::*;
+    let row = |name, needs, args, allowed| Row {
+        name,
+        needs,
+        args,
+        allowed,
+    };
+    vec![
+        row("get_me", None, Form(vec![]), StatusCode::OK),
+        row(
+            "sign_in",
+            None,
+            Form(vec![
+                ("username", "nobody-here"),
+                ("password", "wrong-password-x"),
+            ]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "change_password",
+            Some(Role::Viewer),
+            Form(vec![
+                ("current", "not-the-password"),
+                ("new", "a-new-password-123"),
+            ]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "list_clusters",
+            Some(Role::Viewer),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "get_cluster",
+            Some(Role::Viewer),
+            Form(vec![("name", "no-such-cluster")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "read_kubeconfig",
+            Some(Role::Operator),
+            Json(json!({"kubeconfig": "not: [yaml"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "register_clusters",
+            Some(Role::Operator),
+            Json(json!({"kubeconfig": "", "clusters": []})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "retest_cluster",
+            Some(Role::Operator),
+            Form(vec![("name", "no-such-cluster")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "update_cluster",
+            Some(Role::Operator),
+            Form(vec![
+                ("name", "no-such-cluster"),
+                ("network", "net1"),
+                ("env", ""),
+                ("region", ""),
+            ]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "remove_cluster",
+            Some(Role::Admin),
+            Form(vec![
+                ("name", "no-such-cluster"),
+                ("confirm", "no-such-cluster"),
+            ]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "list_users",
+            Some(Role::Admin),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "create_user",
+            Some(Role::Admin),
+            Form(vec![
+                ("username", "Not Valid"),
+                ("role", "viewer"),
+                ("password", "a-long-password-1"),
+            ]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "set_user_role",
+            Some(Role::Admin),
+            Form(vec![("id", "999999"), ("role", "viewer")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "set_user_disabled",
+            Some(Role::Admin),
+            Form(vec![("id", "999999"), ("disabled", "true")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "reset_user_password",
+            Some(Role::Admin),
+            Form(vec![("id", "999999"), ("password", "a-long-password-1")]),
+            StatusCode::NOT_FOUND,
+        ),
+        // Last: it ends the session.
+        row("sign_out", None, Form(vec![]), StatusCode::OK),
+    ]
+}
+
+#[tokio::test]
+async fn every_server_function_answers_each_role_as_its_rules_say() {
+    let console = console("roles", None, &[]).await;
+    let viewer_pw = add_user(&console, "vera", Role::Viewer).await;
+    let operator_pw = add_user(&console, "otto", Role::Operator).await;
+    let app = server::router(console);
+
+    // Every registered server function has a row, and every row is a registered server function.
+    let mut registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, _)| p.trim_start_matches("/api/").to_string())
+        .collect();
+    registered.sort();
+    let mut covered: Vec<String> = rows().iter().map(|r| r.name.to_string()).collect();
+    covered.sort();
+    assert_eq!(
+        registered, covered,
+        "the matrix covers exactly the server functions"
+    );
+
+    let who: [(Option<Role>, &str, &str); 4] = [
+        (None, "", ""),
+        (Some(Role::Viewer), "vera", &viewer_pw),
+        (Some(Role::Operator), "otto", &operator_pw),
+        (Some(Role::Admin), "admin", common::ADMIN_PASSWORD),
+    ];
+    let mut checked = 0;
+    for (role, user, password) in who {
+        for row in rows() {
+            let mut client = Client::new(app.clone());
+            if role.is_some() {
+                client.sign_in(user, password).await;
+            }
+            let a = match &row.args {
+                Args::Form(pairs) => client.call(row.name, pairs).await,
+                Args::Json(v) => client.call_json(row.name, v.clone()).await,
+            };
+            let label = format!("{} as {}", row.name, role.map_or("nobody", Role::as_str));
+            match (row.needs, role) {
+                (Some(_), None) => {
+                    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{label}: {}", a.body);
+                    assert_eq!(a.error(), AppError::Unauthenticated, "{label}");
+                }
+                (Some(needed), Some(have)) if have < needed => {
+                    assert_eq!(a.status, StatusCode::FORBIDDEN, "{label}: {}", a.body);
+                    assert_eq!(a.error(), AppError::Forbidden { needed, have }, "{label}");
+                }
+                _ => {
+                    assert_eq!(a.status, row.allowed, "{label}: {}", a.body);
+                    if row.allowed != StatusCode::OK {
+                        let e = a.error();
+                        assert!(
+                            !matches!(e, AppError::Unauthenticated | AppError::Forbidden { .. }),
+                            "{label}: {e:?}"
+                        );
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4 * rows().len());
+}
