@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Meshdeck's console application: the Leptos UI (`pages`, `components`), the server functions (`api`), the
 //! wire types (`model`), and — compiled with the `ssr` feature only, in this one place — the server-side
 //! glue in [`ssr`] (README, architecture invariants).

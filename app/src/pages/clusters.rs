@@ -73,22 +73,22 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                 .map_or("never".into(), |x| format_time(x.checked_at));
             view! {
                 <tr class="border-t border-slate-200 dark:border-slate-800" data-cluster=c.name.to_string()>
-                    <td class="px-3 py-2 font-medium">
+                    <td class="whitespace-nowrap px-3 py-2 font-medium">
                         <a class="text-indigo-700 underline dark:text-indigo-300" href=href>
                             {c.name.to_string()}
                         </a>
                     </td>
-                    <td class="px-3 py-2">
+                    <td class="whitespace-nowrap px-3 py-2">
                         <HealthBadge health=c.health() />
                     </td>
                     <td class="px-3 py-2">{c.network.to_string()}</td>
                     <td class="px-3 py-2">{labels_text(&c)}</td>
                     <td class="px-3 py-2">{version}</td>
-                    <td class="px-3 py-2">{latency}</td>
+                    <td class="hidden px-3 py-2 lg:table-cell">{latency}</td>
                     <td class="px-3 py-2">
                         {if missing == 0 { "none".to_string() } else { format!("{missing} missing") }}
                     </td>
-                    <td class="px-3 py-2 text-sm">{checked}</td>
+                    <td class="hidden px-3 py-2 text-sm lg:table-cell">{checked}</td>
                 </tr>
             }
         })
@@ -103,9 +103,9 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                         <th scope="col" class="px-3 py-2">"Network"</th>
                         <th scope="col" class="px-3 py-2">"Labels"</th>
                         <th scope="col" class="px-3 py-2">"Kubernetes"</th>
-                        <th scope="col" class="px-3 py-2">"Latency"</th>
+                        <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Latency"</th>
                         <th scope="col" class="px-3 py-2">"Permissions"</th>
-                        <th scope="col" class="px-3 py-2">"Last tested"</th>
+                        <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Last tested"</th>
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>

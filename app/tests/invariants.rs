@@ -1,0 +1,74 @@
+//! Architecture invariants (README) that a scan of the sources can check: wire types carry no Kubernetes
+//! client types and no credentials; server functions hold no SQL and no Kubernetes API calls.
+
+fn sources(dir: &str) -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&root).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            out.push((
+                path.display().to_string(),
+                std::fs::read_to_string(&path).expect("read"),
+            ));
+        }
+    }
+    assert!(!out.is_empty(), "found sources in {dir}");
+    out
+}
+
+#[test]
+fn wire_types_carry_no_kubernetes_types_and_no_credentials() {
+    for (path, text) in sources("src/model") {
+        for forbidden in [
+            "k8s_openapi",
+            "kube::",
+            "Credentials",
+            "credentials:",
+            "password:",
+            "token:",
+        ] {
+            assert!(!text.contains(forbidden), "{path} mentions {forbidden}");
+        }
+    }
+}
+
+#[test]
+fn server_functions_hold_no_sql_and_no_cluster_calls() {
+    for (path, text) in sources("src/api") {
+        for forbidden in [
+            "sqlx",
+            "SELECT ",
+            "INSERT ",
+            "UPDATE ",
+            "DELETE ",
+            "Api<",
+            "kube::",
+            "k8s_openapi",
+        ] {
+            assert!(!text.contains(forbidden), "{path} contains {forbidden}");
+        }
+    }
+}
+
+#[test]
+fn every_server_function_is_checked_for_a_user_or_is_one_of_the_public_ones() {
+    const PUBLIC: [&str; 3] = ["sign_in", "sign_out", "get_me"];
+    for (path, text) in sources("src/api") {
+        for part in text.split("#[server(").skip(1) {
+            let endpoint = part
+                .split("endpoint = \"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("{path}: a server fn without an explicit endpoint"));
+            let body = part.split("\n}\n").next().unwrap_or_default();
+            if PUBLIC.contains(&endpoint) {
+                continue;
+            }
+            assert!(
+                body.contains("session::require(Role::"),
+                "{path}: server fn {endpoint} does not call session::require first"
+            );
+        }
+    }
+}

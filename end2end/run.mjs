@@ -1,0 +1,168 @@
+// Meshdeck in a real Chromium against the real server and real clusters (testenv). Started by
+// scripts/e2e, which builds nothing: it runs the release build and sets the environment read below.
+import { readFileSync } from 'node:fs';
+import { BASE, eventually, expect, hydrated, run, signIn, test } from './lib.mjs';
+
+const ADMIN_PASSWORD = process.env.MESHDECK_E2E_ADMIN_PASSWORD;
+const KUBECONFIG = readFileSync(process.env.MESHDECK_TEST_KUBECONFIG, 'utf8');
+const VIEWER = { username: 'vic-viewer', password: 'viewer-password-123' };
+
+test('sign-in with a wrong password says so and keeps the user on the page', async ({ page }) => {
+  await page.goto(`${BASE}/clusters`);
+  await page.waitForURL(/\/sign-in\?next=/);
+  await hydrated(page);
+  await page.fill('input[name=username]', 'admin');
+  await page.fill('input[name=password]', 'not-the-password');
+  await page.click('button[type=submit]');
+  await page.getByText('wrong username or password').waitFor();
+  expect(new URL(page.url()).pathname === '/sign-in', 'still on sign-in');
+}, { allowStatus: [422] });
+
+test('an admin signs in, registers clusters from a pasted kubeconfig and sees them healthy', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  expect(new URL(page.url()).pathname === '/clusters', `landed on ${page.url()}`);
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Register clusters' }).click();
+  await page.waitForURL(/\/clusters\/new$/);
+  await page.fill('textarea[name=kubeconfig]', KUBECONFIG);
+  await page.getByRole('button', { name: 'Read contexts' }).click();
+  await page.locator('fieldset[data-context=c1]').waitFor();
+  // Register c1 and the view-only c2-limited; leave the others.
+  for (const fs of await page.locator('fieldset[data-context]').all()) {
+    const ctx = await fs.getAttribute('data-context');
+    const box = fs.locator('legend input[type=checkbox]');
+    if (['c1', 'c2-limited'].includes(ctx)) await box.check(); else await box.uncheck();
+  }
+  await page.locator('fieldset[data-context=c1] input').nth(3).fill('dev');      // env label
+  await page.locator('fieldset[data-context=c1] input').nth(4).fill('us-east-1'); // region label
+  await page.getByRole('button', { name: 'Register 2 cluster(s)' }).click();
+  const c1 = page.locator('li[data-outcome=c1]');
+  await c1.waitFor({ timeout: 30000 });
+  expect((await c1.textContent()).includes('Healthy'), `c1 outcome: ${await c1.textContent()}`);
+  const limited = page.locator('li[data-outcome=c2-limited]');
+  expect((await limited.textContent()).includes('Missing permissions'), `c2-limited outcome: ${await limited.textContent()}`);
+
+  await page.getByRole('link', { name: 'Go to the clusters' }).click();
+  await page.waitForURL(/\/clusters$/);
+  const row = page.locator('tr[data-cluster=c1]');
+  await row.waitFor();
+  expect(await row.locator('[data-health=healthy]').count() === 1, 'c1 healthy in the list');
+  expect((await row.textContent()).includes('env=dev, region=us-east-1'), 'labels shown');
+  expect((await row.textContent()).includes('v1.34'), 'server version shown');
+
+  // The limited cluster's page lists what to grant.
+  await page.goto(`${BASE}/clusters/c2-limited`);
+  const perms = page.locator('[data-testid=permissions]');
+  await perms.waitFor();
+  expect((await perms.textContent()).includes('Missing'), await perms.textContent());
+  expect((await perms.textContent()).includes('namespaces'), 'names the missing verb');
+});
+
+test('registering again under a taken name, or a kubeconfig that runs a program, is refused with the reason', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.goto(`${BASE}/clusters/new`);
+  await hydrated(page);
+  await page.fill('textarea[name=kubeconfig]', 'apiVersion: v1\nclusters: [');
+  await page.getByRole('button', { name: 'Read contexts' }).click();
+  await page.getByText('not valid YAML').waitFor();
+
+  const execKubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{name: x, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: aws}}}]
+contexts: [{name: cloud, context: {cluster: x, user: u}}]
+current-context: cloud
+`;
+  await page.fill('textarea[name=kubeconfig]', execKubeconfig);
+  await page.getByRole('button', { name: 'Read contexts' }).click();
+  const cloud = page.locator('fieldset[data-context=cloud]');
+  await cloud.waitFor();
+  expect((await cloud.textContent()).includes('would run a program'), await cloud.textContent());
+  expect(await cloud.locator('legend input[type=checkbox]').isDisabled(), 'cannot be picked');
+
+  await page.fill('textarea[name=kubeconfig]', KUBECONFIG);
+  await page.getByRole('button', { name: 'Read contexts' }).click();
+  await page.locator('fieldset[data-context=c1]').waitFor();
+  for (const fs of await page.locator('fieldset[data-context]').all()) {
+    const box = fs.locator('legend input[type=checkbox]');
+    if ((await fs.getAttribute('data-context')) === 'c1') await box.check(); else await box.uncheck();
+  }
+  await page.getByRole('button', { name: 'Register 1 cluster(s)' }).click();
+  const out = page.locator('li[data-outcome=c1]');
+  await out.waitFor({ timeout: 30000 });
+  expect((await out.textContent()).includes('already registered'), await out.textContent());
+  // Nothing lost: the pasted kubeconfig is still there to fix and retry.
+  expect((await page.inputValue('textarea[name=kubeconfig]')).includes('c1-admin'), 'kubeconfig kept');
+}, { allowStatus: [422] });
+
+test('an admin creates a viewer; the viewer sees clusters but cannot register one', async ({ page, context }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.goto(`${BASE}/users`);
+  await hydrated(page);
+  const form = page.locator('form').filter({ has: page.locator('input[name=username]') });
+  await form.locator('input[name=username]').fill(VIEWER.username);
+  await form.locator('select[name=role]').selectOption('viewer');
+  await form.locator('input[name=password]').fill(VIEWER.password);
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.locator(`tr[data-user=${VIEWER.username}]`).waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/sign-in/);
+
+  await signIn(page, VIEWER.username, VIEWER.password);
+  await page.locator('tr[data-cluster=c1]').waitFor();
+  expect(await page.getByRole('link', { name: 'Register clusters' }).count() === 0, 'no register button for a viewer');
+  expect(await page.getByRole('link', { name: 'Users' }).count() === 0, 'no Users link for a viewer');
+  await page.goto(`${BASE}/clusters/new`);
+  await page.getByText('Not allowed').waitFor();
+  // The server refuses too, whatever the page shows.
+  const status = await page.evaluate(async () => (await fetch('/api/read_kubeconfig', {
+    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ kubeconfig: 'x' }),
+  })).status);
+  expect(status === 403, `server fn as viewer: ${status}`);
+  await page.goto(`${BASE}/clusters/c1`);
+  await page.locator('h1', { hasText: 'c1' }).waitFor();
+  expect(await page.getByRole('button', { name: 'Re-test' }).count() === 0, 'no re-test for a viewer');
+}, { allowStatus: [403] });
+
+test('signing out ends the session', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/sign-in/);
+  await page.goto(`${BASE}/clusters`);
+  await page.waitForURL(/\/sign-in\?next=/);
+});
+
+test('the theme switches between light and dark and is remembered', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await hydrated(page);
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const dark = () => page.evaluate(() => document.documentElement.classList.contains('dark'));
+  const before = await bg();
+  const wasDark = await dark();
+  await page.getByRole('button', { name: /Theme/ }).click();
+  expect((await dark()) !== wasDark, 'class toggled');
+  await eventually(async () => (await bg()) !== before, 'background changed');
+  await page.reload();
+  expect((await dark()) !== wasDark, 'remembered after reload');
+});
+
+test('with JavaScript off: sign in, see the clusters, open one, sign out', async ({ page }) => {
+  await page.goto(`${BASE}/clusters`);
+  await page.waitForURL(/\/sign-in/);
+  await page.fill('input[name=username]', 'admin');
+  await page.fill('input[name=password]', ADMIN_PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/clusters$/);
+  await page.locator('tr[data-cluster=c1] [data-health=healthy]').waitFor();
+  await page.click('tr[data-cluster=c1] a');
+  await page.waitForURL(/\/clusters\/c1$/);
+  await page.getByText('Meshdeck has every permission it needs').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/sign-in/);
+  await page.goto(`${BASE}/clusters`);
+  await page.waitForURL(/\/sign-in\?next=/);
+}, { javaScript: false });
+
+await run();
