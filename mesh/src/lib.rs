@@ -5,12 +5,15 @@
 
 pub mod apply;
 pub mod ca;
+pub mod checks;
 pub mod connect;
 pub mod gateway_api;
 /// Validated ids, in their own small crate so the browser build can use them too.
 pub use mesh_ids as ids;
 pub mod kubeconfig;
 pub mod objects;
+pub mod operator;
+pub mod setup;
 
 /// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).
 pub const FIELD_MANAGER: &str = "meshdeck";

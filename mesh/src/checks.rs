@@ -1,0 +1,975 @@
+//! The checks of `istioctl multicluster check` (mesh-spec.md §3), per cluster, read-only, with the spec's
+//! corrections: a peer gateway whose peering conditions are absent is *pending*, not connected; the
+//! incompatible-variable check looks at the variable istiod really reads
+//! (`PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES`); the license is read through a port-forward to istiod's
+//! monitoring port, as istioctl does (§9 P17). On top: the root of trust of every cluster, compared across
+//! the clusters checked together. Every result carries what to do when it is not a pass.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::{Client, ResourceExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::ClusterName;
+use crate::objects::{EASTWEST_NAME, ISTIO_NAMESPACE};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Pass,
+    /// Not there yet, and expected to come (peering conditions not reported yet).
+    Pending,
+    Warn,
+    Fail,
+}
+
+/// Which check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CheckId {
+    Reachable,
+    EnvironmentVariables,
+    License,
+    IstiodPods,
+    ZtunnelPods,
+    EastWestPods,
+    Gateways,
+    Peers,
+    StaleWorkloads,
+    RootOfTrust,
+}
+
+impl CheckId {
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::Reachable => "Cluster reachable",
+            CheckId::EnvironmentVariables => "Incompatible Environment Variable Check",
+            CheckId::License => "License Check",
+            CheckId::IstiodPods => "Pod Check (istiod)",
+            CheckId::ZtunnelPods => "Pod Check (ztunnel)",
+            CheckId::EastWestPods => "Pod Check (eastwest gateway)",
+            CheckId::Gateways => "Gateway Check",
+            CheckId::Peers => "Peers Check",
+            CheckId::StaleWorkloads => "Stale Workloads Check",
+            CheckId::RootOfTrust => "Root of trust",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: CheckId,
+    pub status: Status,
+    pub message: String,
+    /// What to do, when the status is not Pass.
+    pub remediation: Option<String>,
+    /// Details, one per object looked at (e.g. one line per peer gateway).
+    pub details: Vec<String>,
+}
+
+impl CheckResult {
+    fn new(id: CheckId, status: Status, message: impl Into<String>) -> Self {
+        CheckResult {
+            id,
+            status,
+            message: message.into(),
+            remediation: None,
+            details: vec![],
+        }
+    }
+
+    fn fix(mut self, remediation: impl Into<String>) -> Self {
+        if self.status != Status::Pass {
+            self.remediation = Some(remediation.into());
+        }
+        self
+    }
+
+    fn details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// The checks of one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterChecks {
+    pub cluster: ClusterName,
+    pub results: Vec<CheckResult>,
+    /// SHA-256 of the root certificate istiod serves (`istio-ca-root-cert`), when there is one.
+    pub root_fingerprint: Option<String>,
+}
+
+impl ClusterChecks {
+    pub fn worst(&self) -> Status {
+        worst(self.results.iter().map(|r| r.status))
+    }
+
+    pub fn get(&self, id: CheckId) -> Option<&CheckResult> {
+        self.results.iter().find(|r| r.id == id)
+    }
+}
+
+fn worst(statuses: impl Iterator<Item = Status>) -> Status {
+    statuses
+        .max_by_key(|s| match s {
+            Status::Pass => 0,
+            Status::Pending => 1,
+            Status::Warn => 2,
+            Status::Fail => 3,
+        })
+        .unwrap_or(Status::Pass)
+}
+
+/// Formats results the way a ticket wants them: one line per check, remediation indented.
+pub fn to_text(all: &[ClusterChecks]) -> String {
+    let mut out = String::new();
+    for c in all {
+        out.push_str(&format!("=== Cluster: {} ===\n", c.cluster));
+        for r in &c.results {
+            let mark = match r.status {
+                Status::Pass => "✅",
+                Status::Pending => "⏳",
+                Status::Warn => "⚠️",
+                Status::Fail => "❌",
+            };
+            out.push_str(&format!("{mark} {}: {}\n", r.id.title(), r.message));
+            for d in &r.details {
+                out.push_str(&format!("    {d}\n"));
+            }
+            if let Some(fix) = &r.remediation {
+                out.push_str(&format!("    → {fix}\n"));
+            }
+        }
+    }
+    out
+}
+
+const PEER_CONDITIONS: [&str; 3] = [
+    "gloo.solo.io/PeerConnected",
+    "gloo.solo.io/PeeringSucceeded",
+    "gloo.solo.io/PeerDataPlaneProgrammed",
+];
+
+fn gateway_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "gateway.networking.k8s.io",
+        "v1",
+        "Gateway",
+    ))
+}
+
+/// Runs every check on every cluster (concurrently; an unreachable cluster fails alone), then compares the
+/// roots of trust across them.
+pub async fn check_all(clusters: Vec<(ClusterName, Client)>) -> Vec<ClusterChecks> {
+    let mut all = futures::future::join_all(
+        clusters
+            .into_iter()
+            .map(|(name, client)| async move { check_cluster(&name, &client).await }),
+    )
+    .await;
+    compare_roots(&mut all);
+    all
+}
+
+/// Adds the cross-cluster comparison of the roots of trust to each cluster's results.
+pub fn compare_roots(all: &mut [ClusterChecks]) {
+    let mut by_root: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in all.iter() {
+        if let Some(f) = &c.root_fingerprint {
+            by_root
+                .entry(f.clone())
+                .or_default()
+                .push(c.cluster.to_string());
+        }
+    }
+    let majority = by_root
+        .iter()
+        .max_by_key(|(_, v)| v.len())
+        .map(|(k, _)| k.clone());
+    for c in all.iter_mut() {
+        let Some(pos) = c.results.iter().position(|r| r.id == CheckId::RootOfTrust) else {
+            continue;
+        };
+        if c.results[pos].status == Status::Fail {
+            continue;
+        }
+        let Some(mine) = &c.root_fingerprint else {
+            continue;
+        };
+        if by_root.len() > 1 && Some(mine) != majority.as_ref() {
+            let others: Vec<String> = by_root
+                .iter()
+                .filter(|(k, _)| *k != mine)
+                .map(|(k, v)| format!("{} ({})", short(k), v.join(", ")))
+                .collect();
+            c.results[pos] = CheckResult::new(
+                CheckId::RootOfTrust,
+                Status::Fail,
+                format!(
+                    "this cluster's root of trust {} differs from the others: {}",
+                    short(mine),
+                    others.join("; ")
+                ),
+            )
+            .fix(
+                "Peers only trust each other with one shared root: write a cacerts Secret signed by the shared root in \
+                 istio-system, then restart istiod (kubectl rollout restart deployment -n istio-system -l app=istiod), \
+                 which reads cacerts only when it starts.",
+            );
+        } else if by_root.len() == 1 && all_len_gt_one(&by_root) {
+            c.results[pos].message =
+                format!("root {} is the same in every cluster checked", short(mine));
+        }
+    }
+}
+
+fn all_len_gt_one(by_root: &BTreeMap<String, Vec<String>>) -> bool {
+    by_root.values().map(Vec::len).sum::<usize>() > 1
+}
+
+fn short(fingerprint: &str) -> String {
+    fingerprint.chars().take(16).collect::<String>() + "…"
+}
+
+/// Every check of one cluster. Errors reading the cluster become failed checks that name the cluster.
+#[tracing::instrument(skip_all, fields(cluster = %name))]
+pub async fn check_cluster(name: &ClusterName, client: &Client) -> ClusterChecks {
+    let mut results = Vec::new();
+    if let Err(e) = client.apiserver_version().await {
+        results.push(
+            CheckResult::new(
+                CheckId::Reachable,
+                Status::Fail,
+                format!("cluster {name} cannot be reached: {}", crate::connect::classify(&e)),
+            )
+            .fix("Check the address and credentials of this cluster in Meshdeck (Clusters → Re-test)."),
+        );
+        return ClusterChecks {
+            cluster: name.clone(),
+            results,
+            root_fingerprint: None,
+        };
+    }
+    let eastwest_selector = format!("service.istio.io/canonical-name={EASTWEST_NAME}");
+    let (env, license, istiod, ztunnel, eastwest, gateways, peers, stale, root) = tokio::join!(
+        check_env(client),
+        check_license(client),
+        check_pods(client, CheckId::IstiodPods, "app=istiod"),
+        check_pods(client, CheckId::ZtunnelPods, "app=ztunnel"),
+        check_pods(client, CheckId::EastWestPods, &eastwest_selector),
+        check_gateways(client),
+        check_peers(client),
+        check_stale(client),
+        check_root(client),
+    );
+    let (root, fingerprint) = root;
+    results.extend([
+        env, license, istiod, ztunnel, eastwest, gateways, peers, stale, root,
+    ]);
+    ClusterChecks {
+        cluster: name.clone(),
+        results,
+        root_fingerprint: fingerprint,
+    }
+}
+
+fn read_error(id: CheckId, what: &str, e: &kube::Error) -> CheckResult {
+    let forbidden = matches!(e, kube::Error::Api(s) if s.code == 403);
+    CheckResult::new(id, Status::Fail, format!("reading {what}: {}", crate::connect::classify(e))).fix(
+        if forbidden {
+            "Grant Meshdeck's credentials read access (get/list) to these objects; the cluster page lists what is missing."
+        } else {
+            "Re-run the check; if it persists, look at the cluster's API server."
+        },
+    )
+}
+
+async fn istiod_deployments(client: &Client) -> Result<Vec<Deployment>, kube::Error> {
+    Ok(
+        Api::<Deployment>::namespaced(client.clone(), ISTIO_NAMESPACE)
+            .list(&ListParams::default().labels("app=istiod"))
+            .await?
+            .items,
+    )
+}
+
+fn env_of(d: &Deployment, container: &str) -> BTreeMap<String, Option<String>> {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+        .and_then(|c| c.env.as_ref())
+        .map(|env| {
+            env.iter()
+                .map(|e| (e.name.clone(), e.value.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Check 1 (§3, §2.4): peering discovery on; workload entry selection not off.
+async fn check_env(client: &Client) -> CheckResult {
+    let id = CheckId::EnvironmentVariables;
+    let deployments = match istiod_deployments(client).await {
+        Ok(d) => d,
+        Err(e) => return read_error(id, "istiod deployments", &e),
+    };
+    if deployments.is_empty() {
+        return CheckResult::new(id, Status::Fail, "no istiod deployment (app=istiod) in istio-system")
+            .fix("Install the control plane: the ServiceMeshController step of the setup creates istiod.");
+    }
+    let mut problems = vec![];
+    for d in &deployments {
+        let env = env_of(d, "discovery");
+        match env.get("ENABLE_PEERING_DISCOVERY") {
+            Some(Some(v)) if v == "true" => {}
+            Some(v) => problems.push(format!(
+                "{}: ENABLE_PEERING_DISCOVERY is invalid ({:?}); it must be \"true\"",
+                d.name_any(),
+                v.clone().unwrap_or_default()
+            )),
+            None => problems.push(format!(
+                "{}: ENABLE_PEERING_DISCOVERY is not set; it must be \"true\"",
+                d.name_any()
+            )),
+        }
+        if let Some(v) = env.get("PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES")
+            && v.as_deref() != Some("true")
+        {
+            problems.push(format!(
+                "{}: PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES is invalid ({:?}); peering needs it unset or \"true\"",
+                d.name_any(),
+                v.clone().unwrap_or_default()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        CheckResult::new(
+            id,
+            Status::Pass,
+            "all relevant environment variables are valid",
+        )
+    } else {
+        CheckResult::new(id, Status::Fail, problems.join("; ")).fix(
+            "Peering needs ENABLE_PEERING_DISCOVERY=true and ambient controllers (dataplaneMode: Ambient in the \
+             ServiceMeshController); remove PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES=false from values.istiod in \
+             gloo-extensions-config.",
+        )
+    }
+}
+
+fn running_and_ready(p: &Pod) -> bool {
+    let Some(status) = &p.status else {
+        return false;
+    };
+    status.phase.as_deref() == Some("Running")
+        && status
+            .container_statuses
+            .as_ref()
+            .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.ready))
+}
+
+/// Checks 3–5: pods with `selector` in all namespaces are Running and ready; none is a warning.
+async fn check_pods(client: &Client, id: CheckId, selector: &str) -> CheckResult {
+    let pods = match Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().labels(selector))
+        .await
+    {
+        Ok(p) => p.items,
+        Err(e) => return read_error(id, "pods", &e),
+    };
+    let what = match id {
+        CheckId::IstiodPods => "istiod",
+        CheckId::ZtunnelPods => "ztunnel",
+        _ => "east-west gateway",
+    };
+    if pods.is_empty() {
+        return CheckResult::new(id, Status::Warn, format!("no {what} pods found ({selector})")).fix(
+            match id {
+                CheckId::EastWestPods => "Create the east-west gateway (setup step \"East-west gateway\"); it must be named istio-eastwest.",
+                _ => "Wait for the ServiceMeshController to finish, or look at its conditions on the cluster page.",
+            },
+        );
+    }
+    let unhealthy: Vec<String> = pods
+        .iter()
+        .filter(|p| !running_and_ready(p))
+        .map(|p| {
+            format!(
+                "{}/{}: {}",
+                p.namespace().unwrap_or_default(),
+                p.name_any(),
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_else(|| "Unknown".into())
+            )
+        })
+        .collect();
+    if unhealthy.is_empty() {
+        CheckResult::new(
+            id,
+            Status::Pass,
+            format!("all {} {what} pods healthy", pods.len()),
+        )
+    } else {
+        CheckResult::new(
+            id,
+            Status::Warn,
+            format!("found {} unhealthy {what} pods", unhealthy.len()),
+        )
+        .details(unhealthy)
+        .fix(format!(
+            "Look at the pods' events and logs: kubectl describe pods -A -l {selector}"
+        ))
+    }
+}
+
+async fn list_gateways(client: &Client) -> Result<Vec<DynamicObject>, kube::Error> {
+    Ok(
+        Api::<DynamicObject>::all_with(client.clone(), &gateway_resource())
+            .list(&ListParams::default())
+            .await?
+            .items,
+    )
+}
+
+fn class_of(g: &DynamicObject) -> &str {
+    g.data["spec"]["gatewayClassName"].as_str().unwrap_or("")
+}
+
+fn condition<'a>(g: &'a DynamicObject, ty: &str) -> Option<&'a Value> {
+    g.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == ty)
+}
+
+/// Check 6: every east-west gateway is Programmed; none at all is a failure.
+async fn check_gateways(client: &Client) -> CheckResult {
+    let id = CheckId::Gateways;
+    let gateways = match list_gateways(client).await {
+        Ok(g) => g,
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return CheckResult::new(id, Status::Fail, "the Gateway API CRDs are not installed")
+                .fix("Install the Gateway API v1.4.0 CRDs (setup step \"Gateway API CRDs\").");
+        }
+        Err(e) => return read_error(id, "gateways", &e),
+    };
+    let eastwest: Vec<&DynamicObject> = gateways
+        .iter()
+        .filter(|g| class_of(g) == "istio-eastwest")
+        .collect();
+    if eastwest.is_empty() {
+        return CheckResult::new(id, Status::Fail, "no configured eastwest gateways")
+            .fix("Create the east-west gateway (class istio-eastwest) in istio-eastwest.");
+    }
+    let mut bad = vec![];
+    for g in &eastwest {
+        let c = condition(g, "Programmed");
+        if c.is_none_or(|c| c["status"] != "True") {
+            bad.push(format!(
+                "{}/{}: {}",
+                g.namespace().unwrap_or_default(),
+                g.name_any(),
+                c.map_or("not reported yet".to_string(), |c| format!(
+                    "{} — {}",
+                    c["reason"].as_str().unwrap_or(""),
+                    c["message"].as_str().unwrap_or("")
+                ))
+            ));
+        }
+    }
+    if bad.is_empty() {
+        CheckResult::new(id, Status::Pass, "all eastwest gateways programmed")
+    } else {
+        let no_address = bad.iter().any(|b| b.contains("AddressNotAssigned"));
+        CheckResult::new(id, Status::Fail, "found unprogrammed eastwest gateway(s)")
+            .details(bad)
+            .fix(if no_address {
+                "The gateway's LoadBalancer Service has no address: this cluster may have no load-balancer controller. \
+                 Set an address override (istio.io/expose-istiod-address) or use NodePort peering."
+            } else {
+                "Look at the gateway's conditions and the istio-eastwest Service: kubectl get gateway,svc -n istio-eastwest"
+            })
+    }
+}
+
+/// Check 7, corrected: a peer gateway is connected when all its peering conditions are True; one without
+/// conditions yet is pending, not connected.
+async fn check_peers(client: &Client) -> CheckResult {
+    let id = CheckId::Peers;
+    let gateways = match list_gateways(client).await {
+        Ok(g) => g,
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return CheckResult::new(id, Status::Fail, "the Gateway API CRDs are not installed")
+                .fix("Install the Gateway API v1.4.0 CRDs, then link the clusters.");
+        }
+        Err(e) => return read_error(id, "gateways", &e),
+    };
+    // istiod ignores a peer gateway for its own cluster (automatic peering creates one locally, §7.2).
+    let local = istiod_deployments(client).await.ok().and_then(|ds| {
+        ds.iter()
+            .find_map(|d| env_of(d, "discovery").get("CLUSTER_ID").cloned().flatten())
+    });
+    let is_local = |g: &DynamicObject| {
+        local.is_some() && g.labels().get("topology.istio.io/cluster") == local.as_ref()
+    };
+    let peers: Vec<&DynamicObject> = gateways
+        .iter()
+        .filter(|g| class_of(g) == "istio-remote" && !is_local(g))
+        .collect();
+    if peers.is_empty() {
+        return CheckResult::new(id, Status::Fail, "no configured peers")
+            .fix("Link the clusters (setup step \"Link\"), or with automatic peering wait for the management plane to distribute the peer gateways.");
+    }
+    let mut details = vec![];
+    let (mut failed, mut pending) = (0, 0);
+    for g in &peers {
+        let name = g.name_any();
+        let conds: Vec<&Value> = PEER_CONDITIONS
+            .iter()
+            .filter_map(|t| condition(g, t))
+            .collect();
+        if conds.is_empty() {
+            pending += 1;
+            details.push(format!(
+                "{name}: pending — no peering conditions reported yet"
+            ));
+        } else if let Some(c) = conds.iter().find(|c| c["status"] == "False") {
+            failed += 1;
+            details.push(format!(
+                "{name}: {} is False ({}): {}",
+                c["type"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or(""),
+                c["message"].as_str().unwrap_or("")
+            ));
+        } else if conds.len() < PEER_CONDITIONS.len() || conds.iter().any(|c| c["status"] != "True")
+        {
+            pending += 1;
+            let waiting: Vec<&str> = PEER_CONDITIONS
+                .iter()
+                .copied()
+                .filter(|t| condition(g, t).is_none_or(|c| c["status"] != "True"))
+                .collect();
+            details.push(format!(
+                "{name}: pending — waiting for {}",
+                waiting.join(", ")
+            ));
+        } else {
+            details.push(format!("{name}: connected"));
+        }
+    }
+    if failed > 0 {
+        let invalid = details.iter().any(|d| d.contains("(Invalid)"));
+        CheckResult::new(id, Status::Fail, format!("found {failed} disconnected cluster(s)"))
+            .details(details)
+            .fix(if invalid {
+                "A peer gateway is invalid: re-link the pair from Meshdeck, which rebuilds it from the peer's live state."
+            } else {
+                "Check that both clusters share the root of trust, that the peer's east-west address is reachable from \
+                 this cluster, and that the license allows multicluster; then re-run the checks."
+            })
+    } else if pending > 0 {
+        CheckResult::new(id, Status::Pending, format!("{pending} peer(s) not connected yet"))
+            .details(details)
+            .fix("Peering takes a moment after linking (longer with hostname addresses, while DNS propagates); re-run the checks.")
+    } else {
+        CheckResult::new(
+            id,
+            Status::Pass,
+            format!("all {} clusters connected", peers.len()),
+        )
+        .details(details)
+    }
+}
+
+/// Check 8: flat-network workload entries whose source pods are gone. Needs every source cluster, so per
+/// cluster it reports what it found.
+async fn check_stale(client: &Client) -> CheckResult {
+    let id = CheckId::StaleWorkloads;
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "networking.istio.io",
+        "v1",
+        "WorkloadEntry",
+    ));
+    match Api::<DynamicObject>::namespaced_with(client.clone(), ISTIO_NAMESPACE, &ar)
+        .list(&ListParams::default().labels("solo.io/source-workload"))
+        .await
+    {
+        Ok(list) => {
+            let flat = list
+                .items
+                .iter()
+                .filter(|w| {
+                    w.labels()
+                        .get("solo.io/source-workload")
+                        .is_some_and(|v| v.starts_with("autogenflat."))
+                })
+                .count();
+            CheckResult::new(
+                id,
+                Status::Pass,
+                if flat == 0 {
+                    "no autogenflat workload entries found".to_string()
+                } else {
+                    format!("{flat} flat-network workload entries present")
+                },
+            )
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => CheckResult::new(
+            id,
+            Status::Pass,
+            "no workload entries (the WorkloadEntry API is not served)",
+        ),
+        Err(e) => read_error(id, "workload entries", &e),
+    }
+}
+
+/// The root of trust: `cacerts` (what istiod should use) against `istio-ca-root-cert` (what it serves).
+async fn check_root(client: &Client) -> (CheckResult, Option<String>) {
+    let id = CheckId::RootOfTrust;
+    let served = match Api::<ConfigMap>::namespaced(client.clone(), ISTIO_NAMESPACE)
+        .get_opt("istio-ca-root-cert")
+        .await
+    {
+        Ok(cm) => cm
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("root-cert.pem").cloned())
+            .and_then(|p| crate::ca::fingerprint(&p)),
+        Err(e) => return (read_error(id, "ConfigMap istio-ca-root-cert", &e), None),
+    };
+    let plugged = match Api::<Secret>::namespaced(client.clone(), ISTIO_NAMESPACE)
+        .get_opt("cacerts")
+        .await
+    {
+        Ok(s) => s
+            .and_then(|s| s.data)
+            .and_then(|d| d.get("root-cert.pem").cloned())
+            .and_then(|b| String::from_utf8(b.0).ok())
+            .and_then(|p| crate::ca::fingerprint(&p)),
+        Err(e) => return (read_error(id, "Secret cacerts", &e), None),
+    };
+    let result = match (&plugged, &served) {
+        (None, None) => CheckResult::new(id, Status::Fail, "no cacerts and no root served by istiod").fix(
+            "Create the shared root of trust (setup step \"Root of trust\") before installing the control plane.",
+        ),
+        (None, Some(s)) => CheckResult::new(
+            id,
+            Status::Fail,
+            format!("istiod serves its own self-signed root {} (no cacerts)", short(s)),
+        )
+        .fix(
+            "Write a cacerts Secret signed by the shared root in istio-system, then restart istiod \
+             (kubectl rollout restart deployment -n istio-system -l app=istiod).",
+        ),
+        (Some(p), None) => CheckResult::new(
+            id,
+            Status::Pending,
+            format!("cacerts has root {}; istiod does not serve a root yet", short(p)),
+        )
+        .fix("Wait for istiod to start."),
+        (Some(p), Some(s)) if p != s => CheckResult::new(
+            id,
+            Status::Fail,
+            format!(
+                "istiod serves root {} but cacerts holds {}: cacerts was changed after istiod started",
+                short(s),
+                short(p)
+            ),
+        )
+        .fix("Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n istio-system -l app=istiod"),
+        (Some(_), Some(s)) => CheckResult::new(id, Status::Pass, format!("istiod serves the plugged root {}", short(s))),
+    };
+    (result, served)
+}
+
+/// Check 2: istiod's `/debug/license` through a port-forward to its monitoring port (from localhost, so
+/// the debug endpoint's authorization does not apply, §9 P17). 404 means Istio before 1.27: not supported,
+/// counted as a pass.
+async fn check_license(client: &Client) -> CheckResult {
+    let id = CheckId::License;
+    let pods = match Api::<Pod>::namespaced(client.clone(), ISTIO_NAMESPACE)
+        .list(&ListParams::default().labels("app=istiod"))
+        .await
+    {
+        Ok(p) => p.items,
+        Err(e) => return read_error(id, "istiod pods", &e),
+    };
+    let running: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .collect();
+    if running.is_empty() {
+        return CheckResult::new(id, Status::Pending, "no running istiod pod to ask")
+            .fix("Wait for istiod to run, then re-run the checks.");
+    }
+    let api = Api::<Pod>::namespaced(client.clone(), ISTIO_NAMESPACE);
+    let mut details = vec![];
+    let mut worst_status = Status::Pass;
+    let mut unsupported = false;
+    for p in running {
+        let port: u16 = p
+            .annotations()
+            .get("prometheus.io/port")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(15014);
+        let name = p.name_any();
+        match tokio::time::timeout(
+            Duration::from_secs(15),
+            http_get_through_port_forward(&api, &name, port, "/debug/license"),
+        )
+        .await
+        {
+            Ok(Ok((404, _))) => {
+                unsupported = true;
+                details.push(format!("{name}: no license endpoint (Istio before 1.27)"));
+            }
+            Ok(Ok((200, body))) => {
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let state = v["State"].as_str().unwrap_or("");
+                let product = v["Product"].as_str().unwrap_or("");
+                let ok = matches!(state, "OK" | "BYPASSED")
+                    && !matches!(product, "GlooCore" | "IstioSupportBasic");
+                if !ok {
+                    worst_status = Status::Fail;
+                }
+                details.push(format!("{name}: state {state:?}, product {product:?}"));
+            }
+            Ok(Ok((code, body))) => {
+                worst_status = Status::Fail;
+                details.push(format!(
+                    "{name}: HTTP {code}: {}",
+                    body.chars().take(200).collect::<String>()
+                ));
+            }
+            Ok(Err(e)) => {
+                worst_status = Status::Fail;
+                details.push(format!("{name}: port-forward to {port} failed: {e}"));
+            }
+            Err(_) => {
+                worst_status = Status::Fail;
+                details.push(format!("{name}: no answer within 15 s"));
+            }
+        }
+    }
+    let forward_failed = details.iter().any(|d| d.contains("port-forward"));
+    match worst_status {
+        Status::Pass if unsupported => CheckResult::new(
+            id,
+            Status::Pass,
+            "License Check is not supported on Istio versions <1.27",
+        )
+        .details(details),
+        Status::Pass => CheckResult::new(id, Status::Pass, "license is valid for multicluster").details(details),
+        _ => CheckResult::new(
+            id,
+            Status::Fail,
+            if forward_failed {
+                "could not ask istiod for its license"
+            } else {
+                "found invalid license for multicluster"
+            },
+        )
+        .details(details)
+        .fix(if forward_failed {
+            "Meshdeck needs create on pods/portforward in istio-system to read istiod's license."
+        } else {
+            "Give the operator a valid Solo license that includes multicluster (SOLO_ISTIO_LICENSE_KEY or its secret \
+             reference), then restart istiod. GlooCore and IstioSupportBasic licenses do not allow multicluster."
+        }),
+    }
+}
+
+/// A plain HTTP/1.1 GET through a port-forward; returns the status code and the body.
+pub async fn http_get_through_port_forward(
+    pods: &Api<Pod>,
+    pod: &str,
+    port: u16,
+    path: &str,
+) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut pf = pods
+        .portforward(pod, &[port])
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stream = pf.take_stream(port).ok_or("no stream")?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // Read one response by its length: a forwarded stream need not report the server closing it.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        buf.extend_from_slice(&chunk[..n]);
+        if n == 0 || response_complete(&buf) {
+            break;
+        }
+    }
+    drop(stream);
+    pf.abort();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP answer: {}",
+                head.chars().take(80).collect::<String>()
+            )
+        })?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((code, body))
+}
+
+/// True when `buf` holds a whole HTTP response (by Content-Length, or the last chunk).
+fn response_complete(buf: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(buf);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let head = head.to_ascii_lowercase();
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with("0\r\n\r\n");
+    }
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    body.len() >= len
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: CheckId, status: Status) -> CheckResult {
+        CheckResult::new(id, status, "x")
+    }
+
+    fn cluster(name: &str, root: Option<&str>) -> ClusterChecks {
+        ClusterChecks {
+            cluster: ClusterName::new(name).expect("name"),
+            results: vec![result(CheckId::RootOfTrust, Status::Pass)],
+            root_fingerprint: root.map(String::from),
+        }
+    }
+
+    #[test]
+    fn the_odd_root_out_fails_and_names_the_others() {
+        let mut all = vec![
+            cluster("c1", Some("aaaa")),
+            cluster("c2", Some("aaaa")),
+            cluster("c3", Some("bbbb")),
+        ];
+        compare_roots(&mut all);
+        assert_eq!(all[0].worst(), Status::Pass);
+        assert_eq!(all[2].worst(), Status::Fail);
+        let m = &all[2].get(CheckId::RootOfTrust).expect("root").message;
+        assert!(m.contains("c1, c2"), "{m}");
+        assert!(all[2].results[0].remediation.is_some());
+    }
+
+    #[test]
+    fn equal_roots_pass_everywhere() {
+        let mut all = vec![cluster("c1", Some("aaaa")), cluster("c2", Some("aaaa"))];
+        compare_roots(&mut all);
+        for c in &all {
+            assert_eq!(c.worst(), Status::Pass);
+            assert!(c.results[0].message.contains("same in every cluster"));
+        }
+    }
+
+    #[test]
+    fn the_worst_status_wins() {
+        let c = ClusterChecks {
+            cluster: ClusterName::new("c1").expect("name"),
+            results: vec![
+                result(CheckId::License, Status::Pass),
+                result(CheckId::Peers, Status::Pending),
+                result(CheckId::IstiodPods, Status::Warn),
+            ],
+            root_fingerprint: None,
+        };
+        assert_eq!(c.worst(), Status::Warn);
+    }
+
+    #[test]
+    fn a_response_is_complete_by_its_length_or_last_chunk() {
+        assert!(!response_complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"
+        ));
+        assert!(response_complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+        ));
+        assert!(!response_complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        ));
+        assert!(response_complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        ));
+        assert!(response_complete(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
+    }
+
+    #[test]
+    fn text_output_has_one_line_per_check_and_the_fix() {
+        let c = ClusterChecks {
+            cluster: ClusterName::new("c1").expect("name"),
+            results: vec![
+                CheckResult::new(CheckId::Peers, Status::Fail, "no configured peers")
+                    .fix("Link the clusters."),
+            ],
+            root_fingerprint: None,
+        };
+        let t = to_text(&[c]);
+        assert_eq!(
+            t,
+            "=== Cluster: c1 ===\n❌ Peers Check: no configured peers\n    → Link the clusters.\n"
+        );
+    }
+}

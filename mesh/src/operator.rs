@@ -1,0 +1,449 @@
+//! The Gloo Operator, installed as the guide does it: a Helm release made with the `helm` CLI (mesh-spec.md
+//! §5), `helm upgrade --install` into `gloo-mesh`. The chart reference and version are settings; a local chart
+//! folder or archive works too (air-gapped sites). Secrets never reach a command line: the license goes in a
+//! Secret that the release references, the values in a file written 0600, and helm's kubeconfig is a 0600
+//! temporary file — both in a private folder deleted afterwards. A release already deployed with the same
+//! chart and values is left alone, so a re-run changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use serde_json::{Value, json};
+
+use crate::kubeconfig::Credentials;
+use crate::objects::OPERATOR_NAMESPACE;
+
+pub const RELEASE: &str = "gloo-operator";
+/// The Secret the release points the operator at for its license (key `license-key`).
+pub const LICENSE_SECRET: &str = "meshdeck-license";
+pub const DEFAULT_CHART: &str =
+    "oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator";
+pub const DEFAULT_CHART_VERSION: &str = "0.4.2";
+const SMC_CRD: &str = "servicemeshcontrollers.operator.gloo.solo.io";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "helm is not installed on the Meshdeck server ({path}): install Helm 3 (for example from your distribution's \
+         packages) or set MESHDECK_HELM to its path"
+    )]
+    HelmMissing { path: String },
+    #[error("helm {action} failed: {message}")]
+    Helm {
+        action: &'static str,
+        message: String,
+    },
+    #[error("the operator did not become ready within {secs} s: {detail}")]
+    NotReady { secs: u64, detail: String },
+    #[error("writing helm's temporary files: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{what}: {source}")]
+    Kube {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Apply(#[from] crate::apply::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where the chart comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Chart {
+    /// An OCI or repository reference, or a path to a chart folder or `.tgz` on the server.
+    pub reference: String,
+    /// Required for OCI/repository references; ignored for local charts.
+    pub version: Option<String>,
+}
+
+impl Default for Chart {
+    fn default() -> Self {
+        Chart {
+            reference: DEFAULT_CHART.into(),
+            version: Some(DEFAULT_CHART_VERSION.into()),
+        }
+    }
+}
+
+/// The license, as the user gave it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum License {
+    /// The key itself: written to the Secret [`LICENSE_SECRET`].
+    Key(String),
+    /// An existing Secret, `<namespace>/<name>`, with key `license-key`.
+    SecretRef(String),
+}
+
+impl std::fmt::Debug for License {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            License::Key(_) => f.write_str("License::Key(<redacted>)"),
+            License::SecretRef(r) => write!(f, "License::SecretRef({r})"),
+        }
+    }
+}
+
+/// What the release is installed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Install {
+    pub chart: Chart,
+    pub license: License,
+    /// Extra namespaces the operator watches (needed when the SMC's installNamespace is not one of
+    /// gloo-system, gloo-mesh, istio-system).
+    pub watch_namespaces: Vec<String>,
+    /// The helm binary.
+    pub helm: PathBuf,
+}
+
+/// The values of the release (no secret in them).
+pub fn values(install: &Install) -> Value {
+    let secret_ref = match &install.license {
+        License::Key(_) => format!("{OPERATOR_NAMESPACE}/{LICENSE_SECRET}"),
+        License::SecretRef(r) => r.clone(),
+    };
+    let mut env = json!({"SOLO_ISTIO_LICENSE_KEY_SECRET_REF": secret_ref});
+    if !install.watch_namespaces.is_empty() {
+        env["WATCH_NAMESPACES"] = json!(install.watch_namespaces.join(","));
+    }
+    json!({"manager": {"env": env}})
+}
+
+/// The license Secret, when the license is a key.
+pub fn license_secret(license: &License) -> Option<Value> {
+    match license {
+        License::Key(k) => Some(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": LICENSE_SECRET, "namespace": OPERATOR_NAMESPACE},
+            "type": "Opaque",
+            "stringData": {"license-key": k},
+        })),
+        License::SecretRef(_) => None,
+    }
+}
+
+/// The command a user would run by hand (the license stays in the Secret).
+pub fn command(install: &Install, context: &str) -> String {
+    let version = install
+        .chart
+        .version
+        .as_deref()
+        .map(|v| format!(" --version {v}"))
+        .unwrap_or_default();
+    format!(
+        "helm upgrade --install {RELEASE} {}{version} --kube-context {context} -n {OPERATOR_NAMESPACE} --create-namespace -f values.yaml --wait",
+        install.chart.reference
+    )
+}
+
+/// A private folder for helm's files, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Scratch> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let mut n = [0u8; 8];
+        unique_bytes(&mut n);
+        let dir = std::env::temp_dir().join(format!(
+            "meshdeck-helm-{}",
+            n.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Scratch(dir))
+    }
+
+    fn write(&self, name: &str, contents: &str) -> std::io::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.0.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(contents.as_bytes())?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unique_bytes(buf: &mut [u8]) {
+    use std::hash::{BuildHasher, Hasher};
+    // Uniqueness, not secrecy: the folder is private (0700) and created exclusively.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    let v = h.finish().to_le_bytes();
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = v[i % v.len()];
+    }
+}
+
+async fn run_helm(helm: &Path, args: &[&str], action: &'static str) -> Result<String> {
+    let out = tokio::process::Command::new(helm)
+        .args(args)
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("meshdeck-helm-cache"),
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::HelmMissing {
+                path: helm.display().to_string(),
+            },
+            _ => Error::Io(e),
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(Error::Helm {
+            action,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// What helm says is deployed: (chart "name-version", values), or None.
+async fn deployed(helm: &Path, kubeconfig: &Path) -> Result<Option<(String, Value)>> {
+    let kc = kubeconfig.to_str().unwrap_or_default();
+    let list = run_helm(
+        helm,
+        &[
+            "list",
+            "--kubeconfig",
+            kc,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--filter",
+            "^gloo-operator$",
+            "-o",
+            "json",
+        ],
+        "list",
+    )
+    .await?;
+    let list: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
+    let Some(rel) = list.as_array().and_then(|a| a.first()) else {
+        return Ok(None);
+    };
+    if rel["status"] != "deployed" {
+        return Ok(None);
+    }
+    let chart = rel["chart"].as_str().unwrap_or("").to_string();
+    let values = run_helm(
+        helm,
+        &[
+            "get",
+            "values",
+            RELEASE,
+            "--kubeconfig",
+            kc,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "-o",
+            "json",
+        ],
+        "get values",
+    )
+    .await?;
+    Ok(Some((
+        chart,
+        serde_json::from_str(&values).unwrap_or(Value::Null),
+    )))
+}
+
+/// What `ensure` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Installed,
+    Upgraded,
+    Unchanged,
+}
+
+/// Installs or upgrades the release when needed, then waits for the operator to run and its
+/// ServiceMeshController CRD to be served.
+#[tracing::instrument(skip_all)]
+pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> Result<Outcome> {
+    let scratch = Scratch::new()?;
+    let kubeconfig = scratch.write("kubeconfig", &creds.to_yaml())?;
+    let wanted = values(install);
+    if let Some(secret) = license_secret(&install.license) {
+        crate::apply::apply(client, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}), false).await?;
+        crate::apply::apply(client, &secret, false).await?;
+    }
+    let current = deployed(&install.helm, &kubeconfig).await?;
+    let chart_matches = |chart: &str| match &install.chart.version {
+        Some(v) => chart.ends_with(&format!("-{v}")),
+        None => true,
+    };
+    let outcome = match &current {
+        Some((chart, values)) if chart_matches(chart) && *values == wanted => Outcome::Unchanged,
+        Some(_) => Outcome::Upgraded,
+        None => Outcome::Installed,
+    };
+    if outcome != Outcome::Unchanged {
+        let values_file = scratch.write(
+            "values.yaml",
+            &serde_json::to_string(&wanted).unwrap_or_default(),
+        )?;
+        let kc = kubeconfig.to_str().unwrap_or_default().to_string();
+        let vf = values_file.to_str().unwrap_or_default().to_string();
+        let mut args: Vec<&str> = vec![
+            "upgrade",
+            "--install",
+            RELEASE,
+            &install.chart.reference,
+            "--kubeconfig",
+            &kc,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+            "-f",
+            &vf,
+            "--reset-values",
+            "--wait",
+            "--timeout",
+            "300s",
+        ];
+        if let Some(v) = &install.chart.version {
+            args.extend(["--version", v]);
+        }
+        run_helm(&install.helm, &args, "upgrade --install").await?;
+    }
+    drop(scratch);
+    wait_ready(client, Duration::from_secs(120)).await?;
+    Ok(outcome)
+}
+
+/// Waits for a ready operator pod and an established ServiceMeshController CRD.
+pub async fn wait_ready(client: &Client, timeout: Duration) -> Result<()> {
+    let pods = Api::<Pod>::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let start = std::time::Instant::now();
+    loop {
+        let pod_ready = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/name=gloo-operator"))
+            .await
+            .map_err(|source| Error::Kube {
+                what: "operator pods",
+                source,
+            })?
+            .items
+            .iter()
+            .any(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            });
+        let crd_ready = crds
+            .get_opt(SMC_CRD)
+            .await
+            .map_err(|source| Error::Kube {
+                what: "CRDs",
+                source,
+            })?
+            .and_then(|c| c.status)
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if pod_ready && crd_ready {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::NotReady {
+                secs: timeout.as_secs(),
+                detail: format!(
+                    "operator pod ready: {pod_ready}; {SMC_CRD} established: {crd_ready}. Look at: kubectl -n gloo-mesh describe pods -l app.kubernetes.io/name=gloo-operator"
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn install(license: License) -> Install {
+        Install {
+            chart: Chart::default(),
+            license,
+            watch_namespaces: vec![],
+            helm: "helm".into(),
+        }
+    }
+
+    #[test]
+    fn the_license_key_goes_in_a_secret_and_never_in_the_values_or_the_command() {
+        let i = install(License::Key("SECRET-KEY-123".into()));
+        let v = values(&i).to_string();
+        assert!(!v.contains("SECRET-KEY-123"), "{v}");
+        assert!(v.contains("gloo-mesh/meshdeck-license"), "{v}");
+        assert!(!command(&i, "c1").contains("SECRET-KEY-123"));
+        let s = license_secret(&i.license).expect("secret");
+        assert_eq!(s["stringData"]["license-key"], "SECRET-KEY-123");
+        assert!(
+            !format!("{:?}", i.license).contains("SECRET"),
+            "Debug redacts"
+        );
+    }
+
+    #[test]
+    fn a_secret_reference_is_passed_through() {
+        let i = install(License::SecretRef("gloo-mesh/license-keys".into()));
+        assert_eq!(
+            values(&i)["manager"]["env"]["SOLO_ISTIO_LICENSE_KEY_SECRET_REF"],
+            "gloo-mesh/license-keys"
+        );
+        assert!(license_secret(&i.license).is_none());
+    }
+
+    #[test]
+    fn the_command_names_chart_version_and_namespace() {
+        assert_eq!(
+            command(&install(License::SecretRef("a/b".into())), "c1"),
+            "helm upgrade --install gloo-operator oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator --version 0.4.2 --kube-context c1 -n gloo-mesh --create-namespace -f values.yaml --wait"
+        );
+    }
+
+    #[test]
+    fn scratch_files_are_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let s = Scratch::new().expect("scratch");
+        let dir = s.0.clone();
+        let f = s.write("kubeconfig", "x").expect("write");
+        assert_eq!(
+            std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&f).expect("file").permissions().mode() & 0o777,
+            0o600
+        );
+        drop(s);
+        assert!(!dir.exists());
+    }
+}

@@ -1,0 +1,510 @@
+//! The setup engine against the test world (3 real API servers + the simulator): every step of the guide run
+//! by Meshdeck, to all checks green, for LoadBalancer and NodePort peering, manual and automatic; re-running a
+//! finished setup changes nothing; simulator faults surface as the right failed step or check, with advice.
+
+use std::time::Duration;
+
+use mesh::checks::{CheckId, Status};
+use mesh::ids::{ClusterName, NetworkName};
+use mesh::objects::DataPlane;
+use mesh::operator;
+use mesh::setup::{self, ClusterSetup, Peering, Settings, Step, Target};
+use testworld::*;
+
+async fn target(ctx: &str) -> Target {
+    let text = std::fs::read_to_string(kubeconfig_path()).expect("kubeconfig");
+    let kc = mesh::kubeconfig::parse(&text).expect("parse");
+    let creds = mesh::kubeconfig::extract(&kc, ctx, false).expect("credentials");
+    let client = mesh::connect::client(&creds).await.expect("client");
+    Target {
+        name: ClusterName::new(ctx).expect("name"),
+        client,
+        creds,
+    }
+}
+
+fn settings(data_plane: DataPlane, peering: Peering) -> Settings {
+    Settings {
+        istio_version: ISTIO_VERSION.into(),
+        data_plane,
+        peering,
+        operator: operator::Install {
+            chart: operator::Chart {
+                reference: repo_path("testenv/charts/gloo-operator")
+                    .display()
+                    .to_string(),
+                version: None,
+            },
+            license: operator::License::Key("meshdeck-test-license".into()),
+            watch_namespaces: vec![],
+            helm: bin("helm"),
+        },
+    }
+}
+
+fn cluster(ctx: &str) -> ClusterSetup {
+    let name = ClusterName::new(ctx).expect("name");
+    ClusterSetup::new(name.clone(), NetworkName::from(&name))
+}
+
+fn quiet(_: String) {}
+
+/// Runs every per-cluster step on every cluster (clusters in parallel), returning the outcomes.
+async fn run_all(
+    targets: &[Target],
+    settings: &Settings,
+    root: &mesh::ca::RootCa,
+) -> Vec<(String, Step, setup::Outcome)> {
+    let runs = targets.iter().map(|t| async move {
+        let mut out = vec![];
+        let c = cluster(t.name.as_str());
+        for step in Step::ALL {
+            let o = setup::run_step(step, t, &c, settings, root, &quiet)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            out.push((t.name.to_string(), step, o));
+        }
+        out
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn link_pairs(targets: &[Target], data_plane: DataPlane) {
+    for (a, b) in setup::full_mesh(&targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>()) {
+        let from = targets.iter().find(|t| t.name == a).expect("from");
+        let to = targets.iter().find(|t| t.name == b).expect("to");
+        setup::link(from, to, data_plane)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+async fn all_green(targets: &[Target]) {
+    let results = setup::verify(targets, Duration::from_secs(90), &quiet).await;
+    for c in &results {
+        assert_eq!(
+            c.worst(),
+            Status::Pass,
+            "{}",
+            mesh::checks::to_text(std::slice::from_ref(c))
+        );
+    }
+}
+
+/// Every object Meshdeck wrote, with its resourceVersion, to show a re-run changes nothing.
+async fn versions(ctx: &str) -> Vec<String> {
+    let mut out = vec![];
+    for (kind, ns) in [
+        ("secret/cacerts", "istio-system"),
+        ("configmap/gloo-extensions-config", "gloo-mesh"),
+        ("servicemeshcontroller/managed-istio", "gloo-mesh"),
+        ("secret/meshdeck-license", "gloo-mesh"),
+    ] {
+        out.push(
+            kubectl_ok(
+                ctx,
+                &[
+                    "get",
+                    kind,
+                    "-n",
+                    ns,
+                    "-o",
+                    "jsonpath={.metadata.resourceVersion}",
+                ],
+                None,
+            )
+            .await,
+        );
+    }
+    out.push(
+        kubectl_ok(
+            ctx,
+            &[
+                "get",
+                "gateways",
+                "-n",
+                "istio-eastwest",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}",
+            ],
+            None,
+        )
+        .await,
+    );
+    out.push(
+        kubectl_ok(
+            ctx,
+            &[
+                "get",
+                "secrets",
+                "-n",
+                "gloo-mesh",
+                "-l",
+                "owner=helm",
+                "-o",
+                "name",
+            ],
+            None,
+        )
+        .await,
+    );
+    out.push(
+        kubectl_ok(
+            ctx,
+            &[
+                "get",
+                "crd",
+                "gateways.gateway.networking.k8s.io",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ],
+            None,
+        )
+        .await,
+    );
+    out
+}
+
+#[tokio::test]
+async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rerun_changes_nothing()
+{
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2", "c3"]).await;
+    let targets = vec![target("c1").await, target("c2").await, target("c3").await];
+    let names: Vec<ClusterName> = targets.iter().map(|t| t.name.clone()).collect();
+    let s = settings(
+        DataPlane::LoadBalancer,
+        Peering::Manual {
+            pairs: setup::full_mesh(&names),
+        },
+    );
+    let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
+
+    // Before linking, the checks say what is missing, with what to do.
+    let first = run_all(&targets, &s, &root).await;
+    // (The Gateway API CRDs outlive a reset of the test world, so that step may have nothing to do.)
+    assert!(
+        first
+            .iter()
+            .all(|(_, step, o)| o.changed || *step == Step::GatewayApi),
+        "a fresh cluster gets every step: {first:?}"
+    );
+    let before = setup::verify(&targets, Duration::from_secs(0), &quiet).await;
+    let peers = before[0].get(CheckId::Peers).expect("peers");
+    assert_eq!(
+        (peers.status, peers.message.as_str()),
+        (Status::Fail, "no configured peers")
+    );
+    assert!(
+        peers
+            .remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("Link"))
+    );
+
+    link_pairs(&targets, DataPlane::LoadBalancer).await;
+    all_green(&targets).await;
+    let roots: Vec<_> = futures::future::join_all(["c1", "c2", "c3"].map(root_fingerprint)).await;
+    assert!(
+        roots
+            .iter()
+            .all(|r| Some(r.clone()) == mesh::ca::fingerprint(&root.cert_pem))
+    );
+
+    // Again, from the start: nothing changes in any cluster.
+    let snapshot = futures::future::join_all(["c1", "c2", "c3"].map(versions)).await;
+    let second = run_all(&targets, &s, &root).await;
+    assert!(second.iter().all(|(_, _, o)| !o.changed), "{second:?}");
+    link_pairs(&targets, DataPlane::LoadBalancer).await;
+    assert_eq!(
+        futures::future::join_all(["c1", "c2", "c3"].map(versions)).await,
+        snapshot
+    );
+
+    // Unlink removes exactly what linking created: one direction only.
+    setup::unlink(&targets[0], &targets[1].name)
+        .await
+        .expect("unlink");
+    assert!(
+        get_json(
+            "c1",
+            &gateway_ar(),
+            "istio-eastwest",
+            "istio-remote-peer-c2"
+        )
+        .await
+        .is_none()
+    );
+    assert!(
+        get_json(
+            "c1",
+            &gateway_ar(),
+            "istio-eastwest",
+            "istio-remote-peer-c3"
+        )
+        .await
+        .is_some()
+    );
+    assert!(
+        get_json(
+            "c2",
+            &gateway_ar(),
+            "istio-eastwest",
+            "istio-remote-peer-c1"
+        )
+        .await
+        .is_some()
+    );
+}
+
+#[tokio::test]
+async fn nodeport_peering_and_one_way_export_import_linking_pass_the_checks() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    let targets = vec![target("c1").await, target("c2").await];
+    let s = settings(DataPlane::NodePort, Peering::Manual { pairs: vec![] });
+    let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
+    run_all(&targets, &s, &root).await;
+    let gw = current_gateway("c1", "istio-eastwest").await;
+    assert_eq!(
+        gw["metadata"]["annotations"]["peering.solo.io/data-plane-service-type"],
+        "NodePort"
+    );
+    // c1 → c2 directly; c2 → c1 the way it goes without c1's credentials: c1's owner exports, c2 imports.
+    setup::link(&targets[0], &targets[1], DataPlane::NodePort)
+        .await
+        .expect("link");
+    let exported = serde_yaml::to_string(
+        &setup::peer_gateway_for(&targets[0], DataPlane::NodePort)
+            .await
+            .expect("export"),
+    )
+    .expect("yaml");
+    let checked = setup::validate_peer_gateway(&exported).expect("valid");
+    assert!(
+        setup::import_peer(&targets[0], &checked).await.is_err(),
+        "a cluster refuses a peer gateway to itself"
+    );
+    setup::import_peer(&targets[1], &checked)
+        .await
+        .expect("import");
+    all_green(&targets).await;
+    let peer = current_gateway("c2", "istio-remote-peer-c1").await;
+    assert_eq!(
+        peer["metadata"]["annotations"]["peering.solo.io/preferred-data-plane-service-type"],
+        "NodePort"
+    );
+}
+
+#[tokio::test]
+async fn automatic_peering_sets_the_flags_and_the_peers_appear_everywhere() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2", "c3"]).await;
+    let targets = vec![target("c1").await, target("c2").await, target("c3").await];
+    let s = settings(
+        DataPlane::LoadBalancer,
+        Peering::Automatic {
+            management: ClusterName::new("c1").expect("c1"),
+        },
+    );
+    let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
+    // The management plane is the platform team's (Gloo Platform with ConfigDistribution); the test installs it.
+    let chart = repo_path("testenv/charts/gloo-platform")
+        .display()
+        .to_string();
+    let out = helm(
+        "c1",
+        &[
+            "upgrade",
+            "--install",
+            "gloo-platform",
+            &chart,
+            "-n",
+            "gloo-mesh",
+            "--create-namespace",
+            "--set",
+            "glooMgmtServer.enabled=true",
+            "--set",
+            "featureGates.ConfigDistribution=true",
+            "--set",
+            "common.cluster=c1",
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    let relay = wait_for(30, "mgmt server address", || async {
+        let ip = kubectl(
+            "c1",
+            &[
+                "get",
+                "svc",
+                "-n",
+                "gloo-mesh",
+                "gloo-mesh-mgmt-server",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+            None,
+        )
+        .await
+        .stdout;
+        if ip.trim().is_empty() {
+            Err("pending".to_string())
+        } else {
+            Ok(ip.trim().to_string())
+        }
+    })
+    .await;
+    for ctx in ["c2", "c3"] {
+        let out = helm(
+            ctx,
+            &[
+                "upgrade",
+                "--install",
+                "gloo-platform",
+                &chart,
+                "-n",
+                "gloo-mesh",
+                "--create-namespace",
+                "--set",
+                "glooAgent.enabled=true",
+                "--set",
+                &format!("glooAgent.relay.serverAddress={relay}:9900"),
+                "--set",
+                &format!("common.cluster={ctx}"),
+                "--wait",
+                "--timeout",
+                "120s",
+            ],
+        )
+        .await;
+        assert!(out.ok, "{}", out.stderr);
+    }
+    run_all(&targets, &s, &root).await;
+    let ext = kubectl_ok(
+        "c2",
+        &[
+            "get",
+            "configmap",
+            "-n",
+            "gloo-mesh",
+            "gloo-extensions-config",
+            "-o",
+            "json",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        ext.contains("PEERING_AUTOMATIC_LOCAL_GATEWAY")
+            && ext.contains("multiClusterMode: Peering"),
+        "{ext}"
+    );
+    wait_for(60, "peers distributed everywhere", || async {
+        let missing = setup::missing_automatic_peers(&targets)
+            .await
+            .map_err(|e| e.to_string())?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{missing:?}"))
+        }
+    })
+    .await;
+    all_green(&targets).await;
+}
+
+#[tokio::test]
+async fn faults_surface_as_the_failed_step_or_check_with_what_to_do() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    let targets = vec![target("c1").await, target("c2").await];
+    let s = settings(DataPlane::LoadBalancer, Peering::Manual { pairs: vec![] });
+    let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
+    set_faults("c2", &[("license-invalid", "true")]).await;
+    run_all(&targets, &s, &root).await;
+    link_pairs(&targets, DataPlane::LoadBalancer).await;
+    let results = setup::verify(&targets, Duration::from_secs(20), &quiet).await;
+    let license = results[1].get(CheckId::License).expect("license");
+    assert_eq!(license.status, Status::Fail, "{license:?}");
+    assert!(
+        license
+            .remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("license")),
+        "{license:?}"
+    );
+    assert_eq!(
+        results[0].get(CheckId::License).map(|r| r.status),
+        Some(Status::Pass)
+    );
+    set_faults("c2", &[]).await;
+
+    // A root of trust that is not the shared one is refused, not overwritten.
+    let other = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("other root");
+    let e = setup::run_step(
+        Step::RootOfTrust,
+        &targets[0],
+        &cluster("c1"),
+        &s,
+        &other,
+        &quiet,
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(
+        (e.cluster.as_str(), e.step.as_str()),
+        ("c1", "Root of trust")
+    );
+    assert!(e.message.contains("another root of trust"), "{e}");
+
+    // No load-balancer address: the east-west step fails, saying what to do (with a short wait for the test).
+    reset("c1").await;
+    set_faults("c1", &[("lb-never-assigned", "true")]).await;
+    let t = &targets[0];
+    let c = cluster("c1");
+    for step in [
+        Step::RootOfTrust,
+        Step::Operator,
+        Step::GatewayApi,
+        Step::ControlPlane,
+    ] {
+        setup::run_step(step, t, &c, &s, &root, &quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let progress = |l: String| lines.lock().expect("lock").push(l);
+    let run = setup::run_step(Step::EastWest, t, &c, &s, &root, &progress);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(15), run)
+            .await
+            .is_err(),
+        "still waiting for an address"
+    );
+    assert!(
+        lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains("AddressNotAssigned")),
+        "{lines:?}"
+    );
+    let checks = mesh::checks::check_cluster(&t.name, &t.client).await;
+    let gw = checks.get(CheckId::Gateways).expect("gateways");
+    assert_eq!(gw.status, Status::Fail);
+    assert!(
+        gw.remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("NodePort")),
+        "{gw:?}"
+    );
+    set_faults("c1", &[]).await;
+}
