@@ -314,7 +314,10 @@ impl Report {
     }
 }
 
-async fn review(client: &Client, p: &Permission) -> Result<PermissionResult, kube::Error> {
+pub(crate) async fn review(
+    client: &Client,
+    p: &Permission,
+) -> Result<PermissionResult, kube::Error> {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {

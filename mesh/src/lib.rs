@@ -13,6 +13,7 @@ pub use mesh_ids as ids;
 pub mod kubeconfig;
 pub mod objects;
 pub mod operator;
+pub mod preflight;
 pub mod setup;
 
 /// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).

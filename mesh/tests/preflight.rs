@@ -1,0 +1,119 @@
+//! Preflight against the test world: a clean cluster passes; a view-only user fails with the missing verbs
+//! listed; a cluster without load-balancer addresses fails with the NodePort / override advice; a license
+//! secret that does not exist fails; the probe leaves nothing behind.
+
+use std::time::Duration;
+
+use mesh::checks::Status;
+use mesh::ids::{ClusterName, NetworkName};
+use mesh::objects::DataPlane;
+use mesh::operator;
+use mesh::preflight;
+use mesh::setup::{ClusterSetup, Peering, Settings, Target};
+use testworld::*;
+
+async fn target(ctx: &str) -> Target {
+    let text = std::fs::read_to_string(kubeconfig_path()).expect("kubeconfig");
+    let kc = mesh::kubeconfig::parse(&text).expect("parse");
+    let creds = mesh::kubeconfig::extract(&kc, ctx, false).expect("credentials");
+    let client = mesh::connect::client(&creds).await.expect("client");
+    Target {
+        name: ClusterName::new(ctx).expect("name"),
+        client,
+        creds,
+    }
+}
+
+fn settings(license: operator::License) -> Settings {
+    Settings {
+        istio_version: ISTIO_VERSION.into(),
+        data_plane: DataPlane::LoadBalancer,
+        peering: Peering::Manual { pairs: vec![] },
+        operator: operator::Install {
+            chart: operator::Chart::default(),
+            license,
+            watch_namespaces: vec![],
+            helm: bin("helm"),
+        },
+    }
+}
+
+fn setup_for(ctx: &str) -> ClusterSetup {
+    let name = ClusterName::new(ctx).expect("name");
+    ClusterSetup::new(name.clone(), NetworkName::from(&name))
+}
+
+#[tokio::test]
+async fn preflight_passes_a_clean_cluster_and_explains_each_failure() {
+    let _l = WORLD_LOCK.lock().await;
+    reset("c1").await;
+    let s = settings(operator::License::Key("k".into()));
+    let t = target("c1").await;
+    let p = preflight::cluster(&t, &setup_for("c1"), &s, Duration::from_secs(20)).await;
+    assert!(!p.blocked(), "{p:#?}");
+    assert_eq!(p.get("permissions").map(|f| f.status), Some(Status::Pass));
+    assert_eq!(
+        p.get("load-balancer").map(|f| f.status),
+        Some(Status::Pass),
+        "{p:#?}"
+    );
+    // The probe Service is gone again.
+    let out = kubectl(
+        "c1",
+        &[
+            "get",
+            "service",
+            "-n",
+            "istio-eastwest",
+            "meshdeck-lb-probe",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.stderr.contains("NotFound"), "{}", out.stdout);
+
+    // A view-only user: the verbs to grant are listed.
+    let limited = target("c1-limited").await;
+    let p = preflight::cluster(
+        &limited,
+        &setup_for("c1-limited"),
+        &s,
+        Duration::from_secs(5),
+    )
+    .await;
+    let perms = p.get("permissions").expect("permissions");
+    assert_eq!(perms.status, Status::Fail);
+    assert!(
+        perms.message.contains("create namespaces"),
+        "{}",
+        perms.message
+    );
+    assert!(
+        perms.message.contains("servicemeshcontrollers"),
+        "{}",
+        perms.message
+    );
+    assert!(perms.remediation.is_some());
+
+    // No load-balancer controller.
+    set_faults("c1", &[("lb-never-assigned", "true")]).await;
+    let p = preflight::cluster(&t, &setup_for("c1"), &s, Duration::from_secs(5)).await;
+    let lb = p.get("load-balancer").expect("lb");
+    assert_eq!(lb.status, Status::Fail);
+    assert!(
+        lb.remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("NodePort")),
+        "{lb:?}"
+    );
+    set_faults("c1", &[]).await;
+
+    // A license secret that is not there.
+    let s = settings(operator::License::SecretRef(
+        "gloo-mesh/license-keys".into(),
+    ));
+    let p = preflight::cluster(&t, &setup_for("c1"), &s, Duration::from_secs(5)).await;
+    let lic = p.get("license").expect("license");
+    assert_eq!(lic.status, Status::Fail);
+    assert!(lic.message.contains("does not exist"), "{lic:?}");
+}
