@@ -27,7 +27,8 @@ pub enum DataPlane {
 }
 
 /// The fields of a ServiceMeshController (§4.1). `None` leaves the operator's default.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct MeshSpec {
     pub cluster: Option<ClusterName>,
     pub network: Option<NetworkName>,
@@ -157,7 +158,8 @@ fn listeners(cross_network: i64, xds: i64) -> Value {
 }
 
 /// Locality labels copied onto gateways (§1.1, §2.1).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Locality {
     pub region: Option<String>,
     pub zone: Option<String>,

@@ -103,7 +103,7 @@ pub struct Settings {
 }
 
 /// What one cluster gets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterSetup {
     pub name: ClusterName,
     pub network: NetworkName,

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod jobs;
 pub mod passwords;
 pub mod registry;
 pub mod secrets;

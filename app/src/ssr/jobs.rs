@@ -1,0 +1,850 @@
+//! Jobs: applying a setup plan as durable work. A job is stored with its steps (per cluster, then the
+//! cross-cluster ones: linking and verification) and its events, so it can be followed live, looked at later,
+//! and continued by another process: each job is held through a lease the running replica renews; when a
+//! console stops mid-job, the next one to start (or another replica) takes over the jobs whose lease ran out
+//! and continues from the first step not done — steps are idempotent, so the one that was running is simply
+//! run again. One job at a time per cluster: the job's clusters are locked in the database in the same
+//! transaction that creates it, so replicas sharing Postgres agree. Clusters run in parallel; a failing
+//! cluster stops only its own steps, and can be retried alone.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mesh::ca::RootCa;
+use mesh::ids::ClusterName;
+use mesh::objects::DataPlane;
+use mesh::operator::{self, Chart, License};
+use mesh::setup::{self, ClusterSetup, Peering, Settings, Step, Target};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::registry::Registry;
+use super::secrets::SecretBox;
+use super::store::{self, Holder, JobRow, RootRow, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", describe_holders(.0))]
+    Busy(Vec<Holder>),
+    #[error("job {0} does not exist")]
+    NotFound(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the root of trust cannot be opened with this server's key")]
+    Sealed,
+    #[error(transparent)]
+    Ca(#[from] mesh::ca::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+fn describe_holders(h: &[Holder]) -> String {
+    h.iter()
+        .map(|h| {
+            format!(
+                "cluster {} is busy with job {} started by {}",
+                h.cluster, h.job_id, h.started_by
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+        + "; wait for it to finish or retry later"
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a setup job does: the plan's input. Stored as JSON; holds no secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetupSpec {
+    pub clusters: Vec<ClusterSetup>,
+    pub istio_version: String,
+    pub data_plane: DataPlane,
+    pub peering: Peering,
+    pub chart: Chart,
+    /// A license Secret reference (`<namespace>/<name>`); when None, the key is in the job's sealed secrets.
+    pub license_secret_ref: Option<String>,
+    pub watch_namespaces: Vec<String>,
+    /// The root of trust this job uses (its id in the store).
+    pub root_id: String,
+    /// How long the verification waits for every check to pass.
+    pub verify_secs: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobSecrets {
+    license_key: Option<String>,
+}
+
+/// The key of the cross-cluster steps' rows.
+pub const FLEET: &str = "*";
+
+/// Step keys of a setup job, in order: (cluster, step).
+pub fn setup_steps(spec: &SetupSpec) -> Vec<(String, String)> {
+    let mut steps = vec![];
+    for c in &spec.clusters {
+        for s in Step::ALL {
+            steps.push((c.name.to_string(), s.key().to_string()));
+        }
+    }
+    match &spec.peering {
+        Peering::Manual { pairs } => {
+            for (from, to) in pairs {
+                steps.push((from.to_string(), format!("link:{to}")));
+            }
+        }
+        Peering::Automatic { .. } => steps.push((FLEET.into(), "peers".into())),
+    }
+    steps.push((FLEET.into(), "verify".into()));
+    steps
+}
+
+/// A change to a job, published as it happens (for pages that follow jobs live).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub job_id: String,
+    pub cluster: Option<String>,
+    pub step: Option<String>,
+    pub kind: UpdateKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateKind {
+    Step {
+        state: String,
+        message: Option<String>,
+    },
+    Event {
+        id: i64,
+        level: String,
+        message: String,
+    },
+    Finished {
+        state: String,
+    },
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn random_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..12)
+        .map(|_| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.gen_range(0..36)]))
+        .collect()
+}
+
+/// The job service. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    registry: Registry,
+    secrets: Arc<SecretBox>,
+    /// This process, for leases.
+    replica: String,
+    helm: PathBuf,
+    lease: Duration,
+    updates: broadcast::Sender<Update>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Jobs {
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        secrets: Arc<SecretBox>,
+        helm: PathBuf,
+        lease: Duration,
+    ) -> Self {
+        Jobs {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                secrets,
+                replica: format!("{}-{}", std::process::id(), random_id()),
+                helm,
+                lease,
+                updates: broadcast::channel(1024).0,
+                tasks: Mutex::new(vec![]),
+            }),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.inner.updates.subscribe()
+    }
+
+    /// The root of trust in use, generating (ECDSA P-256) and storing one on first use.
+    pub async fn root(&self, user: &str) -> Result<(String, RootCa)> {
+        if let Some(r) = self.inner.store.active_root().await? {
+            let key = self
+                .inner
+                .secrets
+                .open(&root_context(&r.id), &r.key_sealed)
+                .map_err(|_| Error::Sealed)?;
+            let key = String::from_utf8(key).map_err(|_| Error::Sealed)?;
+            return Ok((r.id.clone(), RootCa::import(&r.cert_pem, &key)?));
+        }
+        let root = RootCa::generate(mesh::ca::DEFAULT_DAYS)?;
+        self.store_root(&root, user).await.map(|id| (id, root))
+    }
+
+    /// Stores `root` (generated or imported) as the root in use; its key sealed.
+    pub async fn store_root(&self, root: &RootCa, user: &str) -> Result<String> {
+        let id = random_id();
+        self.inner
+            .store
+            .insert_root(&RootRow {
+                id: id.clone(),
+                cert_pem: root.cert_pem.clone(),
+                key_sealed: self
+                    .inner
+                    .secrets
+                    .seal(&root_context(&id), root.key_pem().as_bytes()),
+                fingerprint: mesh::ca::fingerprint(&root.cert_pem).unwrap_or_default(),
+                created_by: user.to_string(),
+                created_at: now(),
+            })
+            .await?;
+        tracing::info!(root = %id, user, "stored a root of trust");
+        Ok(id)
+    }
+
+    /// Creates a setup job and starts it. Fails, storing nothing, when a cluster is busy with another job.
+    pub async fn start_setup(
+        &self,
+        spec: SetupSpec,
+        license_key: Option<String>,
+        user: &str,
+    ) -> Result<String> {
+        if spec.clusters.is_empty() {
+            return Err(Error::Invalid {
+                field: "clusters",
+                message: "pick at least one cluster".into(),
+            });
+        }
+        if spec.license_secret_ref.is_none()
+            && license_key.as_deref().is_none_or(|k| k.trim().is_empty())
+        {
+            return Err(Error::Invalid {
+                field: "license",
+                message: "give a license key or a Secret reference".into(),
+            });
+        }
+        let id = random_id();
+        let steps = setup_steps(&spec);
+        let clusters: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+        let spec_json = serde_json::to_string(&spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let sealed = self.inner.secrets.seal(&job_context(&id), &secret);
+        let created = self
+            .inner
+            .store
+            .create_job(&store::NewJob {
+                id: &id,
+                kind: "setup",
+                spec: &spec_json,
+                secret: Some(&sealed),
+                started_by: user,
+                steps: &steps,
+                clusters: &clusters,
+                lease_owner: &self.inner.replica,
+                lease_until: now() + self.inner.lease.as_secs() as i64,
+            })
+            .await?;
+        created.map_err(Error::Busy)?;
+        tracing::info!(job = %id, user, clusters = clusters.join(","), "setup job started");
+        self.event(
+            &id,
+            None,
+            None,
+            "info",
+            &format!("started by {user} for {}", clusters.join(", ")),
+        )
+        .await;
+        self.spawn(id.clone());
+        Ok(id)
+    }
+
+    /// Runs a finished (failed) job's unfinished steps again — for one cluster, or all.
+    pub async fn retry(
+        &self,
+        job_id: &str,
+        cluster: Option<&ClusterName>,
+        user: &str,
+    ) -> Result<()> {
+        let job = self
+            .inner
+            .store
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(job_id.into()))?;
+        let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        if job.state == "running" {
+            return Err(Error::Invalid {
+                field: "job",
+                message: "the job is still running".into(),
+            });
+        }
+        let clusters: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+        self.inner
+            .store
+            .relock(
+                job_id,
+                &clusters,
+                &self.inner.replica,
+                now() + self.inner.lease.as_secs() as i64,
+            )
+            .await?
+            .map_err(Error::Busy)?;
+        self.inner
+            .store
+            .reopen_steps(job_id, cluster.map(|c| c.as_str()), true)
+            .await?;
+        // The fleet steps depend on every cluster: run them again too.
+        self.inner
+            .store
+            .reopen_steps(job_id, Some(FLEET), true)
+            .await?;
+        let who = cluster.map_or("all clusters".to_string(), |c| format!("cluster {c}"));
+        self.event(
+            job_id,
+            cluster.map(|c| c.as_str()),
+            None,
+            "info",
+            &format!("retry of {who} by {user}"),
+        )
+        .await;
+        self.spawn(job_id.to_string());
+        Ok(())
+    }
+
+    /// Takes over the jobs whose replica stopped (lease expired) and continues them. Call at start.
+    pub async fn resume_orphans(&self) -> Result<Vec<String>> {
+        let ids = self
+            .inner
+            .store
+            .claim_orphaned_jobs(
+                &self.inner.replica,
+                now() + self.inner.lease.as_secs() as i64,
+            )
+            .await?;
+        for id in &ids {
+            self.inner.store.reopen_steps(id, None, false).await?;
+            self.event(
+                id,
+                None,
+                None,
+                "info",
+                "continued after the console that ran it stopped",
+            )
+            .await;
+            tracing::info!(job = %id, "resuming a job");
+            self.spawn(id.clone());
+        }
+        Ok(ids)
+    }
+
+    /// Stops every job task of this process at once, as a crash would (for tests of resumption).
+    pub fn abort_all(&self) {
+        for t in self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
+        {
+            t.abort();
+        }
+    }
+
+    fn spawn(&self, id: String) {
+        let this = self.clone();
+        // The job and its lease renewal live in one task: when the task stops, so does the lease.
+        let handle = tokio::spawn(async move {
+            let heartbeat = async {
+                loop {
+                    tokio::time::sleep(this.inner.lease / 3).await;
+                    let until = now() + this.inner.lease.as_secs() as i64;
+                    if !matches!(
+                        this.inner
+                            .store
+                            .renew_lease(&id, &this.inner.replica, until)
+                            .await,
+                        Ok(true)
+                    ) {
+                        // Another replica took the job over: stop here.
+                        tracing::warn!(job = %id, "lost the job's lease");
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                () = this.run(&id) => {}
+                () = heartbeat => {}
+            }
+        });
+        if let Ok(mut t) = self.inner.tasks.lock() {
+            t.retain(|h| !h.is_finished());
+            t.push(handle);
+        }
+    }
+
+    async fn event(
+        &self,
+        job: &str,
+        cluster: Option<&str>,
+        step: Option<&str>,
+        level: &str,
+        message: &str,
+    ) {
+        match self
+            .inner
+            .store
+            .add_event(job, cluster, step, level, message)
+            .await
+        {
+            Ok(id) => {
+                let _ = self.inner.updates.send(Update {
+                    job_id: job.into(),
+                    cluster: cluster.map(String::from),
+                    step: step.map(String::from),
+                    kind: UpdateKind::Event {
+                        id,
+                        level: level.into(),
+                        message: message.into(),
+                    },
+                });
+            }
+            Err(e) => tracing::warn!(job, "recording an event: {e}"),
+        }
+    }
+
+    async fn set_step(
+        &self,
+        job: &str,
+        cluster: &str,
+        step: &str,
+        state: &str,
+        changed: Option<bool>,
+        message: Option<&str>,
+    ) {
+        if let Err(e) = self
+            .inner
+            .store
+            .set_step(job, cluster, step, state, changed, message)
+            .await
+        {
+            tracing::warn!(job, cluster, step, "recording a step: {e}");
+        }
+        let _ = self.inner.updates.send(Update {
+            job_id: job.into(),
+            cluster: Some(cluster.into()),
+            step: Some(step.into()),
+            kind: UpdateKind::Step {
+                state: state.into(),
+                message: message.map(String::from),
+            },
+        });
+    }
+
+    async fn target(&self, name: &ClusterName) -> std::result::Result<Target, String> {
+        let creds = self
+            .inner
+            .registry
+            .credentials(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = mesh::connect::client(&creds)
+            .await
+            .map_err(|p| format!("cluster {name}: {p}"))?;
+        Ok(Target {
+            name: name.clone(),
+            client,
+            creds,
+        })
+    }
+
+    async fn run(&self, id: &str) {
+        if let Err(e) = self.run_inner(id).await {
+            tracing::error!(job = id, "job stopped: {e}");
+            self.event(id, None, None, "error", &format!("the job stopped: {e}"))
+                .await;
+            let _ = self.inner.store.finish_job(id, "failed").await;
+        }
+    }
+
+    async fn run_inner(&self, id: &str) -> Result<()> {
+        let st = &self.inner.store;
+        let job: JobRow = st
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.into()))?;
+        let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        let secrets: JobSecrets = st
+            .job_secret(id)
+            .await?
+            .and_then(|s| self.inner.secrets.open(&job_context(id), &s).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(Error::Sealed)?;
+        let root = self.root_by_id(&spec.root_id).await?;
+        let license = match (&spec.license_secret_ref, secrets.license_key) {
+            (Some(r), _) => License::SecretRef(r.clone()),
+            (None, Some(k)) => License::Key(k),
+            (None, None) => {
+                return Err(Error::Invalid {
+                    field: "license",
+                    message: "missing".into(),
+                });
+            }
+        };
+        let settings = Settings {
+            istio_version: spec.istio_version.clone(),
+            data_plane: spec.data_plane,
+            peering: spec.peering.clone(),
+            operator: operator::Install {
+                chart: spec.chart.clone(),
+                license,
+                watch_namespaces: spec.watch_namespaces.clone(),
+                helm: self.inner.helm.clone(),
+            },
+        };
+        let steps = st.job_steps(id).await?;
+        let state_of: BTreeMap<(String, String), String> = steps
+            .iter()
+            .map(|s| ((s.cluster.clone(), s.step.clone()), s.state.clone()))
+            .collect();
+        let done = |c: &str, s: &str| {
+            state_of
+                .get(&(c.to_string(), s.to_string()))
+                .map(String::as_str)
+                == Some("done")
+        };
+        let failed_before = |c: &str| steps.iter().any(|s| s.cluster == c && s.state == "failed");
+
+        // Per cluster, in parallel.
+        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+        let runs = spec.clusters.iter().map(|c| {
+            let settings = &settings;
+            let root = &root;
+            let done = &done;
+            async move {
+                let name = c.name.to_string();
+                if failed_before(&name) {
+                    return (name, None);
+                }
+                let pending: Vec<Step> = Step::ALL.into_iter().filter(|s| !done(&name, s.key())).collect();
+                let target = match self.target(&c.name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let step = pending.first().copied().unwrap_or(Step::RootOfTrust);
+                        let msg = format!("cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster", step.title());
+                        self.set_step(id, &name, step.key(), "failed", None, Some(&msg)).await;
+                        return (name, None);
+                    }
+                };
+                for step in pending {
+                    self.set_step(id, &name, step.key(), "running", None, None).await;
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                    let progress = move |line: String| {
+                        let _ = tx.send(line);
+                    };
+                    let drain = async {
+                        while let Some(line) = rx.recv().await {
+                            self.event(id, Some(&name), Some(step.key()), "info", &line).await;
+                        }
+                    };
+                    let work = async {
+                        let r = setup::run_step(step, &target, c, settings, root, &progress).await;
+                        drop(progress);
+                        r
+                    };
+                    let (result, ()) = tokio::join!(work, drain);
+                    match result {
+                        Ok(o) => {
+                            self.set_step(id, &name, step.key(), "done", Some(o.changed), Some(&o.summary)).await;
+                        }
+                        Err(e) => {
+                            self.set_step(id, &name, step.key(), "failed", None, Some(&e.to_string())).await;
+                            self.event(id, Some(&name), Some(step.key()), "error", &e.to_string()).await;
+                            return (name, None);
+                        }
+                    }
+                }
+                (name, Some(target))
+            }
+        });
+        let mut all_ok = true;
+        for (name, t) in futures::future::join_all(runs).await {
+            match t {
+                Some(t) => {
+                    targets.insert(name, t);
+                }
+                None => all_ok = false,
+            }
+        }
+        if !all_ok {
+            self.event(
+                id,
+                None,
+                None,
+                "error",
+                "stopped before linking: a cluster failed; fix it and retry that cluster",
+            )
+            .await;
+            return self.finish(id, "failed").await;
+        }
+
+        // Across clusters.
+        let mut linked_ok = true;
+        match &spec.peering {
+            Peering::Manual { pairs } => {
+                for (from, to) in pairs {
+                    let key = format!("link:{to}");
+                    if done(from.as_str(), &key) {
+                        continue;
+                    }
+                    self.set_step(id, from.as_str(), &key, "running", None, None)
+                        .await;
+                    let (Some(f), Some(t)) = (targets.get(from.as_str()), targets.get(to.as_str()))
+                    else {
+                        self.set_step(
+                            id,
+                            from.as_str(),
+                            &key,
+                            "failed",
+                            None,
+                            Some("cluster not part of this job"),
+                        )
+                        .await;
+                        linked_ok = false;
+                        continue;
+                    };
+                    match setup::link(f, t, spec.data_plane).await {
+                        Ok(o) => {
+                            self.set_step(
+                                id,
+                                from.as_str(),
+                                &key,
+                                "done",
+                                Some(o.changed),
+                                Some(&o.summary),
+                            )
+                            .await
+                        }
+                        Err(e) => {
+                            linked_ok = false;
+                            self.set_step(
+                                id,
+                                from.as_str(),
+                                &key,
+                                "failed",
+                                None,
+                                Some(&e.to_string()),
+                            )
+                            .await;
+                        }
+                    }
+                }
+            }
+            Peering::Automatic { .. } => {
+                if !done(FLEET, "peers") {
+                    self.set_step(id, FLEET, "peers", "running", None, None)
+                        .await;
+                    let list: Vec<Target> = targets.values().cloned().collect();
+                    let start = std::time::Instant::now();
+                    let result = loop {
+                        match setup::missing_automatic_peers(&list).await {
+                            Ok(m) if m.is_empty() => break Ok(()),
+                            Ok(m) if start.elapsed() > Duration::from_secs(spec.verify_secs) => {
+                                break Err(format!(
+                                    "peer gateways still missing: {}. Check that the management plane runs with ConfigDistribution and that every cluster's agent is connected",
+                                    m.iter()
+                                        .map(|(a, b)| format!("{a} has none for {b}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ));
+                            }
+                            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                            Err(e) => break Err(e.to_string()),
+                        }
+                    };
+                    match result {
+                        Ok(()) => {
+                            self.set_step(
+                                id,
+                                FLEET,
+                                "peers",
+                                "done",
+                                Some(false),
+                                Some("every cluster holds a peer gateway for every other"),
+                            )
+                            .await
+                        }
+                        Err(e) => {
+                            linked_ok = false;
+                            self.set_step(id, FLEET, "peers", "failed", None, Some(&e))
+                                .await;
+                        }
+                    }
+                }
+            }
+        }
+        if !linked_ok {
+            return self.finish(id, "failed").await;
+        }
+        self.set_step(id, FLEET, "verify", "running", None, None)
+            .await;
+        let list: Vec<Target> = targets.values().cloned().collect();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let progress = move |line: String| {
+            let _ = tx.send(line);
+        };
+        let drain = async {
+            while let Some(line) = rx.recv().await {
+                self.event(id, Some(FLEET), Some("verify"), "info", &line)
+                    .await;
+            }
+        };
+        let work = async {
+            let r = setup::verify(&list, Duration::from_secs(spec.verify_secs), &progress).await;
+            drop(progress);
+            r
+        };
+        let (results, ()) = tokio::join!(work, drain);
+        if results
+            .iter()
+            .all(|c| c.worst() == mesh::checks::Status::Pass)
+        {
+            self.set_step(
+                id,
+                FLEET,
+                "verify",
+                "done",
+                Some(false),
+                Some("every check passes in every cluster"),
+            )
+            .await;
+            self.finish(id, "succeeded").await
+        } else {
+            let text = mesh::checks::to_text(&results);
+            self.set_step(id, FLEET, "verify", "failed", None, Some(&text))
+                .await;
+            self.finish(id, "failed").await
+        }
+    }
+
+    async fn finish(&self, id: &str, state: &str) -> Result<()> {
+        self.inner.store.finish_job(id, state).await?;
+        self.event(
+            id,
+            None,
+            None,
+            if state == "succeeded" {
+                "info"
+            } else {
+                "error"
+            },
+            &format!("job {state}"),
+        )
+        .await;
+        let _ = self.inner.updates.send(Update {
+            job_id: id.into(),
+            cluster: None,
+            step: None,
+            kind: UpdateKind::Finished {
+                state: state.into(),
+            },
+        });
+        Ok(())
+    }
+
+    async fn root_by_id(&self, id: &str) -> Result<RootCa> {
+        let r = self
+            .inner
+            .store
+            .active_root()
+            .await?
+            .filter(|r| r.id == id)
+            .ok_or(Error::Invalid {
+                field: "root",
+                message: "the job's root of trust is no longer the one in use".into(),
+            })?;
+        let key = self
+            .inner
+            .secrets
+            .open(&root_context(&r.id), &r.key_sealed)
+            .map_err(|_| Error::Sealed)?;
+        let key = String::from_utf8(key).map_err(|_| Error::Sealed)?;
+        Ok(RootCa::import(&r.cert_pem, &key)?)
+    }
+}
+
+fn root_context(id: &str) -> String {
+    format!("root/{id}/key")
+}
+
+fn job_context(id: &str) -> String {
+    format!("job/{id}/secrets")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh::ids::NetworkName;
+
+    #[test]
+    fn a_setup_job_has_every_step_per_cluster_then_links_then_verification() {
+        let c = |n: &str| {
+            let name = ClusterName::new(n).expect("n");
+            ClusterSetup::new(name.clone(), NetworkName::from(&name))
+        };
+        let names = vec![
+            ClusterName::new("a").expect("a"),
+            ClusterName::new("b").expect("b"),
+        ];
+        let spec = SetupSpec {
+            clusters: vec![c("a"), c("b")],
+            istio_version: "1.28.1-patch0".into(),
+            data_plane: DataPlane::LoadBalancer,
+            peering: Peering::Manual {
+                pairs: setup::full_mesh(&names),
+            },
+            chart: Chart::default(),
+            license_secret_ref: None,
+            watch_namespaces: vec![],
+            root_id: "r".into(),
+            verify_secs: 60,
+        };
+        let steps = setup_steps(&spec);
+        assert_eq!(steps.len(), 5 * 2 + 2 + 1);
+        assert_eq!(steps[0], ("a".into(), "root-of-trust".into()));
+        assert_eq!(steps[10], ("a".into(), "link:b".into()));
+        assert_eq!(
+            steps.last(),
+            Some(&(FLEET.to_string(), "verify".to_string()))
+        );
+    }
+}
