@@ -885,6 +885,35 @@ pub async fn verify(
     }
 }
 
+/// One step of a cluster's plan: what it writes, compared with the cluster, and the commands by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    pub step: Step,
+    pub objects: Vec<ObjectChange>,
+    pub commands: Vec<String>,
+}
+
+/// The plan of one cluster: every step, each object diffed against the cluster (server-side dry run).
+pub async fn plan_cluster(
+    t: &Target,
+    cluster: &ClusterSetup,
+    settings: &Settings,
+) -> Vec<PlannedStep> {
+    let mut out = vec![];
+    for step in Step::ALL {
+        let mut objects_out = vec![];
+        for obj in objects(step, cluster, settings) {
+            objects_out.push(diff_object(&t.client, &obj).await);
+        }
+        out.push(PlannedStep {
+            step,
+            objects: objects_out,
+            commands: commands(step, cluster, settings),
+        });
+    }
+    out
+}
+
 /// One object of a plan, compared with what the cluster holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectChange {

@@ -225,6 +225,34 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
         snapshot
     );
 
+    // The plan of a set-up cluster shows nothing to change; the root of trust is not compared (it holds keys).
+    let plan = setup::plan_cluster(&targets[0], &cluster("c1"), &s).await;
+    for ps in &plan {
+        for o in &ps.objects {
+            match (&o.kind[..], &o.change) {
+                ("Secret", setup::Change::Unknown { .. }) => {}
+                (_, setup::Change::Unchanged) => {}
+                other => panic!("{:?} {}: {other:?}", ps.step, o.name),
+            }
+        }
+        assert!(!ps.commands.is_empty());
+    }
+    // A changed setting shows up as a diff of the live object.
+    let mut changed = cluster("c1");
+    changed.mesh.scaling_profile = Some("Large".into());
+    let plan = setup::plan_cluster(&targets[0], &changed, &s).await;
+    let smc = plan
+        .iter()
+        .flat_map(|p| &p.objects)
+        .find(|o| o.kind == "ServiceMeshController")
+        .expect("smc");
+    match &smc.change {
+        setup::Change::Update { diff } => {
+            assert!(diff.contains("+  scalingProfile: Large"), "{diff}")
+        }
+        other => panic!("{other:?}"),
+    }
+
     // Unlink removes exactly what linking created: one direction only.
     setup::unlink(&targets[0], &targets[1].name)
         .await

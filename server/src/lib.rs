@@ -36,6 +36,8 @@ pub struct Config {
     /// `--site-root` / `MESHDECK_SITE_ROOT` (or `LEPTOS_SITE_ROOT`): the built browser files, default
     /// `target/site`.
     pub site_root: PathBuf,
+    /// `--helm` / `MESHDECK_HELM`: the helm binary the operator install uses, default `helm` on PATH.
+    pub helm: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -51,7 +53,7 @@ pub enum ConfigError {
 }
 
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
-                      [--public-url URL] [--site-root DIR]
+                      [--public-url URL] [--site-root DIR] [--helm PATH]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
@@ -59,6 +61,7 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
   --import-kubeconfig  MESHDECK_IMPORT_KUBECONFIG  register this kubeconfig's contexts at start
   --public-url         MESHDECK_PUBLIC_URL         the URL users open (https:// makes the session cookie Secure)
   --site-root          MESHDECK_SITE_ROOT          the built browser files (default target/site)
+  --helm               MESHDECK_HELM               the helm binary for the operator install (default: helm on PATH)
                        MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)";
 
 impl Config {
@@ -75,6 +78,7 @@ impl Config {
             env("MESHDECK_KEY_FILE").unwrap_or_else(|| "meshdeck-data/secret.key".into());
         let mut import = env("MESHDECK_IMPORT_KUBECONFIG");
         let mut public_url = env("MESHDECK_PUBLIC_URL");
+        let mut helm = env("MESHDECK_HELM").unwrap_or_else(|| "helm".into());
         let mut site_root = env("MESHDECK_SITE_ROOT")
             .or_else(|| env("LEPTOS_SITE_ROOT"))
             .unwrap_or_else(|| "target/site".into());
@@ -92,6 +96,7 @@ impl Config {
                 "--import-kubeconfig" => import = Some(value()?),
                 "--public-url" => public_url = Some(value()?),
                 "--site-root" => site_root = value()?,
+                "--helm" => helm = value()?,
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
         }
@@ -115,6 +120,7 @@ impl Config {
             import_kubeconfig: import.filter(|s| !s.is_empty()).map(PathBuf::from),
             public_url,
             site_root: PathBuf::from(site_root),
+            helm: PathBuf::from(helm),
         })
     }
 }
@@ -175,7 +181,15 @@ pub async fn start(
         Some(k) => SecretBox::from_base64(&k)?,
         None => SecretBox::load_or_create(&config.key_file)?,
     };
-    let registry = Registry::new(store.clone(), Arc::new(secrets));
+    let secrets = Arc::new(secrets);
+    let registry = Registry::new(store.clone(), secrets.clone());
+    let jobs = app::ssr::jobs::Jobs::new(
+        store.clone(),
+        registry.clone(),
+        secrets,
+        config.helm.clone(),
+        std::time::Duration::from_secs(30),
+    );
     let admin_password = env("MESHDECK_ADMIN_PASSWORD");
     if let Some(generated) =
         app::ssr::auth::bootstrap_admin(&store, admin_password.as_deref()).await?
@@ -203,10 +217,17 @@ pub async fn start(
         .site_addr(config.addr)
         .env(leptos::config::Env::PROD)
         .build();
+    // Jobs a stopped console left running continue here (once their lease has run out).
+    match jobs.resume_orphans().await {
+        Ok(ids) if !ids.is_empty() => tracing::info!(jobs = ids.join(","), "continuing jobs"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("looking for jobs to continue: {e}"),
+    }
     Ok(Console {
         state: AppState {
             store,
             registry,
+            jobs,
             sessions: policy,
         },
         sessions,
@@ -315,8 +336,26 @@ pub fn router(console: Console) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-/// Deletes expired sessions from the store every `every`, for as long as the process runs.
-pub fn spawn_session_cleanup(console: &Console, every: std::time::Duration) {
+/// Background work for as long as the process runs: every 15 s, take over jobs whose console stopped (their
+/// lease ran out); every `every`, delete expired sessions.
+pub fn spawn_background(console: &Console, every: std::time::Duration) {
+    let jobs = console.state.jobs.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            match jobs.resume_orphans().await {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::info!(jobs = ids.join(","), "continuing jobs")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("looking for jobs to continue: {e}"),
+            }
+        }
+    });
+    spawn_session_cleanup(console, every);
+}
+
+fn spawn_session_cleanup(console: &Console, every: std::time::Duration) {
     use tower_sessions::ExpiredDeletion;
     let backend = console.sessions.clone();
     tokio::spawn(async move {

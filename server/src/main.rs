@@ -41,7 +41,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
     let config = server::Config::from_args(args, env)?;
     let console = server::start(&config, env).await?;
     tracing::info!(database = console.state.store.backend(), "store ready");
-    server::spawn_session_cleanup(&console, std::time::Duration::from_secs(600));
+    server::spawn_background(&console, std::time::Duration::from_secs(600));
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let local = listener.local_addr()?;
     // The one line scripts and people look for.

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::jobs::Jobs;
 use super::registry::Registry;
 use super::store::Store;
 use crate::model::AppError;
@@ -12,6 +13,8 @@ use crate::model::AppError;
 pub struct AppState {
     pub store: Store,
     pub registry: Registry,
+    /// Setup jobs (durable, resumable, one per cluster at a time).
+    pub jobs: Jobs,
     /// Session policy (cookie flags and expiry), from the server's configuration.
     pub sessions: super::session::Policy,
 }
