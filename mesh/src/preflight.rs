@@ -304,7 +304,7 @@ async fn gateway_api(client: &Client) -> Vec<Finding> {
     for (crd, action) in &plan.actions {
         match action {
             Action::Create | Action::Upgrade { .. } | Action::UpToDate => {}
-            Action::KeepNewer { .. } | Action::KeepUnknown { .. } => status = status.max_warn(),
+            Action::KeepNewer { .. } | Action::KeepUnknown => status = status.max_warn(),
             Action::KeepOtherChannel { .. } => status = status.max_warn(),
         }
         if !matches!(action, Action::UpToDate) {

@@ -153,6 +153,23 @@ pub struct Target {
     pub creds: Credentials,
 }
 
+impl Target {
+    /// A target from one context of a kubeconfig (validated like any user-supplied kubeconfig).
+    pub async fn from_kubeconfig(text: &str, context: &str) -> Result<Target, String> {
+        let kc = crate::kubeconfig::parse(text).map_err(|e| e.to_string())?;
+        let creds = crate::kubeconfig::extract(&kc, context, false).map_err(|e| e.to_string())?;
+        let client = crate::connect::client(&creds)
+            .await
+            .map_err(|p| p.to_string())?;
+        let name = ClusterName::new(context).map_err(|e| e.to_string())?;
+        Ok(Target {
+            name,
+            client,
+            creds,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     /// Whether anything in the cluster was written.

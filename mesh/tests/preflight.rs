@@ -14,14 +14,7 @@ use testworld::*;
 
 async fn target(ctx: &str) -> Target {
     let text = std::fs::read_to_string(kubeconfig_path()).expect("kubeconfig");
-    let kc = mesh::kubeconfig::parse(&text).expect("parse");
-    let creds = mesh::kubeconfig::extract(&kc, ctx, false).expect("credentials");
-    let client = mesh::connect::client(&creds).await.expect("client");
-    Target {
-        name: ClusterName::new(ctx).expect("name"),
-        client,
-        creds,
-    }
+    Target::from_kubeconfig(&text, ctx).await.expect("target")
 }
 
 fn settings(license: operator::License) -> Settings {

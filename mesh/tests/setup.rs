@@ -13,14 +13,7 @@ use testworld::*;
 
 async fn target(ctx: &str) -> Target {
     let text = std::fs::read_to_string(kubeconfig_path()).expect("kubeconfig");
-    let kc = mesh::kubeconfig::parse(&text).expect("parse");
-    let creds = mesh::kubeconfig::extract(&kc, ctx, false).expect("credentials");
-    let client = mesh::connect::client(&creds).await.expect("client");
-    Target {
-        name: ClusterName::new(ctx).expect("name"),
-        client,
-        creds,
-    }
+    Target::from_kubeconfig(&text, ctx).await.expect("target")
 }
 
 fn settings(data_plane: DataPlane, peering: Peering) -> Settings {
@@ -341,80 +334,7 @@ async fn automatic_peering_sets_the_flags_and_the_peers_appear_everywhere() {
     );
     let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
     // The management plane is the platform team's (Gloo Platform with ConfigDistribution); the test installs it.
-    let chart = repo_path("testenv/charts/gloo-platform")
-        .display()
-        .to_string();
-    let out = helm(
-        "c1",
-        &[
-            "upgrade",
-            "--install",
-            "gloo-platform",
-            &chart,
-            "-n",
-            "gloo-mesh",
-            "--create-namespace",
-            "--set",
-            "glooMgmtServer.enabled=true",
-            "--set",
-            "featureGates.ConfigDistribution=true",
-            "--set",
-            "common.cluster=c1",
-            "--wait",
-            "--timeout",
-            "120s",
-        ],
-    )
-    .await;
-    assert!(out.ok, "{}", out.stderr);
-    let relay = wait_for(30, "mgmt server address", || async {
-        let ip = kubectl(
-            "c1",
-            &[
-                "get",
-                "svc",
-                "-n",
-                "gloo-mesh",
-                "gloo-mesh-mgmt-server",
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[0].ip}",
-            ],
-            None,
-        )
-        .await
-        .stdout;
-        if ip.trim().is_empty() {
-            Err("pending".to_string())
-        } else {
-            Ok(ip.trim().to_string())
-        }
-    })
-    .await;
-    for ctx in ["c2", "c3"] {
-        let out = helm(
-            ctx,
-            &[
-                "upgrade",
-                "--install",
-                "gloo-platform",
-                &chart,
-                "-n",
-                "gloo-mesh",
-                "--create-namespace",
-                "--set",
-                "glooAgent.enabled=true",
-                "--set",
-                &format!("glooAgent.relay.serverAddress={relay}:9900"),
-                "--set",
-                &format!("common.cluster={ctx}"),
-                "--wait",
-                "--timeout",
-                "120s",
-            ],
-        )
-        .await;
-        assert!(out.ok, "{}", out.stderr);
-    }
+    install_management_plane("c1", &["c2", "c3"]).await;
     run_all(&targets, &s, &root).await;
     let ext = kubectl_ok(
         "c2",

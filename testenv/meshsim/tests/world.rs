@@ -1036,69 +1036,7 @@ async fn automatic_peering_distributes_remote_peers_through_the_management_plane
     }))
     .await;
     // Management plane on c1 (ConfigDistribution on), agents on c2 and c3 relaying to it.
-    let chart = repo_path("testenv/charts/gloo-platform")
-        .display()
-        .to_string();
-    let out = helm(
-        "c1",
-        &[
-            "upgrade",
-            "--install",
-            "gloo-platform",
-            &chart,
-            "-n",
-            "gloo-mesh",
-            "--set",
-            "glooMgmtServer.enabled=true",
-            "--set",
-            "featureGates.ConfigDistribution=true",
-            "--set",
-            "common.cluster=c1",
-            "--wait",
-            "--timeout",
-            "120s",
-        ],
-    )
-    .await;
-    assert!(out.ok, "{}", out.stderr);
-    let c1 = client("c1").await;
-    let relay = wait_for(30, "mgmt server address", || {
-        let c1 = c1.clone();
-        async move {
-            let s = Api::<Service>::namespaced(c1, "gloo-mesh")
-                .get("gloo-mesh-mgmt-server")
-                .await
-                .map_err(|e| e.to_string())?;
-            s.status
-                .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone())
-                .ok_or_else(|| "pending".to_string())
-        }
-    })
-    .await;
-    for ctx in ["c2", "c3"] {
-        let out = helm(
-            ctx,
-            &[
-                "upgrade",
-                "--install",
-                "gloo-platform",
-                &chart,
-                "-n",
-                "gloo-mesh",
-                "--set",
-                "glooAgent.enabled=true",
-                "--set",
-                &format!("glooAgent.relay.serverAddress={relay}:9900"),
-                "--set",
-                &format!("common.cluster={ctx}"),
-                "--wait",
-                "--timeout",
-                "120s",
-            ],
-        )
-        .await;
-        assert!(out.ok, "{}", out.stderr);
-    }
+    install_management_plane("c1", &["c2", "c3"]).await;
     futures::future::join_all(["c1", "c2", "c3"].map(|ctx| async move {
         wait_smc_succeeded(ctx).await;
         create_eastwest(ctx, false).await;

@@ -647,3 +647,86 @@ pub fn all_peer_conditions_true(g: &Value) -> bool {
         .iter()
         .all(|t| condition(g, t).is_some_and(|c| c["status"] == "True"))
 }
+
+/// The Gloo management plane as the platform team installs it for automatic peering (mesh-spec.md §7.1): the
+/// server with ConfigDistribution on `mgmt`, an agent relaying to it on each of `agents` (the stand-in chart).
+pub async fn install_management_plane(mgmt: &str, agents: &[&str]) {
+    let chart = repo_path("testenv/charts/gloo-platform")
+        .display()
+        .to_string();
+    let cluster = format!("common.cluster={mgmt}");
+    let out = helm(
+        mgmt,
+        &[
+            "upgrade",
+            "--install",
+            "gloo-platform",
+            &chart,
+            "-n",
+            "gloo-mesh",
+            "--create-namespace",
+            "--set",
+            "glooMgmtServer.enabled=true",
+            "--set",
+            "featureGates.ConfigDistribution=true",
+            "--set",
+            &cluster,
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+    )
+    .await;
+    assert!(out.ok, "management plane on {mgmt}: {}", out.stderr);
+    let relay = wait_for(30, "mgmt server address", || async {
+        let ip = kubectl(
+            mgmt,
+            &[
+                "get",
+                "svc",
+                "-n",
+                "gloo-mesh",
+                "gloo-mesh-mgmt-server",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+            None,
+        )
+        .await
+        .stdout;
+        let ip = ip.trim().to_string();
+        if ip.is_empty() {
+            Err("pending".to_string())
+        } else {
+            Ok(ip)
+        }
+    })
+    .await;
+    for ctx in agents {
+        let relay = format!("glooAgent.relay.serverAddress={relay}:9900");
+        let cluster = format!("common.cluster={ctx}");
+        let out = helm(
+            ctx,
+            &[
+                "upgrade",
+                "--install",
+                "gloo-platform",
+                &chart,
+                "-n",
+                "gloo-mesh",
+                "--create-namespace",
+                "--set",
+                "glooAgent.enabled=true",
+                "--set",
+                &relay,
+                "--set",
+                &cluster,
+                "--wait",
+                "--timeout",
+                "120s",
+            ],
+        )
+        .await;
+        assert!(out.ok, "agent on {ctx}: {}", out.stderr);
+    }
+}
