@@ -447,3 +447,30 @@ mod tests {
         assert!(!dir.exists());
     }
 }
+
+/// Uninstalls the release (a re-run when it is gone does nothing). Returns whether it was there.
+pub async fn uninstall(helm: &Path, creds: &Credentials) -> Result<bool> {
+    let scratch = Scratch::new()?;
+    let kubeconfig = scratch.write("kubeconfig", &creds.to_yaml())?;
+    if deployed(helm, &kubeconfig).await?.is_none() {
+        return Ok(false);
+    }
+    let kc = kubeconfig.to_str().unwrap_or_default().to_string();
+    run_helm(
+        helm,
+        &[
+            "uninstall",
+            RELEASE,
+            "--kubeconfig",
+            &kc,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--wait",
+            "--timeout",
+            "300s",
+        ],
+        "uninstall",
+    )
+    .await?;
+    Ok(true)
+}

@@ -246,6 +246,62 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
         other => panic!("{other:?}"),
     }
 
+    // Removing c3's mesh: its peers' gateways to it go, then its own objects, in reverse order; twice is fine.
+    let plan = setup::removal_plan(
+        &targets[2].name,
+        &[targets[0].name.clone(), targets[1].name.clone()],
+    );
+    assert!(
+        plan[0]
+            .0
+            .starts_with("c1: Gateway istio-eastwest/istio-remote-peer-c3"),
+        "{plan:?}"
+    );
+    let removed = setup::remove_cluster(&targets[2], &targets[..2], &bin("helm"), &quiet)
+        .await
+        .expect("remove");
+    assert!(removed.changed);
+    assert!(
+        get_json(
+            "c1",
+            &gateway_ar(),
+            "istio-eastwest",
+            "istio-remote-peer-c3"
+        )
+        .await
+        .is_none()
+    );
+    assert!(
+        get_json("c3", &gateway_ar(), "istio-eastwest", "istio-eastwest")
+            .await
+            .is_none()
+    );
+    assert!(
+        get_json("c3", &smc_ar(), "gloo-mesh", "managed-istio")
+            .await
+            .is_none()
+    );
+    assert!(
+        kubectl(
+            "c3",
+            &["get", "secret", "-n", "istio-system", "cacerts"],
+            None
+        )
+        .await
+        .stderr
+        .contains("NotFound")
+    );
+    assert!(
+        !helm("c3", &["status", "gloo-operator", "-n", "gloo-mesh"])
+            .await
+            .ok,
+        "release uninstalled"
+    );
+    let again = setup::remove_cluster(&targets[2], &targets[..2], &bin("helm"), &quiet)
+        .await
+        .expect("again");
+    assert!(!again.changed, "{again:?}");
+
     // Unlink removes exactly what linking created: one direction only.
     setup::unlink(&targets[0], &targets[1].name)
         .await
@@ -259,16 +315,6 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
         )
         .await
         .is_none()
-    );
-    assert!(
-        get_json(
-            "c1",
-            &gateway_ar(),
-            "istio-eastwest",
-            "istio-remote-peer-c3"
-        )
-        .await
-        .is_some()
     );
     assert!(
         get_json(
