@@ -383,6 +383,33 @@ pub async fn wait_ready(client: &Client, timeout: Duration) -> Result<()> {
     }
 }
 
+/// Uninstalls the release (a re-run when it is gone does nothing). Returns whether it was there.
+pub async fn uninstall(helm: &Path, creds: &Credentials) -> Result<bool> {
+    let scratch = Scratch::new()?;
+    let kubeconfig = scratch.write("kubeconfig", &creds.to_yaml())?;
+    if deployed(helm, &kubeconfig).await?.is_none() {
+        return Ok(false);
+    }
+    let kc = kubeconfig.to_str().unwrap_or_default().to_string();
+    run_helm(
+        helm,
+        &[
+            "uninstall",
+            RELEASE,
+            "--kubeconfig",
+            &kc,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--wait",
+            "--timeout",
+            "300s",
+        ],
+        "uninstall",
+    )
+    .await?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,31 +473,4 @@ mod tests {
         drop(s);
         assert!(!dir.exists());
     }
-}
-
-/// Uninstalls the release (a re-run when it is gone does nothing). Returns whether it was there.
-pub async fn uninstall(helm: &Path, creds: &Credentials) -> Result<bool> {
-    let scratch = Scratch::new()?;
-    let kubeconfig = scratch.write("kubeconfig", &creds.to_yaml())?;
-    if deployed(helm, &kubeconfig).await?.is_none() {
-        return Ok(false);
-    }
-    let kc = kubeconfig.to_str().unwrap_or_default().to_string();
-    run_helm(
-        helm,
-        &[
-            "uninstall",
-            RELEASE,
-            "--kubeconfig",
-            &kc,
-            "-n",
-            OPERATOR_NAMESPACE,
-            "--wait",
-            "--timeout",
-            "300s",
-        ],
-        "uninstall",
-    )
-    .await?;
-    Ok(true)
 }
