@@ -60,6 +60,21 @@ pub fn fingerprint(pem_text: &str) -> Option<String> {
     )
 }
 
+/// The fingerprint of the root in a `cacerts` Secret (`root-cert.pem`), when it has a readable one.
+pub fn secret_root_fingerprint(secret: &k8s_openapi::api::core::v1::Secret) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get("root-cert.pem")
+        .and_then(|b| std::str::from_utf8(&b.0).ok())
+        .and_then(fingerprint)
+}
+
+/// The first 16 hex digits of a fingerprint, as shown to users.
+pub fn short(fingerprint: &str) -> String {
+    fingerprint.chars().take(16).collect::<String>() + "…"
+}
+
 /// A CA certificate of the recipe (§6.2): the subject `dn`, CA with `constraints`, the recipe's key usages
 /// (digitalSignature, nonRepudiation, keyEncipherment, keyCertSign), valid `days` from now.
 fn ca_params(

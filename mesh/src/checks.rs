@@ -15,8 +15,9 @@ use kube::{Client, ResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ca::short;
 use crate::ids::ClusterName;
-use crate::objects::{EASTWEST_NAME, ISTIO_NAMESPACE};
+use crate::objects::{EASTWEST_NAME, ISTIO_NAMESPACE, gateway_resource};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,14 +156,6 @@ const PEER_CONDITIONS: [&str; 3] = [
     "gloo.solo.io/PeerDataPlaneProgrammed",
 ];
 
-fn gateway_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "gateway.networking.k8s.io",
-        "v1",
-        "Gateway",
-    ))
-}
-
 /// Runs every check on every cluster (concurrently; an unreachable cluster fails alone), then compares the
 /// roots of trust across them.
 pub async fn check_all(clusters: Vec<(ClusterName, Client)>) -> Vec<ClusterChecks> {
@@ -232,10 +225,6 @@ fn all_len_gt_one(by_root: &BTreeMap<String, Vec<String>>) -> bool {
     by_root.values().map(Vec::len).sum::<usize>() > 1
 }
 
-fn short(fingerprint: &str) -> String {
-    fingerprint.chars().take(16).collect::<String>() + "…"
-}
-
 /// Every check of one cluster. Errors reading the cluster become failed checks that name the cluster.
 #[tracing::instrument(skip_all, fields(cluster = %name))]
 pub async fn check_cluster(name: &ClusterName, client: &Client) -> ClusterChecks {
@@ -298,7 +287,8 @@ async fn istiod_deployments(client: &Client) -> Result<Vec<Deployment>, kube::Er
     )
 }
 
-fn env_of(d: &Deployment, container: &str) -> BTreeMap<String, Option<String>> {
+/// The literal environment of a container of a Deployment (`None` for variables set from a reference).
+pub(crate) fn env_of(d: &Deployment, container: &str) -> BTreeMap<String, Option<String>> {
     d.spec
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
@@ -648,11 +638,7 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>) {
         .get_opt("cacerts")
         .await
     {
-        Ok(s) => s
-            .and_then(|s| s.data)
-            .and_then(|d| d.get("root-cert.pem").cloned())
-            .and_then(|b| String::from_utf8(b.0).ok())
-            .and_then(|p| crate::ca::fingerprint(&p)),
+        Ok(s) => s.as_ref().and_then(crate::ca::secret_root_fingerprint),
         Err(e) => return (read_error(id, "Secret cacerts", &e), None),
     };
     let result = match (&plugged, &served) {

@@ -19,6 +19,24 @@ pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const OPERATOR_NAMESPACE: &str = "gloo-mesh";
 pub const SMC_NAME: &str = "managed-istio";
 
+/// The Gateway API `Gateway` resource (read and listed as dynamic objects).
+pub fn gateway_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "gateway.networking.k8s.io",
+        "v1",
+        "Gateway",
+    ))
+}
+
+/// The operator's `ServiceMeshController` resource.
+pub fn smc_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "operator.gloo.solo.io",
+        "v1",
+        "ServiceMeshController",
+    ))
+}
+
 /// How peers reach a cluster's east-west gateway (§1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DataPlane {

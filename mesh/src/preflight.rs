@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::checks::Status;
 use crate::gateway_api::Action;
 use crate::ids::ClusterName;
-use crate::objects::{DataPlane, EASTWEST_NAMESPACE, ISTIO_NAMESPACE};
+use crate::objects::{DataPlane, EASTWEST_NAMESPACE, ISTIO_NAMESPACE, gateway_resource};
 use crate::setup::{ClusterSetup, Settings, Target};
 
 /// One finding.
@@ -179,14 +179,6 @@ pub fn fleet(
         });
     }
     out
-}
-
-fn gateway_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "gateway.networking.k8s.io",
-        "v1",
-        "Gateway",
-    ))
 }
 
 /// The findings for one cluster (its own checks; add [`fleet`]'s for the selection).
@@ -416,18 +408,10 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
         .fix("Set onConflict: Force in the ServiceMeshController to take over the existing installation, or remove it first."),
     );
     for d in &deployments {
-        let env: BTreeMap<String, String> = d
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|s| s.containers.iter().find(|c| c.name == "discovery"))
-            .and_then(|c| c.env.as_ref())
-            .map(|e| {
-                e.iter()
-                    .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let env: BTreeMap<String, String> = crate::checks::env_of(d, "discovery")
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect();
         if let Some(id) = env.get("CLUSTER_ID")
             && id != c.name.as_str()
         {
@@ -471,19 +455,14 @@ async fn cacerts(client: &Client) -> Finding {
             "none yet: Meshdeck will write it from the shared root",
         ),
         Ok(Some(s)) => {
-            let fp = s
-                .data
-                .as_ref()
-                .and_then(|d| d.get("root-cert.pem"))
-                .and_then(|b| String::from_utf8(b.0.clone()).ok())
-                .and_then(|p| crate::ca::fingerprint(&p));
+            let fp = crate::ca::secret_root_fingerprint(&s);
             finding(
                 "cacerts",
                 "Existing cacerts",
                 Status::Warn,
                 format!(
                     "istio-system/cacerts exists (root {})",
-                    fp.map_or("unreadable".into(), |f| f.chars().take(16).collect::<String>() + "…")
+                    fp.as_deref().map_or("unreadable".into(), crate::ca::short)
                 ),
             )
             .fix("Meshdeck keeps it if it was signed by the root you choose, and stops otherwise: import that root to reuse it.")

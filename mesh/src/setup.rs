@@ -21,7 +21,7 @@ use crate::ids::{ClusterName, NetworkName};
 use crate::kubeconfig::Credentials;
 use crate::objects::{
     self, DataPlane, EASTWEST_NAME, EASTWEST_NAMESPACE, ISTIO_NAMESPACE, Locality, MeshSpec,
-    OPERATOR_NAMESPACE, PeerInfo, SMC_NAME,
+    OPERATOR_NAMESPACE, PeerInfo, SMC_NAME, gateway_resource, smc_resource,
 };
 use crate::operator;
 
@@ -463,12 +463,7 @@ async fn root_of_trust(
     };
     let ours = crate::ca::fingerprint(&root.cert_pem);
     if let Some(s) = &existing {
-        let theirs = s
-            .data
-            .as_ref()
-            .and_then(|d| d.get("root-cert.pem"))
-            .and_then(|b| String::from_utf8(b.0.clone()).ok())
-            .and_then(|p| crate::ca::fingerprint(&p));
+        let theirs = crate::ca::secret_root_fingerprint(s);
         if theirs == ours && ours.is_some() {
             return Ok(Outcome {
                 changed: false,
@@ -480,11 +475,9 @@ async fn root_of_trust(
             step,
             format!(
                 "istio-system/cacerts exists with another root of trust ({})",
-                theirs.as_deref().map_or("unreadable".into(), |f| f
-                    .chars()
-                    .take(16)
-                    .collect::<String>()
-                    + "…")
+                theirs
+                    .as_deref()
+                    .map_or("unreadable".into(), crate::ca::short)
             ),
             "Meshdeck does not overwrite a root of trust: use that root for every cluster (import it), or delete the \
              Secret if nothing uses it yet, then retry",
@@ -511,22 +504,6 @@ async fn root_of_trust(
         changed: true,
         summary: "wrote cacerts (intermediate signed by the shared root)".into(),
     })
-}
-
-fn smc_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "operator.gloo.solo.io",
-        "v1",
-        "ServiceMeshController",
-    ))
-}
-
-fn gateway_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "gateway.networking.k8s.io",
-        "v1",
-        "Gateway",
-    ))
 }
 
 fn conditions_text(v: &Value) -> String {

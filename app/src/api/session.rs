@@ -11,10 +11,7 @@ pub async fn sign_in(
 ) -> Result<Me, AppError> {
     use crate::ssr::{auth, session, state::state};
     let st = state()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = crate::ssr::now();
     let username = username.trim().to_string();
     let result: Result<Me, AppError> = async {
         let user = auth::sign_in(&st.store, &username, &password, now).await?;
@@ -28,7 +25,7 @@ pub async fn sign_in(
     .await;
     if session::is_plain_form() {
         match &result {
-            Ok(_) => leptos_axum::redirect(&safe_next(next.as_deref())),
+            Ok(_) => leptos_axum::redirect(&crate::model::after_sign_in(next.as_deref())),
             Err(e) => {
                 let message = match e {
                     AppError::Invalid { message, .. } => message.clone(),
@@ -42,15 +39,6 @@ pub async fn sign_in(
         }
     }
     session::respond(result)
-}
-
-/// Only local paths are followed after sign-in (no open redirect).
-#[cfg(feature = "ssr")]
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/clusters".to_string(),
-    }
 }
 
 #[server(endpoint = "sign_out")]
@@ -102,22 +90,4 @@ pub async fn change_password(current: String, new: String) -> Result<(), AppErro
         }
         .await,
     )
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    #[test]
-    fn only_local_paths_are_followed_after_sign_in() {
-        use super::safe_next;
-        assert_eq!(safe_next(Some("/clusters/c1")), "/clusters/c1");
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "/\\evil",
-            "clusters",
-        ] {
-            assert_eq!(safe_next(Some(bad)), "/clusters", "{bad}");
-        }
-        assert_eq!(safe_next(None), "/clusters");
-    }
 }

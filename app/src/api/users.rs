@@ -13,6 +13,17 @@ fn summary(u: crate::ssr::store::User) -> UserSummary {
     }
 }
 
+#[cfg(feature = "ssr")]
+async fn user_or_not_found(
+    st: &crate::ssr::state::AppState,
+    id: i64,
+) -> Result<crate::ssr::store::User, AppError> {
+    st.store
+        .user(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("user {id}")))
+}
+
 #[server(endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     use crate::ssr::{session, state::state};
@@ -66,11 +77,7 @@ pub async fn set_user_role(id: i64, role: Role) -> Result<UserSummary, AppError>
         async {
             let admin = session::require(Role::Admin).await?;
             let st = state()?;
-            let user = st
-                .store
-                .user(id)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+            let user = user_or_not_found(&st, id).await?;
             if user.role == Role::Admin
                 && role != Role::Admin
                 && !user.disabled
@@ -82,7 +89,7 @@ pub async fn set_user_role(id: i64, role: Role) -> Result<UserSummary, AppError>
             }
             st.store.set_role(id, role).await?;
             tracing::info!(admin = %admin.username, user = %user.username, role = %role, "set a role");
-            let user = st.store.user(id).await?.ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+            let user = user_or_not_found(&st, id).await?;
             Ok(summary(user))
         }
         .await,
@@ -98,11 +105,7 @@ pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<UserSummary, A
         async {
             let admin = session::require(Role::Admin).await?;
             let st = state()?;
-            let user = st
-                .store
-                .user(id)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+            let user = user_or_not_found(&st, id).await?;
             if disabled
                 && user.role == Role::Admin
                 && st.store.count_other_enabled_admins(id).await? == 0
@@ -113,7 +116,7 @@ pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<UserSummary, A
             }
             st.store.set_disabled(id, disabled).await?;
             tracing::info!(admin = %admin.username, user = %user.username, disabled, "set disabled");
-            let user = st.store.user(id).await?.ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+            let user = user_or_not_found(&st, id).await?;
             Ok(summary(user))
         }
         .await,
@@ -128,11 +131,7 @@ pub async fn reset_user_password(id: i64, password: String) -> Result<(), AppErr
         async {
             let admin = session::require(Role::Admin).await?;
             let st = state()?;
-            let user = st
-                .store
-                .user(id)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
+            let user = user_or_not_found(&st, id).await?;
             let hash = passwords::hash(&password)?;
             st.store.set_password_hash(id, &hash).await?;
             tracing::info!(admin = %admin.username, user = %user.username, "reset a password");

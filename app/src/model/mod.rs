@@ -171,6 +171,14 @@ pub struct RegisterOutcome {
     pub result: Result<ClusterSummary, AppError>,
 }
 
+/// Where to go after signing in: `next` when it is a local path, else the clusters (no open redirect).
+pub fn after_sign_in(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/clusters".to_string(),
+    }
+}
+
 /// Formats unix seconds as `YYYY-MM-DD HH:MM UTC` (no time zone database in the browser build).
 pub fn format_time(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
@@ -218,6 +226,20 @@ pub fn suggest_cluster_name(context: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(after_sign_in(Some("/clusters/c1")), "/clusters/c1");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "clusters",
+        ] {
+            assert_eq!(after_sign_in(Some(bad)), "/clusters", "{bad}");
+        }
+        assert_eq!(after_sign_in(None), "/clusters");
+    }
 
     #[test]
     fn times_are_formatted_in_utc() {

@@ -7,14 +7,6 @@ use crate::components::{Alert, BUTTON, INPUT, ThemeToggle};
 use crate::model::AppError;
 use crate::use_session;
 
-/// Local paths only (no open redirect).
-fn local_next(next: Option<String>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/clusters".into(),
-    }
-}
-
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let session = use_session();
@@ -23,7 +15,7 @@ pub fn SignInPage() -> impl IntoView {
         <Title text="Sign in" />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                let next = local_next(query.read_untracked().get("next"));
+                let next = crate::model::after_sign_in(query.read_untracked().get("next").as_deref());
                 match session.me.await {
                     Ok(Some(_)) => view! { <Redirect path=next /> }.into_any(),
                     _ => view! { <SignInForm next=next /> }.into_any(),

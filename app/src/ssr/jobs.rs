@@ -20,6 +20,7 @@ use mesh::setup::{self, ClusterSetup, Peering, Settings, Step, Target};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::now;
 use super::registry::Registry;
 use super::secrets::SecretBox;
 use super::store::{self, Holder, JobRow, RootRow, Store};
@@ -128,13 +129,6 @@ pub enum UpdateKind {
     },
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn random_id() -> String {
     use rand::Rng;
     let mut rng = rand::rngs::OsRng;
@@ -190,13 +184,7 @@ impl Jobs {
     /// The root of trust in use, generating (ECDSA P-256) and storing one on first use.
     pub async fn root(&self, user: &str) -> Result<(String, RootCa)> {
         if let Some(r) = self.inner.store.active_root().await? {
-            let key = self
-                .inner
-                .secrets
-                .open(&root_context(&r.id), &r.key_sealed)
-                .map_err(|_| Error::Sealed)?;
-            let key = String::from_utf8(key).map_err(|_| Error::Sealed)?;
-            return Ok((r.id.clone(), RootCa::import(&r.cert_pem, &key)?));
+            return Ok((r.id.clone(), self.open_root(&r)?));
         }
         let root = RootCa::generate(mesh::ca::DEFAULT_DAYS)?;
         self.store_root(&root, user).await.map(|id| (id, root))
@@ -567,21 +555,12 @@ impl Jobs {
                 };
                 for step in pending {
                     self.set_step(id, &name, step.key(), "running", None, None).await;
-                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-                    let progress = move |line: String| {
-                        let _ = tx.send(line);
-                    };
-                    let drain = async {
-                        while let Some(line) = rx.recv().await {
-                            self.event(id, Some(&name), Some(step.key()), "info", &line).await;
-                        }
-                    };
-                    let work = async {
-                        let r = setup::run_step(step, &target, c, settings, root, &progress).await;
-                        drop(progress);
-                        r
-                    };
-                    let (result, ()) = tokio::join!(work, drain);
+                    let target = &target;
+                    let result = self
+                        .logged(id, &name, step.key(), |progress| async move {
+                            setup::run_step(step, target, c, settings, root, &*progress).await
+                        })
+                        .await;
                     match result {
                         Ok(o) => {
                             self.set_step(id, &name, step.key(), "done", Some(o.changed), Some(&o.summary)).await;
@@ -718,22 +697,12 @@ impl Jobs {
         self.set_step(id, FLEET, "verify", "running", None, None)
             .await;
         let list: Vec<Target> = targets.values().cloned().collect();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let progress = move |line: String| {
-            let _ = tx.send(line);
-        };
-        let drain = async {
-            while let Some(line) = rx.recv().await {
-                self.event(id, Some(FLEET), Some("verify"), "info", &line)
-                    .await;
-            }
-        };
-        let work = async {
-            let r = setup::verify(&list, Duration::from_secs(spec.verify_secs), &progress).await;
-            drop(progress);
-            r
-        };
-        let (results, ()) = tokio::join!(work, drain);
+        let (list, wait) = (&list, Duration::from_secs(spec.verify_secs));
+        let results = self
+            .logged(id, FLEET, "verify", |progress| async move {
+                setup::verify(list, wait, &*progress).await
+            })
+            .await;
         if results
             .iter()
             .all(|c| c.worst() == mesh::checks::Status::Pass)
@@ -792,6 +761,37 @@ impl Jobs {
                 field: "root",
                 message: "the job's root of trust is no longer the one in use".into(),
             })?;
+        self.open_root(&r)
+    }
+
+    /// Runs `work` with a progress callback whose lines become events of `step` on `cluster` as they come.
+    async fn logged<T, Fut>(
+        &self,
+        id: &str,
+        cluster: &str,
+        step: &str,
+        work: impl FnOnce(Box<dyn Fn(String) + Send + Sync>) -> Fut,
+    ) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let progress: Box<dyn Fn(String) + Send + Sync> = Box::new(move |line| {
+            let _ = tx.send(line);
+        });
+        let drain = async {
+            while let Some(line) = rx.recv().await {
+                self.event(id, Some(cluster), Some(step), "info", &line)
+                    .await;
+            }
+        };
+        // The callback is dropped when `work` ends, which ends the drain.
+        let (result, ()) = tokio::join!(work(progress), drain);
+        result
+    }
+
+    /// A stored root with its key unsealed (on the server only).
+    fn open_root(&self, r: &RootRow) -> Result<RootCa> {
         let key = self
             .inner
             .secrets

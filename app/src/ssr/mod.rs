@@ -11,3 +11,11 @@ pub mod secrets;
 pub mod session;
 pub mod state;
 pub mod store;
+
+/// Now, in unix seconds: the one clock of the store, sessions and jobs.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

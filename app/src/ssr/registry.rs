@@ -61,10 +61,7 @@ impl Connectivity {
                 .map(|p| format!("{} — {}", p.permission, p.permission.purpose))
                 .collect(),
             problem: r.problem.as_ref().map(ToString::to_string),
-            checked_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            checked_at: super::now(),
         }
     }
 }

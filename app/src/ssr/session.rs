@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use tower_sessions::Session;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
+use super::now;
 use super::state::state;
 use super::store::User;
 use crate::model::{AppError, Role};
@@ -38,13 +41,6 @@ impl Default for Policy {
 
 /// The cookie's name.
 pub const COOKIE: &str = "meshdeck_session";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 async fn session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>()
@@ -142,9 +138,6 @@ pub enum SessionBackend {
     Sqlite(tower_sessions_sqlx_store::SqliteStore),
     Postgres(tower_sessions_sqlx_store::PostgresStore),
 }
-
-use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 #[async_trait::async_trait]
 impl SessionStore for SessionBackend {
