@@ -25,14 +25,37 @@ async fn console(tag: &str, lease: Duration) -> (Store, Registry, Jobs) {
         .expect("store");
     let secrets = Arc::new(SecretBox::from_key(&[7u8; 32]).expect("key"));
     let registry = Registry::new(store.clone(), secrets.clone());
-    let jobs = Jobs::new(store.clone(), registry.clone(), secrets, bin("helm"), lease);
+    let jobs = Jobs::new(
+        store.clone(),
+        registry.clone(),
+        secrets,
+        bin("helm"),
+        lease,
+        test_chart(),
+    );
     (store, registry, jobs)
 }
 
 /// A second console process on the same database.
 fn another_replica(store: &Store, registry: &Registry, lease: Duration) -> Jobs {
     let secrets = Arc::new(SecretBox::from_key(&[7u8; 32]).expect("key"));
-    Jobs::new(store.clone(), registry.clone(), secrets, bin("helm"), lease)
+    Jobs::new(
+        store.clone(),
+        registry.clone(),
+        secrets,
+        bin("helm"),
+        lease,
+        test_chart(),
+    )
+}
+
+fn test_chart() -> Chart {
+    Chart {
+        reference: repo_path("testenv/charts/gloo-operator")
+            .display()
+            .to_string(),
+        version: None,
+    }
 }
 
 async fn register(registry: &Registry, context: &str) {
@@ -65,12 +88,7 @@ fn spec(contexts: &[&str], root_id: &str) -> SetupSpec {
         peering: Peering::Manual {
             pairs: setup::full_mesh(&names),
         },
-        chart: Chart {
-            reference: repo_path("testenv/charts/gloo-operator")
-                .display()
-                .to_string(),
-            version: None,
-        },
+        chart: test_chart(),
         license_secret_ref: None,
         watch_namespaces: vec![],
         root_id: root_id.into(),

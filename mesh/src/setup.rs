@@ -484,16 +484,20 @@ async fn root_of_trust(
         ));
     }
     progress("generating this cluster's intermediate CA".into());
-    let intermediate = root
-        .intermediate(&cluster.name, crate::ca::DEFAULT_DAYS)
-        .map_err(|e| {
-            StepError::new(
-                &t.name,
-                step,
-                e.to_string(),
-                "Retry; if it persists, report it",
-            )
-        })?;
+    let (issuer, name) = (root.clone(), cluster.name.clone());
+    let intermediate =
+        tokio::task::spawn_blocking(move || issuer.intermediate(&name, crate::ca::DEFAULT_DAYS))
+            .await
+            .map_err(|e| crate::ca::Error::Generate(e.to_string()))
+            .and_then(|r| r)
+            .map_err(|e| {
+                StepError::new(
+                    &t.name,
+                    step,
+                    e.to_string(),
+                    "Retry; if it persists, report it",
+                )
+            })?;
     apply_all(
         t,
         Step::RootOfTrust,

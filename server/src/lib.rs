@@ -38,6 +38,13 @@ pub struct Config {
     pub site_root: PathBuf,
     /// `--helm` / `MESHDECK_HELM`: the helm binary the operator install uses, default `helm` on PATH.
     pub helm: PathBuf,
+    /// `--operator-chart` / `MESHDECK_OPERATOR_CHART` and `--operator-chart-version` /
+    /// `MESHDECK_OPERATOR_CHART_VERSION`: the gloo-operator chart setups install (an OCI or repository
+    /// reference, or a chart folder or `.tgz` on this machine for air-gapped sites).
+    pub chart: mesh::operator::Chart,
+    /// `--job-lease` / `MESHDECK_JOB_LEASE_SECS`: how long a job stays with a console that stopped renewing it
+    /// before another takes it over (default 30 s).
+    pub job_lease: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -48,12 +55,15 @@ pub enum ConfigError {
     BadAddr { flag: String, value: String },
     #[error("unknown argument {0:?}; see `meshdeck serve --help`")]
     Unknown(String),
+    #[error("--job-lease: {0:?} is not a number of seconds between 2 and 3600")]
+    BadLease(String),
     #[error("{flag}: {value:?} is not an http:// or https:// URL")]
     BadUrl { flag: String, value: String },
 }
 
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
-                      [--public-url URL] [--site-root DIR] [--helm PATH]
+                      [--public-url URL] [--site-root DIR] [--helm PATH] [--operator-chart REF]
+                      [--operator-chart-version V] [--job-lease SECONDS]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
@@ -62,6 +72,10 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
   --public-url         MESHDECK_PUBLIC_URL         the URL users open (https:// makes the session cookie Secure)
   --site-root          MESHDECK_SITE_ROOT          the built browser files (default target/site)
   --helm               MESHDECK_HELM               the helm binary for the operator install (default: helm on PATH)
+  --operator-chart     MESHDECK_OPERATOR_CHART     the gloo-operator chart: OCI/repository reference, or a local folder or .tgz
+                                                   (default oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator)
+  --operator-chart-version MESHDECK_OPERATOR_CHART_VERSION  its version (needed for OCI/repository references)
+  --job-lease          MESHDECK_JOB_LEASE_SECS     seconds before a job whose console stopped is taken over (default 30)
                        MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)";
 
 impl Config {
@@ -79,6 +93,10 @@ impl Config {
         let mut import = env("MESHDECK_IMPORT_KUBECONFIG");
         let mut public_url = env("MESHDECK_PUBLIC_URL");
         let mut helm = env("MESHDECK_HELM").unwrap_or_else(|| "helm".into());
+        let default_chart = mesh::operator::Chart::default();
+        let mut chart = env("MESHDECK_OPERATOR_CHART").unwrap_or(default_chart.reference);
+        let mut chart_version = env("MESHDECK_OPERATOR_CHART_VERSION").or(default_chart.version);
+        let mut lease = env("MESHDECK_JOB_LEASE_SECS").unwrap_or_else(|| "30".into());
         let mut site_root = env("MESHDECK_SITE_ROOT")
             .or_else(|| env("LEPTOS_SITE_ROOT"))
             .unwrap_or_else(|| "target/site".into());
@@ -97,6 +115,9 @@ impl Config {
                 "--public-url" => public_url = Some(value()?),
                 "--site-root" => site_root = value()?,
                 "--helm" => helm = value()?,
+                "--operator-chart" => chart = value()?,
+                "--operator-chart-version" => chart_version = Some(value()?),
+                "--job-lease" => lease = value()?,
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
         }
@@ -104,6 +125,12 @@ impl Config {
             flag: "--addr".into(),
             value: addr.clone(),
         })?;
+        let job_lease = lease
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (2..=3600).contains(s))
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| ConfigError::BadLease(lease.clone()))?;
         let public_url = public_url.filter(|s| !s.is_empty());
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -121,6 +148,11 @@ impl Config {
             public_url,
             site_root: PathBuf::from(site_root),
             helm: PathBuf::from(helm),
+            chart: mesh::operator::Chart {
+                reference: chart,
+                version: chart_version.filter(|v| !v.is_empty()),
+            },
+            job_lease,
         })
     }
 }
@@ -188,7 +220,8 @@ pub async fn start(
         registry.clone(),
         secrets,
         config.helm.clone(),
-        std::time::Duration::from_secs(30),
+        config.job_lease,
+        config.chart.clone(),
     );
     let admin_password = env("MESHDECK_ADMIN_PASSWORD");
     if let Some(generated) =
@@ -332,8 +365,33 @@ pub fn router(console: Console) -> Router {
         .with_state(state.clone());
     health
         .merge(pages)
+        .layer(axum::middleware::map_response(error_status))
         .layer(app::ssr::session::layer(sessions, state.sessions))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// Server-function errors raised before our code runs (arguments that fail to decode, such as an invalid
+/// cluster name in JSON) leave the framework's 500: give them the status of the `AppError` they carry, as
+/// the errors of our own code have.
+async fn error_status(resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::StatusCode;
+    if resp.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !resp
+            .headers()
+            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+    {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    if let Ok(e) = serde_json::from_slice::<app::model::AppError>(&bytes)
+        && let Ok(status) = StatusCode::from_u16(e.status())
+    {
+        parts.status = status;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Background work for as long as the process runs: every 15 s, take over jobs whose console stopped (their

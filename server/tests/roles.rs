@@ -136,6 +136,48 @@ fn rows() -> Vec<Row> {
             Form(vec![("id", "999999"), ("password", "a-long-password-1")]),
             StatusCode::NOT_FOUND,
         ),
+        row(
+            "start_setup",
+            Some(Role::Operator),
+            Json(json!({"request": {
+                "clusters": [], "istio_version": "1.28.1", "eastwest": "load-balancer",
+                "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "k"}
+            }})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "list_jobs",
+            Some(Role::Viewer),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "get_job",
+            Some(Role::Viewer),
+            Form(vec![("id", "no-such-job"), ("after", "0")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "retry_job",
+            Some(Role::Operator),
+            Form(vec![("id", "no-such-job")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row("get_root", Some(Role::Viewer), Form(vec![]), StatusCode::OK),
+        row(
+            "create_root",
+            Some(Role::Admin),
+            Json(
+                json!({"algorithm": "ecdsa-p256", "cert_pem": "only a certificate", "key_pem": null}),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "export_root",
+            Some(Role::Admin),
+            Form(vec![("password", "not-the-password")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         // Last: it ends the session.
         row("sign_out", None, Form(vec![]), StatusCode::OK),
     ]

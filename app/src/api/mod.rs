@@ -2,9 +2,11 @@
 //! and authorize first, call a service from `ssr`, convert to wire types, return (README, invariant 3).
 
 mod clusters;
+mod jobs;
 mod session;
 mod users;
 
 pub use clusters::*;
+pub use jobs::*;
 pub use session::*;
 pub use users::*;

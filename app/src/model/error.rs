@@ -82,6 +82,10 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
                 AppError::invalid("request", m)
             }
+            // On the server, what fails to deserialize is the request's arguments (JSON input): the
+            // caller's mistake, such as an invalid cluster name.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(m) => AppError::invalid("request", m),
             other => AppError::Transport(other.to_string()),
         }
     }

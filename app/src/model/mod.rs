@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 pub use mesh_ids::{ClusterName, InvalidName, NetworkName};
 
 mod error;
+mod jobs;
 pub use error::{AppError, FieldError};
+pub use jobs::*;
 
 /// The three roles of the console. Ordered: each role can do what the ones below it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use crate::model::AppError;
 
-use super::{auth, passwords, registry, store};
+use super::{auth, jobs, passwords, registry, store};
 
 /// Logs `detail` under a new incident id and returns the error the browser sees.
 pub fn incident(detail: impl std::fmt::Display) -> AppError {
@@ -71,5 +71,19 @@ impl From<passwords::Error> for AppError {
 impl From<mesh_ids::InvalidName> for AppError {
     fn from(e: mesh_ids::InvalidName) -> Self {
         AppError::invalid(e.what, e.to_string())
+    }
+}
+
+impl From<jobs::Error> for AppError {
+    fn from(e: jobs::Error) -> Self {
+        match e {
+            e @ jobs::Error::Busy(_) => AppError::Conflict(e.to_string()),
+            jobs::Error::Conflict(m) => AppError::Conflict(m),
+            jobs::Error::NotFound(what) => AppError::NotFound(what),
+            jobs::Error::Invalid { field, message } => AppError::invalid(field, message),
+            jobs::Error::Ca(e) => AppError::invalid("root", e.to_string()),
+            jobs::Error::Store(e) => e.into(),
+            other @ jobs::Error::Sealed => incident(other),
+        }
     }
 }

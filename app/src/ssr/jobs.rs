@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mesh::ca::RootCa;
+use crate::model::{
+    EastWest, JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice, PeeringChoice,
+    RootAlgorithm, RootSummary, SetupRequest,
+};
+use mesh::ca::{KeyAlgorithm, RootCa};
 use mesh::ids::ClusterName;
 use mesh::objects::DataPlane;
 use mesh::operator::{self, Chart, License};
@@ -29,13 +33,15 @@ use super::store::{self, Holder, JobRow, RootRow, Store};
 pub enum Error {
     #[error("{}", describe_holders(.0))]
     Busy(Vec<Holder>),
-    #[error("job {0} does not exist")]
+    #[error("{0} does not exist")]
     NotFound(String),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
         message: String,
     },
+    #[error("{0}")]
+    Conflict(String),
     #[error("the root of trust cannot be opened with this server's key")]
     Sealed,
     #[error(transparent)]
@@ -151,6 +157,8 @@ struct Inner {
     replica: String,
     helm: PathBuf,
     lease: Duration,
+    /// The operator chart setups started from the console use.
+    chart: Chart,
     updates: broadcast::Sender<Update>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -162,6 +170,7 @@ impl Jobs {
         secrets: Arc<SecretBox>,
         helm: PathBuf,
         lease: Duration,
+        chart: Chart,
     ) -> Self {
         Jobs {
             inner: Arc::new(Inner {
@@ -171,6 +180,7 @@ impl Jobs {
                 replica: format!("{}-{}", std::process::id(), random_id()),
                 helm,
                 lease,
+                chart,
                 updates: broadcast::channel(1024).0,
                 tasks: Mutex::new(vec![]),
             }),
@@ -188,6 +198,234 @@ impl Jobs {
         }
         let root = RootCa::generate(mesh::ca::DEFAULT_DAYS)?;
         self.store_root(&root, user).await.map(|id| (id, root))
+    }
+
+    /// The root in use, as shown (no key).
+    pub async fn root_summary(&self) -> Result<Option<RootSummary>> {
+        let Some(r) = self.inner.store.active_root().await? else {
+            return Ok(None);
+        };
+        let root = self.open_root(&r)?;
+        let cert = mesh::ca::describe(&r.cert_pem)?;
+        Ok(Some(RootSummary {
+            id: r.id,
+            fingerprint: r.fingerprint,
+            algorithm: match root.algorithm() {
+                KeyAlgorithm::EcdsaP256 => RootAlgorithm::EcdsaP256,
+                KeyAlgorithm::Rsa4096 => RootAlgorithm::Rsa4096,
+            },
+            subject: cert.subject,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            cert_pem: r.cert_pem,
+        }))
+    }
+
+    /// Makes the root of trust: generated with `algorithm`, or imported from PEM. Refused while a root is in
+    /// use: clusters set up with it would no longer trust the others (rotation is a separate flow).
+    pub async fn create_root(
+        &self,
+        algorithm: RootAlgorithm,
+        import: Option<(String, String)>,
+        user: &str,
+    ) -> Result<String> {
+        if let Some(r) = self.inner.store.active_root().await? {
+            return Err(Error::Conflict(format!(
+                "a root of trust is already in use ({}, made by {}); clusters set up with it trust only it",
+                mesh::ca::short(&r.fingerprint),
+                r.created_by
+            )));
+        }
+        let root = match import {
+            Some((cert, key)) => RootCa::import(&cert, &key)?,
+            None => {
+                let algorithm = match algorithm {
+                    RootAlgorithm::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+                    RootAlgorithm::Rsa4096 => KeyAlgorithm::Rsa4096,
+                };
+                // RSA 4096 takes a second or more: off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    RootCa::generate_with(algorithm, mesh::ca::DEFAULT_DAYS)
+                })
+                .await
+                .map_err(|e| mesh::ca::Error::Generate(e.to_string()))??
+            }
+        };
+        self.store_root(&root, user).await
+    }
+
+    /// The root in use with its key, for an admin's export (the caller checks who asks and logs it).
+    pub async fn export_root(&self) -> Result<RootCa> {
+        let r = self
+            .inner
+            .store
+            .active_root()
+            .await?
+            .ok_or_else(|| Error::NotFound("root of trust".into()))?;
+        self.open_root(&r)
+    }
+
+    /// The latest `limit` jobs, newest first, with their progress.
+    pub async fn list(&self, limit: i64) -> Result<Vec<JobSummary>> {
+        let st = &self.inner.store;
+        let mut out = vec![];
+        for job in st.list_jobs(limit).await? {
+            let steps = st.job_steps(&job.id).await?;
+            out.push(summary(job, &steps));
+        }
+        Ok(out)
+    }
+
+    /// One job with its steps and its events after event id `after`.
+    pub async fn detail(&self, id: &str, after: i64) -> Result<JobDetail> {
+        let st = &self.inner.store;
+        let job = st
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        let steps = st.job_steps(id).await?;
+        let events = st.job_events(id, after).await?;
+        Ok(JobDetail {
+            job: summary(job, &steps),
+            steps: steps
+                .into_iter()
+                .map(|s| JobStep {
+                    title: step_title(&s.step),
+                    cluster: s.cluster,
+                    step: s.step,
+                    state: s.state,
+                    changed: s.changed,
+                    message: s.message,
+                    started_at: s.started_at,
+                    finished_at: s.finished_at,
+                })
+                .collect(),
+            events: events
+                .into_iter()
+                .map(|e| JobEvent {
+                    id: e.id,
+                    at: e.at,
+                    cluster: e.cluster,
+                    step: e.step,
+                    level: e.level,
+                    message: e.message,
+                })
+                .collect(),
+        })
+    }
+
+    /// Turns a setup asked for in the console into a job's spec, checked up front: every cluster is
+    /// registered (its network comes from the registry), named once; the Istio version follows the rules; the
+    /// pairs and the management cluster are among the chosen clusters. Also returns the license key, which
+    /// goes in the job's sealed secrets.
+    pub async fn spec_from_request(
+        &self,
+        req: &SetupRequest,
+        user: &str,
+    ) -> Result<(SetupSpec, Option<String>)> {
+        let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
+        if req.clusters.is_empty() {
+            return Err(invalid("clusters", "pick at least one cluster".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut clusters = vec![];
+        for name in &req.clusters {
+            if !seen.insert(name.clone()) {
+                return Err(invalid("clusters", format!("{name} is listed twice")));
+            }
+            let record =
+                self.inner.store.cluster(name).await?.ok_or_else(|| {
+                    invalid("clusters", format!("cluster {name} is not registered"))
+                })?;
+            clusters.push(ClusterSetup::new(name.clone(), record.network));
+        }
+        mesh::preflight::version_rule(req.istio_version.trim())
+            .map_err(|m| invalid("istio_version", m))?;
+        let peering = match &req.peering {
+            PeeringChoice::FullMesh => Peering::Manual {
+                pairs: setup::full_mesh(&req.clusters),
+            },
+            PeeringChoice::Pairs { pairs } => {
+                for (a, b) in pairs {
+                    if a == b {
+                        return Err(invalid("peering", format!("{a} cannot peer with itself")));
+                    }
+                    for c in [a, b] {
+                        if !seen.contains(c) {
+                            return Err(invalid(
+                                "peering",
+                                format!("{c} is in a pair but not among the chosen clusters"),
+                            ));
+                        }
+                    }
+                }
+                let mut unique = pairs.clone();
+                unique.sort();
+                unique.dedup();
+                Peering::Manual { pairs: unique }
+            }
+            PeeringChoice::Automatic { management } => {
+                if !seen.contains(management) {
+                    return Err(invalid(
+                        "peering",
+                        format!(
+                            "the management cluster {management} is not among the chosen clusters"
+                        ),
+                    ));
+                }
+                Peering::Automatic {
+                    management: management.clone(),
+                }
+            }
+        };
+        let (license_secret_ref, license_key) = match &req.license {
+            LicenseChoice::Key { key } => {
+                let key = key.trim();
+                if key.is_empty() || key.len() > 16 * 1024 || key.chars().any(char::is_control) {
+                    return Err(invalid(
+                        "license",
+                        "paste the license key: one line, at most 16 KiB".into(),
+                    ));
+                }
+                (None, Some(key.to_string()))
+            }
+            LicenseChoice::Secret { reference } => {
+                let ok = reference.split_once('/').is_some_and(|(ns, n)| {
+                    mesh::ids::check_dns1123_label("namespace", ns).is_ok()
+                        && !n.is_empty()
+                        && n.len() <= 253
+                });
+                if !ok {
+                    return Err(invalid(
+                        "license",
+                        format!(
+                            "{reference:?} is not a Secret reference such as gloo-mesh/license"
+                        ),
+                    ));
+                }
+                (Some(reference.clone()), None)
+            }
+        };
+        let (root_id, _) = self.root(user).await?;
+        Ok((
+            SetupSpec {
+                clusters,
+                istio_version: req.istio_version.trim().to_string(),
+                data_plane: match req.eastwest {
+                    EastWest::LoadBalancer => DataPlane::LoadBalancer,
+                    EastWest::NodePort => DataPlane::NodePort,
+                },
+                peering,
+                chart: self.inner.chart.clone(),
+                license_secret_ref,
+                watch_namespaces: vec![],
+                root_id,
+                verify_secs: 300,
+            },
+            license_key,
+        ))
     }
 
     /// Stores `root` (generated or imported) as the root in use; its key sealed.
@@ -282,7 +520,7 @@ impl Jobs {
             .store
             .job(job_id)
             .await?
-            .ok_or_else(|| Error::NotFound(job_id.into()))?;
+            .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),
@@ -486,7 +724,7 @@ impl Jobs {
         let job: JobRow = st
             .job(id)
             .await?
-            .ok_or_else(|| Error::NotFound(id.into()))?;
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),
@@ -799,6 +1037,43 @@ impl Jobs {
             .map_err(|_| Error::Sealed)?;
         let key = String::from_utf8(key).map_err(|_| Error::Sealed)?;
         Ok(RootCa::import(&r.cert_pem, &key)?)
+    }
+}
+
+/// A job as listed: its clusters are those of its steps (the fleet row aside).
+fn summary(job: JobRow, steps: &[store::StepRow]) -> JobSummary {
+    let mut clusters: Vec<String> = steps
+        .iter()
+        .filter(|s| s.cluster != FLEET)
+        .map(|s| s.cluster.clone())
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    JobSummary {
+        id: job.id,
+        kind: job.kind,
+        state: job.state,
+        started_by: job.started_by,
+        created_at: job.created_at,
+        finished_at: job.finished_at,
+        clusters,
+        steps_done: steps.iter().filter(|s| s.state == "done").count(),
+        steps_total: steps.len(),
+    }
+}
+
+/// What a step key means, for people.
+pub fn step_title(key: &str) -> String {
+    if let Some(s) = Step::from_key(key) {
+        return s.title().to_string();
+    }
+    if let Some(to) = key.strip_prefix("link:") {
+        return format!("Link to {to}");
+    }
+    match key {
+        "peers" => "Automatic peering".into(),
+        "verify" => "Verify (all checks)".into(),
+        other => other.to_string(),
     }
 }
 

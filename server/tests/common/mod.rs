@@ -74,16 +74,34 @@ impl Answer {
     }
 }
 
+/// Where a client's requests go: the router in this process, or a console process over HTTP.
+#[derive(Clone)]
+pub enum Transport {
+    InProcess(Router),
+    Remote(std::net::SocketAddr),
+}
+
 /// A browser-like client: keeps the session cookie between requests.
 #[derive(Clone)]
 pub struct Client {
-    pub app: Router,
+    pub transport: Transport,
     pub cookie: Option<String>,
 }
 
 impl Client {
     pub fn new(app: Router) -> Self {
-        Client { app, cookie: None }
+        Client {
+            transport: Transport::InProcess(app),
+            cookie: None,
+        }
+    }
+
+    /// A client of a console listening on `addr`.
+    pub fn remote(addr: std::net::SocketAddr) -> Self {
+        Client {
+            transport: Transport::Remote(addr),
+            cookie: None,
+        }
     }
 
     pub async fn send(&mut self, mut req: Request<Body>) -> Answer {
@@ -91,10 +109,28 @@ impl Client {
             req.headers_mut()
                 .insert(header::COOKIE, c.parse().expect("cookie"));
         }
-        let resp = self.app.clone().oneshot(req).await.expect("response");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let (status, headers, body) = match &self.transport {
+            Transport::InProcess(app) => {
+                let resp = app.clone().oneshot(req).await.expect("response");
+                let (parts, body) = resp.into_parts();
+                let body = body.collect().await.expect("body").to_bytes();
+                (parts.status, parts.headers, body)
+            }
+            Transport::Remote(addr) => {
+                use hyper_util::client::legacy::Client as Http;
+                use hyper_util::rt::TokioExecutor;
+                let (mut parts, body) = req.into_parts();
+                parts.uri = format!("http://{addr}{}", parts.uri).parse().expect("uri");
+                let http = Http::builder(TokioExecutor::new()).build_http::<Body>();
+                let resp = http
+                    .request(Request::from_parts(parts, body))
+                    .await
+                    .unwrap_or_else(|e| panic!("request to {addr}: {e}"));
+                let (parts, body) = resp.into_parts();
+                let body = body.collect().await.expect("body").to_bytes();
+                (parts.status, parts.headers, body)
+            }
+        };
         let answer = Answer {
             status,
             headers,

@@ -1,0 +1,137 @@
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::model::{
+    AppError, ClusterName, JobDetail, JobSummary, RootAlgorithm, RootExport, RootSummary,
+    SetupRequest,
+};
+
+/// Starts a setup job for the chosen clusters; returns its id. Refused, starting nothing, when a cluster is
+/// not registered, an input is invalid, or a cluster is busy with another job (naming it and who started it).
+#[server(endpoint = "start_setup", input = Json)]
+pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let (spec, license_key) = jobs.spec_from_request(&request, &user.username).await?;
+            Ok(jobs.start_setup(spec, license_key, &user.username).await?)
+        }
+        .await,
+    )
+}
+
+/// The latest jobs, newest first.
+#[server(endpoint = "list_jobs")]
+pub async fn list_jobs() -> Result<Vec<JobSummary>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.list(200).await?)
+        }
+        .await,
+    )
+}
+
+/// One job: its steps, and its events after the event id `after` (0 for all).
+#[server(endpoint = "get_job")]
+pub async fn get_job(id: String, after: i64) -> Result<JobDetail, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.detail(&id, after).await?)
+        }
+        .await,
+    )
+}
+
+/// Runs a failed job's unfinished steps again: for one cluster, or for all when `cluster` is empty.
+#[server(endpoint = "retry_job")]
+pub async fn retry_job(id: String, cluster: Option<ClusterName>) -> Result<(), AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            Ok(state()?
+                .jobs
+                .retry(&id, cluster.as_ref(), &user.username)
+                .await?)
+        }
+        .await,
+    )
+}
+
+/// The root of trust in use (certificate, fingerprint, validity — never the key), if any.
+#[server(endpoint = "get_root")]
+pub async fn get_root() -> Result<Option<RootSummary>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.root_summary().await?)
+        }
+        .await,
+    )
+}
+
+/// Makes the root of trust: generated with `algorithm`, or imported when both PEM texts are given.
+#[server(endpoint = "create_root", input = Json)]
+pub async fn create_root(
+    algorithm: RootAlgorithm,
+    cert_pem: Option<String>,
+    key_pem: Option<String>,
+) -> Result<RootSummary, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Admin).await?;
+            let import = match (cert_pem, key_pem) {
+                (Some(c), Some(k)) if !c.trim().is_empty() && !k.trim().is_empty() => Some((c, k)),
+                (None, None) => None,
+                (Some(c), Some(k)) if c.trim().is_empty() && k.trim().is_empty() => None,
+                _ => {
+                    return Err(AppError::invalid(
+                        "root",
+                        "to import a root give both its certificate and its key (PEM)",
+                    ));
+                }
+            };
+            let jobs = &state()?.jobs;
+            jobs.create_root(algorithm, import, &user.username).await?;
+            jobs.root_summary()
+                .await?
+                .ok_or_else(|| AppError::NotFound("root of trust".into()))
+        }
+        .await,
+    )
+}
+
+/// The root of trust with its private key, for an admin who re-enters their password. Logged.
+#[server(endpoint = "export_root")]
+pub async fn export_root(password: String) -> Result<RootExport, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{auth, now, session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Admin).await?;
+            let st = state()?;
+            auth::sign_in(&st.store, &user.username, &password, now()).await?;
+            let root = st.jobs.export_root().await?;
+            tracing::warn!(user = %user.username, "exported the root of trust with its key");
+            Ok(RootExport {
+                cert_pem: root.cert_pem.clone(),
+                key_pem: root.key_pem().to_string(),
+            })
+        }
+        .await,
+    )
+}

@@ -1,0 +1,174 @@
+//! The job and root-of-trust endpoints, in-process: what a setup request must satisfy before anything
+//! starts, and the root of trust's life — made once (generated RSA 4096 here), shown without its key to
+//! everyone, exported with its key only to an admin who re-enters their password.
+
+mod common;
+
+use app::model::{AppError, Role, RootExport, RootSummary};
+use axum::http::StatusCode;
+use common::{Client, add_user, console};
+use serde_json::json;
+
+fn request(clusters: &[&str], version: &str, peering: serde_json::Value) -> serde_json::Value {
+    json!({"request": {
+        "clusters": clusters, "istio_version": version, "eastwest": "load-balancer",
+        "peering": peering, "license": {"kind": "key", "key": "a-license-key"}
+    }})
+}
+
+#[tokio::test]
+async fn a_setup_request_is_checked_before_anything_starts() {
+    let console = console("jobs-api-requests", None, &[]).await;
+    let store = console.state.store.clone();
+    let app = server::router(console);
+    let mut admin = Client::new(app);
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+
+    let cases = [
+        (
+            request(&["nowhere"], "1.28.1", json!({"mode": "full-mesh"})),
+            "clusters",
+            "cluster nowhere is not registered",
+        ),
+        (
+            request(&["Bad_Name"], "1.28.1", json!({"mode": "full-mesh"})),
+            "request",
+            "",
+        ),
+        (
+            request(&[], "1.28.1", json!({"mode": "full-mesh"})),
+            "clusters",
+            "pick at least one cluster",
+        ),
+    ];
+    for (body, field, text) in cases {
+        let a = admin.call_json("start_setup", body.clone()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            a.body
+        );
+        match a.error() {
+            AppError::Invalid { field: f, message } => {
+                assert_eq!(f, field, "{body}: {message}");
+                assert!(message.contains(text), "{body}: {message}");
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    assert!(
+        store.list_jobs(10).await.expect("jobs").is_empty(),
+        "nothing started"
+    );
+    let a = admin.call("list_jobs", &[]).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, "[]");
+}
+
+#[tokio::test]
+async fn the_root_of_trust_is_made_once_shown_without_its_key_and_exported_only_to_an_admin() {
+    let console = console("jobs-api-root", None, &[]).await;
+    let viewer_pw = add_user(&console, "vera", Role::Viewer).await;
+    let app = server::router(console);
+    let mut admin = Client::new(app.clone());
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    let mut viewer = Client::new(app);
+    viewer.sign_in("vera", &viewer_pw).await;
+
+    let a = viewer.call("get_root", &[]).await;
+    assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "null"));
+    let a = admin
+        .call("export_root", &[("password", common::ADMIN_PASSWORD)])
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+
+    let made = admin
+        .call_json(
+            "create_root",
+            json!({"algorithm": "rsa-4096", "cert_pem": null, "key_pem": null}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let made: RootSummary = serde_json::from_str(&made.body).expect("summary");
+    assert_eq!(made.algorithm, app::model::RootAlgorithm::Rsa4096);
+    assert!(made.subject.contains("CN=Root CA"), "{}", made.subject);
+    assert_eq!((made.not_after - made.not_before) / 86400, 3650);
+    assert_eq!(made.created_by, "admin");
+
+    // Everyone sees it, nobody sees its key.
+    let seen = viewer.call("get_root", &[]).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(!seen.body.contains("PRIVATE KEY"), "{}", seen.body);
+    let seen: Option<RootSummary> = serde_json::from_str(&seen.body).expect("summary");
+    assert_eq!(
+        seen.as_ref().map(|r| &r.fingerprint),
+        Some(&made.fingerprint)
+    );
+
+    // A second root is refused while this one is in use.
+    let again = admin
+        .call_json(
+            "create_root",
+            json!({"algorithm": "ecdsa-p256", "cert_pem": null, "key_pem": null}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("already in use"), "{}", again.body);
+
+    // Export: the viewer is refused, a wrong password is refused, the right one gets the matching key.
+    let a = viewer
+        .call("export_root", &[("password", &viewer_pw)])
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = admin
+        .call("export_root", &[("password", "not-my-password")])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(!a.body.contains("PRIVATE KEY"));
+    let a = admin
+        .call("export_root", &[("password", common::ADMIN_PASSWORD)])
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let export: RootExport = serde_json::from_str(&a.body).expect("export");
+    assert!(export.key_pem.contains("BEGIN PRIVATE KEY"));
+    let root = mesh::ca::RootCa::import(&export.cert_pem, &export.key_pem).expect("key matches");
+    assert_eq!(
+        mesh::ca::fingerprint(&root.cert_pem),
+        Some(made.fingerprint)
+    );
+    assert_eq!(root.algorithm(), mesh::ca::KeyAlgorithm::Rsa4096);
+}
+
+#[tokio::test]
+async fn an_imported_root_is_checked_and_used() {
+    let console = console("jobs-api-import", None, &[]).await;
+    let app = server::router(console);
+    let mut admin = Client::new(app);
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    let theirs = mesh::ca::RootCa::generate(365).expect("root");
+    let other = mesh::ca::RootCa::generate(365).expect("other");
+
+    let a = admin
+        .call_json(
+            "create_root",
+            json!({"algorithm": "ecdsa-p256", "cert_pem": theirs.cert_pem, "key_pem": other.key_pem()}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("does not belong"), "{}", a.body);
+
+    let a = admin
+        .call_json(
+            "create_root",
+            json!({"algorithm": "ecdsa-p256", "cert_pem": theirs.cert_pem, "key_pem": theirs.key_pem()}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let made: RootSummary = serde_json::from_str(&a.body).expect("summary");
+    assert_eq!(
+        Some(made.fingerprint),
+        mesh::ca::fingerprint(&theirs.cert_pem)
+    );
+    assert_eq!((made.not_after - made.not_before) / 86400, 365);
+}

@@ -1,0 +1,199 @@
+//! The console as a real process against the test world: a setup job started over HTTP survives the
+//! console being killed (SIGKILL, no clean-up) in the middle of it — the next console process takes the job
+//! over once its lease ran out and finishes it, without running again the steps already done.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use app::model::{JobDetail, RegisterOutcome};
+use axum::http::StatusCode;
+use common::Client;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Console {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// Starts `meshdeck serve` on `dir`'s database; returns once it listens. Its log goes to `dir/<tag>.log`.
+async fn start(dir: &Path, tag: &str) -> Console {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+        .arg("serve")
+        .args(["--addr", "127.0.0.1:0"])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}/meshdeck.db", dir.display()),
+        ])
+        .args(["--key-file", &dir.join("secret.key").display().to_string()])
+        .args(["--helm", &testworld::bin("helm").display().to_string()])
+        .args([
+            "--operator-chart",
+            &testworld::repo_path("testenv/charts/gloo-operator")
+                .display()
+                .to_string(),
+        ])
+        .args(["--job-lease", "3"])
+        .env("MESHDECK_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start meshdeck");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log: PathBuf = dir.join(format!("{tag}.log"));
+    let mut file = std::fs::File::create(&log).expect("log file");
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        use std::io::Write;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(file, "{line}");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                return addr.parse::<SocketAddr>().expect("address");
+            }
+        }
+        panic!("meshdeck exited before listening; see {}", log.display())
+    })
+    .await
+    .expect("meshdeck listens within 60 s");
+    // Keep draining its log so the pipe never fills.
+    tokio::spawn(async move {
+        use std::io::Write;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(file, "{line}");
+        }
+    });
+    Console { child, addr }
+}
+
+async fn job(client: &mut Client, id: &str) -> JobDetail {
+    let a = client.call("get_job", &[("id", id), ("after", "0")]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    serde_json::from_str(&a.body).expect("job")
+}
+
+fn step_line(d: &JobDetail) -> String {
+    d.steps
+        .iter()
+        .map(|s| format!("{}/{}={}", s.cluster, s.step, s.state))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test]
+async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_next_one() {
+    testworld::reset_all(&["c1", "c2"]).await;
+    let dir = common::temp_dir("process-kill");
+    let first = start(&dir, "first").await;
+    let mut client = Client::remote(first.addr);
+    client.sign_in("admin", common::ADMIN_PASSWORD).await;
+
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let form = |c: &str| json!({"context": c, "name": c, "network": "", "env": "", "region": "", "allow_insecure": false});
+    let a = client
+        .call_json(
+            "register_clusters",
+            json!({"kubeconfig": kubeconfig, "clusters": [form("c1"), form("c2")]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let outcomes: Vec<RegisterOutcome> = serde_json::from_str(&a.body).expect("outcomes");
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+
+    let a = client
+        .call_json(
+            "start_setup",
+            json!({"request": {
+                "clusters": ["c1", "c2"], "istio_version": testworld::ISTIO_VERSION,
+                "eastwest": "load-balancer", "peering": {"mode": "full-mesh"},
+                "license": {"kind": "key", "key": "meshdeck-test-license"}
+            }}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let id: String = serde_json::from_str(&a.body).expect("job id");
+
+    // Kill it once the control plane is being set up somewhere: steps done, one running, more to come.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let before = loop {
+        let d = job(&mut client, &id).await;
+        assert_eq!(d.job.state, "running", "{}", step_line(&d));
+        if d.steps
+            .iter()
+            .any(|s| s.step == "control-plane" && s.state == "running")
+        {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no control plane step started: {}",
+            step_line(&d)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let Console { mut child, .. } = first;
+    child.kill().await.expect("SIGKILL");
+    let done_before: Vec<_> = before.steps.iter().filter(|s| s.state == "done").collect();
+    assert!(!done_before.is_empty(), "{}", step_line(&before));
+
+    // The next console takes the job over (after the 3 s lease) and finishes it.
+    let second = start(&dir, "second").await;
+    let mut client = Client::remote(second.addr);
+    client.sign_in("admin", common::ADMIN_PASSWORD).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(420);
+    let after = loop {
+        let d = job(&mut client, &id).await;
+        if d.job.state != "running" {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job did not finish: {}",
+            step_line(&d)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        after.job.state,
+        "succeeded",
+        "{}\n{:#?}",
+        step_line(&after),
+        after.events
+    );
+    assert!(after.steps.iter().all(|s| s.state == "done"));
+    assert!(
+        after.events.iter().any(|e| e
+            .message
+            .contains("continued after the console that ran it stopped")),
+        "{:#?}",
+        after.events
+    );
+    // Steps finished before the kill were not run again.
+    for s in done_before {
+        let now = after
+            .steps
+            .iter()
+            .find(|a| a.cluster == s.cluster && a.step == s.step)
+            .expect("same step");
+        assert_eq!(
+            now.finished_at, s.finished_at,
+            "{}/{} ran again",
+            s.cluster, s.step
+        );
+    }
+    // The clusters really are set up: the verification step ran every check to green.
+    let verify = after
+        .steps
+        .iter()
+        .find(|s| s.step == "verify")
+        .expect("verify step");
+    assert_eq!(verify.state, "done", "{:?}", verify.message);
+    drop(second);
+}
