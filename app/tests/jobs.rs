@@ -346,3 +346,74 @@ async fn a_failing_cluster_stops_alone_and_is_retried_alone() {
     );
     let _ = jobs::FLEET;
 }
+
+#[tokio::test]
+async fn an_apiserver_stopped_mid_apply_fails_its_cluster_alone_and_a_retry_finishes_once_it_is_back()
+ {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    let (store, registry, jobs) = console("outage", Duration::from_secs(30)).await;
+    register(&registry, "c1").await;
+    register(&registry, "c2").await;
+    let (root_id, _) = jobs.root("alice").await.expect("root");
+    let id = jobs
+        .start_setup(
+            spec(&["c1", "c2"], &root_id),
+            Some("meshdeck-test-license".into()),
+            "alice",
+        )
+        .await
+        .expect("start");
+
+    // c2's apiserver goes away while c2 waits for its control plane.
+    wait_for(240, "c2 setting up its control plane", || async {
+        let steps = store.job_steps(&id).await.map_err(|e| e.to_string())?;
+        steps
+            .iter()
+            .any(|s| s.cluster == "c2" && s.step == "control-plane" && s.state == "running")
+            .then_some(())
+            .ok_or_else(|| format!("{steps:?}"))
+    })
+    .await;
+    stop_apiserver("c2").await;
+    let outcome = wait_finished(&store, &id, 300).await;
+    let steps = store.job_steps(&id).await.expect("steps");
+    start_apiserver("c2").await;
+    assert_eq!(outcome, "failed", "{steps:?}");
+    let failed: Vec<_> = steps.iter().filter(|s| s.state == "failed").collect();
+    assert_eq!(failed.len(), 1, "{steps:?}");
+    assert_eq!(
+        (failed[0].cluster.as_str(), failed[0].step.as_str()),
+        ("c2", "control-plane")
+    );
+    // The message names the cluster and the step, says what failed and what to do.
+    let msg = failed[0].message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("cluster c2 (step: Control plane)")
+            && msg.contains("reading the ServiceMeshController"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("unreachable") || msg.contains("refused") || msg.contains("connect"),
+        "{msg}"
+    );
+    // c1 went on with its own steps.
+    assert!(
+        steps
+            .iter()
+            .filter(|s| s.cluster == "c1" && !s.step.starts_with("link:"))
+            .all(|s| s.state == "done"),
+        "{steps:?}"
+    );
+
+    // Once the apiserver is back, retrying c2 alone finishes the job.
+    jobs.retry(&id, Some(&ClusterName::new("c2").expect("name")), "alice")
+        .await
+        .expect("retry");
+    assert_eq!(
+        wait_finished(&store, &id, 300).await,
+        "succeeded",
+        "{:?}",
+        store.job_events(&id, 0).await
+    );
+}

@@ -91,6 +91,65 @@ async fn run(
     }
 }
 
+/// The test world's state folder (where its kubeconfig lives) and its first port.
+fn world_state() -> (PathBuf, u16) {
+    let state = kubeconfig_path()
+        .parent()
+        .expect("state folder")
+        .to_path_buf();
+    let c1: u16 = std::fs::read_to_string(state.join("c1/port"))
+        .expect("c1 port")
+        .trim()
+        .parse()
+        .expect("port");
+    (state, c1 - 1)
+}
+
+/// Stops one cluster's kube-apiserver, as an outage would; its data (in etcd) stays.
+pub async fn stop_apiserver(context: &str) {
+    let (state, _) = world_state();
+    let lib = repo_path("testenv/lib.sh");
+    let script = format!(". '{}'; stop '{context}-apiserver'", lib.display());
+    let out = run(
+        "bash".into(),
+        &["-c", &script],
+        None,
+        &[("STATE", state.display().to_string())],
+    )
+    .await;
+    assert!(out.ok, "stopping {context}'s apiserver: {}", out.stderr);
+}
+
+/// Starts again what `stop_apiserver` stopped (testenv/up over the same world: what runs is kept).
+pub async fn start_apiserver(context: &str) {
+    let (state, base) = world_state();
+    let kc = std::fs::read_to_string(kubeconfig_path()).expect("kubeconfig");
+    // The clusters list of testenv's kubeconfig: one `- name: cN` line per cluster.
+    let clusters = kc.lines().filter(|l| l.starts_with("- name: c")).count();
+    let mut envs = vec![
+        ("MESHDECK_TESTENV_STATE", state.display().to_string()),
+        ("MESHDECK_TESTENV_PORT", base.to_string()),
+    ];
+    if std::env::var_os("MESHSIM_BIN").is_none() {
+        envs.push((
+            "MESHSIM_BIN",
+            repo_path("target/debug/meshsim").display().to_string(),
+        ));
+    }
+    let out = run(
+        repo_path("testenv/up"),
+        &[&clusters.to_string()],
+        None,
+        &envs,
+    )
+    .await;
+    assert!(
+        out.ok,
+        "starting {context}'s apiserver again: {}",
+        out.stderr
+    );
+}
+
 /// Runs the pinned kubectl against a context of the test kubeconfig.
 pub async fn kubectl(context: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let kc = kubeconfig_path().display().to_string();
