@@ -282,7 +282,87 @@ pub async fn client(creds: &Credentials) -> Result<Client, Problem> {
         .map_err(|e| Problem::Other(format!("the kubeconfig cannot be used: {e}")))?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(READ_TIMEOUT);
-    Client::try_from(config).map_err(|e| classify(&e))
+    let counter = Counter(requests_of(&creds.server));
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| classify(&e))?
+        .with_layer(&counter)
+        .build())
+}
+
+/// Requests this process sent to one API server: plain requests and watches (long-running) apart, so
+/// polling shows as a growing request count while watches stay flat.
+#[derive(Debug, Default)]
+pub struct RequestCount {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub watches: std::sync::atomic::AtomicU64,
+}
+
+type Counts = std::sync::Mutex<std::collections::BTreeMap<String, std::sync::Arc<RequestCount>>>;
+
+static COUNTS: std::sync::LazyLock<Counts> = std::sync::LazyLock::new(Default::default);
+
+fn requests_of(server: &str) -> std::sync::Arc<RequestCount> {
+    let mut m = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    m.entry(server.to_string()).or_default().clone()
+}
+
+/// The requests sent so far per API server URL: `(server, requests, watches)`.
+pub fn request_counts() -> Vec<(String, u64, u64)> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    m.iter()
+        .map(|(k, c)| (k.clone(), c.requests.load(Relaxed), c.watches.load(Relaxed)))
+        .collect()
+}
+
+/// A tower layer counting the requests of a client.
+#[derive(Clone)]
+struct Counter(std::sync::Arc<RequestCount>);
+
+impl<S> tower::Layer<S> for Counter {
+    type Service = Counted<S>;
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            count: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    count: std::sync::Arc<RequestCount>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Counted<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        use std::sync::atomic::Ordering::Relaxed;
+        let watch = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        if watch {
+            self.count.watches.fetch_add(1, Relaxed);
+        } else {
+            self.count.requests.fetch_add(1, Relaxed);
+        }
+        self.inner.call(req)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -163,6 +163,8 @@ pub struct Console {
     pub state: AppState,
     pub sessions: app::ssr::session::SessionBackend,
     pub leptos: LeptosOptions,
+    /// `MESHDECK_METRICS_TOKEN`: when set, `/metrics` answers requests bearing it (Prometheus format).
+    pub metrics_token: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +267,7 @@ pub async fn start(
         },
         sessions,
         leptos,
+        metrics_token: env("MESHDECK_METRICS_TOKEN").map(std::sync::Arc::from),
     })
 }
 
@@ -327,7 +330,54 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// Prometheus metrics, for a scraper bearing `MESHDECK_METRICS_TOKEN` (off when it is not set): the requests
+/// this console sent to each registered cluster's API server, plain requests and watches apart.
+async fn metrics(
+    State((state, token)): State<Health>,
+    headers: axum::http::HeaderMap,
+) -> (StatusCode, String) {
+    let Some(token) = token else {
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are off: set MESHDECK_METRICS_TOKEN\n".into(),
+        );
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare in constant time.
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return (StatusCode::UNAUTHORIZED, "bearer token required\n".into());
+    }
+    let clusters = state.registry.list().await.unwrap_or_default();
+    let mut out = String::from(
+        "# HELP meshdeck_kube_requests_total Requests sent to each cluster's API server (watches apart).\n\
+         # TYPE meshdeck_kube_requests_total counter\n",
+    );
+    for (server, requests, watches) in mesh::connect::request_counts() {
+        for (record, _) in clusters.iter().filter(|(r, _)| r.server == server) {
+            out.push_str(&format!(
+                "meshdeck_kube_requests_total{{cluster=\"{}\",kind=\"request\"}} {requests}\n\
+                 meshdeck_kube_requests_total{{cluster=\"{}\",kind=\"watch\"}} {watches}\n",
+                record.name, record.name
+            ));
+        }
+    }
+    (StatusCode::OK, out)
+}
+
+/// What the health and metrics routes need.
+type Health = (AppState, Option<std::sync::Arc<str>>);
+
+async fn readyz(State((state, _)): State<Health>) -> (StatusCode, &'static str) {
     if state.store.ping().await {
         (StatusCode::OK, "ok\n")
     } else {
@@ -346,6 +396,7 @@ pub fn router(console: Console) -> Router {
         state,
         sessions,
         leptos,
+        metrics_token,
     } = console;
     let routes = generate_route_list(app::App);
     let context = {
@@ -362,7 +413,8 @@ pub fn router(console: Console) -> Router {
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state.clone());
+        .route("/metrics", get(metrics))
+        .with_state((state.clone(), metrics_token));
     health
         .merge(pages)
         .layer(axum::middleware::map_response(error_status))

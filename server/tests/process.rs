@@ -15,6 +15,8 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+const METRICS_TOKEN: &str = "a-metrics-token-for-the-test";
+
 struct Console {
     child: Child,
     addr: SocketAddr,
@@ -39,6 +41,7 @@ async fn start(dir: &Path, tag: &str) -> Console {
         ])
         .args(["--job-lease", "3"])
         .env("MESHDECK_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("MESHDECK_METRICS_TOKEN", METRICS_TOKEN)
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -195,5 +198,31 @@ async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_next_one
         .find(|s| s.step == "verify")
         .expect("verify step");
     assert_eq!(verify.state, "done", "{:?}", verify.message);
+
+    // The console counts what it sent to each cluster; /metrics shows it to a scraper with the token only.
+    let metrics = |token: Option<&str>| {
+        let mut req = axum::http::Request::get("/metrics");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req.body(axum::body::Body::empty()).expect("request")
+    };
+    let mut scraper = Client::remote(second.addr);
+    let a = scraper.send(metrics(None)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = scraper.send(metrics(Some("wrong-token"))).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = scraper.send(metrics(Some(METRICS_TOKEN))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for c in ["c1", "c2"] {
+        let line = format!("meshdeck_kube_requests_total{{cluster=\"{c}\",kind=\"request\"}} ");
+        let n: u64 = a
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no request count for {c}: {}", a.body));
+        assert!(n > 10, "{c}: {n} requests");
+    }
     drop(second);
 }
