@@ -1,11 +1,23 @@
 // Meshdeck in a real Chromium against the real server and real clusters (testenv). Started by
 // scripts/e2e, which builds nothing: it runs the release build and sets the environment read below.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BASE, eventually, expect, hydrated, run, signIn, test } from './lib.mjs';
 
 const ADMIN_PASSWORD = process.env.MESHDECK_E2E_ADMIN_PASSWORD;
 const KUBECONFIG = readFileSync(process.env.MESHDECK_TEST_KUBECONFIG, 'utf8');
 const VIEWER = { username: 'vic-viewer', password: 'viewer-password-123' };
+const kubectl = (...args) => execFileSync(`${process.env.MESHDECK_TESTENV_BIN}/kubectl`,
+  ['--kubeconfig', process.env.MESHDECK_TEST_KUBECONFIG, ...args], { encoding: 'utf8' });
+const resetClusters = (...contexts) => execFileSync(process.env.MESHDECK_E2E_RESET, contexts, { stdio: 'inherit' });
+/** Calls a server function from the page, as the signed-in user; returns [status, parsed body]. */
+const callApi = (page, name, body) => page.evaluate(async ([name, body]) => {
+  const r = await fetch(`/api/${name}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return [r.status, await r.json()];
+}, [name, body]);
 
 test('sign-in with a wrong password says so and keeps the user on the page', async ({ page }) => {
   await page.goto(`${BASE}/clusters`);
@@ -164,5 +176,50 @@ test('with JavaScript off: sign in, see the clusters, open one, sign out', async
   await page.goto(`${BASE}/clusters`);
   await page.waitForURL(/\/sign-in\?next=/);
 }, { javaScript: false });
+
+test('activity: a failed setup job is retried and followed live, without reloading, until it succeeds', async ({ page }) => {
+  resetClusters('c3');
+  kubectl('--context', 'c3', 'delete', 'clusterrolebinding', 'meshdeck-e2e-limited-admin', '--ignore-not-found');
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
+    kubeconfig: KUBECONFIG,
+    clusters: [{ context: 'c3-limited', name: 'c3-limited', network: '', env: '', region: '', allow_insecure: false }],
+  });
+  expect(regStatus === 200 && outcomes[0].result.Ok, `registered: ${JSON.stringify(outcomes)}`);
+  const [status, id] = await callApi(page, 'start_setup', { request: {
+    clusters: ['c3-limited'], istio_version: '1.28.1-patch0', eastwest: 'load-balancer',
+    peering: { mode: 'full-mesh' }, license: { kind: 'key', key: 'meshdeck-test-license' },
+  } });
+  expect(status === 200, `start_setup: ${status} ${JSON.stringify(id)}`);
+
+  // The job is listed under Activity; its page shows it failing on the view-only cluster with what to grant.
+  await page.goto(`${BASE}/activity`);
+  await page.locator(`tr[data-job="${id}"]`).waitFor();
+  await page.click(`tr[data-job="${id}"] a`);
+  await page.waitForURL(new RegExp(`/activity/${id}$`));
+  await hydrated(page);
+  await page.locator('[data-testid=live]', { hasText: 'following live' }).waitFor();
+  const root = page.locator('tr[data-step="c3-limited/root-of-trust"]');
+  await eventually(async () => (await root.locator('[data-state=failed]').count()) === 1, 'root of trust failed', 30000);
+  expect((await root.textContent()).includes('grant'), await root.textContent());
+  await page.locator('[data-testid=job-state] [data-state=failed]').waitFor();
+
+  // Grant the permissions, retry that cluster: the page follows the job to the end without a reload.
+  kubectl('--context', 'c3', 'create', 'clusterrolebinding', 'meshdeck-e2e-limited-admin',
+    '--clusterrole=cluster-admin', '--group=meshdeck:limited');
+  try {
+    await page.evaluate(() => { window.sameDocument = true; });
+    await page.getByRole('button', { name: 'Retry c3-limited' }).click();
+    await eventually(async () => (await root.locator('[data-state=done]').count()) === 1, 'root of trust done', 60000);
+    await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+      'job succeeded', 240000);
+    expect(await page.evaluate(() => window.sameDocument === true), 'the page was not reloaded');
+    const steps = await page.locator('tr[data-step] [data-state=done]').count();
+    expect(steps >= 6, `steps done: ${steps}`);
+    expect((await page.locator('[data-testid=log]').textContent()).includes('retry of cluster c3-limited by admin'), 'retry logged');
+  } finally {
+    kubectl('--context', 'c3', 'delete', 'clusterrolebinding', 'meshdeck-e2e-limited-admin', '--ignore-not-found');
+  }
+});
 
 await run();

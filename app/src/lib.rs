@@ -84,7 +84,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=|| view! { <pages::NotYet area="Setup" /> } ssr=SsrMode::Async />
                 <Route path=path!("/topology") view=|| view! { <pages::NotYet area="Topology" /> } ssr=SsrMode::Async />
                 <Route path=path!("/checks") view=|| view! { <pages::NotYet area="Checks" /> } ssr=SsrMode::Async />
-                <Route path=path!("/activity") view=|| view! { <pages::NotYet area="Activity" /> } ssr=SsrMode::Async />
+                <Route path=path!("/activity") view=pages::ActivityPage ssr=SsrMode::Async />
+                <Route path=path!("/activity/:id") view=pages::JobPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

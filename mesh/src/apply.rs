@@ -44,7 +44,8 @@ pub async fn apply(client: &Client, obj: &Value, dry_run: bool) -> Result<Dynami
         name: name.to_string(),
         source,
     };
-    let (ar, caps) = discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (ar, caps) = retrying(|| discovery::pinned_kind(client, &gvk))
         .await
         .map_err(kube_err)?;
     let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
@@ -56,7 +57,39 @@ pub async fn apply(client: &Client, obj: &Value, dry_run: bool) -> Result<Dynami
     if dry_run {
         pp = pp.dry_run();
     }
-    api.patch(name, &pp, &Patch::Apply(obj))
+    let patch = Patch::Apply(obj);
+    retrying(|| api.patch(name, &pp, &patch))
         .await
         .map_err(kube_err)
+}
+
+/// Whether an error is worth trying again: the API server did not answer (connection refused or reset,
+/// timeouts), or answered that it is overloaded or briefly unavailable (429, 500, 502, 503, 504).
+pub fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::Service(_) | kube::Error::HyperError(_) | kube::Error::HttpError(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `f` again on transient errors, up to 5 tries over about 7 s (0.5, 1, 2, 4 s apart), so a busy or
+/// restarting API server does not fail a step; other errors return at once.
+pub async fn retrying<T, F, Fut>(mut f: F) -> std::result::Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
+{
+    let mut delay = std::time::Duration::from_millis(500);
+    for _ in 0..4 {
+        match f().await {
+            Err(e) if transient(&e) => {
+                tracing::debug!("retrying after a transient error: {e}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    f().await
 }

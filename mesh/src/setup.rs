@@ -449,7 +449,7 @@ async fn root_of_trust(
 ) -> StepResult {
     let step = Step::RootOfTrust.title();
     let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
-    let existing = match secrets.get_opt("cacerts").await {
+    let existing = match crate::apply::retrying(|| secrets.get_opt("cacerts")).await {
         Ok(s) => s,
         // No istio-system yet reads as 404 on the secret, handled by get_opt; anything else is an error.
         Err(e) => {
@@ -558,14 +558,16 @@ async fn control_plane(
     let start = Instant::now();
     let mut last = String::new();
     loop {
-        let smc = api.get(SMC_NAME).await.map_err(|e| {
-            StepError::kube(
-                &t.name,
-                step.title(),
-                "reading the ServiceMeshController",
-                &e,
-            )
-        })?;
+        let smc = crate::apply::retrying(|| api.get(SMC_NAME))
+            .await
+            .map_err(|e| {
+                StepError::kube(
+                    &t.name,
+                    step.title(),
+                    "reading the ServiceMeshController",
+                    &e,
+                )
+            })?;
         let v = serde_json::to_value(&smc).unwrap_or(Value::Null);
         let phase = v["status"]["phase"].as_str().unwrap_or("").to_string();
         let text = format!(
@@ -627,9 +629,11 @@ async fn eastwest(
     let start = Instant::now();
     let mut last = String::new();
     loop {
-        let gw = api.get(EASTWEST_NAME).await.map_err(|e| {
-            StepError::kube(&t.name, step.title(), "reading the east-west gateway", &e)
-        })?;
+        let gw = crate::apply::retrying(|| api.get(EASTWEST_NAME))
+            .await
+            .map_err(|e| {
+                StepError::kube(&t.name, step.title(), "reading the east-west gateway", &e)
+            })?;
         let v = serde_json::to_value(&gw).unwrap_or(Value::Null);
         let addresses: Vec<String> = v["status"]["addresses"]
             .as_array()

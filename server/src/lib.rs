@@ -415,7 +415,11 @@ pub fn router(console: Console) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state((state.clone(), metrics_token));
+    let live = Router::new()
+        .route("/live/jobs/{id}", get(app::ssr::live::job_stream))
+        .with_state(state.clone());
     health
+        .merge(live)
         .merge(pages)
         .layer(axum::middleware::map_response(error_status))
         .layer(app::ssr::session::layer(sessions, state.sessions))

@@ -172,3 +172,111 @@ async fn an_imported_root_is_checked_and_used() {
     );
     assert_eq!((made.not_after - made.not_before) / 86400, 365);
 }
+
+#[tokio::test]
+async fn a_job_is_streamed_live_to_signed_in_users_and_picks_up_progress_made_elsewhere() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let console = console("jobs-api-live", None, &[]).await;
+    let store = console.state.store.clone();
+    // A job run by another replica: only its rows are here, no task of this console touches it.
+    let steps = vec![("c1".to_string(), "operator".to_string())];
+    store
+        .create_job(&app::ssr::store::NewJob {
+            id: "job-elsewhere",
+            kind: "setup",
+            spec: "{}",
+            secret: None,
+            started_by: "admin",
+            steps: &steps,
+            clusters: &["c1".to_string()],
+            lease_owner: "another-replica",
+            lease_until: app::ssr::now() + 3600,
+        })
+        .await
+        .expect("store")
+        .expect("created");
+    store
+        .add_event(
+            "job-elsewhere",
+            Some("c1"),
+            Some("operator"),
+            "info",
+            "first event",
+        )
+        .await
+        .expect("event");
+    let app = server::router(console);
+
+    let mut nobody = Client::new(app.clone());
+    let a = nobody
+        .send(
+            Request::get("/live/jobs/job-elsewhere")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+
+    let mut admin = Client::new(app.clone());
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    let a = admin
+        .send(
+            Request::get("/live/jobs/no-such-job")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+
+    let req = Request::get("/live/jobs/job-elsewhere")
+        .header(header::COOKIE, admin.cookie.clone().expect("cookie"))
+        .body(Body::empty())
+        .expect("req");
+    let resp = app.oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()[header::CONTENT_TYPE],
+        "text/event-stream",
+        "an SSE stream"
+    );
+    let mut body = resp.into_body();
+    let mut next = async || loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("a message within 5 s")
+            .expect("stream open")
+            .expect("frame");
+        if let Ok(data) = frame.into_data() {
+            let text = String::from_utf8_lossy(&data).into_owned();
+            if text.starts_with("event: job") {
+                return text;
+            }
+        }
+    };
+    let first = next().await;
+    assert!(
+        first.contains("first event") && first.contains("\"state\":\"running\""),
+        "{first}"
+    );
+    // Progress written by the other replica reaches the stream within its 2 s tick; old events are not
+    // sent again.
+    store
+        .add_event(
+            "job-elsewhere",
+            Some("c1"),
+            Some("operator"),
+            "info",
+            "second event",
+        )
+        .await
+        .expect("event");
+    let second = next().await;
+    assert!(
+        second.contains("second event") && !second.contains("first event"),
+        "{second}"
+    );
+}

@@ -1,12 +1,14 @@
 //! The console's pages, one module per area.
 
 mod account;
+mod activity;
 mod clusters;
 mod register;
 mod sign_in;
 mod users;
 
 pub use account::AccountPage;
+pub use activity::{ActivityPage, JobPage, StateBadge};
 pub use clusters::{ClusterPage, ClustersPage};
 pub use register::RegisterPage;
 pub use sign_in::SignInPage;

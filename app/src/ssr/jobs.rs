@@ -838,53 +838,11 @@ impl Jobs {
         let mut linked_ok = true;
         match &spec.peering {
             Peering::Manual { pairs } => {
-                for (from, to) in pairs {
-                    let key = format!("link:{to}");
-                    if done(from.as_str(), &key) {
-                        continue;
-                    }
-                    self.set_step(id, from.as_str(), &key, "running", None, None)
-                        .await;
-                    let (Some(f), Some(t)) = (targets.get(from.as_str()), targets.get(to.as_str()))
-                    else {
-                        self.set_step(
-                            id,
-                            from.as_str(),
-                            &key,
-                            "failed",
-                            None,
-                            Some("cluster not part of this job"),
-                        )
-                        .await;
-                        linked_ok = false;
-                        continue;
-                    };
-                    match setup::link(f, t, spec.data_plane).await {
-                        Ok(o) => {
-                            self.set_step(
-                                id,
-                                from.as_str(),
-                                &key,
-                                "done",
-                                Some(o.changed),
-                                Some(&o.summary),
-                            )
-                            .await
-                        }
-                        Err(e) => {
-                            linked_ok = false;
-                            self.set_step(
-                                id,
-                                from.as_str(),
-                                &key,
-                                "failed",
-                                None,
-                                Some(&e.to_string()),
-                            )
-                            .await;
-                        }
-                    }
-                }
+                let todo: Vec<_> = pairs
+                    .iter()
+                    .filter(|(from, to)| !done(from.as_str(), &format!("link:{to}")))
+                    .collect();
+                linked_ok = self.link_pairs(id, &todo, &targets, spec.data_plane).await;
             }
             Peering::Automatic { .. } => {
                 if !done(FLEET, "peers") {
@@ -1028,6 +986,78 @@ impl Jobs {
         result
     }
 
+    /// Links the ordered pairs `(from, to)`: each peer's gateway is built once from its live state, then
+    /// applied in every cluster that links to it, several at a time. Each pair is its own step; returns
+    /// whether all succeeded.
+    async fn link_pairs(
+        &self,
+        id: &str,
+        pairs: &[&(ClusterName, ClusterName)],
+        targets: &BTreeMap<String, Target>,
+        data_plane: DataPlane,
+    ) -> bool {
+        use futures::StreamExt;
+        const IN_FLIGHT: usize = 8;
+        let peers: std::collections::BTreeSet<&ClusterName> =
+            pairs.iter().map(|(_, to)| to).collect();
+        let mut reads = vec![];
+        for to in peers {
+            reads.push(peer_gateway(to, targets, data_plane));
+        }
+        let gateways: BTreeMap<String, std::result::Result<serde_json::Value, String>> =
+            futures::stream::iter(reads)
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        let mut links = vec![];
+        for (from, to) in pairs {
+            links.push(self.link_one(id, from, to, targets, &gateways));
+        }
+        let outcomes: Vec<bool> = futures::stream::iter(links)
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        outcomes.into_iter().all(|ok| ok)
+    }
+
+    /// One link step: applies `to`'s peer gateway in `from`.
+    async fn link_one(
+        &self,
+        id: &str,
+        from: &ClusterName,
+        to: &ClusterName,
+        targets: &BTreeMap<String, Target>,
+        gateways: &BTreeMap<String, std::result::Result<serde_json::Value, String>>,
+    ) -> bool {
+        let key = format!("link:{to}");
+        self.set_step(id, from.as_str(), &key, "running", None, None)
+            .await;
+        let result = match (targets.get(from.as_str()), gateways.get(to.as_str())) {
+            (Some(f), Some(Ok(gw))) => setup::import_peer(f, gw).await.map_err(|e| e.to_string()),
+            (_, Some(Err(e))) => Err(e.clone()),
+            _ => Err(format!("cluster {from} is not part of this job")),
+        };
+        match result {
+            Ok(o) => {
+                self.set_step(
+                    id,
+                    from.as_str(),
+                    &key,
+                    "done",
+                    Some(o.changed),
+                    Some(&o.summary),
+                )
+                .await;
+                true
+            }
+            Err(e) => {
+                self.set_step(id, from.as_str(), &key, "failed", None, Some(&e))
+                    .await;
+                false
+            }
+        }
+    }
+
     /// A stored root with its key unsealed (on the server only).
     fn open_root(&self, r: &RootRow) -> Result<RootCa> {
         let key = self
@@ -1075,6 +1105,21 @@ pub fn step_title(key: &str) -> String {
         "verify" => "Verify (all checks)".into(),
         other => other.to_string(),
     }
+}
+
+/// The peer gateway that reaches `to`, built from its live state (or why it cannot be).
+async fn peer_gateway(
+    to: &ClusterName,
+    targets: &BTreeMap<String, Target>,
+    data_plane: DataPlane,
+) -> (String, std::result::Result<serde_json::Value, String>) {
+    let gw = match targets.get(to.as_str()) {
+        Some(t) => setup::peer_gateway_for(t, data_plane)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err(format!("cluster {to} is not part of this job")),
+    };
+    (to.to_string(), gw)
 }
 
 fn root_context(id: &str) -> String {

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod errors;
 pub mod jobs;
+pub mod live;
 pub mod passwords;
 pub mod registry;
 pub mod secrets;

@@ -54,7 +54,14 @@ fn session_error(e: tower_sessions::session::Error) -> AppError {
 
 /// The signed-in user, if any (and still enabled, within the absolute limit).
 pub async fn current_user() -> Result<Option<User>, AppError> {
-    let session = session().await?;
+    user_in(&session().await?, &state()?).await
+}
+
+/// The user signed in with `session` (for handlers outside server functions, such as live streams).
+pub async fn user_in(
+    session: &Session,
+    st: &super::state::AppState,
+) -> Result<Option<User>, AppError> {
     let Some(id) = session.get::<i64>(USER_ID).await.map_err(session_error)? else {
         return Ok(None);
     };
@@ -63,7 +70,6 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
         .await
         .map_err(session_error)?
         .unwrap_or(0);
-    let st = state()?;
     if now() - signed_in_at > st.sessions.absolute.as_secs() as i64 {
         session.flush().await.map_err(session_error)?;
         return Ok(None);

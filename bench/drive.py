@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Drives a running console over HTTP for bench/setup: signs in, registers the given contexts, starts a setup
+job (full mesh, LoadBalancer), follows it until it ends, and prints what it measured as key=value pairs:
+  seconds      from the start request to the job's success (its last step runs every check to green)
+  link_s       from the first link step starting to the verification starting (all links made)
+  link_requests_per_cluster   API requests the console sent per cluster during the links (its /metrics)
+usage: drive.py URL ADMIN_PASSWORD METRICS_TOKEN KUBECONFIG ISTIO_VERSION CONTEXT...
+Standard library only."""
+import http.cookiejar
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+url, password, token, kubeconfig, version, *contexts = sys.argv[1:]
+jar = http.cookiejar.CookieJar()
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+
+def call(name, body):
+    req = urllib.request.Request(
+        f"{url}/api/{name}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        with opener.open(req, timeout=120) as r:
+            return json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        sys.exit(f"drive.py: {name} answered {e.code}: {e.read().decode()}")
+
+
+def form(name, fields):
+    data = urllib.parse.urlencode(fields).encode()
+    req = urllib.request.Request(
+        f"{url}/api/{name}",
+        data=data,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+    )
+    try:
+        with opener.open(req, timeout=120) as r:
+            return json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        sys.exit(f"drive.py: {name} answered {e.code}: {e.read().decode()}")
+
+
+def requests_sent():
+    req = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        total = 0
+        for line in r.read().decode().splitlines():
+            if line.startswith("meshdeck_kube_requests_total{") and 'kind="request"' in line:
+                total += int(line.rsplit(" ", 1)[1])
+        return total
+
+
+import urllib.parse  # noqa: E402
+
+form("sign_in", {"username": "admin", "password": password})
+kc = open(kubeconfig).read()
+outcomes = call("register_clusters", {
+    "kubeconfig": kc,
+    "clusters": [{"context": c, "name": c, "network": "", "env": "", "region": "", "allow_insecure": False}
+                 for c in contexts],
+})
+bad = [o for o in outcomes if "Err" in o["result"]]
+if bad:
+    sys.exit(f"drive.py: registration failed: {bad}")
+
+t0 = time.monotonic()
+job = call("start_setup", {"request": {
+    "clusters": contexts, "istio_version": version, "eastwest": "load-balancer",
+    "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "meshdeck-bench-license"},
+}})
+link_start = link_end = None
+req_start = req_end = None
+while True:
+    d = form("get_job", {"id": job, "after": "999999999"})
+    steps = d["steps"]
+    if link_start is None and any(s["step"].startswith("link:") and s["state"] != "pending" for s in steps):
+        link_start, req_start = time.monotonic(), requests_sent()
+    if link_end is None and any(s["step"] == "verify" and s["state"] != "pending" for s in steps):
+        link_end, req_end = time.monotonic(), requests_sent()
+    if d["job"]["state"] != "running":
+        break
+    time.sleep(0.2)
+seconds = time.monotonic() - t0
+if d["job"]["state"] != "succeeded":
+    failed = [f'{s["cluster"]}/{s["step"]}: {s["message"]}' for s in steps if s["state"] == "failed"]
+    sys.exit(f"drive.py: job {job} {d['job']['state']}: {failed}")
+out = {"seconds": f"{seconds:.1f}"}
+if link_start is not None and link_end is not None:
+    out["link_s"] = f"{link_end - link_start:.1f}"
+    out["link_requests_per_cluster"] = f"{(req_end - req_start) / len(contexts):.0f}"
+print(" ".join(f"{k}={v}" for k, v in out.items()))
