@@ -222,4 +222,82 @@ test('activity: a failed setup job is retried and followed live, without reloadi
   }
 });
 
+test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a failed check with what to do', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
+    kubeconfig: KUBECONFIG,
+    clusters: [{ context: 'c3', name: 'c3', network: '', env: '', region: '', allow_insecure: false }],
+  });
+  expect(regStatus === 200 && outcomes[0].result.Ok, `registered: ${JSON.stringify(outcomes)}`);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/sign-in/);
+  await signIn(page, VIEWER.username, VIEWER.password);
+
+  // c3 was set up by the previous test: every check passes.
+  const url = `${BASE}/checks?cluster=c3&run=1`;
+  const license = page.locator('section[data-cluster=c3] tr[data-result="License Check"]');
+  await page.goto(url);
+  await license.waitFor({ timeout: 60000 });
+  expect(await page.locator('section[data-cluster=c3] h2 [data-check=pass]').count() === 1,
+    `c3: ${await page.locator('section[data-cluster=c3]').textContent()}`);
+
+  kubectl('--context', 'c3', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'merge',
+    '-p', '{"data":{"license-invalid":"true"}}');
+  try {
+    await eventually(async () => {
+      await page.goto(url);
+      await license.waitFor({ timeout: 60000 });
+      return (await license.locator('[data-check=fail]').count()) === 1;
+    }, 'the license check fails', 90000);
+    expect((await license.textContent()).includes('What to do'), await license.textContent());
+    expect((await page.locator('[data-testid=report-text]').textContent()).includes('❌ License Check'), 'in the text report');
+  } finally {
+    kubectl('--context', 'c3', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'json',
+      '-p', '[{"op":"remove","path":"/data/license-invalid"}]');
+  }
+});
+
+test('setup wizard: choose two clusters, preflight, review the plan, apply, and follow the job to all checks green', async ({ page }) => {
+  resetClusters('c1', 'c2');
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
+    kubeconfig: KUBECONFIG,
+    clusters: [{ context: 'c2', name: 'c2', network: '', env: '', region: '', allow_insecure: false }],
+  });
+  expect(regStatus === 200 && outcomes[0].result.Ok, `registered: ${JSON.stringify(outcomes)}`);
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  // Nothing can be checked or applied before the choices are made.
+  expect(await page.getByRole('button', { name: 'Apply' }).isDisabled(), 'apply disabled at first');
+  await page.locator('input[name=cluster][value=c1]').check();
+  await page.locator('input[name=cluster][value=c2]').check();
+  await page.fill('input[name=istio_version]', '1.26.0');
+  await page.getByText('must not be used').waitFor();
+  await page.fill('input[name=istio_version]', '1.28.1-patch0');
+  await page.fill('input[name=license_key]', 'meshdeck-test-license');
+
+  await page.getByRole('button', { name: 'Run preflight' }).click();
+  for (const c of ['c1', 'c2']) {
+    const p = page.locator(`[data-preflight=${c}]`);
+    await p.waitFor({ timeout: 120000 });
+    expect((await p.textContent()).includes('ready'), `${c}: ${await p.textContent()}`);
+    expect(await p.locator('[data-finding=permissions] [data-check=pass]').count() === 1, `${c} permissions`);
+  }
+
+  await page.getByRole('button', { name: 'Show the plan' }).click();
+  const plan = page.locator('[data-plan=c1]');
+  await plan.waitFor({ timeout: 120000 });
+  expect((await plan.textContent()).includes('ServiceMeshController'), await plan.textContent());
+  expect((await plan.textContent()).includes('helm upgrade --install'), 'the commands by hand');
+  expect(!(await plan.textContent()).includes('meshdeck-test-license'), 'the license key is not shown');
+
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await page.locator('[data-testid=live]', { hasText: 'following live' }).waitFor({ timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the setup job succeeded', 300000);
+  expect(await page.locator('tr[data-step="c1/link:c2"] [data-state=done]').count() === 1, 'c1 linked to c2');
+  expect(await page.locator('tr[data-step="*/verify"] [data-state=done]').count() === 1, 'verified');
+});
+
 await run();

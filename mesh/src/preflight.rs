@@ -66,33 +66,7 @@ impl ClusterPreflight {
     }
 }
 
-/// Parses "1.28.1-patch0" or "1.28.1-solo" into (1, 28, 1).
-pub fn istio_version(v: &str) -> Option<(u64, u64, u64)> {
-    let core = v.trim_start_matches('v');
-    let core = core.split(['-', '+']).next()?;
-    let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
-    Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
-}
-
-/// The Istio version rules (§9 P14): at least 1.24.3, never 1.26.0 or 1.26.1.
-pub fn version_rule(v: &str) -> Result<(), String> {
-    let Some(ver) = istio_version(v) else {
-        return Err(format!(
-            "{v:?} is not an Istio version such as 1.28.1-patch0"
-        ));
-    };
-    if ver < (1, 24, 3) {
-        return Err(format!(
-            "Istio {v} is too old: multicluster peering needs 1.24.3 or newer"
-        ));
-    }
-    if ver.0 == 1 && ver.1 == 26 && ver.2 <= 1 {
-        return Err(format!(
-            "Istio {v} must not be used (known multicluster defects in 1.26.0 and 1.26.1): use 1.26.2 or newer"
-        ));
-    }
-    Ok(())
-}
+pub use crate::ids::{istio_version, version_rule};
 
 /// Checks across the selection: unique cluster and network names, one Istio minor everywhere.
 pub fn fleet(

@@ -146,6 +146,24 @@ fn rows() -> Vec<Row> {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         row(
+            "preflight_setup",
+            Some(Role::Operator),
+            Json(json!({"request": {
+                "clusters": [], "istio_version": "1.28.1", "eastwest": "load-balancer",
+                "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "k"}
+            }})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "plan_setup",
+            Some(Role::Viewer),
+            Json(json!({"request": {
+                "clusters": [], "istio_version": "1.28.1", "eastwest": "load-balancer",
+                "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "k"}
+            }})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),
@@ -164,6 +182,12 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row("get_root", Some(Role::Viewer), Form(vec![]), StatusCode::OK),
+        row(
+            "run_checks",
+            Some(Role::Viewer),
+            Json(json!({"clusters": ["no-such-cluster"]})),
+            StatusCode::NOT_FOUND,
+        ),
         row(
             "create_root",
             Some(Role::Admin),

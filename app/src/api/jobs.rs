@@ -14,10 +14,33 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
     use crate::ssr::{session, state::state};
     session::respond(
         async {
-            let user = session::require(Role::Operator).await?;
+            let overridden = request
+                .override_reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            // Going on despite failed preflight findings is an admin's call.
+            let user = session::require(if overridden.is_some() {
+                Role::Admin
+            } else {
+                Role::Operator
+            })
+            .await?;
             let jobs = &state()?.jobs;
             let (spec, license_key) = jobs.spec_from_request(&request, &user.username).await?;
-            Ok(jobs.start_setup(spec, license_key, &user.username).await?)
+            let id = jobs.start_setup(spec, license_key, &user.username).await?;
+            if let Some(reason) = overridden {
+                jobs.record(
+                    &id,
+                    "warn",
+                    &format!(
+                        "preflight failures overridden by {}: {reason}",
+                        user.username
+                    ),
+                )
+                .await;
+            }
+            Ok(id)
         }
         .await,
     )

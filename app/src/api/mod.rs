@@ -1,12 +1,16 @@
 //! Server functions: the console's public HTTP endpoints (`/api/<name>`). Each one is thin — authenticate
 //! and authorize first, call a service from `ssr`, convert to wire types, return (README, invariant 3).
 
+mod checks;
 mod clusters;
 mod jobs;
 mod session;
+mod setup;
 mod users;
 
+pub use checks::*;
 pub use clusters::*;
 pub use jobs::*;
 pub use session::*;
+pub use setup::*;
 pub use users::*;

@@ -74,6 +74,12 @@ impl AppError {
     }
 }
 
+impl From<mesh_ids::InvalidName> for AppError {
+    fn from(e: mesh_ids::InvalidName) -> Self {
+        AppError::invalid(e.what, e.to_string())
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

@@ -54,6 +54,9 @@ pub struct SetupRequest {
     pub eastwest: EastWest,
     pub peering: PeeringChoice,
     pub license: LicenseChoice,
+    /// An admin going on despite failed preflight findings says why; the job records it.
+    #[serde(default)]
+    pub override_reason: Option<String>,
 }
 
 /// A job as listed.

@@ -5,12 +5,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use mesh_ids::{ClusterName, InvalidName, NetworkName};
+pub use mesh_ids::{ClusterName, InvalidName, NetworkName, version_rule};
 
+mod checks;
 mod error;
 mod jobs;
+mod setup;
+pub use checks::*;
 pub use error::{AppError, FieldError};
 pub use jobs::*;
+pub use setup::*;
 
 /// The three roles of the console. Ordered: each role can do what the ones below it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

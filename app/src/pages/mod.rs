@@ -2,15 +2,19 @@
 
 mod account;
 mod activity;
+mod checks;
 mod clusters;
 mod register;
+mod setup;
 mod sign_in;
 mod users;
 
 pub use account::AccountPage;
 pub use activity::{ActivityPage, JobPage, StateBadge};
+pub use checks::{CheckBadge, ChecksPage};
 pub use clusters::{ClusterPage, ClustersPage};
 pub use register::RegisterPage;
+pub use setup::SetupPage;
 pub use sign_in::SignInPage;
 pub use users::UsersPage;
 

@@ -68,12 +68,6 @@ impl From<passwords::Error> for AppError {
     }
 }
 
-impl From<mesh_ids::InvalidName> for AppError {
-    fn from(e: mesh_ids::InvalidName) -> Self {
-        AppError::invalid(e.what, e.to_string())
-    }
-}
-
 impl From<jobs::Error> for AppError {
     fn from(e: jobs::Error) -> Self {
         match e {

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::model::{
-    EastWest, JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice, PeeringChoice,
-    RootAlgorithm, RootSummary, SetupRequest,
+    CheckStatus, CheckView, ChecksReport, ClusterCheckView, ClusterPlan, EastWest, FindingView,
+    JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice, PeeringChoice, PlanObject, PlanStep,
+    PreflightView, RootAlgorithm, RootSummary, SetupRequest,
 };
 use mesh::ca::{KeyAlgorithm, RootCa};
 use mesh::ids::ClusterName;
@@ -316,15 +317,212 @@ impl Jobs {
         })
     }
 
-    /// Turns a setup asked for in the console into a job's spec, checked up front: every cluster is
-    /// registered (its network comes from the registry), named once; the Istio version follows the rules; the
-    /// pairs and the management cluster are among the chosen clusters. Also returns the license key, which
-    /// goes in the job's sealed secrets.
+    /// Runs every check on `names` (read-only, concurrently; a cluster that cannot be reached fails alone).
+    pub async fn run_checks(&self, names: &[ClusterName]) -> ChecksReport {
+        use mesh::checks::{CheckId, CheckResult, ClusterChecks, Status};
+        let mut reachable = vec![];
+        let mut unreachable = vec![];
+        for name in names {
+            match self.target(name).await {
+                Ok(t) => reachable.push((t.name, t.client)),
+                Err(message) => unreachable.push(ClusterChecks {
+                    cluster: name.clone(),
+                    results: vec![CheckResult {
+                        id: CheckId::Reachable,
+                        status: Status::Fail,
+                        message,
+                        remediation: Some(
+                            "Re-test the cluster under Clusters and fix its credentials or network path".into(),
+                        ),
+                        details: vec![],
+                    }],
+                    root_fingerprint: None,
+                }),
+            }
+        }
+        let mut all = mesh::checks::check_all(reachable).await;
+        all.extend(unreachable);
+        all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        let status = |s: Status| match s {
+            Status::Pass => CheckStatus::Pass,
+            Status::Pending => CheckStatus::Pending,
+            Status::Warn => CheckStatus::Warn,
+            Status::Fail => CheckStatus::Fail,
+        };
+        ChecksReport {
+            text: mesh::checks::to_text(&all),
+            clusters: all
+                .iter()
+                .map(|c| ClusterCheckView {
+                    cluster: c.cluster.to_string(),
+                    worst: status(c.worst()),
+                    results: c
+                        .results
+                        .iter()
+                        .map(|r| CheckView {
+                            title: r.id.title().to_string(),
+                            status: status(r.status),
+                            message: r.message.clone(),
+                            remediation: r.remediation.clone(),
+                            details: r.details.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            ran_at: now(),
+        }
+    }
+
+    /// Turns a setup asked for in the console into a job's spec with the root of trust in use (made now if
+    /// there is none), and the license key, which goes in the job's sealed secrets.
     pub async fn spec_from_request(
         &self,
         req: &SetupRequest,
         user: &str,
     ) -> Result<(SetupSpec, Option<String>)> {
+        let (mut spec, key) = self.checked_spec(req).await?;
+        spec.root_id = self.root(user).await?.0;
+        Ok((spec, key))
+    }
+
+    /// Writes a note in a job's log.
+    pub async fn record(&self, job: &str, level: &str, message: &str) {
+        self.event(job, None, None, level, message).await;
+    }
+
+    /// The settings every cluster of `spec` shares.
+    fn settings_of(&self, spec: &SetupSpec, license: License) -> Settings {
+        Settings {
+            istio_version: spec.istio_version.clone(),
+            data_plane: spec.data_plane,
+            peering: spec.peering.clone(),
+            operator: operator::Install {
+                chart: spec.chart.clone(),
+                license,
+                watch_namespaces: spec.watch_namespaces.clone(),
+                helm: self.inner.helm.clone(),
+            },
+        }
+    }
+
+    /// The preflight of a setup: each cluster's own findings (concurrently; an unreachable cluster fails
+    /// alone) with the findings across the selection.
+    pub async fn preflight(&self, req: &SetupRequest) -> Result<Vec<PreflightView>> {
+        use mesh::checks::Status;
+        use mesh::preflight::{ClusterPreflight, Finding};
+        let (spec, key) = self.checked_spec(req).await?;
+        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let mut fleet = mesh::preflight::fleet(&spec.clusters, &settings);
+        let runs = spec.clusters.iter().map(|c| {
+            let settings = &settings;
+            async move {
+                match self.target(&c.name).await {
+                    Ok(t) => mesh::preflight::cluster(&t, c, settings, LB_PROBE).await,
+                    Err(message) => ClusterPreflight {
+                        cluster: c.name.clone(),
+                        findings: vec![Finding {
+                            key: "reachable".into(),
+                            title: "Cluster reachable".into(),
+                            status: Status::Fail,
+                            message,
+                            remediation: Some(
+                                "Re-test the cluster under Clusters and fix its credentials or network path".into(),
+                            ),
+                        }],
+                    },
+                }
+            }
+        });
+        let status = |s: Status| match s {
+            Status::Pass => CheckStatus::Pass,
+            Status::Pending => CheckStatus::Pending,
+            Status::Warn => CheckStatus::Warn,
+            Status::Fail => CheckStatus::Fail,
+        };
+        Ok(futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|mut p| {
+                p.findings
+                    .extend(fleet.remove(&p.cluster).unwrap_or_default());
+                PreflightView {
+                    cluster: p.cluster.to_string(),
+                    blocked: p.findings.iter().any(|f| f.status == Status::Fail),
+                    findings: p
+                        .findings
+                        .into_iter()
+                        .map(|f| FindingView {
+                            key: f.key,
+                            title: f.title,
+                            status: status(f.status),
+                            message: f.message,
+                            remediation: f.remediation,
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// What a setup would change on each cluster (server-side dry runs; nothing is written).
+    pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
+        use mesh::setup::Change;
+        let (spec, key) = self.checked_spec(req).await?;
+        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let runs = spec.clusters.iter().map(|c| {
+            let settings = &settings;
+            async move {
+                let t = match self.target(&c.name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return ClusterPlan {
+                            cluster: c.name.to_string(),
+                            error: Some(e),
+                            steps: vec![],
+                        };
+                    }
+                };
+                let steps = setup::plan_cluster(&t, c, settings).await;
+                ClusterPlan {
+                    cluster: c.name.to_string(),
+                    error: None,
+                    steps: steps
+                        .into_iter()
+                        .map(|s| PlanStep {
+                            title: s.step.title().to_string(),
+                            commands: s.commands,
+                            objects: s
+                                .objects
+                                .into_iter()
+                                .map(|o| {
+                                    let (change, detail) = match o.change {
+                                        Change::Create => ("create", None),
+                                        Change::Update { diff } => ("update", Some(diff)),
+                                        Change::Unchanged => ("unchanged", None),
+                                        Change::Unknown { reason } => ("unknown", Some(reason)),
+                                    };
+                                    PlanObject {
+                                        kind: o.kind,
+                                        namespace: o.namespace,
+                                        name: o.name,
+                                        yaml: o.yaml,
+                                        change: change.into(),
+                                        detail,
+                                    }
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            }
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+
+    /// A setup request as a spec, checked up front: every cluster is registered (its network comes from the
+    /// registry), named once; the Istio version follows the rules; the pairs and the management cluster are
+    /// among the chosen clusters; the license is given. No root of trust yet (`root_id` is empty).
+    pub async fn checked_spec(&self, req: &SetupRequest) -> Result<(SetupSpec, Option<String>)> {
         let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
         if req.clusters.is_empty() {
             return Err(invalid("clusters", "pick at least one cluster".into()));
@@ -408,7 +606,6 @@ impl Jobs {
                 (Some(reference.clone()), None)
             }
         };
-        let (root_id, _) = self.root(user).await?;
         Ok((
             SetupSpec {
                 clusters,
@@ -421,7 +618,7 @@ impl Jobs {
                 chart: self.inner.chart.clone(),
                 license_secret_ref,
                 watch_namespaces: vec![],
-                root_id,
+                root_id: String::new(),
                 verify_secs: 300,
             },
             license_key,
@@ -746,17 +943,7 @@ impl Jobs {
                 });
             }
         };
-        let settings = Settings {
-            istio_version: spec.istio_version.clone(),
-            data_plane: spec.data_plane,
-            peering: spec.peering.clone(),
-            operator: operator::Install {
-                chart: spec.chart.clone(),
-                license,
-                watch_namespaces: spec.watch_namespaces.clone(),
-                helm: self.inner.helm.clone(),
-            },
-        };
+        let settings = self.settings_of(&spec, license);
         let steps = st.job_steps(id).await?;
         let state_of: BTreeMap<(String, String), String> = steps
             .iter()
@@ -1120,6 +1307,17 @@ async fn peer_gateway(
         None => Err(format!("cluster {to} is not part of this job")),
     };
     (to.to_string(), gw)
+}
+
+/// How long the preflight waits for the load-balancer probe's address.
+const LB_PROBE: Duration = Duration::from_secs(20);
+
+/// The license of a checked spec: a Secret reference, or the key.
+fn license_of(spec: &SetupSpec, key: Option<String>) -> License {
+    match (&spec.license_secret_ref, key) {
+        (Some(r), _) => License::SecretRef(r.clone()),
+        (None, k) => License::Key(k.unwrap_or_default()),
+    }
 }
 
 fn root_context(id: &str) -> String {

@@ -12,6 +12,10 @@ use std::time::Instant;
 use testworld::*;
 
 #[tokio::main]
+#[allow(
+    clippy::print_stdout,
+    reason = "the figures are this program's output, read by bench/setup"
+)]
 async fn main() {
     let contexts: Vec<String> = std::env::args().skip(1).collect();
     assert!(

@@ -1,0 +1,34 @@
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::model::{AppError, ClusterPlan, PreflightView, SetupRequest};
+
+/// Preflight of a setup before it starts: per cluster, each finding pass/warn/fail with what to do. Operators
+/// and admins only: the load-balancer probe creates (and deletes) a Service in each cluster.
+#[server(endpoint = "preflight_setup", input = Json)]
+pub async fn preflight_setup(request: SetupRequest) -> Result<Vec<PreflightView>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Operator).await?;
+            Ok(state()?.jobs.preflight(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// What a setup would change, per cluster and step: the objects (YAML), each compared with the live one by
+/// a server-side dry run, and the commands to do the same by hand. Changes nothing; viewers may look.
+#[server(endpoint = "plan_setup", input = Json)]
+pub async fn plan_setup(request: SetupRequest) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.plan(&request).await?)
+        }
+        .await,
+    )
+}

@@ -1,0 +1,53 @@
+//! Wire types of the setup wizard: preflight results and plans, per cluster.
+
+use serde::{Deserialize, Serialize};
+
+use super::CheckStatus;
+
+/// One preflight finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingView {
+    pub key: String,
+    pub title: String,
+    pub status: CheckStatus,
+    pub message: String,
+    pub remediation: Option<String>,
+}
+
+/// The preflight of one cluster (its own findings and those across the selection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightView {
+    pub cluster: String,
+    pub findings: Vec<FindingView>,
+    /// A finding failed: the setup should not go on without fixing it (or an admin's override).
+    pub blocked: bool,
+}
+
+/// One object a step writes, compared with what is live (server-side dry run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanObject {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub yaml: String,
+    /// create, update, unchanged, unknown.
+    pub change: String,
+    /// The diff (update) or why it was not compared (unknown).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStep {
+    pub title: String,
+    pub objects: Vec<PlanObject>,
+    pub commands: Vec<String>,
+}
+
+/// What a setup would do on one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterPlan {
+    pub cluster: String,
+    /// Why the cluster could not be planned (unreachable, credentials).
+    pub error: Option<String>,
+    pub steps: Vec<PlanStep>,
+}

@@ -1,0 +1,184 @@
+//! Checks: the checks of `istioctl multicluster check` (and the root of trust) for any set of clusters, at
+//! any time, read-only — viewers too. The chosen clusters are in the address (`?cluster=a&cluster=b&run=1`),
+//! so a run works without JavaScript and can be linked to; "Copy as text" gives the report for a ticket.
+
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::{list_clusters, run_checks};
+use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate};
+use crate::model::{CheckStatus, ChecksReport, ClusterName, format_time};
+
+#[component]
+pub fn CheckBadge(status: CheckStatus) -> impl IntoView {
+    let (icon, word) = status.label();
+    let class = match status {
+        CheckStatus::Pass => {
+            "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100"
+        }
+        CheckStatus::Pending => "bg-sky-100 text-sky-900 dark:bg-sky-900 dark:text-sky-100",
+        CheckStatus::Warn => "bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100",
+        CheckStatus::Fail => "bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100",
+    };
+    view! {
+        <span
+            class=format!("inline-flex items-center gap-1 rounded px-2 py-0.5 text-sm font-medium {class}")
+            data-check=word
+        >
+            <span aria-hidden="true">{icon}</span>
+            {word}
+        </span>
+    }
+}
+
+#[component]
+pub fn ChecksPage() -> impl IntoView {
+    let query = use_query_map();
+    let chosen = move || query.read().get_all("cluster").unwrap_or_default();
+    let run = move || query.read().get("run").is_some();
+    let clusters = Resource::new(|| (), |_| list_clusters());
+    let report = Resource::new(
+        move || (run(), chosen()),
+        |(run, chosen)| async move {
+            if !run {
+                return None;
+            }
+            let names: Result<Vec<ClusterName>, _> =
+                chosen.iter().map(|c| ClusterName::new(c)).collect();
+            Some(match names {
+                Ok(names) => run_checks(names).await,
+                Err(e) => Err(e.into()),
+            })
+        },
+    );
+    view! {
+        <Gate title="Checks">
+            <h1 class="text-2xl font-bold">"Checks"</h1>
+            <p class="mt-1 max-w-prose text-sm">
+                "The checks of istioctl multicluster check for the clusters you pick — operator license, istiod, ztunnel and east-west pods, gateways, peers, stale workloads — plus the root of trust across clusters. Read-only: nothing is changed."
+            </p>
+            <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let list = match clusters.await {
+                        Ok(list) => list,
+                        Err(e) => return view! { <ErrorBox error=e /> }.into_any(),
+                    };
+                    if list.is_empty() {
+                        return view! { <p class="mt-6">"No clusters yet: register clusters first."</p> }.into_any();
+                    }
+                    let picked = chosen();
+                    let all = !run() || picked.is_empty();
+                    let boxes = list
+                        .into_iter()
+                        .map(|c| {
+                            let name = c.name.to_string();
+                            let checked = all || picked.contains(&name);
+                            view! {
+                                <label class="inline-flex items-center gap-2">
+                                    <input type="checkbox" name="cluster" value=name.clone() checked=checked />
+                                    {name.clone()}
+                                </label>
+                            }
+                        })
+                        .collect_view();
+                    view! {
+                        <Form action="/checks" attr:class="mt-4 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+                            <fieldset>
+                                <legend class="font-medium">"Clusters"</legend>
+                                <div class="mt-2 flex flex-wrap gap-4">{boxes}</div>
+                            </fieldset>
+                            <input type="hidden" name="run" value="1" />
+                            <button type="submit" class=format!("mt-3 {BUTTON}")>"Run checks"</button>
+                        </Form>
+                    }
+                        .into_any()
+                })}
+            </Suspense>
+            <Suspense fallback=|| view! { <p class="mt-4" data-testid="running">"Running the checks…"</p> }>
+                {move || Suspend::new(async move {
+                    match report.await {
+                        None => ().into_any(),
+                        Some(Ok(r)) => view! { <Report report=r /> }.into_any(),
+                        Some(Err(e)) => view! { <div class="mt-4"><ErrorBox error=e /></div> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Gate>
+    }
+}
+
+#[component]
+fn Report(report: ChecksReport) -> impl IntoView {
+    let text = report.text.clone();
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(w) = web_sys::window() {
+            let _ = w.navigator().clipboard().write_text(&text);
+            copied.set(true);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+    };
+    let clusters = report
+        .clusters
+        .into_iter()
+        .map(|c| {
+            let rows = c
+                .results
+                .into_iter()
+                .map(|r| {
+                    view! {
+                        <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-result=r.title.clone()>
+                            <td class="whitespace-nowrap px-3 py-2"><CheckBadge status=r.status /></td>
+                            <td class="px-3 py-2 font-medium">{r.title.clone()}</td>
+                            <td class="px-3 py-2 text-sm">
+                                <p>{r.message.clone()}</p>
+                                {(!r.details.is_empty()).then(|| view! {
+                                    <ul class="ml-4 list-disc">
+                                        {r.details.iter().map(|d| view! { <li>{d.clone()}</li> }).collect_view()}
+                                    </ul>
+                                })}
+                                {r.remediation.clone().map(|fix| view! { <p class="mt-1 font-medium">{format!("What to do: {fix}")}</p> })}
+                            </td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <section class="mt-4 rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900" data-cluster=c.cluster.clone()>
+                    <h2 class="flex items-center gap-2 px-3 py-2 text-lg font-semibold">
+                        {format!("Cluster {}", c.cluster)}
+                        <CheckBadge status=c.worst />
+                    </h2>
+                    <table class="w-full text-left">
+                        <thead class="bg-slate-100 text-sm dark:bg-slate-800">
+                            <tr>
+                                <th scope="col" class="px-3 py-1">"Result"</th>
+                                <th scope="col" class="px-3 py-1">"Check"</th>
+                                <th scope="col" class="px-3 py-1">"Details"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </section>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="mt-6 flex flex-wrap items-center gap-3">
+            <p class="text-sm">{format!("Ran at {}.", format_time(report.ran_at))}</p>
+            <button type="button" class=BUTTON_SECONDARY on:click=copy>
+                {move || if copied.get() { "Copied" } else { "Copy as text" }}
+            </button>
+        </div>
+        {clusters}
+        <details class="mt-4">
+            <summary class="cursor-pointer">"The report as text"</summary>
+            <pre class="mt-2 overflow-x-auto rounded bg-slate-100 p-3 text-xs dark:bg-slate-800" data-testid="report-text">
+                {report.text}
+            </pre>
+        </details>
+    }
+}

@@ -1,0 +1,445 @@
+//! Setup: the mesh engine as a guided flow. 1 Choose the clusters and how they are meshed (each choice with
+//! why it matters), 2 Preflight (per cluster, pass/warn/fail with the fix; a failure blocks the next step
+//! unless an admin overrides it with a reason, which the job records), 3 Root of trust (the one in use, or
+//! make one), 4 Review the plan (per cluster and step: the objects, their diff against what is live, the
+//! commands to do it by hand — each copyable), 5 Apply: the job starts and its page follows it live.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use super::CheckBadge;
+use super::allowed;
+use crate::api::{PlanSetup, PreflightSetup, StartSetup, get_root, list_clusters};
+use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
+use crate::model::{
+    ClusterName, ClusterPlan, EastWest, LicenseChoice, PeeringChoice, PreflightView, Role,
+    SetupRequest, format_time,
+};
+
+/// The Istio version offered first (the guide's).
+pub const DEFAULT_ISTIO_VERSION: &str = "1.28.1-patch0";
+
+const SECTION: &str =
+    "mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900";
+const WHY: &str = "mt-1 text-sm text-slate-600 dark:text-slate-300";
+
+/// Copies `text` to the clipboard (browser only).
+fn copy_text(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
+
+/// A block of text with a Copy button.
+#[component]
+fn Copyable(text: String, #[prop(optional)] label: &'static str) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let t = text.clone();
+    view! {
+        <div class="mt-2">
+            <div class="flex items-center justify-between">
+                <span class="text-sm font-medium">{label}</span>
+                <button type="button" class="text-sm underline" on:click=move |_| { copy_text(&t); copied.set(true); }>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+            <pre class="mt-1 max-h-80 overflow-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">{text}</pre>
+        </div>
+    }
+}
+
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let clusters = Resource::new(|| (), |_| list_clusters());
+    view! {
+        <Gate title="Setup">
+            <h1 class="text-2xl font-bold">"Set up a mesh"</h1>
+            <p class="mt-1 max-w-prose text-sm">
+                "Installs the Gloo Operator, a shared root of trust, the control plane and an east-west gateway in each cluster, then links them — the whole guide, previewed before anything changes and resumable if something fails."
+            </p>
+            <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match clusters.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="mt-6">"No clusters yet. "<a class="underline" href="/clusters/new">"Register the clusters"</a>" of your mesh first."</p>
+                        }.into_any(),
+                        Ok(list) => {
+                            let names: Vec<(String, String)> = list
+                                .into_iter()
+                                .map(|c| (c.name.to_string(), c.network.to_string()))
+                                .collect();
+                            view! { <Wizard clusters=names /> }.into_any()
+                        }
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Gate>
+    }
+}
+
+#[component]
+fn Wizard(clusters: Vec<(String, String)>) -> impl IntoView {
+    let can_apply = allowed(Role::Operator)();
+    let is_admin = allowed(Role::Admin)();
+    let selected = RwSignal::new(BTreeSet::<String>::new());
+    let automatic = RwSignal::new(false);
+    let management = RwSignal::new(clusters.first().map(|c| c.0.clone()).unwrap_or_default());
+    let version = RwSignal::new(DEFAULT_ISTIO_VERSION.to_string());
+    let license_is_key = RwSignal::new(true);
+    let license_key = RwSignal::new(String::new());
+    let license_ref = RwSignal::new("gloo-mesh/gloo-license".to_string());
+    let nodeport = RwSignal::new(false);
+    let override_reason = RwSignal::new(String::new());
+
+    let request = move || -> Result<SetupRequest, String> {
+        let names: Vec<ClusterName> = selected
+            .get()
+            .iter()
+            .filter_map(|n| ClusterName::new(n).ok())
+            .collect();
+        if names.is_empty() {
+            return Err("Pick at least one cluster.".into());
+        }
+        let peering = if automatic.get() {
+            let m = ClusterName::new(&management.get()).map_err(|e| e.to_string())?;
+            PeeringChoice::Automatic { management: m }
+        } else {
+            PeeringChoice::FullMesh
+        };
+        let license = if license_is_key.get() {
+            LicenseChoice::Key {
+                key: license_key.get(),
+            }
+        } else {
+            LicenseChoice::Secret {
+                reference: license_ref.get(),
+            }
+        };
+        let reason = override_reason.get();
+        Ok(SetupRequest {
+            clusters: names,
+            istio_version: version.get(),
+            eastwest: if nodeport.get() {
+                EastWest::NodePort
+            } else {
+                EastWest::LoadBalancer
+            },
+            peering,
+            license,
+            override_reason: (!reason.trim().is_empty()).then_some(reason),
+        })
+    };
+    let version_problem = move || crate::model::version_rule(version.get().trim()).err();
+
+    let preflight = ServerAction::<PreflightSetup>::new();
+    let plan = ServerAction::<PlanSetup>::new();
+    let start = ServerAction::<StartSetup>::new();
+    let root = Resource::new(|| (), |_| get_root());
+    // A changed choice invalidates what was checked and planned.
+    Effect::new(move |_| {
+        let _ = request();
+        preflight.clear();
+        plan.clear();
+    });
+    let blocked = move || {
+        preflight
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|p| p.iter().any(|c| c.blocked))
+    };
+    let preflight_done = move || matches!(preflight.value().get(), Some(Ok(_)));
+    let may_review =
+        move || preflight_done() && (!blocked() || !override_reason.get().trim().is_empty());
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = start.value().get() {
+            navigate(&format!("/activity/{id}"), Default::default());
+        }
+    });
+
+    let cluster_boxes = clusters
+        .iter()
+        .map(|(name, network)| {
+            let n = name.clone();
+            let n2 = name.clone();
+            view! {
+                <label class="flex items-center gap-2">
+                    <input
+                        type="checkbox"
+                        name="cluster"
+                        value=name.clone()
+                        prop:checked=move || selected.get().contains(&n)
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            selected.update(|s| { if on { s.insert(n2.clone()); } else { s.remove(&n2); } });
+                        }
+                    />
+                    <span class="font-medium">{name.clone()}</span>
+                    <span class="text-sm">{format!("network {network}")}</span>
+                </label>
+            }
+        })
+        .collect_view();
+    let management_options = clusters
+        .iter()
+        .map(|(name, _)| view! { <option value=name.clone()>{name.clone()}</option> })
+        .collect_view();
+
+    view! {
+        <section class=SECTION aria-labelledby="choose">
+            <h2 id="choose" class="text-lg font-semibold">"1. Choose"</h2>
+            <fieldset class="mt-3">
+                <legend class="font-medium">"Clusters"</legend>
+                <p class=WHY>"Every chosen cluster gets the operator, the control plane and an east-west gateway; their cluster and network names must be unique."</p>
+                <div class="mt-2 grid gap-1">{cluster_boxes}</div>
+            </fieldset>
+            <fieldset class="mt-4">
+                <legend class="font-medium">"Linking"</legend>
+                <p class=WHY>"Manual linking makes a peer gateway for every ordered pair here; automatic peering lets the management plane distribute them, which scales past a handful of clusters."</p>
+                <label class="mt-2 flex items-center gap-2">
+                    <input type="radio" name="peering" value="full-mesh" prop:checked=move || !automatic.get() on:change=move |_| automatic.set(false) />
+                    "Full mesh, linked by Meshdeck"
+                </label>
+                <label class="flex items-center gap-2">
+                    <input type="radio" name="peering" value="automatic" prop:checked=move || automatic.get() on:change=move |_| automatic.set(true) />
+                    "Automatic peering through a management cluster"
+                </label>
+                <Show when=move || automatic.get()>
+                    <label class="mt-2 block max-w-xs">
+                        <span class="text-sm font-medium">"Management cluster"</span>
+                        <select class=INPUT name="management" on:change=move |ev| management.set(event_target_value(&ev)) prop:value=move || management.get()>
+                            {management_options.clone()}
+                        </select>
+                    </label>
+                </Show>
+            </fieldset>
+            <label class="mt-4 block max-w-xs">
+                <span class="font-medium">"Istio version"</span>
+                <input class=INPUT name="istio_version" prop:value=move || version.get() on:input=move |ev| version.set(event_target_value(&ev)) aria-describedby="version-why" />
+            </label>
+            <p id="version-why" class=WHY>"At least 1.24.3 for multicluster peering; never 1.26.0 or 1.26.1 (broken peering); the same minor in every cluster."</p>
+            {move || version_problem().map(|p| view! { <p role="alert" class="mt-1 text-sm text-red-800 dark:text-red-300">{p}</p> })}
+            <fieldset class="mt-4">
+                <legend class="font-medium">"License"</legend>
+                <p class=WHY>"The operator will not install the Solo distribution without it. A pasted key is stored encrypted with the job and written to a Secret — never on a command line."</p>
+                <label class="mt-2 flex items-center gap-2">
+                    <input type="radio" name="license_kind" prop:checked=move || license_is_key.get() on:change=move |_| license_is_key.set(true) />
+                    "Paste a license key"
+                </label>
+                <label class="flex items-center gap-2">
+                    <input type="radio" name="license_kind" prop:checked=move || !license_is_key.get() on:change=move |_| license_is_key.set(false) />
+                    "Use a Secret already in every cluster"
+                </label>
+                <Show
+                    when=move || license_is_key.get()
+                    fallback=move || view! {
+                        <label class="mt-2 block max-w-md">
+                            <span class="text-sm font-medium">"Secret (namespace/name)"</span>
+                            <input class=INPUT name="license_ref" prop:value=move || license_ref.get() on:input=move |ev| license_ref.set(event_target_value(&ev)) />
+                        </label>
+                    }
+                >
+                    <label class="mt-2 block max-w-md">
+                        <span class="text-sm font-medium">"License key"</span>
+                        <input class=INPUT type="password" autocomplete="off" name="license_key" prop:value=move || license_key.get() on:input=move |ev| license_key.set(event_target_value(&ev)) />
+                    </label>
+                </Show>
+            </fieldset>
+            <fieldset class="mt-4">
+                <legend class="font-medium">"How peers reach each cluster"</legend>
+                <p class=WHY>"LoadBalancer gives the east-west gateway its own address; choose NodePort where no load balancer assigns addresses (on-premises, kind), and peers will dial the nodes."</p>
+                <label class="mt-2 flex items-center gap-2">
+                    <input type="radio" name="eastwest" prop:checked=move || !nodeport.get() on:change=move |_| nodeport.set(false) />
+                    "LoadBalancer"
+                </label>
+                <label class="flex items-center gap-2">
+                    <input type="radio" name="eastwest" prop:checked=move || nodeport.get() on:change=move |_| nodeport.set(true) />
+                    "NodePort"
+                </label>
+            </fieldset>
+            {move || request().err().map(|e| view! { <p class="mt-3 text-sm">{e}</p> })}
+        </section>
+
+        <section class=SECTION aria-labelledby="preflight">
+            <h2 id="preflight" class="text-lg font-semibold">"2. Preflight"</h2>
+            <p class=WHY>"Checks each cluster before anything is installed: versions, every permission the setup needs, existing Istio or Gateway API CRDs, load-balancer addresses, the license."</p>
+            {can_apply.then(|| view! {
+                <button
+                    type="button"
+                    class=format!("mt-3 {BUTTON}")
+                    disabled=move || request().is_err() || preflight.pending().get()
+                    on:click=move |_| { if let Ok(r) = request() { preflight.dispatch(PreflightSetup { request: r }); } }
+                >
+                    {move || if preflight.pending().get() { "Checking…" } else { "Run preflight" }}
+                </button>
+            })}
+            {(!can_apply).then(|| view! { <p class="mt-3 text-sm">"Operators and admins run the preflight (it briefly creates a probe Service in each cluster)."</p> })}
+            {move || match preflight.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
+                Some(Ok(list)) => view! { <PreflightTable list=list /> }.into_any(),
+            }}
+            <Show when=move || blocked()>
+                <div class="mt-3 rounded border border-red-300 p-3 dark:border-red-800" role="alert">
+                    <p class="font-medium">"✕ Preflight found failures: fix them and run it again."</p>
+                    {is_admin.then(|| view! {
+                        <label class="mt-2 block">
+                            <span class="text-sm font-medium">"Or, as an admin, go on anyway — the reason is recorded with the job"</span>
+                            <input class=INPUT name="override_reason" prop:value=move || override_reason.get() on:input=move |ev| override_reason.set(event_target_value(&ev)) />
+                        </label>
+                    })}
+                </div>
+            </Show>
+        </section>
+
+        <section class=SECTION aria-labelledby="root">
+            <h2 id="root" class="text-lg font-semibold">"3. Root of trust"</h2>
+            <p class=WHY>"One root signs an intermediate CA per cluster (O=Istio, CN=Intermediate CA, L=<cluster>, pathlen 0), written as cacerts before istiod starts, so workloads in every cluster trust each other. The root's key stays encrypted in Meshdeck."</p>
+            <Suspense fallback=|| view! { <p class="mt-2">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match root.await {
+                        Ok(Some(r)) => {
+                            let href = format!("data:application/x-pem-file;charset=utf-8,{}", super::encode_query(&r.cert_pem));
+                            view! {
+                                <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm" data-testid="root">
+                                    <dt class="font-medium">"Subject"</dt><dd>{r.subject.clone()}</dd>
+                                    <dt class="font-medium">"Key"</dt><dd>{match r.algorithm { crate::model::RootAlgorithm::EcdsaP256 => "ECDSA P-256", crate::model::RootAlgorithm::Rsa4096 => "RSA 4096" }}</dd>
+                                    <dt class="font-medium">"SHA-256"</dt><dd class="break-all font-mono">{r.fingerprint.clone()}</dd>
+                                    <dt class="font-medium">"Valid"</dt><dd>{format!("{} to {}", format_time(r.not_before), format_time(r.not_after))}</dd>
+                                    <dt class="font-medium">"Made by"</dt><dd>{format!("{} at {}", r.created_by, format_time(r.created_at))}</dd>
+                                </dl>
+                                <a class="mt-2 inline-block underline" href=href download="root-cert.pem">"Download the root certificate"</a>
+                            }.into_any()
+                        }
+                        Ok(None) => view! {
+                            <p class="mt-2" data-testid="root">"No root yet: applying generates an ECDSA P-256 root (an admin can make an RSA 4096 one or import one first)."</p>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+
+        <section class=SECTION aria-labelledby="review">
+            <h2 id="review" class="text-lg font-semibold">"4. Review"</h2>
+            <p class=WHY>"What will change in each cluster, compared with what is there now. Nothing is applied before you confirm."</p>
+            <button
+                type="button"
+                class=format!("mt-3 {BUTTON_SECONDARY}")
+                disabled=move || request().is_err() || plan.pending().get() || (can_apply && !may_review())
+                on:click=move |_| { if let Ok(r) = request() { plan.dispatch(PlanSetup { request: r }); } }
+            >
+                {move || if plan.pending().get() { "Planning…" } else { "Show the plan" }}
+            </button>
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
+                Some(Ok(list)) => view! { <PlanView list=list /> }.into_any(),
+            }}
+        </section>
+
+        <section class=SECTION aria-labelledby="apply">
+            <h2 id="apply" class="text-lg font-semibold">"5. Apply"</h2>
+            <p class=WHY>"Starts a job: clusters in parallel, then the links, then every check until green. You can leave the page; the job goes on and Activity shows it live."</p>
+            {can_apply.then(|| view! {
+                <button
+                    type="button"
+                    class=format!("mt-3 {BUTTON}")
+                    disabled=move || !matches!(plan.value().get(), Some(Ok(_))) || start.pending().get()
+                    on:click=move |_| { if let Ok(r) = request() { start.dispatch(StartSetup { request: r }); } }
+                >
+                    {move || if start.pending().get() { "Starting…" } else { "Apply" }}
+                </button>
+            })}
+            {(!can_apply).then(|| view! { <p class="mt-3 text-sm">"Viewers see the plan; operators and admins apply it."</p> })}
+            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+        </section>
+    }
+}
+
+#[component]
+fn PreflightTable(list: Vec<PreflightView>) -> impl IntoView {
+    list.into_iter()
+        .map(|p| {
+            let rows = p
+                .findings
+                .into_iter()
+                .map(|f| view! {
+                    <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-finding=f.key.clone()>
+                        <td class="whitespace-nowrap px-3 py-1"><CheckBadge status=f.status /></td>
+                        <td class="px-3 py-1 font-medium">{f.title.clone()}</td>
+                        <td class="px-3 py-1 text-sm">
+                            {f.message.clone()}
+                            {f.remediation.clone().map(|r| view! { <p class="font-medium">{format!("What to do: {r}")}</p> })}
+                        </td>
+                    </tr>
+                })
+                .collect_view();
+            view! {
+                <div class="mt-3" data-preflight=p.cluster.clone()>
+                    <h3 class="font-semibold">{format!("Cluster {}", p.cluster)}{if p.blocked { " — ✕ blocked" } else { " — ✓ ready" }}</h3>
+                    <table class="mt-1 w-full text-left">
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+        })
+        .collect_view()
+}
+
+#[component]
+fn PlanView(list: Vec<ClusterPlan>) -> impl IntoView {
+    list.into_iter()
+        .map(|c| {
+            let steps = c
+                .steps
+                .into_iter()
+                .map(|s| {
+                    let changes = s.objects.iter().filter(|o| o.change != "unchanged").count();
+                    let objects = s
+                        .objects
+                        .into_iter()
+                        .map(|o| {
+                            let label = match &o.namespace {
+                                Some(ns) => format!("{} {ns}/{}", o.kind, o.name),
+                                None => format!("{} {}", o.kind, o.name),
+                            };
+                            let object_key = label.clone();
+                            view! {
+                                <div class="mt-2" data-object=object_key>
+                                    <p class="text-sm"><span class="font-medium">{o.change.clone()}</span>" "{label}</p>
+                                    {o.detail.clone().map(|d| view! { <Copyable text=d label="Diff against the live object" /> })}
+                                    <details>
+                                        <summary class="cursor-pointer text-sm">"YAML"</summary>
+                                        <Copyable text=o.yaml.clone() />
+                                    </details>
+                                </div>
+                            }
+                        })
+                        .collect_view();
+                    view! {
+                        <details class="mt-2 rounded border border-slate-200 p-2 dark:border-slate-800">
+                            <summary class="cursor-pointer font-medium">{format!("{} — {changes} to change", s.title)}</summary>
+                            {objects}
+                            <Copyable text=s.commands.join("\n") label="By hand" />
+                        </details>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="mt-4" data-plan=c.cluster.clone()>
+                    <h3 class="font-semibold">{format!("Cluster {}", c.cluster)}</h3>
+                    {c.error.map(|e| view! { <p role="alert" class="text-red-800 dark:text-red-300">{e}</p> })}
+                    {steps}
+                </div>
+            }
+        })
+        .collect_view()
+}
