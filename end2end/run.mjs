@@ -233,13 +233,17 @@ test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a f
   await page.waitForURL(/\/sign-in/);
   await signIn(page, VIEWER.username, VIEWER.password);
 
-  // c3 was set up by the previous test: every check passes.
+  // c3 was set up by the previous test: its license is valid, its pods healthy. Alone, it has no peers,
+  // and the Peers check says so.
   const url = `${BASE}/checks?cluster=c3&run=1`;
   const license = page.locator('section[data-cluster=c3] tr[data-result="License Check"]');
   await page.goto(url);
   await license.waitFor({ timeout: 60000 });
-  expect(await page.locator('section[data-cluster=c3] h2 [data-check=pass]').count() === 1,
-    `c3: ${await page.locator('section[data-cluster=c3]').textContent()}`);
+  expect(await license.locator('[data-check=pass]').count() === 1, `license: ${await license.textContent()}`);
+  expect(await page.locator('section[data-cluster=c3] tr[data-result="Pod Check (istiod)"] [data-check=pass]').count() === 1,
+    'istiod healthy');
+  const peers = page.locator('section[data-cluster=c3] tr[data-result="Peers Check"]');
+  expect((await peers.textContent()).includes('no configured peers'), await peers.textContent());
 
   kubectl('--context', 'c3', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'merge',
     '-p', '{"data":{"license-invalid":"true"}}');

@@ -150,6 +150,23 @@ pub fn to_text(all: &[ClusterChecks]) -> String {
     out
 }
 
+/// The Peers check's message when a cluster holds no peer gateway at all.
+pub const NO_PEERS: &str = "no configured peers";
+
+impl ClusterChecks {
+    /// For a cluster that is not meant to hold peer gateways (alone in its setup, or only the target of
+    /// one-way links): holding none passes. Peer gateways it does hold are still checked.
+    pub fn expect_no_peers(&mut self) {
+        for r in &mut self.results {
+            if r.id == CheckId::Peers && r.status == Status::Fail && r.message == NO_PEERS {
+                r.status = Status::Pass;
+                r.message = "no peer gateways, as expected: nothing links from this cluster".into();
+                r.remediation = None;
+            }
+        }
+    }
+}
+
 const PEER_CONDITIONS: [&str; 3] = [
     "gloo.solo.io/PeerConnected",
     "gloo.solo.io/PeeringSucceeded",
@@ -515,7 +532,7 @@ async fn check_peers(client: &Client) -> CheckResult {
         .filter(|g| class_of(g) == "istio-remote" && !is_local(g))
         .collect();
     if peers.is_empty() {
-        return CheckResult::new(id, Status::Fail, "no configured peers")
+        return CheckResult::new(id, Status::Fail, NO_PEERS)
             .fix("Link the clusters (setup step \"Link\"), or with automatic peering wait for the management plane to distribute the peer gateways.");
     }
     let mut details = vec![];
@@ -940,6 +957,30 @@ mod tests {
             dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
             "hello world"
         );
+    }
+
+    #[test]
+    fn a_cluster_not_meant_to_hold_peers_passes_without_any_but_its_peers_are_still_checked() {
+        let name = ClusterName::new("c1").expect("name");
+        let mut alone = ClusterChecks {
+            cluster: name.clone(),
+            results: vec![CheckResult::new(CheckId::Peers, Status::Fail, NO_PEERS).fix("Link.")],
+            root_fingerprint: None,
+        };
+        alone.expect_no_peers();
+        assert_eq!(alone.worst(), Status::Pass);
+        assert_eq!(alone.results[0].remediation, None);
+        let mut broken = ClusterChecks {
+            cluster: name,
+            results: vec![CheckResult::new(
+                CheckId::Peers,
+                Status::Fail,
+                "1 of 1 peers failing",
+            )],
+            root_fingerprint: None,
+        };
+        broken.expect_no_peers();
+        assert_eq!(broken.worst(), Status::Fail);
     }
 
     #[test]

@@ -76,8 +76,13 @@ async fn link_pairs(targets: &[Target], data_plane: DataPlane) {
     }
 }
 
+/// Every cluster holds peer gateways (full mesh).
+fn every(targets: &[Target]) -> std::collections::BTreeSet<ClusterName> {
+    targets.iter().map(|t| t.name.clone()).collect()
+}
+
 async fn all_green(targets: &[Target]) {
-    let results = setup::verify(targets, Duration::from_secs(90), &quiet).await;
+    let results = setup::verify(targets, &every(targets), Duration::from_secs(90), &quiet).await;
     for c in &results {
         assert_eq!(
             c.worst(),
@@ -186,7 +191,7 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
             .all(|(_, step, o)| o.changed || *step == Step::GatewayApi),
         "a fresh cluster gets every step: {first:?}"
     );
-    let before = setup::verify(&targets, Duration::from_secs(0), &quiet).await;
+    let before = setup::verify(&targets, &every(&targets), Duration::from_secs(0), &quiet).await;
     let peers = before[0].get(CheckId::Peers).expect("peers");
     assert_eq!(
         (peers.status, peers.message.as_str()),
@@ -425,7 +430,7 @@ async fn faults_surface_as_the_failed_step_or_check_with_what_to_do() {
     set_faults("c2", &[("license-invalid", "true")]).await;
     run_all(&targets, &s, &root).await;
     link_pairs(&targets, DataPlane::LoadBalancer).await;
-    let results = setup::verify(&targets, Duration::from_secs(20), &quiet).await;
+    let results = setup::verify(&targets, &every(&targets), Duration::from_secs(20), &quiet).await;
     let license = results[1].get(CheckId::License).expect("license");
     assert_eq!(license.status, Status::Fail, "{license:?}");
     assert!(

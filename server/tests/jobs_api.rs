@@ -280,3 +280,35 @@ async fn a_job_is_streamed_live_to_signed_in_users_and_picks_up_progress_made_el
         "{second}"
     );
 }
+
+#[tokio::test]
+async fn going_on_despite_a_failed_preflight_is_an_admins_call() {
+    let console = console("jobs-api-override", None, &[]).await;
+    let operator_pw = add_user(&console, "otto", Role::Operator).await;
+    let app = server::router(console);
+    let mut operator = Client::new(app.clone());
+    operator.sign_in("otto", &operator_pw).await;
+    let mut body = request(&["nowhere"], "1.28.1", json!({"mode": "full-mesh"}));
+    body["request"]["override_reason"] = json!("the load balancer probe is blocked by policy");
+
+    let a = operator.call_json("start_setup", body.clone()).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert_eq!(
+        a.error(),
+        AppError::Forbidden {
+            needed: Role::Admin,
+            have: Role::Operator
+        }
+    );
+    // Without an override the operator gets past the role check (to the request's own validation).
+    body["request"]["override_reason"] = json!(null);
+    let a = operator.call_json("start_setup", body.clone()).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+
+    let mut admin = Client::new(app);
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    body["request"]["override_reason"] = json!("the load balancer probe is blocked by policy");
+    let a = admin.call_json("start_setup", body).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("not registered"), "{}", a.body);
+}

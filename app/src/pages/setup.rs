@@ -56,6 +56,8 @@ fn Copyable(text: String, #[prop(optional)] label: &'static str) -> impl IntoVie
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let clusters = Resource::new(|| (), |_| list_clusters());
+    // Created here, with the page, so the server and the browser create resources in the same order.
+    let root = Resource::new(|| (), |_| get_root());
     view! {
         <Gate title="Setup">
             <h1 class="text-2xl font-bold">"Set up a mesh"</h1>
@@ -73,7 +75,7 @@ pub fn SetupPage() -> impl IntoView {
                                 .into_iter()
                                 .map(|c| (c.name.to_string(), c.network.to_string()))
                                 .collect();
-                            view! { <Wizard clusters=names /> }.into_any()
+                            view! { <Wizard clusters=names root=root /> }.into_any()
                         }
                         Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     }
@@ -84,7 +86,10 @@ pub fn SetupPage() -> impl IntoView {
 }
 
 #[component]
-fn Wizard(clusters: Vec<(String, String)>) -> impl IntoView {
+fn Wizard(
+    clusters: Vec<(String, String)>,
+    root: Resource<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
+) -> impl IntoView {
     let can_apply = allowed(Role::Operator)();
     let is_admin = allowed(Role::Admin)();
     let selected = RwSignal::new(BTreeSet::<String>::new());
@@ -140,7 +145,6 @@ fn Wizard(clusters: Vec<(String, String)>) -> impl IntoView {
     let preflight = ServerAction::<PreflightSetup>::new();
     let plan = ServerAction::<PlanSetup>::new();
     let start = ServerAction::<StartSetup>::new();
-    let root = Resource::new(|| (), |_| get_root());
     // A changed choice invalidates what was checked and planned.
     Effect::new(move |_| {
         let _ = request();
@@ -187,10 +191,7 @@ fn Wizard(clusters: Vec<(String, String)>) -> impl IntoView {
             }
         })
         .collect_view();
-    let management_options = clusters
-        .iter()
-        .map(|(name, _)| view! { <option value=name.clone()>{name.clone()}</option> })
-        .collect_view();
+    let management_names: Vec<String> = clusters.iter().map(|(n, _)| n.clone()).collect();
 
     view! {
         <section class=SECTION aria-labelledby="choose">
@@ -215,7 +216,7 @@ fn Wizard(clusters: Vec<(String, String)>) -> impl IntoView {
                     <label class="mt-2 block max-w-xs">
                         <span class="text-sm font-medium">"Management cluster"</span>
                         <select class=INPUT name="management" on:change=move |ev| management.set(event_target_value(&ev)) prop:value=move || management.get()>
-                            {management_options.clone()}
+                            {management_names.iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
                         </select>
                     </label>
                 </Show>

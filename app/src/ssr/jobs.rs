@@ -1080,10 +1080,12 @@ impl Jobs {
         self.set_step(id, FLEET, "verify", "running", None, None)
             .await;
         let list: Vec<Target> = targets.values().cloned().collect();
-        let (list, wait) = (&list, Duration::from_secs(spec.verify_secs));
+        let names: Vec<ClusterName> = spec.clusters.iter().map(|c| c.name.clone()).collect();
+        let holders = setup::holders(&names, &spec.peering);
+        let (list, holders, wait) = (&list, &holders, Duration::from_secs(spec.verify_secs));
         let results = self
             .logged(id, FLEET, "verify", |progress| async move {
-                setup::verify(list, wait, &*progress).await
+                setup::verify(list, holders, wait, &*progress).await
             })
             .await;
         if results
