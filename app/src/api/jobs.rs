@@ -19,13 +19,11 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
                 .as_deref()
                 .map(str::trim)
                 .filter(|r| !r.is_empty());
-            // Going on despite failed preflight findings is an admin's call.
-            let user = session::require(if overridden.is_some() {
-                Role::Admin
-            } else {
-                Role::Operator
-            })
-            .await?;
+            let mut user = session::require(Role::Operator).await?;
+            if overridden.is_some() {
+                // Going on despite failed preflight findings is an admin's call.
+                user = session::require(Role::Admin).await?;
+            }
             let jobs = &state()?.jobs;
             let (spec, license_key) = jobs.spec_from_request(&request, &user.username).await?;
             let id = jobs.start_setup(spec, license_key, &user.username).await?;
