@@ -113,13 +113,8 @@ fn Report(report: ChecksReport) -> impl IntoView {
     let text = report.text.clone();
     let copied = RwSignal::new(false);
     let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(w) = web_sys::window() {
-            let _ = w.navigator().clipboard().write_text(&text);
-            copied.set(true);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &text;
+        super::setup::copy_text(&text);
+        copied.set(true);
     };
     let clusters = report
         .clusters

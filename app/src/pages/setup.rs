@@ -26,7 +26,7 @@ const SECTION: &str =
 const WHY: &str = "mt-1 text-sm text-slate-600 dark:text-slate-300";
 
 /// Copies `text` to the clipboard (browser only).
-fn copy_text(text: &str) {
+pub(super) fn copy_text(text: &str) {
     #[cfg(feature = "hydrate")]
     if let Some(w) = web_sys::window() {
         let _ = w.navigator().clipboard().write_text(text);

@@ -343,12 +343,6 @@ impl Jobs {
         let mut all = mesh::checks::check_all(reachable).await;
         all.extend(unreachable);
         all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-        let status = |s: Status| match s {
-            Status::Pass => CheckStatus::Pass,
-            Status::Pending => CheckStatus::Pending,
-            Status::Warn => CheckStatus::Warn,
-            Status::Fail => CheckStatus::Fail,
-        };
         ChecksReport {
             text: mesh::checks::to_text(&all),
             clusters: all
@@ -433,12 +427,6 @@ impl Jobs {
                 }
             }
         });
-        let status = |s: Status| match s {
-            Status::Pass => CheckStatus::Pass,
-            Status::Pending => CheckStatus::Pending,
-            Status::Warn => CheckStatus::Warn,
-            Status::Fail => CheckStatus::Fail,
-        };
         Ok(futures::future::join_all(runs)
             .await
             .into_iter()
@@ -1319,6 +1307,17 @@ fn license_of(spec: &SetupSpec, key: Option<String>) -> License {
     match (&spec.license_secret_ref, key) {
         (Some(r), _) => License::SecretRef(r.clone()),
         (None, k) => License::Key(k.unwrap_or_default()),
+    }
+}
+
+/// A check's or finding's status, as the browser sees it.
+fn status(s: mesh::checks::Status) -> CheckStatus {
+    use mesh::checks::Status;
+    match s {
+        Status::Pass => CheckStatus::Pass,
+        Status::Pending => CheckStatus::Pending,
+        Status::Warn => CheckStatus::Warn,
+        Status::Fail => CheckStatus::Fail,
     }
 }
 
