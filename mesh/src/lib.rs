@@ -15,6 +15,7 @@ pub mod objects;
 pub mod operator;
 pub mod preflight;
 pub mod setup;
+pub mod topology;
 
 /// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).
 pub const FIELD_MANAGER: &str = "meshdeck";

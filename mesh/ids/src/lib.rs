@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub mod graph;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} {value:?} is not valid: {reason}")]
 pub struct InvalidName {
