@@ -280,6 +280,24 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   await page.fill('input[name=istio_version]', '1.28.1-patch0');
   await page.fill('input[name=license_key]', 'meshdeck-test-license');
 
+  // The link matrix: full mesh by default; clearing c2 → c1 leaves a one-way link c1 → c2.
+  const back = page.locator('[data-link="c2->c1"]');
+  expect(await back.isChecked(), 'full mesh by default');
+  await back.uncheck();
+  await page.getByText('One-way: c1–c2').waitFor();
+
+  // Settings: shared for both clusters, overridden for c2; a bad value is explained as it is typed and
+  // blocks the preflight until it is fixed.
+  await page.selectOption('[data-field="shared.scaling_profile"]', 'Large');
+  await page.fill('[data-field="shared.discovery_selectors"]', 'istio-discovery=enabled');
+  await page.fill('[data-field="shared.trust_domain"]', 'Not A Domain');
+  await page.locator('[data-problem="shared.trust_domain"]').waitFor();
+  expect(await page.getByRole('button', { name: 'Run preflight' }).isDisabled(), 'a bad setting blocks the preflight');
+  await page.fill('[data-field="shared.trust_domain"]', '');
+  await page.locator('[data-cluster-settings=c2] summary').click();
+  await page.selectOption('[data-field="c2.scaling_profile"]', 'Demo');
+  expect(await page.locator('[data-problem]').count() === 0, 'no problems left');
+
   await page.getByRole('button', { name: 'Run preflight' }).click();
   for (const c of ['c1', 'c2']) {
     const p = page.locator(`[data-preflight=${c}]`);
@@ -301,7 +319,17 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
     'the setup job succeeded', 300000);
   expect(await page.locator('tr[data-step="c1/link:c2"] [data-state=done]').count() === 1, 'c1 linked to c2');
+  expect(await page.locator('tr[data-step="c2/link:c1"]').count() === 0, 'no link back: one-way');
   expect(await page.locator('tr[data-step="*/verify"] [data-state=done]').count() === 1, 'verified');
+  // What was applied carries the settings: shared, and c2's override.
+  const profile = (ctx) => kubectl('--context', ctx, '-n', 'gloo-mesh', 'get', 'servicemeshcontroller', 'managed-istio',
+    '-o', 'jsonpath={.spec.scalingProfile}');
+  expect(profile('c1') === 'Large' && profile('c2') === 'Demo', `scaling profiles ${profile('c1')} ${profile('c2')}`);
+  const stable = kubectl('--context', 'c1', '-n', 'gloo-mesh', 'get', 'configmap', 'gloo-extensions-config',
+    '-o', 'jsonpath={.data.stable}');
+  expect(stable.includes('discoverySelectors') && stable.includes('istio-discovery'), `stable: ${stable}`);
+  expect(kubectl('--context', 'c2', '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io', '-o', 'name').includes('istio-remote-peer-c1') === false,
+    'c2 holds no peer gateway for c1');
 });
 
 await run();

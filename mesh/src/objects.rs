@@ -139,9 +139,17 @@ pub fn service_mesh_controller(spec: &MeshSpec) -> Value {
 }
 
 /// `gloo-extensions-config` (§4.3, §7.1): automatic peering sets `multiClusterMode: Peering` and
-/// `PEERING_AUTOMATIC_LOCAL_GATEWAY`; extra istiod env goes in `values.istiod`.
-pub fn extensions_config(automatic_peering: bool, istiod_env: &BTreeMap<String, String>) -> Value {
+/// `PEERING_AUTOMATIC_LOCAL_GATEWAY`; extra istiod env goes in `values.istiod`; `extra` holds further data
+/// keys as given (e.g. `stable`, `values.istio-ztunnel`).
+pub fn extensions_config(
+    automatic_peering: bool,
+    istiod_env: &BTreeMap<String, String>,
+    extra: &BTreeMap<String, String>,
+) -> Value {
     let mut data = serde_json::Map::new();
+    for (k, v) in extra {
+        data.insert(k.clone(), json!(v));
+    }
     let mut env = istiod_env.clone();
     if automatic_peering {
         data.insert(
@@ -166,6 +174,33 @@ pub fn extensions_config(automatic_peering: bool, istiod_env: &BTreeMap<String, 
         "metadata": {"name": "gloo-extensions-config", "namespace": OPERATOR_NAMESPACE},
         "data": Value::Object(data),
     })
+}
+
+/// The raw escape hatch of the extensions ConfigMap: a YAML mapping of data keys to YAML strings
+/// (`stable: |` …). Each value must itself parse as YAML, so a typo is caught before it reaches the operator.
+pub fn parse_extensions_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let serde_yaml::Value::Mapping(m) = v else {
+        return Err("write a mapping of ConfigMap keys to YAML text, e.g. `stable: |` and the YAML below it".into());
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        let Some(k) = k.as_str() else {
+            return Err("every key must be a string".into());
+        };
+        let Some(v) = v.as_str() else {
+            return Err(format!(
+                "the value of {k} must be YAML text (`{k}: |` followed by the indented YAML), not a nested mapping"
+            ));
+        };
+        serde_yaml::from_str::<serde_yaml::Value>(v)
+            .map_err(|e| format!("the value of {k} is not YAML: {e}"))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
 }
 
 fn listeners(cross_network: i64, xds: i64) -> Value {
@@ -491,7 +526,7 @@ mod tests {
 
     #[test]
     fn extensions_config_for_automatic_peering_is_the_guides() {
-        let got = extensions_config(true, &BTreeMap::new());
+        let got = extensions_config(true, &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(
             got["metadata"],
             json!({"name": "gloo-extensions-config", "namespace": "gloo-mesh"})
@@ -510,9 +545,46 @@ mod tests {
             json!({"env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"}})
         );
         assert_eq!(
-            extensions_config(false, &BTreeMap::new())["data"],
+            extensions_config(false, &BTreeMap::new(), &BTreeMap::new())["data"],
             json!({})
         );
+    }
+
+    #[test]
+    fn extensions_config_carries_the_extra_keys_and_parses_raw_yaml() {
+        let extra = parse_extensions_yaml(
+            "stable: |\n  serviceMeshController:\n    istiod:\n      discoverySelectors: []\nvalues.istio-ztunnel: \"logLevel: debug\"\n",
+        )
+        .expect("valid");
+        assert_eq!(extra.len(), 2);
+        let got = extensions_config(false, &BTreeMap::new(), &extra);
+        let stable: Value =
+            serde_yaml::from_str(got["data"]["stable"].as_str().expect("stable")).expect("yaml");
+        assert_eq!(
+            stable,
+            json!({"serviceMeshController": {"istiod": {"discoverySelectors": []}}})
+        );
+        assert_eq!(
+            got["data"]["values.istio-ztunnel"],
+            json!("logLevel: debug")
+        );
+        assert!(
+            parse_extensions_yaml("- a list")
+                .unwrap_err()
+                .contains("mapping")
+        );
+        assert!(
+            parse_extensions_yaml("stable: {a: 1}")
+                .unwrap_err()
+                .contains("stable")
+        );
+        assert!(
+            parse_extensions_yaml("stable: \"a: [\"")
+                .unwrap_err()
+                .contains("stable"),
+            "each value must itself be YAML"
+        );
+        assert_eq!(parse_extensions_yaml("  ").unwrap(), BTreeMap::new());
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct ClusterSetup {
     pub mesh: MeshSpec,
     /// Extra istiod environment (values.istiod in gloo-extensions-config).
     pub istiod_env: BTreeMap<String, String>,
+    /// Further keys of gloo-extensions-config (`stable`, `values.istio-ztunnel`), YAML text each.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, String>,
     /// `istio.io/expose-istiod-address` on the east-west gateway, for clusters without load balancers.
     pub address_override: Option<String>,
     pub locality: Locality,
@@ -124,6 +127,7 @@ impl ClusterSetup {
             network,
             mesh: MeshSpec::default(),
             istiod_env: BTreeMap::new(),
+            extensions: BTreeMap::new(),
             address_override: None,
             locality: Locality::default(),
         }
@@ -375,6 +379,7 @@ pub fn objects(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<V
             objects::extensions_config(
                 matches!(settings.peering, Peering::Automatic { .. }),
                 &cluster.istiod_env,
+                &cluster.extensions,
             ),
             objects::service_mesh_controller(&cluster.mesh_spec(settings)),
         ],

@@ -2,6 +2,8 @@
 //! (store, secret key, first admin, optional kubeconfig import) and the HTTP router (health, the Leptos
 //! pages and server functions, static files, sessions).
 
+pub mod assets;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -165,6 +167,8 @@ pub struct Console {
     pub leptos: LeptosOptions,
     /// `MESHDECK_METRICS_TOKEN`: when set, `/metrics` answers requests bearing it (Prometheus format).
     pub metrics_token: Option<std::sync::Arc<str>>,
+    /// The built browser files (`/pkg`), served compressed.
+    pub assets: assets::Assets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +272,7 @@ pub async fn start(
         sessions,
         leptos,
         metrics_token: env("MESHDECK_METRICS_TOKEN").map(std::sync::Arc::from),
+        assets: assets::Assets::new(config.site_root.join("pkg")),
     })
 }
 
@@ -397,6 +402,7 @@ pub fn router(console: Console) -> Router {
         sessions,
         leptos,
         metrics_token,
+        assets,
     } = console;
     let routes = generate_route_list(app::App);
     let context = {
@@ -418,10 +424,18 @@ pub fn router(console: Console) -> Router {
     let live = Router::new()
         .route("/live/jobs/{id}", get(app::ssr::live::job_stream))
         .with_state(state.clone());
+    let files = Router::new()
+        .route("/pkg/{file}", get(assets::serve))
+        .with_state(assets);
+    // Pages and server-function answers are compressed as they go (gzip; the browser files come
+    // precompressed and carry their encoding already, event streams are never compressed).
+    let compress = tower_http::compression::CompressionLayer::new();
     health
         .merge(live)
+        .merge(files)
         .merge(pages)
         .layer(axum::middleware::map_response(error_status))
+        .layer(compress)
         .layer(app::ssr::session::layer(sessions, state.sessions))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
@@ -453,6 +467,8 @@ async fn error_status(resp: axum::response::Response) -> axum::response::Respons
 /// Background work for as long as the process runs: every 15 s, take over jobs whose console stopped (their
 /// lease ran out); every `every`, delete expired sessions.
 pub fn spawn_background(console: &Console, every: std::time::Duration) {
+    let assets = console.assets.clone();
+    tokio::spawn(async move { assets.warm().await });
     let jobs = console.state.jobs.clone();
     tokio::spawn(async move {
         loop {

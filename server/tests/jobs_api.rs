@@ -312,3 +312,154 @@ async fn going_on_despite_a_failed_preflight_is_an_admins_call() {
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
     assert!(a.body.contains("not registered"), "{}", a.body);
 }
+
+#[tokio::test]
+async fn control_plane_settings_are_checked_and_shape_the_plan() {
+    let console = console("jobs-api-settings", None, &[]).await;
+    let app = server::router(console);
+    let mut admin = Client::new(app);
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let a = admin
+        .call_json(
+            "register_clusters",
+            json!({"kubeconfig": kubeconfig, "clusters": [
+                {"context": "c3", "name": "c3", "network": "", "env": "", "region": "", "allow_insecure": false}
+            ]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    let with = |settings: serde_json::Value, per_cluster: serde_json::Value| {
+        let mut body = request(
+            &["c3"],
+            testworld::ISTIO_VERSION,
+            json!({"mode": "full-mesh"}),
+        );
+        body["request"]["settings"] = settings;
+        body["request"]["per_cluster"] = per_cluster;
+        body
+    };
+    // Refused before anything is read from a cluster, each problem named by form and field.
+    let refused = [
+        (
+            with(
+                json!({"trust_domain": "Not A Domain", "scaling_profile": "Huge"}),
+                json!({}),
+            ),
+            vec![
+                "shared.scaling_profile",
+                "\"Huge\" is not one of Default, Demo, Large",
+                "shared.trust_domain",
+            ],
+        ),
+        (
+            with(
+                json!({}),
+                json!({"c3": {"address_override": "not an address"}}),
+            ),
+            vec![
+                "c3.address_override",
+                "neither an IP address nor a DNS name",
+            ],
+        ),
+        (
+            with(json!({}), json!({"c1": {"mesh": {"distribution": "FIPS"}}})),
+            vec!["c1.cluster", "not among the chosen clusters"],
+        ),
+        (
+            with(
+                json!({"istiod_env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"}}),
+                json!({}),
+            ),
+            vec!["set by Meshdeck from the linking choice"],
+        ),
+        (
+            with(json!({"extensions_yaml": "beta: |\n  x: 1\n"}), json!({})),
+            vec!["c3: extensions YAML: it may set stable and values.istio-ztunnel only; beta"],
+        ),
+        (
+            with(json!({"extensions_yaml": "stable: |\n  a: [\n"}), json!({})),
+            vec!["the value of stable is not YAML"],
+        ),
+        (
+            with(
+                json!({"discovery_selectors": ["team=a"], "extensions_yaml": "stable: |\n  a: 1\n"}),
+                json!({}),
+            ),
+            vec!["not both"],
+        ),
+    ];
+    for (body, texts) in refused {
+        let a = admin.call_json("plan_setup", body.clone()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            a.body
+        );
+        let AppError::Invalid { field, message } = a.error() else {
+            panic!("{body}: {}", a.body)
+        };
+        assert_eq!(field, "settings");
+        for t in texts {
+            assert!(message.contains(t), "{body}: {message:?} lacks {t:?}");
+        }
+    }
+
+    // Shared values, a per-cluster override, and the extensions' fields reach the objects planned.
+    let body = with(
+        json!({
+            "scaling_profile": "Large", "distribution": "FIPS", "image_secrets": ["pull-secret"],
+            "istiod_env": {"PILOT_TRACE_SAMPLING": "1.0"},
+            "discovery_selectors": ["istio-discovery=enabled"],
+            "extensions_yaml": "values.istio-ztunnel: |\n  logLevel: debug\n"
+        }),
+        json!({"c3": {"mesh": {"scaling_profile": "Demo", "trust_domain": "c3.example"}, "address_override": "10.9.8.7"}}),
+    );
+    let a = admin.call_json("plan_setup", body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let plans: Vec<app::model::ClusterPlan> = serde_json::from_str(&a.body).expect("plan");
+    let objects: Vec<&app::model::PlanObject> = plans[0]
+        .steps
+        .iter()
+        .flat_map(|s| s.objects.iter())
+        .collect();
+    let yaml_of = |kind: &str, name: &str| -> serde_json::Value {
+        let o = objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+            .unwrap_or_else(|| panic!("{kind} {name} planned"));
+        serde_yaml::from_str(&o.yaml).expect("yaml")
+    };
+    let smc = yaml_of("ServiceMeshController", "managed-istio");
+    assert_eq!(smc["spec"]["scalingProfile"], "Demo", "c3's override wins");
+    assert_eq!(smc["spec"]["distribution"], "FIPS", "shared value");
+    assert_eq!(smc["spec"]["trustDomain"], "c3.example");
+    assert_eq!(
+        smc["spec"]["image"]["secrets"],
+        json!([{"name": "pull-secret"}])
+    );
+    assert_eq!(smc["spec"]["dataplaneMode"], "Ambient");
+    let cm = yaml_of("ConfigMap", "gloo-extensions-config");
+    let stable: serde_json::Value =
+        serde_yaml::from_str(cm["data"]["stable"].as_str().expect("stable")).expect("stable yaml");
+    assert_eq!(
+        stable,
+        json!({"serviceMeshController": {"istiod": {"discoverySelectors": [
+            {"matchLabels": {"istio-discovery": "enabled"}}
+        ]}}})
+    );
+    assert!(
+        cm["data"]["values.istiod"]
+            .as_str()
+            .expect("env")
+            .contains("PILOT_TRACE_SAMPLING")
+    );
+    assert_eq!(cm["data"]["values.istio-ztunnel"], "logLevel: debug\n");
+    let ew = yaml_of("Gateway", "istio-eastwest");
+    assert!(
+        ew.to_string().contains("10.9.8.7"),
+        "the address override: {ew}"
+    );
+}

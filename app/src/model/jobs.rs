@@ -1,9 +1,11 @@
 //! Wire types of setup jobs and the root of trust: what the browser sends to start a setup and what it is
 //! shown of jobs (steps, events) and of the root (never its key, except in the admin's export).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::ClusterName;
+use super::{ClusterName, ClusterSettings, MeshSettings};
 
 /// How peers reach each cluster's east-west gateway (mesh-spec.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -26,6 +28,19 @@ pub enum PeeringChoice {
     },
     /// The management plane on `management` distributes the peer gateways (§7).
     Automatic { management: ClusterName },
+}
+
+/// Every ordered pair of distinct clusters (`(from, to)`: `from` holds a peer gateway for `to`), in order.
+pub fn full_mesh_pairs(clusters: &[ClusterName]) -> Vec<(ClusterName, ClusterName)> {
+    let mut out = Vec::new();
+    for a in clusters {
+        for b in clusters {
+            if a != b {
+                out.push((a.clone(), b.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// The license the operator gets: a key (stored sealed with the job, written to a Secret) or a reference to
@@ -57,6 +72,12 @@ pub struct SetupRequest {
     /// An admin going on despite failed preflight findings says why; the job records it.
     #[serde(default)]
     pub override_reason: Option<String>,
+    /// Control-plane settings shared by every cluster.
+    #[serde(default)]
+    pub settings: MeshSettings,
+    /// Per-cluster overrides of `settings`, and east-west address overrides.
+    #[serde(default)]
+    pub per_cluster: BTreeMap<ClusterName, ClusterSettings>,
 }
 
 /// A job as listed.

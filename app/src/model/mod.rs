@@ -10,10 +10,12 @@ pub use mesh_ids::{ClusterName, InvalidName, NetworkName, version_rule};
 mod checks;
 mod error;
 mod jobs;
+mod settings;
 mod setup;
 pub use checks::*;
 pub use error::{AppError, FieldError};
 pub use jobs::*;
+pub use settings::*;
 pub use setup::*;
 
 /// The three roles of the console. Ordered: each role can do what the ones below it can.

@@ -4,18 +4,20 @@
 //! make one), 4 Review the plan (per cluster and step: the objects, their diff against what is live, the
 //! commands to do it by hand — each copyable), 5 Apply: the job starts and its page follows it live.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use super::CheckBadge;
 use super::allowed;
+use super::setup_settings::SettingsForm;
 use crate::api::{PlanSetup, PreflightSetup, StartSetup, get_root, list_clusters};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
 use crate::model::{
-    ClusterName, ClusterPlan, EastWest, LicenseChoice, PeeringChoice, PreflightView, Role,
-    SetupRequest, format_time,
+    ClusterName, ClusterPlan, ClusterSettings, EastWest, LicenseChoice, MeshSettings,
+    PeeringChoice, PreflightView, Role, SetupRequest, format_time, settings_problems,
+    valid_address,
 };
 
 /// The Istio version offered first (the guide's).
@@ -101,13 +103,51 @@ fn Wizard(
     let license_ref = RwSignal::new("gloo-mesh/gloo-license".to_string());
     let nodeport = RwSignal::new(false);
     let override_reason = RwSignal::new(String::new());
-
-    let request = move || -> Result<SetupRequest, String> {
-        let names: Vec<ClusterName> = selected
+    // Ordered pairs (from, to) taken out of the full mesh in the link matrix.
+    let excluded = RwSignal::new(BTreeSet::<(String, String)>::new());
+    let shared = RwSignal::new(MeshSettings::default());
+    // Per cluster: its overrides and its east-west address override.
+    let per_list: Vec<(String, RwSignal<MeshSettings>, RwSignal<String>)> = clusters
+        .iter()
+        .map(|(n, _)| {
+            (
+                n.clone(),
+                RwSignal::new(MeshSettings::default()),
+                RwSignal::new(String::new()),
+            )
+        })
+        .collect();
+    let per = StoredValue::new(per_list.clone());
+    let per_cluster = move || -> BTreeMap<ClusterName, ClusterSettings> {
+        let chosen = selected.get();
+        per.with_value(|per| {
+            per.iter()
+                .filter(|(n, _, _)| chosen.contains(n))
+                .filter_map(|(n, m, a)| {
+                    let s = ClusterSettings {
+                        mesh: m.get(),
+                        address_override: Some(a.get().trim().to_string())
+                            .filter(|a| !a.is_empty()),
+                    };
+                    (s != ClusterSettings::default())
+                        .then(|| ClusterName::new(n).ok().map(|n| (n, s)))
+                        .flatten()
+                })
+                .collect()
+        })
+    };
+    let chosen_names = move || -> Vec<ClusterName> {
+        selected
             .get()
             .iter()
             .filter_map(|n| ClusterName::new(n).ok())
-            .collect();
+            .collect()
+    };
+    let problems =
+        Memo::new(move |_| settings_problems(&shared.get(), &per_cluster(), &chosen_names()));
+
+    let request = move || -> Result<SetupRequest, String> {
+        let names = chosen_names();
         if names.is_empty() {
             return Err("Pick at least one cluster.".into());
         }
@@ -115,8 +155,25 @@ fn Wizard(
             let m = ClusterName::new(&management.get()).map_err(|e| e.to_string())?;
             PeeringChoice::Automatic { management: m }
         } else {
-            PeeringChoice::FullMesh
+            let out = excluded.get();
+            let all = crate::model::full_mesh_pairs(&names);
+            if all
+                .iter()
+                .any(|(a, b)| out.contains(&(a.to_string(), b.to_string())))
+            {
+                PeeringChoice::Pairs {
+                    pairs: all
+                        .into_iter()
+                        .filter(|(a, b)| !out.contains(&(a.to_string(), b.to_string())))
+                        .collect(),
+                }
+            } else {
+                PeeringChoice::FullMesh
+            }
         };
+        if !problems.get().is_empty() {
+            return Err("Fix the settings marked in step 4.".into());
+        }
         let license = if license_is_key.get() {
             LicenseChoice::Key {
                 key: license_key.get(),
@@ -138,6 +195,8 @@ fn Wizard(
             peering,
             license,
             override_reason: (!reason.trim().is_empty()).then_some(reason),
+            settings: shared.get(),
+            per_cluster: per_cluster(),
         })
     };
     let version_problem = move || crate::model::version_rule(version.get().trim()).err();
@@ -206,12 +265,15 @@ fn Wizard(
                 <p class=WHY>"Manual linking makes a peer gateway for every ordered pair here; automatic peering lets the management plane distribute them, which scales past a handful of clusters."</p>
                 <label class="mt-2 flex items-center gap-2">
                     <input type="radio" name="peering" value="full-mesh" prop:checked=move || !automatic.get() on:change=move |_| automatic.set(false) />
-                    "Full mesh, linked by Meshdeck"
+                    "Linked by Meshdeck (full mesh, or the pairs you pick)"
                 </label>
                 <label class="flex items-center gap-2">
                     <input type="radio" name="peering" value="automatic" prop:checked=move || automatic.get() on:change=move |_| automatic.set(true) />
                     "Automatic peering through a management cluster"
                 </label>
+                <Show when=move || { !automatic.get() && selected.get().len() >= 2 }>
+                    <LinkMatrix selected=selected excluded=excluded />
+                </Show>
                 <Show when=move || automatic.get()>
                     <label class="mt-2 block max-w-xs">
                         <span class="text-sm font-medium">"Management cluster"</span>
@@ -328,8 +390,48 @@ fn Wizard(
             </Suspense>
         </section>
 
+        <section class=SECTION aria-labelledby="settings">
+            <h2 id="settings" class="text-lg font-semibold">"4. Settings"</h2>
+            <p class=WHY>"The control plane's settings (ServiceMeshController and gloo-extensions-config). Set them once for every cluster; override per cluster below. Empty fields keep the operator's defaults."</p>
+            <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
+                <dt class="font-medium">"Data plane mode"</dt><dd>"Ambient — multicluster peering runs in istiod's ambient controllers, so it is required here."</dd>
+                <dt class="font-medium">"Install namespace"</dt><dd>"istio-system — where the intermediate CA (cacerts) is written and the operator watches."</dd>
+                <dt class="font-medium">"Traffic capture"</dt><dd>"Auto — InitContainer capture exists only for the sidecar data plane."</dd>
+                <dt class="font-medium">"Cluster, network, version"</dt><dd>"From each cluster's registration and step 1."</dd>
+            </dl>
+            <h3 class="mt-3 font-semibold">"Every cluster"</h3>
+            <SettingsForm value=shared problems=problems prefix="shared.".to_string() overrides=false />
+            {per_list
+                .iter()
+                .map(|(name, mesh, address)| {
+                    let (name, mesh, address) = (name.clone(), *mesh, *address);
+                    let shown = name.clone();
+                    let addr_id = format!("{name}.address_override");
+                    let addr_id2 = addr_id.clone();
+                    let bad_address = move || {
+                        let a = address.get();
+                        (!a.trim().is_empty() && !valid_address(a.trim())).then(|| format!("✕ {:?} is neither an IP address nor a DNS name", a.trim()))
+                    };
+                    view! {
+                        <Show when={ let n = shown.clone(); move || selected.get().contains(&n) }>
+                            <details class="mt-3 rounded border border-slate-200 p-2 dark:border-slate-800" data-cluster-settings=name.clone()>
+                                <summary class="cursor-pointer font-medium">{format!("Overrides for {name}")}</summary>
+                                <SettingsForm value=mesh problems=problems prefix=format!("{name}.") overrides=true />
+                                <label class="mt-3 block max-w-md">
+                                    <span class="text-sm font-medium">"East-west address override"</span>
+                                    <input class=INPUT id=addr_id.clone() data-field=addr_id2.clone() prop:value=move || address.get() on:input=move |ev| address.set(event_target_value(&ev)) />
+                                </label>
+                                <p class="mt-0.5 text-xs text-slate-600 dark:text-slate-300">"The address peers dial to reach this cluster, when its load balancer assigns none or a private one (an IP or DNS name). Empty: the gateway's own address."</p>
+                                {move || bad_address().map(|m| view! { <p role="alert" class="mt-0.5 text-sm text-red-800 dark:text-red-300">{m}</p> })}
+                            </details>
+                        </Show>
+                    }
+                })
+                .collect_view()}
+        </section>
+
         <section class=SECTION aria-labelledby="review">
-            <h2 id="review" class="text-lg font-semibold">"4. Review"</h2>
+            <h2 id="review" class="text-lg font-semibold">"5. Review"</h2>
             <p class=WHY>"What will change in each cluster, compared with what is there now. Nothing is applied before you confirm."</p>
             <button
                 type="button"
@@ -347,7 +449,7 @@ fn Wizard(
         </section>
 
         <section class=SECTION aria-labelledby="apply">
-            <h2 id="apply" class="text-lg font-semibold">"5. Apply"</h2>
+            <h2 id="apply" class="text-lg font-semibold">"6. Apply"</h2>
             <p class=WHY>"Starts a job: clusters in parallel, then the links, then every check until green. You can leave the page; the job goes on and Activity shows it live."</p>
             {can_apply.then(|| view! {
                 <button
@@ -362,6 +464,82 @@ fn Wizard(
             {(!can_apply).then(|| view! { <p class="mt-3 text-sm">"Viewers see the plan; operators and admins apply it."</p> })}
             {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
         </section>
+    }
+}
+
+/// Which cluster holds a peer gateway for which: rows are the holders, columns the clusters they reach.
+/// Everything is linked by default (a full mesh); clearing one box makes that link one-way.
+#[component]
+fn LinkMatrix(
+    selected: RwSignal<BTreeSet<String>>,
+    excluded: RwSignal<BTreeSet<(String, String)>>,
+) -> impl IntoView {
+    let names = move || selected.get().into_iter().collect::<Vec<_>>();
+    view! {
+        <div class="mt-3" data-testid="link-matrix">
+            <p class="text-sm">"Tick where the row's cluster should reach the column's cluster (it gets a peer gateway for it). Clear one box of a pair for a one-way link."</p>
+            <div class="mt-1 flex gap-3 text-sm">
+                <button type="button" class="underline" on:click=move |_| excluded.set(BTreeSet::new())>"Link all (full mesh)"</button>
+                <button type="button" class="underline" on:click=move |_| {
+                    let n = names();
+                    excluded.set(n.iter().flat_map(|a| n.iter().filter(move |b| *b != a).map(move |b| (a.clone(), b.clone()))).collect());
+                }>"Clear all"</button>
+            </div>
+            <table class="mt-2 text-sm">
+                <thead>
+                    <tr>
+                        <th class="px-2 text-left" scope="col">"from ↓ / to →"</th>
+                        {move || names().into_iter().map(|n| view! { <th class="px-2" scope="col">{n}</th> }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        let all = names();
+                        all.clone()
+                            .into_iter()
+                            .map(|from| {
+                                let cells = all
+                                    .iter()
+                                    .map(|to| {
+                                        if *to == from {
+                                            view! { <td class="px-2 text-center" aria-label="the same cluster">"—"</td> }.into_any()
+                                        } else {
+                                            let key = (from.clone(), to.clone());
+                                            let k2 = key.clone();
+                                            let label = format!("{from} reaches {to}");
+                                            view! {
+                                                <td class="px-2 text-center">
+                                                    <input
+                                                        type="checkbox"
+                                                        aria-label=label
+                                                        data-link=format!("{from}->{to}")
+                                                        prop:checked=move || !excluded.get().contains(&key)
+                                                        on:change=move |ev| {
+                                                            let on = event_target_checked(&ev);
+                                                            excluded.update(|x| { if on { x.remove(&k2); } else { x.insert(k2.clone()); } });
+                                                        }
+                                                    />
+                                                </td>
+                                            }.into_any()
+                                        }
+                                    })
+                                    .collect_view();
+                                view! { <tr><th class="px-2 text-left" scope="row">{from.clone()}</th>{cells}</tr> }
+                            })
+                            .collect_view()
+                    }}
+                </tbody>
+            </table>
+            {move || {
+                let out = excluded.get();
+                let n = names();
+                let one_way: Vec<String> = n.iter().flat_map(|a| n.iter().map(move |b| (a, b)))
+                    .filter(|(a, b)| a < b && (out.contains(&((*a).clone(), (*b).clone())) != out.contains(&((*b).clone(), (*a).clone()))))
+                    .map(|(a, b)| format!("{a}–{b}"))
+                    .collect();
+                (!one_way.is_empty()).then(|| view! { <p class="mt-1 text-sm">{format!("⚠ One-way: {} — traffic flows only towards the cluster that is reached.", one_way.join(", "))}</p> })
+            }}
+        </div>
     }
 }
 

@@ -594,6 +594,25 @@ impl Jobs {
                 (Some(reference.clone()), None)
             }
         };
+        let problems =
+            crate::model::settings_problems(&req.settings, &req.per_cluster, &req.clusters);
+        if !problems.is_empty() {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect();
+            return Err(invalid("settings", list.join("; ")));
+        }
+        for c in &mut clusters {
+            let over = req.per_cluster.get(&c.name);
+            let m = match over {
+                Some(o) => req.settings.overridden_by(&o.mesh),
+                None => req.settings.clone(),
+            };
+            apply_settings(c, &m)
+                .map_err(|msg| invalid("settings", format!("{}: {msg}", c.name)))?;
+            c.address_override = over.and_then(|o| o.address_override.clone());
+        }
         Ok((
             SetupSpec {
                 clusters,
@@ -1327,6 +1346,53 @@ fn root_context(id: &str) -> String {
 
 fn job_context(id: &str) -> String {
     format!("job/{id}/secrets")
+}
+
+/// A cluster's control-plane settings (validated) written into what the engine applies: the
+/// ServiceMeshController's fields, istiod's environment, and the extensions ConfigMap's further keys —
+/// discovery selectors become the `stable` key, the raw YAML adds `stable` or `values.istio-ztunnel`.
+fn apply_settings(
+    c: &mut ClusterSetup,
+    m: &crate::model::MeshSettings,
+) -> std::result::Result<(), String> {
+    use crate::model::{RAW_EXTENSION_KEYS, parse_selector};
+    c.mesh.distribution = m.distribution.clone();
+    c.mesh.scaling_profile = m.scaling_profile.clone();
+    c.mesh.on_conflict = m.on_conflict.clone();
+    c.mesh.trust_domain = m.trust_domain.clone();
+    c.mesh.image_repository = m.image_repository.clone();
+    c.mesh.image_secrets = m.image_secrets.clone();
+    c.mesh.repository_secrets = m.repository_secrets.clone();
+    c.mesh.repository_insecure_skip_verify = m.repository_insecure_skip_verify;
+    c.istiod_env = m.istiod_env.clone();
+    let mut extra = mesh::objects::parse_extensions_yaml(&m.extensions_yaml)
+        .map_err(|e| format!("extensions YAML: {e}"))?;
+    if let Some(k) = extra
+        .keys()
+        .find(|k| !RAW_EXTENSION_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "extensions YAML: it may set {} only; {k} is written by Meshdeck from the other fields or is unknown",
+            RAW_EXTENSION_KEYS.join(" and ")
+        ));
+    }
+    if !m.discovery_selectors.is_empty() {
+        if extra.contains_key("stable") {
+            return Err("discovery selectors are written into the stable key: set them in the field or in the raw YAML, not both".into());
+        }
+        let mut text = String::from("serviceMeshController:\n  istiod:\n    discoverySelectors:\n");
+        for s in &m.discovery_selectors {
+            let (k, v) = parse_selector(s).ok_or_else(|| format!("{s:?} is not key=value"))?;
+            text.push_str(&format!(
+                "    - matchLabels:\n        {}: {}\n",
+                serde_json::Value::String(k),
+                serde_json::Value::String(v)
+            ));
+        }
+        extra.insert("stable".into(), text);
+    }
+    c.extensions = extra;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,252 @@
+//! The built browser files (`/pkg/*`: the wasm, its JS glue, the CSS), served compressed. Each file is
+//! compressed once — brotli and gzip at their best levels, which would be far too slow per request — and
+//! kept in memory with its ETag; a file rebuilt on disk (a new size or modification time) is compressed
+//! again on its next request. Browsers revalidate (`no-cache` + ETag) and get a 304 while nothing changed.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+/// The files of one folder, compressed on first use.
+#[derive(Clone)]
+pub struct Assets {
+    dir: PathBuf,
+    cache: Arc<Mutex<HashMap<String, Arc<Entry>>>>,
+}
+
+struct Entry {
+    modified: Option<SystemTime>,
+    len: u64,
+    etag: String,
+    content_type: &'static str,
+    raw: bytes::Bytes,
+    gzip: bytes::Bytes,
+    brotli: bytes::Bytes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+impl Assets {
+    pub fn new(dir: PathBuf) -> Self {
+        Assets {
+            dir,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Compresses every file of the folder now, so the first browser does not wait for it.
+    pub async fn warm(&self) {
+        let Ok(mut dir) = tokio::fs::read_dir(&self.dir).await else {
+            return;
+        };
+        while let Ok(Some(e)) = dir.next_entry().await {
+            if let Some(name) = e.file_name().to_str()
+                && let Err(e) = self.entry(name).await
+            {
+                tracing::debug!("compressing {name}: {e:?}");
+            }
+        }
+    }
+
+    async fn entry(&self, name: &str) -> Result<Arc<Entry>, StatusCode> {
+        // Plain file names only: no folders, no way out of the site.
+        if name.is_empty()
+            || name.starts_with('.')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        let path = self.dir.join(name);
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|_| StatusCode::NOT_FOUND)?;
+        if !meta.is_file() {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        let modified = meta.modified().ok();
+        // One compression at a time; whoever waits here finds the result in the cache.
+        let mut cache = self.cache.lock().await;
+        if let Some(e) = cache.get(name)
+            && e.modified == modified
+            && e.len == meta.len()
+        {
+            return Ok(e.clone());
+        }
+        let raw = tokio::fs::read(&path)
+            .await
+            .map_err(|_| StatusCode::NOT_FOUND)?;
+        let content_type = content_type(name);
+        let entry = tokio::task::spawn_blocking(move || compress(raw, modified, content_type))
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let entry = Arc::new(entry);
+        cache.insert(name.to_string(), entry.clone());
+        Ok(entry)
+    }
+}
+
+fn compress(raw: Vec<u8>, modified: Option<SystemTime>, content_type: &'static str) -> Entry {
+    let etag = format!("\"{}\"", hex(&Sha256::digest(&raw)[..12]));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let gzip = gz
+        .write_all(&raw)
+        .and_then(|_| gz.finish())
+        .unwrap_or_default();
+    let mut brotli = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
+    if brotli::BrotliCompress(&mut &raw[..], &mut brotli, &params).is_err() {
+        brotli.clear();
+    }
+    Entry {
+        modified,
+        len: raw.len() as u64,
+        etag,
+        content_type,
+        raw: raw.into(),
+        gzip: gzip.into(),
+        brotli: brotli.into(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("wasm") => "application/wasm",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The best encoding the client accepts (`q=0` refuses one).
+fn pick(headers: &HeaderMap) -> Encoding {
+    let accept = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next()?.to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (!refused).then_some(name)
+        })
+        .collect::<Vec<_>>();
+    if accept.iter().any(|a| a == "br") {
+        Encoding::Brotli
+    } else if accept.iter().any(|a| a == "gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// `GET /pkg/{file}`.
+pub async fn serve(
+    State(assets): State<Assets>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let entry = match assets.entry(&name).await {
+        Ok(e) => e,
+        Err(status) => return status.into_response(),
+    };
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&entry.etag).expect("hex"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == entry.etag))
+    {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(entry.content_type),
+    );
+    let body = match pick(&headers) {
+        Encoding::Brotli if !entry.brotli.is_empty() => {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+            entry.brotli.clone()
+        }
+        Encoding::Brotli | Encoding::Gzip if !entry.gzip.is_empty() => {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            entry.gzip.clone()
+        }
+        _ => entry.raw.clone(),
+    };
+    (StatusCode::OK, h, Body::from(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn picks_the_best_accepted_encoding() {
+        assert_eq!(pick(&accept("gzip, deflate, br, zstd")), Encoding::Brotli);
+        assert_eq!(pick(&accept("gzip")), Encoding::Gzip);
+        assert_eq!(pick(&accept("br;q=0, gzip;q=0.8")), Encoding::Gzip);
+        assert_eq!(pick(&accept("identity")), Encoding::Identity);
+        assert_eq!(pick(&HeaderMap::new()), Encoding::Identity);
+    }
+
+    #[test]
+    fn compressed_forms_decode_to_the_file() {
+        let raw: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let e = compress(raw.clone(), None, "application/wasm");
+        assert!(e.gzip.len() < raw.len() / 2 && e.brotli.len() < raw.len() / 2);
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&e.gzip[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, raw);
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &e.brotli[..], &mut out).unwrap();
+        assert_eq!(out, raw);
+        assert_eq!(e.etag.len(), 26);
+    }
+}
