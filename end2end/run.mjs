@@ -261,14 +261,45 @@ test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a f
   }
 });
 
+test('the browser files come compressed and revalidate with an ETag', async ({ page }) => {
+  const wasm = [];
+  page.on('response', r => { if (r.url().endsWith('.wasm')) wasm.push(r); });
+  await page.goto(`${BASE}/sign-in`);
+  await hydrated(page);
+  expect(wasm.length === 1, `one wasm response, got ${wasm.length}`);
+  const h = await wasm[0].allHeaders();
+  expect(h['content-encoding'] === 'br', `wasm content-encoding ${h['content-encoding']}`);
+  const sizes = await page.evaluate(() => performance.getEntriesByType('resource')
+    .filter(e => e.name.endsWith('.wasm')).map(e => [e.encodedBodySize, e.decodedBodySize]));
+  expect(sizes.length === 1 && sizes[0][0] * 2 < sizes[0][1], `wasm encoded/decoded ${JSON.stringify(sizes)}`);
+  const status = await page.evaluate(async (etag) => (await fetch('/pkg/meshdeck.wasm', { headers: { 'if-none-match': etag } })).status, h.etag);
+  expect(status === 304, `revalidation answered ${status}`);
+});
+
+test('setup wizard: a viewer sees the choices and the plan but cannot run the preflight or apply', async ({ page }) => {
+  await signIn(page, VIEWER.username, VIEWER.password);
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  await page.locator('input[name=cluster][value=c1]').check();
+  expect(await page.getByRole('button', { name: 'Run preflight' }).count() === 0, 'no preflight button for a viewer');
+  expect(await page.getByRole('button', { name: 'Apply' }).count() === 0, 'no apply button for a viewer');
+  await page.getByText('Viewers see the plan; operators and admins apply it.').waitFor();
+  const [status] = await callApi(page, 'start_setup', { request: {
+    clusters: ['c1'], istio_version: '1.28.1-patch0', eastwest: 'load-balancer', peering: { mode: 'full-mesh' },
+    license: { kind: 'key', key: 'x' } } });
+  expect(status === 403, `start_setup as a viewer answered ${status}`);
+}, { allowStatus: [403] });
+
 test('setup wizard: choose two clusters, preflight, review the plan, apply, and follow the job to all checks green', async ({ page }) => {
   resetClusters('c1', 'c2');
   await signIn(page, 'admin', ADMIN_PASSWORD);
+  // c1 is registered by an earlier test; registering it again is refused as already registered.
   const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
     kubeconfig: KUBECONFIG,
-    clusters: [{ context: 'c2', name: 'c2', network: '', env: '', region: '', allow_insecure: false }],
+    clusters: ['c1', 'c2'].map(c => ({ context: c, name: c, network: '', env: '', region: '', allow_insecure: false })),
   });
-  expect(regStatus === 200 && outcomes[0].result.Ok, `registered: ${JSON.stringify(outcomes)}`);
+  expect(regStatus === 200 && outcomes.every(o => o.result.Ok || JSON.stringify(o.result).includes('already')),
+    `registered: ${JSON.stringify(outcomes)}`);
   await page.goto(`${BASE}/setup`);
   await hydrated(page);
   // Nothing can be checked or applied before the choices are made.
@@ -294,7 +325,7 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   await page.locator('[data-problem="shared.trust_domain"]').waitFor();
   expect(await page.getByRole('button', { name: 'Run preflight' }).isDisabled(), 'a bad setting blocks the preflight');
   await page.fill('[data-field="shared.trust_domain"]', '');
-  await page.locator('[data-cluster-settings=c2] summary').click();
+  await page.locator('[data-cluster-settings=c2] > summary').click();
   await page.selectOption('[data-field="c2.scaling_profile"]', 'Demo');
   expect(await page.locator('[data-problem]').count() === 0, 'no problems left');
 
@@ -331,5 +362,43 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   expect(kubectl('--context', 'c2', '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io', '-o', 'name').includes('istio-remote-peer-c1') === false,
     'c2 holds no peer gateway for c1');
 });
+
+test('setup wizard: export peer gateways for a cluster without credentials, and import what its owner sent', async ({ page }) => {
+  // After the wizard test: c2 has an east-west gateway.
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  const exp = page.locator('[data-testid=export-peers]');
+  for (const box of await exp.locator('input[name=export_cluster]').all()) {
+    if ((await box.getAttribute('value')) === 'c2') await box.check(); else await box.uncheck();
+  }
+  await exp.getByRole('button', { name: 'Export' }).click();
+  const link = exp.locator('[data-testid=export-download]');
+  await link.waitFor({ timeout: 30000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const text = readFileSync(await download.path(), 'utf8');
+  expect(text.includes('name: istio-remote-peer-c2') && text.includes('gatewayClassName: istio-remote'), `export: ${text}`);
+  // The owner can apply it as is (checked by the API server of another cluster, without keeping it).
+  kubectl('--context', 'c1', 'apply', '--dry-run=server', '-f', await download.path());
+
+  // What the owner of zz-owner sent back: refused when broken, applied in c2 when valid.
+  const theirs = text.split('---')[0]
+    .replaceAll('istio-remote-peer-c2', 'istio-remote-peer-zz-owner')
+    .replaceAll('topology.istio.io/cluster: c2', 'topology.istio.io/cluster: zz-owner');
+  const imp = page.locator('[data-testid=import-peers]');
+  for (const box of await imp.locator('input[name=import_cluster]').all()) {
+    if ((await box.getAttribute('value')) === 'c2') await box.check(); else await box.uncheck();
+  }
+  await imp.locator('textarea[name=peer_yaml]').fill('kind: Gateway\napiVersion: v1\n');
+  await imp.getByRole('button', { name: 'Import' }).click();
+  await imp.getByText('expected a gateway.networking.k8s.io/v1 Gateway').waitFor({ timeout: 30000 });
+  await imp.locator('textarea[name=peer_yaml]').fill(theirs);
+  await imp.getByRole('button', { name: 'Import' }).click();
+  await imp.locator('[data-import=c2]', { hasText: '✓ c2: istio-remote-peer-zz-owner in place' }).waitFor({ timeout: 30000 });
+  const got = kubectl('--context', 'c2', '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io',
+    'istio-remote-peer-zz-owner', '-o', 'jsonpath={.metadata.labels.topology\\.istio\\.io/cluster}');
+  expect(got === 'zz-owner', `imported gateway's cluster label: ${got}`);
+  kubectl('--context', 'c2', '-n', 'istio-eastwest', 'delete', 'gateways.gateway.networking.k8s.io', 'istio-remote-peer-zz-owner');
+}, { allowStatus: [422] });
 
 await run();

@@ -570,21 +570,21 @@ mod tests {
         );
         assert!(
             parse_extensions_yaml("- a list")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("mapping")
         );
         assert!(
             parse_extensions_yaml("stable: {a: 1}")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("stable")
         );
         assert!(
             parse_extensions_yaml("stable: \"a: [\"")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("stable"),
             "each value must itself be YAML"
         );
-        assert_eq!(parse_extensions_yaml("  ").unwrap(), BTreeMap::new());
+        assert_eq!(parse_extensions_yaml("  ").expect("empty"), BTreeMap::new());
     }
 
     #[test]

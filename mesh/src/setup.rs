@@ -695,9 +695,48 @@ pub async fn link(from: &Target, to: &Target, data_plane: DataPlane) -> StepResu
     import_peer(from, &gw).await
 }
 
+/// The peer gateways that reach `targets` (built from their live state), as one multi-document YAML for the
+/// owner of a cluster Meshdeck has no credentials for: they apply it in their cluster (`kubectl apply -f`).
+pub async fn export_peers(targets: &[Target], data_plane: DataPlane) -> Result<String, StepError> {
+    let mut out = String::new();
+    for t in targets {
+        let gw = peer_gateway_for(t, data_plane).await?;
+        out.push_str(&format!(
+            "# reaches cluster {} — apply in the cluster that should reach it\n",
+            t.name
+        ));
+        out.push_str(&serde_yaml::to_string(&gw).unwrap_or_default());
+        out.push_str("---\n");
+    }
+    Ok(out)
+}
+
+/// Checks every peer gateway of a (multi-document) YAML someone sent before any is applied.
+pub fn validate_peer_gateways(text: &str) -> Result<Vec<Value>, String> {
+    use serde::Deserialize;
+    let mut out = vec![];
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(doc)
+            .map_err(|e| format!("document {}: not valid YAML: {e}", i + 1))?;
+        if v.is_null() {
+            continue;
+        }
+        let gw = validate_peer_value(v).map_err(|e| format!("document {}: {e}", i + 1))?;
+        out.push(gw);
+    }
+    if out.is_empty() {
+        return Err("no peer gateway in it: paste the YAML the cluster's owner sent (one or more istio-remote Gateways)".into());
+    }
+    Ok(out)
+}
+
 /// Checks a peer gateway someone sent (the export/import path) before it is applied.
 pub fn validate_peer_gateway(text: &str) -> Result<Value, String> {
     let v: Value = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    validate_peer_value(v)
+}
+
+fn validate_peer_value(v: Value) -> Result<Value, String> {
     if v["apiVersion"] != "gateway.networking.k8s.io/v1" || v["kind"] != "Gateway" {
         return Err("expected a gateway.networking.k8s.io/v1 Gateway".into());
     }
@@ -1353,6 +1392,23 @@ mod tests {
         );
         let wrong_name = text.replace("istio-remote-peer-c2", "peer-c2");
         assert!(validate_peer_gateway(&wrong_name).is_err());
+
+        // Several documents (what an export holds): all are checked, and a bad one is named by position.
+        let two = format!("# a comment\n{text}---\n{}---\n", text.replace("c2", "c4"));
+        let gws = validate_peer_gateways(&two).expect("two valid documents");
+        assert_eq!(gws.len(), 2);
+        assert_eq!(gws[1]["metadata"]["name"], "istio-remote-peer-c4");
+        let second_bad = format!("{text}---\n{no_addr}");
+        assert!(
+            validate_peer_gateways(&second_bad)
+                .expect_err("second")
+                .starts_with("document 2: spec.addresses is empty")
+        );
+        assert!(
+            validate_peer_gateways("---\n")
+                .expect_err("empty")
+                .contains("no peer gateway")
+        );
     }
 
     #[test]

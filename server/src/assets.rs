@@ -220,7 +220,7 @@ mod tests {
 
     fn accept(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).expect("header"));
         h
     }
 
@@ -242,10 +242,10 @@ mod tests {
         assert!(e.gzip.len() < raw.len() / 2 && e.brotli.len() < raw.len() / 2);
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&e.gzip[..]), &mut out)
-            .unwrap();
+            .expect("gzip");
         assert_eq!(out, raw);
         let mut out = Vec::new();
-        brotli::BrotliDecompress(&mut &e.brotli[..], &mut out).unwrap();
+        brotli::BrotliDecompress(&mut &e.brotli[..], &mut out).expect("brotli");
         assert_eq!(out, raw);
         assert_eq!(e.etag.len(), 26);
     }

@@ -155,6 +155,18 @@ fn rows() -> Vec<Row> {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         row(
+            "export_peers",
+            Some(Role::Operator),
+            Json(json!({"clusters": [], "eastwest": "load-balancer"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "import_peers",
+            Some(Role::Operator),
+            Json(json!({"into": ["c1"], "yaml": "kind: ["})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
             "plan_setup",
             Some(Role::Viewer),
             Json(json!({"request": {

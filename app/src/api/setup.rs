@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::model::{AppError, ClusterPlan, PreflightView, SetupRequest};
+use crate::model::{
+    AppError, ClusterName, ClusterPlan, EastWest, ImportOutcome, PreflightView, SetupRequest,
+};
 
 /// Preflight of a setup before it starts: per cluster, each finding pass/warn/fail with what to do. Operators
 /// and admins only: the load-balancer probe creates (and deletes) a Service in each cluster.
@@ -28,6 +30,42 @@ pub async fn plan_setup(request: SetupRequest) -> Result<Vec<ClusterPlan>, AppEr
         async {
             session::require(Role::Viewer).await?;
             Ok(state()?.jobs.plan(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// For the owner of a cluster Meshdeck has no credentials for: the peer gateways their cluster needs to
+/// reach `clusters`, as YAML to apply there. Read-only here; operators and admins, who run linking.
+#[server(endpoint = "export_peers", input = Json)]
+pub async fn export_peers(
+    clusters: Vec<ClusterName>,
+    eastwest: EastWest,
+) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Operator).await?;
+            Ok(state()?.jobs.export_peers(&clusters, eastwest).await?)
+        }
+        .await,
+    )
+}
+
+/// What the owner of such a cluster sent back: its peer gateway(s), validated, then applied (server-side
+/// apply) in each of `into`, so they reach that cluster. Per cluster: what was applied or what failed.
+#[server(endpoint = "import_peers", input = Json)]
+pub async fn import_peers(
+    into: Vec<ClusterName>,
+    yaml: String,
+) -> Result<Vec<ImportOutcome>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Operator).await?;
+            Ok(state()?.jobs.import_peers(&into, &yaml).await?)
         }
         .await,
     )

@@ -390,8 +390,8 @@ mod tests {
 
     #[test]
     fn overrides_for_unchosen_clusters_and_bad_addresses_are_refused() {
-        let c1 = ClusterName::new("c1").unwrap();
-        let c9 = ClusterName::new("c9").unwrap();
+        let c1 = ClusterName::new("c1").expect("name");
+        let c9 = ClusterName::new("c9").expect("name");
         let per: BTreeMap<_, _> = [
             (
                 c1.clone(),

@@ -51,3 +51,13 @@ pub struct ClusterPlan {
     pub error: Option<String>,
     pub steps: Vec<PlanStep>,
 }
+
+/// What importing a peer gateway did in one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportOutcome {
+    pub cluster: String,
+    /// The gateways applied (`istio-remote-peer-<cluster>`), when it worked.
+    pub applied: Vec<String>,
+    /// What went wrong, naming the cluster and the step, and what to do.
+    pub error: Option<String>,
+}

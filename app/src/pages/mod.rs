@@ -6,6 +6,7 @@ mod checks;
 mod clusters;
 mod register;
 mod setup;
+mod setup_link;
 mod setup_settings;
 mod sign_in;
 mod users;

@@ -11,6 +11,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::CheckBadge;
 use super::allowed;
+use super::setup_link::ForeignLink;
 use super::setup_settings::SettingsForm;
 use crate::api::{PlanSetup, PreflightSetup, StartSetup, get_root, list_clusters};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
@@ -39,7 +40,7 @@ pub(super) fn copy_text(text: &str) {
 
 /// A block of text with a Copy button.
 #[component]
-fn Copyable(text: String, #[prop(optional)] label: &'static str) -> impl IntoView {
+pub(super) fn Copyable(text: String, #[prop(optional)] label: &'static str) -> impl IntoView {
     let copied = RwSignal::new(false);
     let t = text.clone();
     view! {
@@ -251,6 +252,7 @@ fn Wizard(
         })
         .collect_view();
     let management_names: Vec<String> = clusters.iter().map(|(n, _)| n.clone()).collect();
+    let all_names = management_names.clone();
 
     view! {
         <section class=SECTION aria-labelledby="choose">
@@ -463,6 +465,16 @@ fn Wizard(
             })}
             {(!can_apply).then(|| view! { <p class="mt-3 text-sm">"Viewers see the plan; operators and admins apply it."</p> })}
             {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+        </section>
+
+        <section class=SECTION aria-labelledby="foreign">
+            <h2 id="foreign" class="text-lg font-semibold">"7. Link a cluster Meshdeck cannot reach"</h2>
+            <p class=WHY>"For a cluster whose credentials you do not have: its owner applies the peer gateways you export, and sends back theirs for you to import. Links made this way are checked like any other."</p>
+            {if can_apply {
+                view! { <ForeignLink clusters=all_names nodeport=nodeport /> }.into_any()
+            } else {
+                view! { <p class="mt-3 text-sm">"Operators and admins export and import peer gateways."</p> }.into_any()
+            }}
         </section>
     }
 }

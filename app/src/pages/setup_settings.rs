@@ -270,10 +270,10 @@ mod tests {
 
     #[test]
     fn env_lines_parse_and_a_line_without_equals_is_reported() {
-        let env = parse_env("A=1\n\n B = two words \n").unwrap();
+        let env = parse_env("A=1\n\n B = two words \n").expect("valid");
         assert_eq!(env["A"], "1");
         assert_eq!(env["B"], "two words");
-        assert!(parse_env("A=1\nB").unwrap_err().contains("NAME=value"));
+        assert!(parse_env("A=1\nB").expect_err("refused").contains("NAME=value"));
         assert_eq!(split_list("a, b\nc,,"), ["a", "b", "c"]);
     }
 }

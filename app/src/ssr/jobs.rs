@@ -617,10 +617,7 @@ impl Jobs {
             SetupSpec {
                 clusters,
                 istio_version: req.istio_version.trim().to_string(),
-                data_plane: match req.eastwest {
-                    EastWest::LoadBalancer => DataPlane::LoadBalancer,
-                    EastWest::NodePort => DataPlane::NodePort,
-                },
+                data_plane: data_plane_of(req.eastwest),
                 peering,
                 chart: self.inner.chart.clone(),
                 license_secret_ref,
@@ -630,6 +627,105 @@ impl Jobs {
             },
             license_key,
         ))
+    }
+
+    /// The peer gateways that reach `names` (from their live state), as YAML for the owner of a cluster
+    /// Meshdeck has no credentials for.
+    pub async fn export_peers(&self, names: &[ClusterName], eastwest: EastWest) -> Result<String> {
+        if names.is_empty() || names.len() > 100 {
+            return Err(Error::Invalid {
+                field: "clusters",
+                message: "pick 1 to 100 clusters to export".into(),
+            });
+        }
+        let mut targets = vec![];
+        for name in names {
+            self.inner
+                .store
+                .cluster(name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+            targets.push(self.target(name).await.map_err(|message| Error::Invalid {
+                field: "clusters",
+                message,
+            })?);
+        }
+        setup::export_peers(&targets, data_plane_of(eastwest))
+            .await
+            .map_err(|e| Error::Invalid {
+                field: "clusters",
+                message: e.to_string(),
+            })
+    }
+
+    /// Applies the peer gateways someone sent (validated first, all of them) in each of `into`.
+    pub async fn import_peers(
+        &self,
+        into: &[ClusterName],
+        yaml: &str,
+    ) -> Result<Vec<crate::model::ImportOutcome>> {
+        if into.is_empty() || into.len() > 100 {
+            return Err(Error::Invalid {
+                field: "into",
+                message: "pick 1 to 100 clusters to import into".into(),
+            });
+        }
+        if yaml.len() > 256 * 1024 {
+            return Err(Error::Invalid {
+                field: "yaml",
+                message: "at most 256 KiB".into(),
+            });
+        }
+        let gateways = setup::validate_peer_gateways(yaml).map_err(|message| Error::Invalid {
+            field: "yaml",
+            message,
+        })?;
+        for name in into {
+            self.inner
+                .store
+                .cluster(name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+        }
+        let runs = into.iter().map(|name| {
+            let gateways = &gateways;
+            async move {
+                let mut out = crate::model::ImportOutcome {
+                    cluster: name.to_string(),
+                    applied: vec![],
+                    error: None,
+                };
+                let t = match self.target(name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        out.error = Some(format!("{e} — re-test the cluster under Clusters"));
+                        return out;
+                    }
+                };
+                for gw in gateways {
+                    match setup::import_peer(&t, gw).await {
+                        Ok(_) => out.applied.push(
+                            gw["metadata"]["name"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        ),
+                        Err(e) => {
+                            out.error = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                out
+            }
+        });
+        let outcomes = futures::future::join_all(runs).await;
+        tracing::info!(
+            clusters = outcomes.len(),
+            gateways = gateways.len(),
+            "imported peer gateways"
+        );
+        Ok(outcomes)
     }
 
     /// Stores `root` (generated or imported) as the root in use; its key sealed.
@@ -1316,6 +1412,13 @@ async fn peer_gateway(
         None => Err(format!("cluster {to} is not part of this job")),
     };
     (to.to_string(), gw)
+}
+
+fn data_plane_of(e: EastWest) -> DataPlane {
+    match e {
+        EastWest::LoadBalancer => DataPlane::LoadBalancer,
+        EastWest::NodePort => DataPlane::NodePort,
+    }
 }
 
 /// How long the preflight waits for the load-balancer probe's address.

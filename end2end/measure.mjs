@@ -1,0 +1,72 @@
+// Page weight and time to interactive, measured in Debian's Chromium against a running console (bench/page
+// starts it). For each page: a fresh browser context (empty cache) per run, 5 runs, medians printed.
+//   transfer_bytes  bytes over the wire for the page: the document and every file it loads (headers included)
+//   tti_ms          from navigation start to the moment the page has hydrated (its handlers are attached)
+// usage: node measure.mjs  (MESHDECK_E2E_URL, MESHDECK_E2E_ADMIN_PASSWORD)
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.MESHDECK_E2E_URL;
+const PASSWORD = process.env.MESHDECK_E2E_ADMIN_PASSWORD;
+const RUNS = Number(process.env.RUNS || 5);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+async function signedInState() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${BASE}/sign-in`);
+  await page.fill('input[name=username]', 'admin');
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(u => !u.pathname.startsWith('/sign-in'));
+  const state = await context.storageState();
+  await context.close();
+  return state;
+}
+
+async function measure(path, storageState) {
+  const transfer = [], tti = [], wasm = [];
+  for (let i = 0; i < RUNS; i++) {
+    const context = await browser.newContext({ storageState });
+    // Records the moment hydration finishes, in the page's own clock.
+    await context.addInitScript(() => {
+      new MutationObserver((_, obs) => {
+        if (document.documentElement.dataset.hydrated === 'true') {
+          window.__hydratedAt = performance.now();
+          obs.disconnect();
+        }
+      }).observe(document.documentElement, { attributes: true });
+    });
+    const page = await context.newPage();
+    await page.goto(`${BASE}${path}`);
+    await page.waitForFunction(() => window.__hydratedAt !== undefined, null, { timeout: 60000 });
+    const m = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const res = performance.getEntriesByType('resource');
+      const w = res.find(r => r.name.endsWith('.wasm'));
+      return {
+        transfer: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
+        tti: window.__hydratedAt - nav.startTime,
+        wasm: w ? [w.encodedBodySize, w.decodedBodySize] : [0, 0],
+      };
+    });
+    transfer.push(m.transfer); tti.push(m.tti); wasm.push(m.wasm);
+    await context.close();
+  }
+  return { transfer: median(transfer), tti: Math.round(median(tti)), wasm: wasm[0], tti_all: tti.map(Math.round) };
+}
+
+const anon = await measure('/sign-in');
+console.log(`/sign-in: transfer ${anon.transfer} B, time to interactive ${anon.tti} ms (runs: ${anon.tti_all.join(' ')})`);
+const state = await signedInState();
+const setup = await measure('/setup', state);
+console.log(`/setup:   transfer ${setup.transfer} B, time to interactive ${setup.tti} ms (runs: ${setup.tti_all.join(' ')})`);
+console.log(`wasm: ${anon.wasm[0]} B compressed, ${anon.wasm[1]} B raw`);
+await browser.close();
+console.log(`signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]}`);
