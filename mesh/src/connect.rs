@@ -273,6 +273,18 @@ pub fn classify(err: &kube::Error) -> Problem {
 
 /// A client for stored credentials, with timeouts so an unreachable cluster fails fast.
 pub async fn client(creds: &Credentials) -> Result<Client, Problem> {
+    build(creds, Some(READ_TIMEOUT)).await
+}
+
+/// A client for the long-lived watches of [`crate::watch`]: like [`client`], but without the read timeout,
+/// which cuts every watch that stays quiet for longer than [`READ_TIMEOUT`] (on an idle test cluster every
+/// watch was cut, and listed again, within 25 s). A dead connection is noticed by the watches themselves:
+/// each ends after [`crate::watch::WATCH_TIMEOUT`] and is resumed, and one silent for longer is dropped.
+pub async fn watch_client(creds: &Credentials) -> Result<Client, Problem> {
+    build(creds, None).await
+}
+
+async fn build(creds: &Credentials, read_timeout: Option<Duration>) -> Result<Client, Problem> {
     let opts = KubeConfigOptions {
         context: Some(creds.context.clone()),
         ..Default::default()
@@ -281,7 +293,7 @@ pub async fn client(creds: &Credentials) -> Result<Client, Problem> {
         .await
         .map_err(|e| Problem::Other(format!("the kubeconfig cannot be used: {e}")))?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    config.read_timeout = Some(READ_TIMEOUT);
+    config.read_timeout = read_timeout;
     let counter = Counter(requests_of(&creds.server));
     Ok(kube::client::ClientBuilder::try_from(config)
         .map_err(|e| classify(&e))?

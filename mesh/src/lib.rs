@@ -16,6 +16,7 @@ pub mod operator;
 pub mod preflight;
 pub mod setup;
 pub mod topology;
+pub mod watch;
 
 /// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).
 pub const FIELD_MANAGER: &str = "meshdeck";

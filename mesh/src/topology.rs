@@ -57,6 +57,17 @@ pub struct SmcState {
     pub version: Option<String>,
 }
 
+impl SmcState {
+    /// Reads a ServiceMeshController object.
+    pub fn from_object(smc: &DynamicObject) -> Self {
+        SmcState {
+            phase: smc.data["status"]["phase"].as_str().map(String::from),
+            conditions: conditions_of(&smc.data),
+            version: smc.data["spec"]["version"].as_str().map(String::from),
+        }
+    }
+}
+
 /// The istiod Deployment (`app=istiod` in istio-system).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IstiodState {
