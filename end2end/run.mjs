@@ -177,6 +177,24 @@ test('with JavaScript off: sign in, see the clusters, open one, sign out', async
   await page.waitForURL(/\/sign-in\?next=/);
 }, { javaScript: false });
 
+test('setup: an admin makes an RSA 4096 root of trust before the first setup, and downloads its certificate', async ({ page }) => {
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  const maker = page.locator('[data-testid=root-maker]');
+  await maker.waitFor();
+  await maker.locator('input[name=root_how][value=rsa]').check();
+  await maker.getByRole('button', { name: 'Make the root' }).click();
+  const root = page.locator('dl[data-testid=root]');
+  await root.waitFor({ timeout: 60000 });
+  expect((await root.textContent()).includes('RSA 4096'), await root.textContent());
+  const [download] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download the root certificate' }).click()]);
+  const pem = readFileSync(await download.path(), 'utf8');
+  expect(pem.startsWith('-----BEGIN CERTIFICATE-----'), pem.slice(0, 40));
+  expect(await page.locator('[data-testid=root-maker]').count() === 0, 'no second root while one is in use');
+});
+
 test('activity: a failed setup job is retried and followed live, without reloading, until it succeeds', async ({ page }) => {
   resetClusters('c3');
   kubectl('--context', 'c3', 'delete', 'clusterrolebinding', 'meshdeck-e2e-limited-admin', '--ignore-not-found');
@@ -343,6 +361,10 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   expect((await plan.textContent()).includes('ServiceMeshController'), await plan.textContent());
   expect((await plan.textContent()).includes('helm upgrade --install'), 'the commands by hand');
   expect(!(await plan.textContent()).includes('meshdeck-test-license'), 'the license key is not shown');
+  const [tarball] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=plan-download]').click()]);
+  const listing = execFileSync('tar', ['-tf', await tarball.path()], { encoding: 'utf8' });
+  expect(listing.includes('meshdeck-plan/c2/') && /meshdeck-plan\/c1\/\d\d-control-plane\/servicemeshcontroller-gloo-mesh-managed-istio\.yaml/.test(listing),
+    `plan archive: ${listing}`);
 
   await page.getByRole('button', { name: 'Apply' }).click();
   await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
@@ -400,5 +422,60 @@ test('setup wizard: export peer gateways for a cluster without credentials, and 
   expect(got === 'zz-owner', `imported gateway's cluster label: ${got}`);
   kubectl('--context', 'c2', '-n', 'istio-eastwest', 'delete', 'gateways.gateway.networking.k8s.io', 'istio-remote-peer-zz-owner');
 }, { allowStatus: [422] });
+
+test('setup wizard: a cluster without load balancers fails the preflight with what to do; NodePort and automatic peering then mesh c1 and c2', async ({ page }) => {
+  resetClusters('c1', 'c2');
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  await page.locator('input[name=cluster][value=c1]').check();
+  await page.locator('input[name=cluster][value=c2]').check();
+  await page.fill('input[name=license_key]', 'meshdeck-test-license');
+  kubectl('--context', 'c2', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'merge',
+    '-p', '{"data":{"lb-never-assigned":"true"}}');
+  try {
+    await page.getByRole('button', { name: 'Run preflight' }).click();
+    const lb = page.locator('[data-preflight=c2] [data-finding=load-balancer]');
+    await lb.waitFor({ timeout: 120000 });
+    expect(await lb.locator('[data-check=fail]').count() === 1, `c2 load balancer: ${await lb.textContent()}`);
+    expect((await lb.textContent()).includes('Choose NodePort peering'), await lb.textContent());
+    expect((await page.locator('[data-preflight=c2] h3').textContent()).includes('blocked'), 'c2 blocked');
+    await page.getByText('Preflight found failures').waitFor();
+    expect(await page.getByRole('button', { name: 'Show the plan' }).isDisabled(), 'the review waits for a passing preflight (or an override)');
+  } finally {
+    kubectl('--context', 'c2', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'json',
+      '-p', '[{"op":"remove","path":"/data/lb-never-assigned"}]');
+  }
+
+  // NodePort peering needs no load balancer; automatic peering through c1.
+  await page.locator('input[name=eastwest]').nth(1).check();
+  await page.locator('input[name=peering][value=automatic]').check();
+  await page.selectOption('select[name=management]', 'c1');
+  await page.getByRole('button', { name: 'Run preflight' }).click();
+  for (const c of ['c1', 'c2']) {
+    const p = page.locator(`[data-preflight=${c}]`);
+    await p.waitFor({ timeout: 120000 });
+    expect((await p.locator('h3').textContent()).includes('ready'), `${c}: ${await p.textContent()}`);
+  }
+  expect((await page.locator('[data-preflight=c2] [data-finding=load-balancer]').textContent()).includes('NodePort'), 'NodePort needs no load balancer');
+  await page.getByRole('button', { name: 'Show the plan' }).click();
+  await page.locator('[data-plan=c2]').waitFor({ timeout: 120000 });
+  expect((await page.locator('[data-plan=c1]').textContent()).includes('gloo-extensions-config'), 'automatic peering configures the extensions');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  const job = page.url();
+  // Leave mid-apply and come back: the same job, still live.
+  await page.goto(`${BASE}/activity`);
+  await page.goto(job);
+  await hydrated(page);
+  await page.locator('[data-testid=live]', { hasText: 'following live' }).waitFor({ timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the NodePort, automatic-peering job succeeded', 300000);
+  const ew = kubectl('--context', 'c2', '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io', 'istio-eastwest',
+    '-o', 'jsonpath={.metadata.annotations}');
+  expect(ew.toLowerCase().includes('nodeport'), `c2's east-west gateway is the NodePort variant: ${ew}`);
+  const beta = kubectl('--context', 'c1', '-n', 'gloo-mesh', 'get', 'configmap', 'gloo-extensions-config', '-o', 'jsonpath={.data.beta}');
+  expect(beta.includes('multiClusterMode: Peering'), `automatic peering set: ${beta}`);
+});
 
 await run();

@@ -10,6 +10,7 @@ pub use mesh_ids::{ClusterName, InvalidName, NetworkName, version_rule};
 mod checks;
 mod error;
 mod jobs;
+pub mod plan_archive;
 mod settings;
 mod setup;
 pub use checks::*;

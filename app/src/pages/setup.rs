@@ -1,8 +1,12 @@
-//! Setup: the mesh engine as a guided flow. 1 Choose the clusters and how they are meshed (each choice with
-//! why it matters), 2 Preflight (per cluster, pass/warn/fail with the fix; a failure blocks the next step
-//! unless an admin overrides it with a reason, which the job records), 3 Root of trust (the one in use, or
-//! make one), 4 Review the plan (per cluster and step: the objects, their diff against what is live, the
-//! commands to do it by hand — each copyable), 5 Apply: the job starts and its page follows it live.
+//! Setup: the mesh engine as a guided flow. 1 Choose the clusters, how they are linked (full mesh, or the
+//! pairs of a link matrix — one-way allowed — or automatic peering), the Istio version, the license and the
+//! east-west variant, each with why it matters; 2 Preflight (per cluster, pass/warn/fail with the fix; a
+//! failure blocks the next step unless an admin overrides it with a reason, which the job records); 3 Root of
+//! trust (the one in use, or an admin makes one: generated or imported); 4 Settings (the control plane's,
+//! shared and per cluster, validated as typed: `setup_settings`); 5 Review the plan (per cluster and step: the
+//! objects, their diff against what is live, the commands to do it by hand — each copyable, the whole plan
+//! downloadable); 6 Apply: the job starts and its page follows it live; 7 Link a cluster Meshdeck has no
+//! credentials for (`setup_link`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +17,7 @@ use super::CheckBadge;
 use super::allowed;
 use super::setup_link::ForeignLink;
 use super::setup_settings::SettingsForm;
-use crate::api::{PlanSetup, PreflightSetup, StartSetup, get_root, list_clusters};
+use crate::api::{CreateRoot, PlanSetup, PreflightSetup, StartSetup, get_root, list_clusters};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
 use crate::model::{
     ClusterName, ClusterPlan, ClusterSettings, EastWest, LicenseChoice, MeshSettings,
@@ -321,11 +325,11 @@ fn Wizard(
                 <legend class="font-medium">"How peers reach each cluster"</legend>
                 <p class=WHY>"LoadBalancer gives the east-west gateway its own address; choose NodePort where no load balancer assigns addresses (on-premises, kind), and peers will dial the nodes."</p>
                 <label class="mt-2 flex items-center gap-2">
-                    <input type="radio" name="eastwest" prop:checked=move || !nodeport.get() on:change=move |_| nodeport.set(false) />
+                    <input type="radio" name="eastwest" value="load-balancer" prop:checked=move || !nodeport.get() on:change=move |_| nodeport.set(false) />
                     "LoadBalancer"
                 </label>
                 <label class="flex items-center gap-2">
-                    <input type="radio" name="eastwest" prop:checked=move || nodeport.get() on:change=move |_| nodeport.set(true) />
+                    <input type="radio" name="eastwest" value="node-port" prop:checked=move || nodeport.get() on:change=move |_| nodeport.set(true) />
                     "NodePort"
                 </label>
             </fieldset>
@@ -385,6 +389,7 @@ fn Wizard(
                         }
                         Ok(None) => view! {
                             <p class="mt-2" data-testid="root">"No root yet: applying generates an ECDSA P-256 root (an admin can make an RSA 4096 one or import one first)."</p>
+                            {is_admin.then(|| view! { <RootMaker root=root /> })}
                         }.into_any(),
                         Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     }
@@ -446,7 +451,15 @@ fn Wizard(
             {move || match plan.value().get() {
                 None => ().into_any(),
                 Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => view! { <PlanView list=list /> }.into_any(),
+                Some(Ok(list)) => {
+                    let href = plan_download(&list);
+                    view! {
+                        <a class="mt-3 inline-block underline" href=href download="meshdeck-plan.tar" data-testid="plan-download">
+                            "Download the whole plan (a folder per cluster and step: YAML, diffs, commands)"
+                        </a>
+                        <PlanView list=list />
+                    }.into_any()
+                }
             }}
         </section>
 
@@ -476,6 +489,68 @@ fn Wizard(
                 view! { <p class="mt-3 text-sm">"Operators and admins export and import peer gateways."</p> }.into_any()
             }}
         </section>
+    }
+}
+
+/// An admin makes the root of trust before the first setup: generated (ECDSA P-256 or RSA 4096) or imported
+/// (a PEM certificate and its key, checked to match). Only the certificate is ever shown again.
+#[component]
+fn RootMaker(
+    root: Resource<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
+) -> impl IntoView {
+    use crate::model::RootAlgorithm;
+    // "ecdsa", "rsa" or "import".
+    let how = RwSignal::new("ecdsa".to_string());
+    let cert = RwSignal::new(String::new());
+    let key = RwSignal::new(String::new());
+    let create = ServerAction::<CreateRoot>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            root.refetch();
+        }
+    });
+    let radio = move |value: &'static str, label: &'static str| {
+        view! {
+            <label class="flex items-center gap-2">
+                <input type="radio" name="root_how" value=value prop:checked=move || how.get() == value on:change=move |_| how.set(value.to_string()) />
+                {label}
+            </label>
+        }
+    };
+    view! {
+        <fieldset class="mt-3" data-testid="root-maker">
+            <legend class="font-medium">"Make the root now (admins)"</legend>
+            {radio("ecdsa", "Generate ECDSA P-256 (small and fast; Istio's default recipe uses RSA)")}
+            {radio("rsa", "Generate RSA 4096 (what Istio's Makefile makes; takes a few seconds)")}
+            {radio("import", "Import your organisation's root (PEM certificate and key)")}
+            <Show when=move || how.get() == "import">
+                <label class="mt-2 block">
+                    <span class="text-sm font-medium">"Root certificate (PEM)"</span>
+                    <textarea class=format!("{INPUT} h-24 font-mono text-xs") name="root_cert" spellcheck="false" bind:value=cert></textarea>
+                </label>
+                <label class="mt-2 block">
+                    <span class="text-sm font-medium">"Root key (PEM) — stored encrypted, never shown again"</span>
+                    <textarea class=format!("{INPUT} h-24 font-mono text-xs") name="root_key" spellcheck="false" autocomplete="off" bind:value=key></textarea>
+                </label>
+            </Show>
+            <button
+                type="button"
+                class=format!("mt-2 {BUTTON_SECONDARY}")
+                disabled=move || create.pending().get() || (how.get() == "import" && (cert.get().trim().is_empty() || key.get().trim().is_empty()))
+                on:click=move |_| {
+                    let h = how.get_untracked();
+                    let import = h == "import";
+                    create.dispatch(CreateRoot {
+                        algorithm: if h == "rsa" { RootAlgorithm::Rsa4096 } else { RootAlgorithm::EcdsaP256 },
+                        cert_pem: import.then(|| cert.get_untracked()),
+                        key_pem: import.then(|| key.get_untracked()),
+                    });
+                }
+            >
+                {move || if create.pending().get() { "Making the root…" } else { "Make the root" }}
+            </button>
+            {move || create.value().get().and_then(Result::err).map(|e| view! { <div class="mt-2"><ErrorBox error=e /></div> })}
+        </fieldset>
     }
 }
 
@@ -583,6 +658,19 @@ fn PreflightTable(list: Vec<PreflightView>) -> impl IntoView {
             }
         })
         .collect_view()
+}
+
+/// The plan as a `data:` link to a tar archive (built here, in the browser).
+fn plan_download(list: &[ClusterPlan]) -> String {
+    use crate::model::plan_archive::{base64, plan_files, tar};
+    #[cfg(feature = "hydrate")]
+    let now = (web_sys::js_sys::Date::now() / 1000.0) as u64;
+    #[cfg(not(feature = "hydrate"))]
+    let now = 0;
+    format!(
+        "data:application/x-tar;base64,{}",
+        base64(&tar(&plan_files(list), now))
+    )
 }
 
 #[component]

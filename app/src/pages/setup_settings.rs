@@ -273,7 +273,11 @@ mod tests {
         let env = parse_env("A=1\n\n B = two words \n").expect("valid");
         assert_eq!(env["A"], "1");
         assert_eq!(env["B"], "two words");
-        assert!(parse_env("A=1\nB").expect_err("refused").contains("NAME=value"));
+        assert!(
+            parse_env("A=1\nB")
+                .expect_err("refused")
+                .contains("NAME=value")
+        );
         assert_eq!(split_list("a, b\nc,,"), ["a", "b", "c"]);
     }
 }
