@@ -220,7 +220,10 @@ mod tests {
 
     fn accept(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).expect("header"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(v).expect("header"),
+        );
         h
     }
 
