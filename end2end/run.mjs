@@ -424,8 +424,15 @@ test('setup wizard: export peer gateways for a cluster without credentials, and 
 }, { allowStatus: [422] });
 
 test('setup wizard: a cluster without load balancers fails the preflight with what to do; NodePort and automatic peering then mesh c1 and c2', async ({ page }) => {
-  resetClusters('c1', 'c2');
+  // Automatic peering needs the platform team's management plane (Gloo Platform, config distribution) on c1.
+  resetClusters('--management-plane', 'c1', 'c1', 'c2');
   await signIn(page, 'admin', ADMIN_PASSWORD);
+  const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
+    kubeconfig: KUBECONFIG,
+    clusters: ['c1', 'c2'].map(c => ({ context: c, name: c, network: '', env: '', region: '', allow_insecure: false })),
+  });
+  expect(regStatus === 200 && outcomes.every(o => o.result.Ok || JSON.stringify(o.result).includes('already')),
+    `registered: ${JSON.stringify(outcomes)}`);
   await page.goto(`${BASE}/setup`);
   await hydrated(page);
   await page.locator('input[name=cluster][value=c1]').check();
