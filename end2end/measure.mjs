@@ -36,12 +36,13 @@ async function measure(path, storageState) {
     const context = await browser.newContext({ storageState });
     // Records the moment hydration finishes, in the page's own clock.
     await context.addInitScript(() => {
+      // The script runs before the document is parsed: watch the whole document for the attribute.
       new MutationObserver((_, obs) => {
-        if (document.documentElement.dataset.hydrated === 'true') {
+        if (document.documentElement?.dataset.hydrated === 'true') {
           window.__hydratedAt = performance.now();
           obs.disconnect();
         }
-      }).observe(document.documentElement, { attributes: true });
+      }).observe(document, { attributes: true, attributeFilter: ['data-hydrated'], subtree: true });
     });
     const page = await context.newPage();
     await page.goto(`${BASE}${path}`);
