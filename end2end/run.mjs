@@ -19,6 +19,16 @@ const callApi = (page, name, body) => page.evaluate(async ([name, body]) => {
   return [r.status, await r.json()];
 }, [name, body]);
 
+/** Registers contexts under their own names; one registered before is refused as already registered, which is fine. */
+async function ensureRegistered(page, ...contexts) {
+  const [status, outcomes] = await callApi(page, 'register_clusters', {
+    kubeconfig: KUBECONFIG,
+    clusters: contexts.map(c => ({ context: c, name: c, network: '', env: '', region: '', allow_insecure: false })),
+  });
+  expect(status === 200 && outcomes.every(o => o.result.Ok || JSON.stringify(o.result).includes('already')),
+    `registered: ${JSON.stringify(outcomes)}`);
+}
+
 test('sign-in with a wrong password says so and keeps the user on the page', async ({ page }) => {
   await page.goto(`${BASE}/clusters`);
   await page.waitForURL(/\/sign-in\?next=/);
@@ -311,13 +321,8 @@ test('setup wizard: a viewer sees the choices and the plan but cannot run the pr
 test('setup wizard: choose two clusters, preflight, review the plan, apply, and follow the job to all checks green', async ({ page }) => {
   resetClusters('c1', 'c2');
   await signIn(page, 'admin', ADMIN_PASSWORD);
-  // c1 is registered by an earlier test; registering it again is refused as already registered.
-  const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
-    kubeconfig: KUBECONFIG,
-    clusters: ['c1', 'c2'].map(c => ({ context: c, name: c, network: '', env: '', region: '', allow_insecure: false })),
-  });
-  expect(regStatus === 200 && outcomes.every(o => o.result.Ok || JSON.stringify(o.result).includes('already')),
-    `registered: ${JSON.stringify(outcomes)}`);
+  // c1 is registered by an earlier test (ensureRegistered accepts that).
+  await ensureRegistered(page, 'c1', 'c2');
   await page.goto(`${BASE}/setup`);
   await hydrated(page);
   // Nothing can be checked or applied before the choices are made.
@@ -427,12 +432,7 @@ test('setup wizard: a cluster without load balancers fails the preflight with wh
   // Automatic peering needs the platform team's management plane (Gloo Platform, config distribution) on c1.
   resetClusters('--management-plane', 'c1', 'c1', 'c2');
   await signIn(page, 'admin', ADMIN_PASSWORD);
-  const [regStatus, outcomes] = await callApi(page, 'register_clusters', {
-    kubeconfig: KUBECONFIG,
-    clusters: ['c1', 'c2'].map(c => ({ context: c, name: c, network: '', env: '', region: '', allow_insecure: false })),
-  });
-  expect(regStatus === 200 && outcomes.every(o => o.result.Ok || JSON.stringify(o.result).includes('already')),
-    `registered: ${JSON.stringify(outcomes)}`);
+  await ensureRegistered(page, 'c1', 'c2');
   await page.goto(`${BASE}/setup`);
   await hydrated(page);
   await page.locator('input[name=cluster][value=c1]').check();

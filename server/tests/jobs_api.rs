@@ -16,6 +16,20 @@ fn request(clusters: &[&str], version: &str, peering: serde_json::Value) -> serd
     }})
 }
 
+/// Registers the test world's cluster c3 under its own name.
+async fn register_c3(admin: &mut Client) {
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let a = admin
+        .call_json(
+            "register_clusters",
+            json!({"kubeconfig": kubeconfig, "clusters": [
+                {"context": "c3", "name": "c3", "network": "", "env": "", "region": "", "allow_insecure": false}
+            ]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
 #[tokio::test]
 async fn a_setup_request_is_checked_before_anything_starts() {
     let console = console("jobs-api-requests", None, &[]).await;
@@ -319,16 +333,7 @@ async fn control_plane_settings_are_checked_and_shape_the_plan() {
     let app = server::router(console);
     let mut admin = Client::new(app);
     admin.sign_in("admin", common::ADMIN_PASSWORD).await;
-    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
-    let a = admin
-        .call_json(
-            "register_clusters",
-            json!({"kubeconfig": kubeconfig, "clusters": [
-                {"context": "c3", "name": "c3", "network": "", "env": "", "region": "", "allow_insecure": false}
-            ]}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    register_c3(&mut admin).await;
 
     let with = |settings: serde_json::Value, per_cluster: serde_json::Value| {
         let mut body = request(
@@ -471,16 +476,7 @@ async fn peer_gateways_from_a_cluster_without_credentials_are_checked_then_appli
     let app = server::router(console);
     let mut admin = Client::new(app.clone());
     admin.sign_in("admin", common::ADMIN_PASSWORD).await;
-    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
-    let a = admin
-        .call_json(
-            "register_clusters",
-            json!({"kubeconfig": kubeconfig, "clusters": [
-                {"context": "c3", "name": "c3", "network": "", "env": "", "region": "", "allow_insecure": false}
-            ]}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    register_c3(&mut admin).await;
 
     // What the owner of cluster zz-foreign sent: their peer gateway, as Meshdeck's export makes it.
     let theirs = mesh::objects::peer_gateway(
@@ -496,6 +492,8 @@ async fn peer_gateways_from_a_cluster_without_credentials_are_checked_then_appli
         mesh::objects::DataPlane::LoadBalancer,
     );
     let yaml = serde_yaml::to_string(&theirs).expect("yaml");
+    // c3 as a set-up cluster holds the Gateway API CRDs (a fresh test world's c3 has none yet).
+    testworld::apply_gateway_api_crds("c3").await;
     // Left by an interrupted earlier run, if any.
     testworld::kubectl(
         "c3",

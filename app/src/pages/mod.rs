@@ -26,6 +26,44 @@ use leptos_meta::Title;
 use crate::components::Gate;
 use crate::model::Role;
 
+/// Reads the file chosen in a file input into `text`, refusing one over `max` bytes (`limit` says the limit
+/// in words, e.g. "1 MiB"); what went wrong goes to `error`, which a successful read clears.
+pub(crate) fn read_chosen_file(
+    ev: leptos::ev::Event,
+    max: usize,
+    limit: &'static str,
+    text: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+) {
+    use leptos::wasm_bindgen::JsCast;
+    let Some(input) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        return;
+    };
+    if file.size() > max as f64 {
+        error.set(Some(format!(
+            "{} is {} bytes; the limit is {max} bytes ({limit}).",
+            file.name(),
+            file.size()
+        )));
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+            Ok(v) => {
+                text.set(v.as_string().unwrap_or_default());
+                error.set(None);
+            }
+            Err(_) => error.set(Some("The file could not be read.".into())),
+        }
+    });
+}
+
 /// Percent-encodes a query parameter value.
 pub fn encode_query(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -87,33 +87,7 @@ fn RegisterFlow() -> impl IntoView {
         }
     };
     let on_file = move |ev: leptos::ev::Event| {
-        use leptos::wasm_bindgen::JsCast;
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        let Some(file) = input.files().and_then(|f| f.get(0)) else {
-            return;
-        };
-        if file.size() > MAX_KUBECONFIG as f64 {
-            local_error.set(Some(format!(
-                "{} is {} bytes; the limit is {MAX_KUBECONFIG} bytes (1 MiB).",
-                file.name(),
-                file.size()
-            )));
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            match wasm_bindgen_futures::JsFuture::from(file.text()).await {
-                Ok(v) => {
-                    kubeconfig.set(v.as_string().unwrap_or_default());
-                    local_error.set(None);
-                }
-                Err(_) => local_error.set(Some("The file could not be read.".into())),
-            }
-        });
+        super::read_chosen_file(ev, MAX_KUBECONFIG, "1 MiB", kubeconfig, local_error)
     };
     let on_register = move |_| {
         let forms: Vec<ClusterForm> = rows
