@@ -82,7 +82,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/users") view=pages::UsersPage ssr=SsrMode::Async />
                 <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=pages::SetupPage ssr=SsrMode::Async />
-                <Route path=path!("/topology") view=|| view! { <pages::NotYet area="Topology" /> } ssr=SsrMode::Async />
+                <Route path=path!("/topology") view=pages::TopologyPage ssr=SsrMode::Async />
                 <Route path=path!("/checks") view=pages::ChecksPage ssr=SsrMode::Async />
                 <Route path=path!("/activity") view=pages::ActivityPage ssr=SsrMode::Async />
                 <Route path=path!("/activity/:id") view=pages::JobPage ssr=SsrMode::Async />

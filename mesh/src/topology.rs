@@ -233,6 +233,65 @@ impl NamespaceState {
     }
 }
 
+/// An object the Topology page's side panel shows, read on demand (never a Secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// The ServiceMeshController.
+    Smc,
+    /// The east-west Gateway.
+    EastWestGateway,
+    /// The remote peer Gateway for this cluster.
+    PeerGateway(ClusterName),
+}
+
+impl Shown {
+    fn locate(&self) -> (kube::api::ApiResource, &'static str, String) {
+        use crate::objects::{
+            EASTWEST_NAME, EASTWEST_NAMESPACE, OPERATOR_NAMESPACE, SMC_NAME, gateway_resource,
+            smc_resource,
+        };
+        match self {
+            Shown::Smc => (smc_resource(), OPERATOR_NAMESPACE, SMC_NAME.into()),
+            Shown::EastWestGateway => {
+                (gateway_resource(), EASTWEST_NAMESPACE, EASTWEST_NAME.into())
+            }
+            Shown::PeerGateway(peer) => (
+                gateway_resource(),
+                EASTWEST_NAMESPACE,
+                format!("istio-remote-peer-{peer}"),
+            ),
+        }
+    }
+
+    /// e.g. `Gateway istio-eastwest/istio-remote-peer-c2`.
+    pub fn title(&self) -> String {
+        let (r, ns, name) = self.locate();
+        format!("{} {ns}/{name}", r.kind)
+    }
+
+    /// The object as YAML (status included; managed fields and the last-applied annotation left out), or
+    /// what went wrong, naming the object and saying what to do.
+    pub async fn read_yaml(&self, client: &kube::Client) -> Result<String, String> {
+        let (resource, namespace, name) = self.locate();
+        let api: kube::Api<DynamicObject> =
+            kube::Api::namespaced_with(client.clone(), namespace, &resource);
+        match api.get_opt(&name).await {
+            Ok(Some(mut o)) => {
+                o.metadata.managed_fields = None;
+                if let Some(a) = o.metadata.annotations.as_mut() {
+                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                }
+                serde_yaml::to_string(&o).map_err(|e| e.to_string())
+            }
+            Ok(None) => Err(format!("there is no {}", self.title())),
+            Err(e) => Err(format!(
+                "reading {}: {e}; check that the cluster is reachable (Clusters → Re-test)",
+                self.title()
+            )),
+        }
+    }
+}
+
 /// What the server's caches hold about one cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSnapshot {

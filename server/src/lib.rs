@@ -262,11 +262,13 @@ pub async fn start(
         Ok(_) => {}
         Err(e) => tracing::warn!("looking for jobs to continue: {e}"),
     }
+    let topology = app::ssr::topology::Topology::new(registry.clone());
     Ok(Console {
         state: AppState {
             store,
             registry,
             jobs,
+            topology,
             sessions: policy,
         },
         sessions,
@@ -423,6 +425,7 @@ pub fn router(console: Console) -> Router {
         .with_state((state.clone(), metrics_token));
     let live = Router::new()
         .route("/live/jobs/{id}", get(app::ssr::live::job_stream))
+        .route("/live/topology", get(app::ssr::live::topology_stream))
         .with_state(state.clone());
     let files = Router::new()
         .route("/pkg/{file}", get(assets::serve))
@@ -467,6 +470,7 @@ async fn error_status(resp: axum::response::Response) -> axum::response::Respons
 /// Background work for as long as the process runs: every 15 s, take over jobs whose console stopped (their
 /// lease ran out); every `every`, delete expired sessions.
 pub fn spawn_background(console: &Console, every: std::time::Duration) {
+    console.state.topology.start();
     let assets = console.assets.clone();
     tokio::spawn(async move { assets.warm().await });
     let jobs = console.state.jobs.clone();

@@ -214,6 +214,24 @@ fn rows() -> Vec<Row> {
             Form(vec![("password", "not-the-password")]),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
+        row(
+            "topology_graph",
+            Some(Role::Viewer),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "topology_objects",
+            Some(Role::Viewer),
+            Json(json!({"cluster": "no-such-cluster", "peer": null})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "relink",
+            Some(Role::Operator),
+            Json(json!({"from": "no-such-cluster", "to": "other"})),
+            StatusCode::NOT_FOUND,
+        ),
         // Last: it ends the session.
         row("sign_out", None, Form(vec![]), StatusCode::OK),
     ]

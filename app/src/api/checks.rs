@@ -37,7 +37,9 @@ pub async fn run_checks(clusters: Vec<ClusterName>) -> Result<ChecksReport, AppE
                 // Unknown names are the caller's mistake, not a failed check.
                 st.registry.get(n).await?;
             }
-            Ok(st.jobs.run_checks(&names).await)
+            let report = st.jobs.run_checks(&names).await;
+            st.topology.record_checks(&report);
+            Ok(report)
         }
         .await,
     )

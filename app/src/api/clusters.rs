@@ -99,6 +99,9 @@ pub async fn register_clusters(
                     result,
                 });
             }
+            // Their watches start now (the topology), without holding up the answer.
+            let topology = st.topology.clone();
+            tokio::spawn(async move { topology.sync().await });
             Ok(out)
         }
         .await,
@@ -162,7 +165,9 @@ pub async fn remove_cluster(name: ClusterName, confirm: String) -> Result<(), Ap
                     format!("type {name} to confirm the removal"),
                 ));
             }
-            state()?.registry.remove(&name).await?;
+            let st = state()?;
+            st.registry.remove(&name).await?;
+            st.topology.sync().await;
             tracing::info!(user = %user.username, cluster = %name, "removed a cluster");
             Ok(())
         }

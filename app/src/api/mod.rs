@@ -6,6 +6,7 @@ mod clusters;
 mod jobs;
 mod session;
 mod setup;
+mod topology;
 mod users;
 
 pub use checks::*;
@@ -13,4 +14,5 @@ pub use clusters::*;
 pub use jobs::*;
 pub use session::*;
 pub use setup::*;
+pub use topology::*;
 pub use users::*;

@@ -13,6 +13,7 @@ mod jobs;
 pub mod plan_archive;
 mod settings;
 mod setup;
+pub mod topology;
 pub use checks::*;
 pub use error::{AppError, FieldError};
 pub use jobs::*;

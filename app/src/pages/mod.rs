@@ -9,6 +9,7 @@ mod setup;
 mod setup_link;
 mod setup_settings;
 mod sign_in;
+mod topology;
 mod users;
 
 pub use account::AccountPage;
@@ -18,6 +19,7 @@ pub use clusters::{ClusterPage, ClustersPage};
 pub use register::RegisterPage;
 pub use setup::SetupPage;
 pub use sign_in::SignInPage;
+pub use topology::TopologyPage;
 pub use users::UsersPage;
 
 use leptos::prelude::*;

@@ -1,7 +1,8 @@
 //! Live progress for browsers: a job followed over Server-Sent Events (`/live/jobs/<id>`). The database is
 //! the source of truth; the job service's broadcast only wakes the stream up at once, and a 2 s timer covers
 //! jobs run by another replica. Each message (`event: job`) is a `JobDetail` with the steps and the events
-//! since the last message; nothing is sent while nothing changes (a keep-alive comment every 15 s).
+//! since the last message; nothing is sent while nothing changes (a keep-alive comment every 15 s). The
+//! topology is followed the same way (`/live/topology`): the graph once, then the updates that keep it current.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -127,4 +128,77 @@ pub async fn job_stream(
 fn error(e: AppError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(e)).into_response()
+}
+
+/// How often a topology stream checks that its user may still see it while nothing changes.
+const TOPOLOGY_RECHECK: Duration = Duration::from_secs(30);
+
+struct Watching {
+    state: AppState,
+    session: Session,
+    frames: tokio::sync::watch::Receiver<std::sync::Arc<super::topology::Frame>>,
+    /// The version the browser holds (None: nothing yet).
+    sent: Option<u64>,
+    checked: tokio::time::Instant,
+}
+
+impl Watching {
+    /// The next message: the whole graph first (or after falling behind), then each update as it is
+    /// published; None ends the stream (user signed out, console stopping).
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Watching)> {
+        loop {
+            if self.sent.is_some() {
+                match tokio::time::timeout(TOPOLOGY_RECHECK, self.frames.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return None,
+                    Err(_) => {}
+                }
+            }
+            if self.checked.elapsed() >= TOPOLOGY_RECHECK {
+                self.checked = tokio::time::Instant::now();
+                if !matches!(user_in(&self.session, &self.state).await, Ok(Some(_))) {
+                    return None;
+                }
+            }
+            let frame = self.frames.borrow_and_update().clone();
+            if Some(frame.version) == self.sent {
+                continue;
+            }
+            let event = match &frame.update {
+                Some(update) if self.sent.is_some_and(|v| v + 1 == frame.version) => {
+                    let data = serde_json::json!({"version": frame.version, "update": update});
+                    Event::default().event("update").data(data.to_string())
+                }
+                _ => {
+                    let data = serde_json::json!({"version": frame.version, "graph": frame.graph});
+                    Event::default().event("graph").data(data.to_string())
+                }
+            };
+            self.sent = Some(frame.version);
+            return Some((Ok(event), self));
+        }
+    }
+}
+
+/// `GET /live/topology`: the topology graph, whole at first, then each change as a small update, for any
+/// signed-in user. Messages: `event: graph` with `{"version", "graph"}`, `event: update` with
+/// `{"version", "update"}` (an update applies to the graph of `version - 1`).
+pub async fn topology_stream(State(state): State<AppState>, session: Session) -> Response {
+    match user_in(&session, &state).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(AppError::Unauthenticated),
+        Err(e) => return error(e),
+    }
+    let frames = state.topology.subscribe();
+    let watching = Watching {
+        state,
+        session,
+        frames,
+        sent: None,
+        checked: tokio::time::Instant::now(),
+    };
+    let stream = futures::stream::unfold(watching, Watching::next);
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }

@@ -12,6 +12,7 @@ pub mod secrets;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod topology;
 
 /// Now, in unix seconds: the one clock of the store, sessions and jobs.
 pub fn now() -> i64 {

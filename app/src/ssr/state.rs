@@ -15,6 +15,8 @@ pub struct AppState {
     pub registry: Registry,
     /// Setup jobs (durable, resumable, one per cluster at a time).
     pub jobs: Jobs,
+    /// The live topology: watches on every registered cluster and the graph made from them.
+    pub topology: super::topology::Topology,
     /// Session policy (cookie flags and expiry), from the server's configuration.
     pub sessions: super::session::Policy,
 }

@@ -1,0 +1,286 @@
+//! The live topology on the server: watches on every registered cluster (`mesh::watch`, scoped to the
+//! objects the graph needs, no polling), the graph computed from their caches (`mesh::topology::compute`)
+//! whenever one of them changes, and each new graph published with the small update that leads to it, for
+//! the browsers that follow it over Server-Sent Events (`/live/topology`).
+//!
+//! Watches start when the console starts (for every registered cluster) and when a cluster is registered,
+//! and stop when it is removed. The registry is looked at again every [`RESYNC`] as well, so clusters
+//! registered or removed through another replica are picked up; that reads the console's database, never a
+//! cluster.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mesh::ids::graph::{Graph, GraphUpdate, Health, diff};
+use mesh::topology::{ClusterSnapshot, Expectation, LicenseState, Shown, compute};
+use mesh::watch::Watches;
+use tokio::sync::{Mutex, watch};
+
+use super::registry::Registry;
+use crate::model::topology::ObjectYaml;
+use crate::model::{CheckStatus, ChecksReport, ClusterName};
+
+/// How often the registry is read again (registrations through another replica).
+pub const RESYNC: Duration = Duration::from_secs(30);
+/// How long a burst of changes may settle before the graph is computed again (on top of the watches' own
+/// debounce).
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// One published graph: its version, the graph, and the update from the previous version.
+#[derive(Debug)]
+pub struct Frame {
+    pub version: u64,
+    pub graph: Arc<Graph>,
+    /// What changed since `version - 1` (None for the first frame).
+    pub update: Option<Arc<GraphUpdate>>,
+}
+
+/// The topology service (cheap to clone).
+#[derive(Clone)]
+pub struct Topology {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    watches: Watches,
+    frames: watch::Sender<Arc<Frame>>,
+    /// Serializes registry syncs (start, registration, removal and the periodic one).
+    syncing: Mutex<()>,
+}
+
+impl Topology {
+    /// The service, not started yet: nothing is watched until [`Topology::start`].
+    pub fn new(registry: Registry) -> Self {
+        let first = Arc::new(Frame {
+            version: 0,
+            graph: Arc::new(Graph::default()),
+            update: None,
+        });
+        Topology {
+            inner: Arc::new(Inner {
+                registry,
+                watches: Watches::new(),
+                frames: watch::channel(first).0,
+                syncing: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Starts watching the registered clusters and computing the graph (within a Tokio runtime). The tasks
+    /// hold only a weak reference: they end when the last clone of the service is dropped.
+    pub fn start(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let mut changes = self.inner.watches.changes();
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                Topology { inner }.recompute();
+                if changes.changed().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(SETTLE).await;
+                changes.mark_unchanged();
+            }
+        });
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                Topology { inner }.sync().await;
+                tokio::time::sleep(RESYNC).await;
+            }
+        });
+    }
+
+    /// Makes the watched clusters those of the registry: starts watches for new ones and stops those of
+    /// removed ones. A cluster whose credentials cannot be opened is left out, with a warning.
+    pub async fn sync(&self) {
+        let _one = self.inner.syncing.lock().await;
+        let registered = match self.inner.registry.list().await {
+            Ok(list) => list
+                .into_iter()
+                .map(|(r, _)| r.name)
+                .collect::<BTreeSet<_>>(),
+            Err(e) => {
+                tracing::warn!("topology: reading the registry: {e}");
+                return;
+            }
+        };
+        let watched: BTreeSet<ClusterName> = self.inner.watches.names().into_iter().collect();
+        for gone in watched.difference(&registered) {
+            self.inner.watches.remove(gone);
+            tracing::info!(cluster = %gone, "topology: stopped watching");
+        }
+        for name in registered.difference(&watched) {
+            self.watch(name).await;
+        }
+    }
+
+    /// Starts (or restarts, with fresh credentials) the watches of one registered cluster.
+    pub async fn watch(&self, name: &ClusterName) {
+        let client = match self.inner.registry.credentials(name).await {
+            Ok(creds) => mesh::connect::watch_client(&creds)
+                .await
+                .map_err(|p| p.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match client {
+            Ok(client) => {
+                self.inner.watches.add(name.clone(), client);
+                tracing::info!(cluster = %name, "topology: watching");
+            }
+            Err(e) => tracing::warn!(cluster = %name, "topology: cannot watch: {e}"),
+        }
+    }
+
+    /// Records what the license checks of a checks run found (istiod's license is read through a
+    /// port-forward, which no watch can follow).
+    pub fn record_checks(&self, report: &ChecksReport) {
+        for c in &report.clusters {
+            let Ok(name) = ClusterName::new(&c.cluster) else {
+                continue;
+            };
+            let Some(r) = c.results.iter().find(|r| r.title == "License Check") else {
+                continue;
+            };
+            let state = match r.status {
+                CheckStatus::Pass => LicenseState::Valid,
+                CheckStatus::Fail => LicenseState::Invalid(r.message.clone()),
+                _ if r.message.contains("not supported") => LicenseState::NotCheckable,
+                _ => LicenseState::Unknown(r.message.clone()),
+            };
+            self.inner.watches.set_license(&name, state);
+        }
+    }
+
+    /// The frame published last.
+    pub fn current(&self) -> Arc<Frame> {
+        self.inner.frames.borrow().clone()
+    }
+
+    /// Frames as they are published.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Frame>> {
+        self.inner.frames.subscribe()
+    }
+
+    /// One cluster's snapshot, when it is watched.
+    pub fn snapshot(&self, name: &ClusterName) -> Option<ClusterSnapshot> {
+        self.inner.watches.snapshot(name)
+    }
+
+    /// The live objects behind a cluster (its ServiceMeshController and east-west gateway) or, with `peer`,
+    /// behind the link `cluster`→`peer` (the peer gateway `cluster` holds, and `peer`'s east-west gateway),
+    /// read now, as YAML. Never a Secret.
+    pub async fn objects(
+        &self,
+        cluster: &ClusterName,
+        peer: Option<&ClusterName>,
+    ) -> Vec<ObjectYaml> {
+        let wanted = match peer {
+            None => vec![(cluster, Shown::Smc), (cluster, Shown::EastWestGateway)],
+            Some(peer) => vec![
+                (cluster, Shown::PeerGateway(peer.clone())),
+                (peer, Shown::EastWestGateway),
+            ],
+        };
+        let mut out = vec![];
+        for (name, what) in wanted {
+            let yaml = match self.inner.registry.credentials(name).await {
+                Ok(creds) => match mesh::connect::client(&creds).await {
+                    Ok(client) => what.read_yaml(&client).await,
+                    Err(p) => Err(p.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            out.push(ObjectYaml {
+                title: format!("{} in {name}", what.title()),
+                yaml: yaml.map_err(|e| format!("cluster {name}: {e}")),
+            });
+        }
+        out
+    }
+
+    /// Computes the graph from the caches and publishes it when it differs from the last one.
+    fn recompute(&self) {
+        let snapshots = self.inner.watches.snapshots();
+        let graph = slim(compute(&snapshots, &expectation(&snapshots)));
+        let last = self.current();
+        let update = diff(&last.graph, &graph);
+        if update.is_empty() && last.version > 0 {
+            return;
+        }
+        self.inner.frames.send_replace(Arc::new(Frame {
+            version: last.version + 1,
+            graph: Arc::new(graph),
+            update: (last.version > 0).then(|| Arc::new(update)),
+        }));
+    }
+}
+
+/// The clusters expected in one full mesh: those that take part in multicluster peering at all (an
+/// east-west gateway, a peer gateway, or one that names them). A registered cluster with none of these is
+/// drawn, but not reported as missing from the mesh.
+pub fn expectation(snapshots: &[ClusterSnapshot]) -> Expectation {
+    let named: BTreeSet<&str> = snapshots
+        .iter()
+        .flat_map(|s| s.peers.iter())
+        .filter_map(|p| p.cluster_label.as_deref())
+        .collect();
+    Expectation {
+        full_mesh: snapshots
+            .iter()
+            .filter(|s| {
+                s.eastwest.is_some() || !s.peers.is_empty() || named.contains(s.name.as_str())
+            })
+            .map(|s| s.name.clone())
+            .collect(),
+    }
+}
+
+/// A healthy link's conditions are all True and say so: they are dropped from what browsers receive (the
+/// side panel reads the gateway itself), which keeps a 100-cluster graph a fraction of its size.
+fn slim(mut graph: Graph) -> Graph {
+    for l in &mut graph.links {
+        if l.health == Health::Healthy {
+            l.conditions.clear();
+        }
+    }
+    graph
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh::ids::graph::EastWestKind;
+    use mesh::topology::{EastWestState, PeerGatewayState};
+
+    fn name(n: &str) -> ClusterName {
+        ClusterName::new(n).expect("name")
+    }
+
+    #[test]
+    fn only_clusters_taking_part_in_peering_are_expected_in_the_full_mesh() {
+        let mut a = ClusterSnapshot::new(name("a"));
+        a.eastwest = Some(EastWestState {
+            kind: EastWestKind::LoadBalancer,
+            addresses: vec!["10.0.0.1".into()],
+            address_override: None,
+            programmed: None,
+            cluster_label: Some("a".into()),
+        });
+        let mut b = ClusterSnapshot::new(name("b"));
+        b.peers.push(PeerGatewayState {
+            cluster_label: Some("c".into()),
+            ..Default::default()
+        });
+        let c = ClusterSnapshot::new(name("c"));
+        let fresh = ClusterSnapshot::new(name("fresh"));
+        let e = expectation(&[a, b, c, fresh]);
+        assert_eq!(
+            e.full_mesh.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+    }
+}
