@@ -1,7 +1,8 @@
 //! Benchmark of the topology model (issue 6): a synthetic full mesh of 100 clusters with 50 services each
 //! (9900 links), timing `topology::compute` and the `diff` of a one-link change, with the size of the graph as
 //! JSON and the process's peak memory. Run: `cargo run --release -p mesh --example topology_bench`.
-//! The last line is `key=value` pairs for scripts.
+//! With `TOPOLOGY_BENCH_GRAPH_OUT=PATH` the computed graph is also written to PATH as JSON (the `Graph` the
+//! Topology page imports; bench/topology times its rendering). The last line is `key=value` pairs for scripts.
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
@@ -192,6 +193,9 @@ fn main() {
     assert_eq!(graph.links.len(), CLUSTERS * (CLUSTERS - 1));
     assert!(graph.findings.is_empty(), "{:?}", graph.findings);
     let json = serde_json::to_vec(&graph).expect("graph as JSON");
+    if let Some(path) = std::env::var_os("TOPOLOGY_BENCH_GRAPH_OUT") {
+        std::fs::write(&path, &json).expect("writing the graph JSON to TOPOLOGY_BENCH_GRAPH_OUT");
+    }
 
     // One link stops being connected.
     let mut changed = snaps.clone();
