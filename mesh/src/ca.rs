@@ -25,6 +25,11 @@ pub enum Error {
     KeyMismatch,
     #[error("certificate generation failed: {0}")]
     Generate(String),
+    #[error("reading Secret istio-system/cacerts failed ({problem}): {advice}")]
+    Read {
+        problem: String,
+        advice: &'static str,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -142,6 +147,172 @@ pub fn describe(pem_text: &str) -> Result<CertInfo> {
     })
 }
 
+/// How far ahead an expiry is reported (`expires within 30 days`).
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// What a cluster's `cacerts` Secret holds, read without its key (§6.1): the intermediate (`ca-cert.pem`),
+/// the root it names (`root-cert.pem`), the public chain, and what is wrong with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacertsInfo {
+    pub subject: String,
+    pub issuer: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `ECDSA P-256`, `RSA 4096`, …
+    pub key_algorithm: String,
+    /// The basicConstraints path length, when the certificate sets one.
+    pub pathlen: Option<u32>,
+    /// SHA-256 of `root-cert.pem`.
+    pub root_fingerprint: Option<String>,
+    /// `root-cert.pem` is the console's chosen root (by fingerprint).
+    pub root_matches: bool,
+    /// The public certificates, intermediate first (`cert-chain.pem`, else `ca-cert.pem` + `root-cert.pem`).
+    pub chain_pem: String,
+    /// Each problem as a sentence: expired, expires soon, another root, a chain that does not verify.
+    pub problems: Vec<String>,
+}
+
+/// The certificates of a PEM text, DER each.
+fn certificates(pem_text: &str) -> Vec<Vec<u8>> {
+    pem::parse_many(pem_text.as_bytes())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| p.contents().to_vec())
+        .collect()
+}
+
+fn key_algorithm(x: &x509_parser::certificate::X509Certificate<'_>) -> String {
+    use x509_parser::public_key::PublicKey;
+    match x.public_key().parsed() {
+        Ok(PublicKey::RSA(k)) => format!("RSA {}", k.key_size()),
+        Ok(PublicKey::EC(k)) if k.key_size() == 256 => "ECDSA P-256".into(),
+        Ok(PublicKey::EC(k)) if k.key_size() == 384 => "ECDSA P-384".into(),
+        Ok(PublicKey::EC(k)) => format!("ECDSA ({} bits)", k.key_size()),
+        Ok(_) | Err(_) => x.public_key().algorithm.algorithm.to_id_string(),
+    }
+}
+
+/// Reads a `cacerts` Secret's public parts (`ca-key.pem` is never looked at) and judges them at `now`
+/// (Unix seconds) against the console's root `chosen_root` (a fingerprint; `None` when there is none yet).
+pub fn inspect_cacerts(
+    secret: &k8s_openapi::api::core::v1::Secret,
+    chosen_root: Option<&str>,
+    now: i64,
+) -> CacertsInfo {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let text = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .unwrap_or_default()
+    };
+    let (ca, root, chain) = (
+        text("ca-cert.pem"),
+        text("root-cert.pem"),
+        text("cert-chain.pem"),
+    );
+    let root_fingerprint = fingerprint(&root);
+    let root_matches = root_fingerprint.is_some() && root_fingerprint.as_deref() == chosen_root;
+    let chain_pem = if chain.trim().is_empty() {
+        format!("{ca}{root}")
+    } else if root.trim().is_empty() || chain.contains(root.trim()) {
+        chain.clone()
+    } else {
+        format!("{chain}{root}")
+    };
+    let mut info = CacertsInfo {
+        subject: String::new(),
+        issuer: String::new(),
+        not_before: 0,
+        not_after: 0,
+        key_algorithm: String::new(),
+        pathlen: None,
+        root_fingerprint: root_fingerprint.clone(),
+        root_matches,
+        chain_pem,
+        problems: vec![],
+    };
+    let ca_der = certificates(&ca);
+    let root_der = certificates(&root);
+    let Some(Ok((_, x))) = ca_der.first().map(|d| X509Certificate::from_der(d)) else {
+        info.problems
+            .push("ca-cert.pem is missing or not a certificate: the chain does not verify".into());
+        return info;
+    };
+    info.subject = x.subject().to_string();
+    info.issuer = x.issuer().to_string();
+    info.not_before = x.validity().not_before.timestamp();
+    info.not_after = x.validity().not_after.timestamp();
+    info.key_algorithm = key_algorithm(&x);
+    info.pathlen = x
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .and_then(|b| b.value.path_len_constraint);
+    if info.not_after <= now {
+        info.problems.push(format!(
+            "expired: the intermediate was valid until {}",
+            x.validity().not_after
+        ));
+    } else if info.not_after - now <= EXPIRY_WARNING_DAYS * 86_400 {
+        info.problems.push(format!(
+            "expires within {EXPIRY_WARNING_DAYS} days ({}): rotate the intermediate",
+            x.validity().not_after
+        ));
+    }
+    if info.not_before > now {
+        info.problems
+            .push(format!("not valid yet: from {}", x.validity().not_before));
+    }
+    match (&root_fingerprint, chosen_root) {
+        (None, _) => info
+            .problems
+            .push("root-cert.pem is missing or not a certificate".into()),
+        (Some(theirs), Some(ours)) if theirs != ours => info.problems.push(format!(
+            "root differs: root-cert.pem is {}, the console's root is {}",
+            short(theirs),
+            short(ours)
+        )),
+        _ => {}
+    }
+    // The intermediate must be signed by the root it ships with (directly: the recipe has no further level).
+    let verified = root_der
+        .first()
+        .and_then(|d| X509Certificate::from_der(d).ok())
+        .map(|(_, r)| x.verify_signature(Some(r.public_key())).is_ok());
+    if verified == Some(false) {
+        info.problems
+            .push("chain does not verify: ca-cert.pem is not signed by root-cert.pem".into());
+    }
+    info
+}
+
+/// The `cacerts` Secret of a cluster, inspected (see [`inspect_cacerts`]); `None` when it has none yet.
+pub async fn read_cacerts(
+    client: &kube::Client,
+    chosen_root: Option<&str>,
+    now: i64,
+) -> Result<Option<CacertsInfo>> {
+    let api =
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "istio-system");
+    let secret = crate::apply::retrying(|| api.get_opt("cacerts"))
+        .await
+        .map_err(|e| Error::Read {
+            problem: crate::connect::classify(&e).to_string(),
+            advice: match &e {
+                kube::Error::Api(s) if s.code == 403 => {
+                    "grant Meshdeck's credentials get on Secrets in istio-system, then look again"
+                }
+                _ => "re-test the cluster under Clusters, then look again",
+            },
+        })?;
+    Ok(secret.map(|s| inspect_cacerts(&s, chosen_root, now)))
+}
+
 /// The first 16 hex digits of a fingerprint, as shown to users.
 pub fn short(fingerprint: &str) -> String {
     fingerprint.chars().take(16).collect::<String>() + "…"
@@ -166,7 +337,7 @@ fn ca_params(
         KeyUsagePurpose::KeyEncipherment,
         KeyUsagePurpose::KeyCertSign,
     ];
-    let now = time::OffsetDateTime::now_utc();
+    let now = ::time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(5);
     params.not_after = now + time::Duration::days(days);
     params
@@ -417,5 +588,93 @@ mod tests {
             RootCa::import("not pem", root.key_pem()),
             Err(Error::BadCertificate(_))
         ));
+    }
+
+    fn secret_of(v: &Value) -> k8s_openapi::api::core::v1::Secret {
+        serde_json::from_value(v.clone()).expect("secret")
+    }
+
+    #[test]
+    fn cacerts_are_read_without_the_key_and_judged_against_the_chosen_root() {
+        let root = RootCa::generate(DEFAULT_DAYS).expect("root");
+        let ours = fingerprint(&root.cert_pem).expect("fp");
+        let c = ClusterName::new("c3").expect("name");
+        let i = root.intermediate(&c, DEFAULT_DAYS).expect("intermediate");
+        let secret = secret_of(&i.cacerts_secret());
+        let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
+        let info = inspect_cacerts(&secret, Some(&ours), now);
+        assert_eq!(info.problems, Vec::<String>::new());
+        assert!(info.subject.contains("L=c3"), "{}", info.subject);
+        assert!(info.issuer.contains("CN=Root CA"), "{}", info.issuer);
+        assert_eq!(info.key_algorithm, "ECDSA P-256");
+        assert_eq!(info.pathlen, Some(0));
+        assert!(info.root_matches);
+        assert_eq!(info.root_fingerprint.as_deref(), Some(ours.as_str()));
+        assert_eq!(info.chain_pem, i.cert_chain_pem);
+        assert!(!info.chain_pem.contains("PRIVATE KEY"));
+
+        // Another root: named, with both fingerprints.
+        let other = RootCa::generate(DEFAULT_DAYS).expect("other");
+        let theirs = fingerprint(&other.cert_pem).expect("fp");
+        let info = inspect_cacerts(&secret, Some(&theirs), now);
+        assert!(!info.root_matches);
+        assert!(
+            info.problems[0].starts_with("root differs"),
+            "{:?}",
+            info.problems
+        );
+
+        // Close to the end, and past it.
+        let soon = inspect_cacerts(&secret, Some(&ours), info.not_after - 86_400);
+        assert!(
+            soon.problems[0].starts_with("expires within 30 days"),
+            "{:?}",
+            soon.problems
+        );
+        let late = inspect_cacerts(&secret, Some(&ours), info.not_after + 1);
+        assert!(
+            late.problems[0].starts_with("expired"),
+            "{:?}",
+            late.problems
+        );
+    }
+
+    #[test]
+    fn an_intermediate_not_signed_by_its_root_does_not_verify() {
+        let root = RootCa::generate(30).expect("root");
+        let other = RootCa::generate(30).expect("other");
+        let c = ClusterName::new("c3").expect("name");
+        let mut v = root
+            .intermediate(&c, 30)
+            .expect("intermediate")
+            .cacerts_secret();
+        // root-cert.pem replaced by another root: the intermediate does not chain to it.
+        v["data"]["root-cert.pem"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(&other.cert_pem));
+        let ours = fingerprint(&other.cert_pem);
+        let info = inspect_cacerts(
+            &secret_of(&v),
+            ours.as_deref(),
+            ::time::OffsetDateTime::now_utc().unix_timestamp(),
+        );
+        assert!(info.root_matches);
+        assert!(
+            info.problems
+                .iter()
+                .any(|p| p.starts_with("chain does not verify")),
+            "{:?}",
+            info.problems
+        );
+        let mut v = root
+            .intermediate(&c, 30)
+            .expect("intermediate")
+            .cacerts_secret();
+        v["data"]["ca-cert.pem"] = json!("");
+        let info = inspect_cacerts(&secret_of(&v), None, 0);
+        assert!(
+            info.problems[0].contains("ca-cert.pem is missing"),
+            "{:?}",
+            info.problems
+        );
     }
 }

@@ -44,6 +44,21 @@ pub enum DataPlane {
     NodePort,
 }
 
+/// The east-west Gateway's (and so its Service's) variant annotation (§1.2).
+pub const DATA_PLANE_SERVICE_TYPE: &str = "peering.solo.io/data-plane-service-type";
+
+impl DataPlane {
+    /// The variant an annotation value names: istiod compares with `nodeport` ignoring case, anything else
+    /// is the default (load balancer) behaviour (§1.2).
+    pub fn from_annotation(v: &str) -> DataPlane {
+        if v.eq_ignore_ascii_case("nodeport") {
+            DataPlane::NodePort
+        } else {
+            DataPlane::LoadBalancer
+        }
+    }
+}
+
 /// The fields of a ServiceMeshController (§4.1). `None` leaves the operator's default.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -242,10 +257,7 @@ pub fn eastwest_gateway(
         json!({"name": EASTWEST_NAME, "namespace": EASTWEST_NAMESPACE, "labels": labels});
     let mut annotations = serde_json::Map::new();
     if data_plane == DataPlane::NodePort {
-        annotations.insert(
-            "peering.solo.io/data-plane-service-type".into(),
-            json!("NodePort"),
-        );
+        annotations.insert(DATA_PLANE_SERVICE_TYPE.into(), json!("NodePort"));
     }
     if let Some(a) = address_override {
         annotations.insert("istio.io/expose-istiod-address".into(), json!(a));
@@ -345,6 +357,14 @@ impl PeerInfo {
     /// (falling back to the istio-system namespace label, istiod's CLUSTER_ID, then the network), and the
     /// trust domain of the mesh config (`istio-gloo`, then `istio`; default `cluster.local`).
     pub async fn read(client: &Client) -> Result<PeerInfo, PeerError> {
+        Ok(Self::read_with_data_plane(client).await?.0)
+    }
+
+    /// [`PeerInfo::read`], plus the variant the peer's east-west Service declares
+    /// (`peering.solo.io/data-plane-service-type`, propagated from its Gateway, §1.2), if it declares one.
+    pub async fn read_with_data_plane(
+        client: &Client,
+    ) -> Result<(PeerInfo, Option<DataPlane>), PeerError> {
         let kube_err = |what| move |source| PeerError::Kube { what, source };
         let services = Api::<Service>::all(client.clone())
             .list(&ListParams::default().labels("istio.io/expose-istiod"))
@@ -434,7 +454,11 @@ impl PeerInfo {
                 break;
             }
         }
-        Ok(PeerInfo {
+        let data_plane = svc
+            .annotations()
+            .get(DATA_PLANE_SERVICE_TYPE)
+            .map(|v| DataPlane::from_annotation(v));
+        let peer = PeerInfo {
             cluster,
             network,
             address_type,
@@ -445,7 +469,8 @@ impl PeerInfo {
                 region: labels.get("topology.kubernetes.io/region").cloned(),
                 zone: labels.get("topology.kubernetes.io/zone").cloned(),
             },
-        })
+        };
+        Ok((peer, data_plane))
     }
 }
 

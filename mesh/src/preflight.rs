@@ -228,7 +228,7 @@ pub async fn cluster(
         cacerts(client),
         legacy_secrets(client),
         load_balancers(client, c, settings, lb_probe),
-        node_addresses(client, settings),
+        node_addresses(client, c, settings),
         license(client, settings),
     );
     findings.extend(gw);
@@ -488,7 +488,7 @@ async fn load_balancers(
             "an address override is set; no load balancer needed",
         );
     }
-    if settings.data_plane == DataPlane::NodePort {
+    if c.data_plane(settings) == DataPlane::NodePort {
         return finding(
             key,
             title,
@@ -564,8 +564,8 @@ async fn load_balancers(
     }
 }
 
-async fn node_addresses(client: &Client, settings: &Settings) -> Vec<Finding> {
-    if settings.data_plane != DataPlane::NodePort {
+async fn node_addresses(client: &Client, c: &ClusterSetup, settings: &Settings) -> Vec<Finding> {
+    if c.data_plane(settings) != DataPlane::NodePort {
         return vec![];
     }
     let nodes = match Api::<Node>::all(client.clone())

@@ -118,6 +118,9 @@ pub struct ClusterSetup {
     /// `istio.io/expose-istiod-address` on the east-west gateway, for clusters without load balancers.
     pub address_override: Option<String>,
     pub locality: Locality,
+    /// This cluster's east-west variant when it differs from the setup's shared choice (§1.2).
+    #[serde(default)]
+    pub data_plane: Option<DataPlane>,
 }
 
 impl ClusterSetup {
@@ -130,7 +133,13 @@ impl ClusterSetup {
             extensions: BTreeMap::new(),
             address_override: None,
             locality: Locality::default(),
+            data_plane: None,
         }
+    }
+
+    /// How peers reach this cluster's east-west gateway: its own choice, else the setup's shared one.
+    pub fn data_plane(&self, settings: &Settings) -> DataPlane {
+        self.data_plane.unwrap_or(settings.data_plane)
     }
 
     /// The ServiceMeshController as written: multicluster needs the Ambient data plane (peering runs in
@@ -388,7 +397,7 @@ pub fn objects(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<V
             objects::eastwest_gateway(
                 &cluster.name,
                 &cluster.network,
-                settings.data_plane,
+                cluster.data_plane(settings),
                 cluster.address_override.as_deref(),
                 &cluster.locality,
             ),
@@ -434,7 +443,7 @@ pub fn commands(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<
             format!("kubectl --context {ctx} create namespace {EASTWEST_NAMESPACE}"),
             format!(
                 "istioctl multicluster expose --namespace {EASTWEST_NAMESPACE} --context {ctx}"
-            ) + if settings.data_plane == DataPlane::NodePort {
+            ) + if cluster.data_plane(settings) == DataPlane::NodePort {
                 " --generate | kubectl annotate -f - --local -o yaml peering.solo.io/data-plane-service-type=NodePort | kubectl apply -f -"
             } else {
                 ""
@@ -676,16 +685,21 @@ async fn eastwest(
     }
 }
 
-/// The peer gateway `from` needs to reach `to`, built from `to`'s live state (§2.1).
+/// The peer gateway `from` needs to reach `to`, built from `to`'s live state (§2.1). Its NodePort preference
+/// follows the variant `to`'s east-west Service declares; `data_plane` (the variant the setup chose for `to`)
+/// applies only when the Service declares none, since a peer gateway asking for the wrong variant never gets
+/// its data plane programmed.
 pub async fn peer_gateway_for(to: &Target, data_plane: DataPlane) -> Result<Value, StepError> {
-    let peer = PeerInfo::read(&to.client).await.map_err(|e| {
-        let advice = match &e {
-            objects::PeerError::Kube { source, .. } => advice_for(source),
-            _ => "Finish the east-west gateway step in this cluster first",
-        };
-        StepError::new(&to.name, "Link (reading the peer)", e.to_string(), advice)
-    })?;
-    Ok(objects::peer_gateway(&peer, data_plane))
+    let (peer, live) = PeerInfo::read_with_data_plane(&to.client)
+        .await
+        .map_err(|e| {
+            let advice = match &e {
+                objects::PeerError::Kube { source, .. } => advice_for(source),
+                _ => "Finish the east-west gateway step in this cluster first",
+            };
+            StepError::new(&to.name, "Link (reading the peer)", e.to_string(), advice)
+        })?;
+    Ok(objects::peer_gateway(&peer, live.unwrap_or(data_plane)))
 }
 
 /// Links one way: `from` gets a peer gateway to reach `to`.

@@ -470,6 +470,190 @@ async fn control_plane_settings_are_checked_and_shape_the_plan() {
 }
 
 #[tokio::test]
+async fn a_clusters_own_eastwest_variant_shapes_its_gateway_and_its_preflight() {
+    let console = console("jobs-api-eastwest", None, &[]).await;
+    let app = server::router(console);
+    let mut admin = Client::new(app);
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    register_c3(&mut admin).await;
+
+    // The shared choice is LoadBalancer; c3 alone goes through node ports.
+    let mut body = request(
+        &["c3"],
+        testworld::ISTIO_VERSION,
+        json!({"mode": "full-mesh"}),
+    );
+    body["request"]["per_cluster"] = json!({"c3": {"eastwest": "node-port"}});
+    let mut unknown = body.clone();
+    unknown["request"]["per_cluster"] = json!({"c3": {"eastwest": "ingress"}});
+    let a = admin.call_json("plan_setup", unknown).await;
+    assert!(
+        a.status.is_client_error(),
+        "an unknown variant is refused: {} {}",
+        a.status,
+        a.body
+    );
+
+    let a = admin.call_json("plan_setup", body.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let plans: Vec<app::model::ClusterPlan> = serde_json::from_str(&a.body).expect("plan");
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].error, None, "{:?}", plans[0].error);
+    let step = plans[0]
+        .steps
+        .iter()
+        .find(|s| s.title == "East-west gateway")
+        .expect("east-west step");
+    let gw = step
+        .objects
+        .iter()
+        .find(|o| o.kind == "Gateway" && o.name == "istio-eastwest")
+        .expect("the east-west Gateway planned");
+    let gw: serde_json::Value = serde_yaml::from_str(&gw.yaml).expect("yaml");
+    assert_eq!(
+        gw["metadata"]["annotations"]["peering.solo.io/data-plane-service-type"], "NodePort",
+        "c3's own variant, not the shared LoadBalancer: {gw}"
+    );
+    assert_eq!(gw["metadata"]["labels"]["topology.istio.io/cluster"], "c3");
+    assert!(
+        step.commands
+            .iter()
+            .any(|c| c.contains("peering.solo.io/data-plane-service-type=NodePort")),
+        "the commands by hand make the NodePort variant: {:?}",
+        step.commands
+    );
+
+    // The preflight probes for a load balancer only where LoadBalancer is chosen: c3 gets the node check.
+    let a = admin.call_json("preflight_setup", body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let pre: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
+    let finding = |key: &str| {
+        pre[0]
+            .findings
+            .iter()
+            .find(|f| f.key == key)
+            .unwrap_or_else(|| panic!("finding {key}: {:?}", pre[0].findings))
+    };
+    let lb = finding("load-balancer");
+    assert_eq!(lb.status, app::model::CheckStatus::Pass, "{lb:?}");
+    assert!(lb.message.contains("NodePort"), "no probe for c3: {lb:?}");
+    finding("node-addresses");
+}
+
+#[tokio::test]
+async fn each_clusters_chain_is_shown_without_keys_and_judged_against_the_consoles_root() {
+    let console = console("jobs-api-trust", None, &[]).await;
+    let viewer_pw = add_user(&console, "vera", Role::Viewer).await;
+    let app = server::router(console);
+    let mut admin = Client::new(app.clone());
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    register_c3(&mut admin).await;
+    let mut viewer = Client::new(app);
+    viewer.sign_in("vera", &viewer_pw).await;
+    let had_namespace = testworld::kubectl("c3", &["get", "namespace", "istio-system"], None)
+        .await
+        .ok;
+    let drop_cacerts = || async {
+        testworld::kubectl(
+            "c3",
+            &[
+                "-n",
+                "istio-system",
+                "delete",
+                "secret",
+                "cacerts",
+                "--ignore-not-found",
+            ],
+            None,
+        )
+        .await;
+    };
+    drop_cacerts().await;
+
+    let chains = |body: &str| -> Vec<app::model::ClusterTrust> {
+        serde_json::from_str(body).expect("chains")
+    };
+    let made = admin
+        .call_json(
+            "create_root",
+            json!({"algorithm": "ecdsa-p256", "cert_pem": null, "key_pem": null}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let made: RootSummary = serde_json::from_str(&made.body).expect("summary");
+
+    // No cacerts yet: what applying will write, from the engine's validity and the root's subject.
+    let a = viewer
+        .call_json("get_trust_chains", json!({"clusters": ["c3"]}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let c3 = &chains(&a.body)[0];
+    assert_eq!(c3.error, None);
+    assert!(c3.intermediate.is_none());
+    let planned = c3.planned.as_deref().expect("planned");
+    assert!(
+        planned.starts_with(&format!(
+            "will be minted at apply: intermediate valid {} days signed by",
+            mesh::ca::DEFAULT_DAYS
+        )) && planned.contains("CN=Root CA"),
+        "{planned}"
+    );
+
+    // A cacerts from another root: shown, with the root named as different; never a key.
+    let foreign = testworld::RootCa::new();
+    if !had_namespace {
+        testworld::kubectl("c3", &["create", "namespace", "istio-system"], None).await;
+    }
+    testworld::kubectl_ok(
+        "c3",
+        &["apply", "-f", "-"],
+        Some(&foreign.cacerts_yaml("c3")),
+    )
+    .await;
+    let a = viewer
+        .call_json("get_trust_chains", json!({"clusters": ["c3"]}))
+        .await;
+    drop_cacerts().await;
+    if !had_namespace {
+        testworld::kubectl(
+            "c3",
+            &["delete", "namespace", "istio-system", "--wait=false"],
+            None,
+        )
+        .await;
+    }
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(!a.body.contains("PRIVATE KEY"), "{}", a.body);
+    let c3 = &chains(&a.body)[0];
+    let i = c3.intermediate.as_ref().expect("intermediate");
+    assert!(i.subject.contains("L=c3"), "{}", i.subject);
+    assert!(i.issuer.contains("CN=Root CA"), "{}", i.issuer);
+    assert_eq!(i.key_algorithm, "ECDSA P-256");
+    assert_eq!(i.pathlen, Some(0));
+    assert!(!i.root_matches);
+    assert_eq!(
+        i.root_fingerprint.as_deref(),
+        Some(testworld::pem_fingerprint(&foreign.cert_pem).as_str())
+    );
+    assert_ne!(
+        i.root_fingerprint.as_deref(),
+        Some(made.fingerprint.as_str())
+    );
+    assert!(i.chain_pem.contains(foreign.cert_pem.trim()));
+    assert!(
+        c3.problems.iter().any(|p| p.starts_with("root differs")),
+        "{:?}",
+        c3.problems
+    );
+
+    let a = viewer
+        .call_json("get_trust_chains", json!({"clusters": ["nowhere"]}))
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+    assert!(a.body.contains("cluster nowhere"), "{}", a.body);
+}
+
+#[tokio::test]
 async fn peer_gateways_from_a_cluster_without_credentials_are_checked_then_applied() {
     let console = console("jobs-api-import", None, &[]).await;
     let viewer_pw = add_user(&console, "vera", Role::Viewer).await;

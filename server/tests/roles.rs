@@ -195,6 +195,12 @@ fn rows() -> Vec<Row> {
         ),
         row("get_root", Some(Role::Viewer), Form(vec![]), StatusCode::OK),
         row(
+            "get_trust_chains",
+            Some(Role::Viewer),
+            Json(json!({"clusters": ["no-such-cluster"]})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "run_checks",
             Some(Role::Viewer),
             Json(json!({"clusters": ["no-such-cluster"]})),

@@ -2,7 +2,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::model::{
-    AppError, ClusterName, ClusterPlan, EastWest, ImportOutcome, PreflightView, SetupRequest,
+    AppError, ClusterName, ClusterPlan, ClusterTrust, EastWest, ImportOutcome, PreflightView,
+    SetupRequest,
 };
 
 /// Preflight of a setup before it starts: per cluster, each finding pass/warn/fail with what to do. Operators
@@ -66,6 +67,22 @@ pub async fn import_peers(
         async {
             session::require(Role::Operator).await?;
             Ok(state()?.jobs.import_peers(&into, &yaml).await?)
+        }
+        .await,
+    )
+}
+
+/// Each chosen cluster's root of trust: what its `cacerts` holds (intermediate, validity, key, the root's
+/// fingerprint and whether it is the console's root, the public chain) or what applying will write. Reads
+/// only; never returns key material; viewers may look.
+#[server(endpoint = "get_trust_chains", input = Json)]
+pub async fn get_trust_chains(clusters: Vec<ClusterName>) -> Result<Vec<ClusterTrust>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.trust_chains(&clusters).await?)
         }
         .await,
     )

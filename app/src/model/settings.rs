@@ -1,13 +1,13 @@
 //! What a user may set of each cluster's control plane: the ServiceMeshController's fields (mesh-spec.md §4.1),
 //! the `gloo-extensions-config` ConfigMap (§4.3) as fields plus a raw escape hatch, and the east-west
-//! gateway's address override. Set once for all clusters, and overridden per cluster where needed. The
+//! gateway's address override and variant (LoadBalancer or NodePort). Set once for all clusters, and overridden per cluster where needed. The
 //! validation here runs in the browser as the user types and again on the server before anything is planned.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::ClusterName;
+use super::{ClusterName, EastWest};
 
 /// Choices of the operator's enums (§4.1), first = the operator's default.
 pub const DISTRIBUTIONS: [&str; 2] = ["Standard", "FIPS"];
@@ -56,6 +56,36 @@ pub struct ClusterSettings {
     /// The address peers dial when the gateway gets none (or the wrong one) from a load balancer
     /// (`istio.io/expose-istiod-address`-style override, §1): an IP or a DNS name.
     pub address_override: Option<String>,
+    /// How peers reach this cluster's east-west gateway, when it differs from the shared choice (§1.2):
+    /// `None` takes the shared one.
+    pub eastwest: Option<EastWest>,
+}
+
+impl ClusterSettings {
+    /// This cluster's east-west variant: its own choice, else the shared one.
+    pub fn eastwest_or(&self, shared: EastWest) -> EastWest {
+        self.eastwest.unwrap_or(shared)
+    }
+}
+
+/// The form value of an east-west choice (`""` = as shared), and back; an unknown value is refused.
+pub fn eastwest_value(v: Option<EastWest>) -> &'static str {
+    match v {
+        None => "",
+        Some(EastWest::LoadBalancer) => "load-balancer",
+        Some(EastWest::NodePort) => "node-port",
+    }
+}
+
+pub fn parse_eastwest(v: &str) -> Result<Option<EastWest>, String> {
+    match v.trim() {
+        "" => Ok(None),
+        "load-balancer" => Ok(Some(EastWest::LoadBalancer)),
+        "node-port" => Ok(Some(EastWest::NodePort)),
+        other => Err(format!(
+            "{other:?} is not an east-west variant: load-balancer or node-port (or empty for the shared choice)"
+        )),
+    }
 }
 
 /// A problem with one field, for the form to show next to it.
@@ -386,6 +416,52 @@ mod tests {
         assert_eq!(m.image_secrets, ["a"]);
         assert_eq!(m.istiod_env["A"], "1");
         assert_eq!(m.istiod_env["B"], "2");
+    }
+
+    #[test]
+    fn a_cluster_without_its_own_eastwest_variant_takes_the_shared_one() {
+        let own = ClusterSettings {
+            eastwest: Some(EastWest::NodePort),
+            ..Default::default()
+        };
+        assert_eq!(own.eastwest_or(EastWest::LoadBalancer), EastWest::NodePort);
+        assert_eq!(
+            ClusterSettings::default().eastwest_or(EastWest::NodePort),
+            EastWest::NodePort
+        );
+        // Requests stored before the field existed still read, as "the shared choice".
+        let old: ClusterSettings =
+            serde_json::from_str(r#"{"address_override":"10.0.0.7"}"#).expect("old form");
+        assert_eq!(old.eastwest, None);
+        let json = serde_json::to_string(&own).expect("json");
+        assert!(json.contains(r#""eastwest":"node-port""#), "{json}");
+    }
+
+    #[test]
+    fn an_unknown_eastwest_variant_is_refused_in_the_form_and_on_the_wire() {
+        for v in [None, Some(EastWest::LoadBalancer), Some(EastWest::NodePort)] {
+            assert_eq!(parse_eastwest(eastwest_value(v)), Ok(v));
+        }
+        assert!(
+            parse_eastwest("ingress")
+                .expect_err("refused")
+                .contains("load-balancer or node-port")
+        );
+        assert!(serde_json::from_str::<ClusterSettings>(r#"{"eastwest":"ingress"}"#).is_err());
+    }
+
+    #[test]
+    fn an_eastwest_override_for_an_unchosen_cluster_is_refused() {
+        let c1 = ClusterName::new("c1").expect("name");
+        let c9 = ClusterName::new("c9").expect("name");
+        let nodeport = ClusterSettings {
+            eastwest: Some(EastWest::NodePort),
+            ..Default::default()
+        };
+        let per: BTreeMap<_, _> = [(c1.clone(), nodeport.clone()), (c9, nodeport)].into();
+        let p = settings_problems(&MeshSettings::default(), &per, &[c1]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].field, "c9.cluster");
     }
 
     #[test]

@@ -61,3 +61,36 @@ pub struct ImportOutcome {
     /// What went wrong, naming the cluster and the step, and what to do.
     pub error: Option<String>,
 }
+
+/// A cluster's intermediate CA as its `cacerts` Secret holds it (public certificates only, never the key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntermediateView {
+    pub subject: String,
+    pub issuer: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `ECDSA P-256`, `RSA 4096`, …
+    pub key_algorithm: String,
+    pub pathlen: Option<u32>,
+    /// SHA-256 of the Secret's `root-cert.pem`.
+    pub root_fingerprint: Option<String>,
+    /// That root is the console's root of trust.
+    pub root_matches: bool,
+    /// Intermediate then root, PEM: what the certificate download gives.
+    pub chain_pem: String,
+}
+
+/// The root of trust of one chosen cluster, for the wizard's third step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterTrust {
+    pub cluster: String,
+    /// What `cacerts` holds, when the cluster has one.
+    pub intermediate: Option<IntermediateView>,
+    /// For a cluster without `cacerts`: what applying will write.
+    pub planned: Option<String>,
+    /// Expired, expires within 30 days, root differs, chain does not verify.
+    pub problems: Vec<String>,
+    /// Why the cluster could not be read, naming it and what to do.
+    pub error: Option<String>,
+}

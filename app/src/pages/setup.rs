@@ -2,10 +2,11 @@
 //! pairs of a link matrix — one-way allowed — or automatic peering), the Istio version, the license and the
 //! east-west variant, each with why it matters; 2 Preflight (per cluster, pass/warn/fail with the fix; a
 //! failure blocks the next step unless an admin overrides it with a reason, which the job records); 3 Root of
-//! trust (the one in use, or an admin makes one: generated or imported); 4 Settings (the control plane's,
-//! shared and per cluster, validated as typed: `setup_settings`); 5 Review the plan (per cluster and step: the
-//! objects, their diff against what is live, the commands to do it by hand — each copyable, the whole plan
-//! downloadable); 6 Apply: the job starts and its page follows it live; 7 Link a cluster Meshdeck has no
+//! trust (the one in use, or an admin makes one: generated or imported; per chosen cluster, the chain its
+//! `cacerts` holds with validity and problems, or what applying will mint); 4 Settings (the control plane's,
+//! shared and per cluster — with the cluster's own east-west variant —, validated as typed: `setup_settings`);
+//! 5 Review the plan (per cluster, tabs: the objects' YAML, their diff against what is live, the commands to
+//! do it by hand — each copyable, the whole plan downloadable); 6 Apply: the job starts and its page follows it live; 7 Link a cluster Meshdeck has no
 //! credentials for (`setup_link`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,12 +18,14 @@ use super::CheckBadge;
 use super::allowed;
 use super::setup_link::ForeignLink;
 use super::setup_settings::SettingsForm;
-use crate::api::{CreateRoot, PlanSetup, PreflightSetup, StartSetup, get_root, list_clusters};
+use crate::api::{
+    CreateRoot, PlanSetup, PreflightSetup, StartSetup, get_root, get_trust_chains, list_clusters,
+};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
 use crate::model::{
     ClusterName, ClusterPlan, ClusterSettings, EastWest, LicenseChoice, MeshSettings,
-    PeeringChoice, PreflightView, Role, SetupRequest, format_time, settings_problems,
-    valid_address,
+    PeeringChoice, PreflightView, Role, SetupRequest, eastwest_value, format_time, parse_eastwest,
+    settings_problems, valid_address,
 };
 
 /// The Istio version offered first (the guide's).
@@ -92,6 +95,15 @@ pub fn SetupPage() -> impl IntoView {
     }
 }
 
+/// One cluster's part of the settings step: name, control-plane overrides, east-west address override and
+/// east-west variant (None = the shared choice).
+type PerCluster = (
+    String,
+    RwSignal<MeshSettings>,
+    RwSignal<String>,
+    RwSignal<Option<EastWest>>,
+);
+
 #[component]
 fn Wizard(
     clusters: Vec<(String, String)>,
@@ -111,14 +123,15 @@ fn Wizard(
     // Ordered pairs (from, to) taken out of the full mesh in the link matrix.
     let excluded = RwSignal::new(BTreeSet::<(String, String)>::new());
     let shared = RwSignal::new(MeshSettings::default());
-    // Per cluster: its overrides and its east-west address override.
-    let per_list: Vec<(String, RwSignal<MeshSettings>, RwSignal<String>)> = clusters
+    // Per cluster: its overrides, its east-west address override and its east-west variant (None = shared).
+    let per_list: Vec<PerCluster> = clusters
         .iter()
         .map(|(n, _)| {
             (
                 n.clone(),
                 RwSignal::new(MeshSettings::default()),
                 RwSignal::new(String::new()),
+                RwSignal::new(None::<EastWest>),
             )
         })
         .collect();
@@ -127,12 +140,13 @@ fn Wizard(
         let chosen = selected.get();
         per.with_value(|per| {
             per.iter()
-                .filter(|(n, _, _)| chosen.contains(n))
-                .filter_map(|(n, m, a)| {
+                .filter(|(n, _, _, _)| chosen.contains(n))
+                .filter_map(|(n, m, a, e)| {
                     let s = ClusterSettings {
                         mesh: m.get(),
                         address_override: Some(a.get().trim().to_string())
                             .filter(|a| !a.is_empty()),
+                        eastwest: e.get(),
                     };
                     (s != ClusterSettings::default())
                         .then(|| ClusterName::new(n).ok().map(|n| (n, s)))
@@ -395,6 +409,7 @@ fn Wizard(
                     }
                 })}
             </Suspense>
+            <TrustTable selected=selected />
         </section>
 
         <section class=SECTION aria-labelledby="settings">
@@ -410,11 +425,15 @@ fn Wizard(
             <SettingsForm value=shared problems=problems prefix="shared.".to_string() overrides=false />
             {per_list
                 .iter()
-                .map(|(name, mesh, address)| {
-                    let (name, mesh, address) = (name.clone(), *mesh, *address);
+                .map(|(name, mesh, address, eastwest)| {
+                    let (name, mesh, address, eastwest) = (name.clone(), *mesh, *address, *eastwest);
                     let shown = name.clone();
                     let addr_id = format!("{name}.address_override");
                     let addr_id2 = addr_id.clone();
+                    let ew_id = format!("{name}.eastwest");
+                    let ew_help = format!("{ew_id}-help");
+                    let ew_error = RwSignal::new(None::<String>);
+                    let shared_variant = move || if nodeport.get() { "NodePort" } else { "LoadBalancer" };
                     let bad_address = move || {
                         let a = address.get();
                         (!a.trim().is_empty() && !valid_address(a.trim())).then(|| format!("✕ {:?} is neither an IP address nor a DNS name", a.trim()))
@@ -424,6 +443,26 @@ fn Wizard(
                             <details class="mt-3 rounded border border-slate-200 p-2 dark:border-slate-800" data-cluster-settings=name.clone()>
                                 <summary class="cursor-pointer font-medium">{format!("Overrides for {name}")}</summary>
                                 <SettingsForm value=mesh problems=problems prefix=format!("{name}.") overrides=true />
+                                <label class="mt-3 block max-w-md">
+                                    <span class="text-sm font-medium">"How peers reach this cluster"</span>
+                                    <select
+                                        class=INPUT
+                                        id=ew_id.clone()
+                                        data-field=ew_id.clone()
+                                        aria-describedby=ew_help.clone()
+                                        prop:value=move || eastwest_value(eastwest.get())
+                                        on:change=move |ev| match parse_eastwest(&event_target_value(&ev)) {
+                                            Ok(v) => { ew_error.set(None); eastwest.set(v); }
+                                            Err(e) => ew_error.set(Some(e)),
+                                        }
+                                    >
+                                        <option value="">{move || format!("(as shared: {})", shared_variant())}</option>
+                                        <option value="load-balancer">"LoadBalancer"</option>
+                                        <option value="node-port">"NodePort"</option>
+                                    </select>
+                                </label>
+                                <p id=ew_help.clone() class="mt-0.5 text-xs text-slate-600 dark:text-slate-300">"This cluster's east-west gateway variant, when it differs from step 1: NodePort where this cluster has no load balancer (peers dial its nodes; xDS still needs an address — the gateway's or the override below). Peers linking to it ask for the same variant, and the preflight probes for a load balancer only where LoadBalancer is chosen."</p>
+                                {move || ew_error.get().map(|m| view! { <p role="alert" class="mt-0.5 text-sm text-red-800 dark:text-red-300">{format!("✕ {m}")}</p> })}
                                 <label class="mt-3 block max-w-md">
                                     <span class="text-sm font-medium">"East-west address override"</span>
                                     <input class=INPUT id=addr_id.clone() data-field=addr_id2.clone() prop:value=move || address.get() on:input=move |ev| address.set(event_target_value(&ev)) />
@@ -554,6 +593,119 @@ fn RootMaker(
     }
 }
 
+/// Per chosen cluster: the chain its `cacerts` holds (intermediate, validity, key, pathlen, the root's
+/// fingerprint and whether it is the console's root) with what is wrong and the public chain to download — or,
+/// for a cluster without one yet, what applying will write. Read in the browser as the selection changes.
+#[component]
+fn TrustTable(selected: RwSignal<BTreeSet<String>>) -> impl IntoView {
+    use crate::model::ClusterTrust;
+    let chains = LocalResource::new(move || {
+        let names: Vec<ClusterName> = selected
+            .get()
+            .iter()
+            .filter_map(|n| ClusterName::new(n).ok())
+            .collect();
+        async move {
+            if names.is_empty() {
+                Ok(vec![])
+            } else {
+                get_trust_chains(names).await
+            }
+        }
+    });
+    let row = |t: ClusterTrust| {
+        let (icon, status) = if t.error.is_some() {
+            ("✕", "cannot be read")
+        } else if t.intermediate.is_none() {
+            ("○", "no cacerts yet")
+        } else if t.problems.iter().any(|p| !p.starts_with("expires within")) {
+            ("✕", "problem")
+        } else if !t.problems.is_empty() {
+            ("⚠", "expires soon")
+        } else {
+            ("✓", "signed by the console's root")
+        };
+        let notes = t
+            .error
+            .iter()
+            .chain(t.problems.iter())
+            .map(|p| view! { <p role=if t.error.is_some() { "alert" } else { "note" }>{p.clone()}</p> })
+            .collect_view();
+        let cluster = t.cluster.clone();
+        let details = match t.intermediate {
+            Some(i) => {
+                let href = format!(
+                    "data:application/x-pem-file;charset=utf-8,{}",
+                    super::encode_query(&i.chain_pem)
+                );
+                let fp = i.root_fingerprint.clone().unwrap_or_default();
+                view! {
+                    <td class="px-3 py-1">
+                        <span class="block">{i.subject.clone()}</span>
+                        <span class="block text-xs">{format!("issued by {}", i.issuer)}</span>
+                    </td>
+                    <td class="whitespace-nowrap px-3 py-1">{format!("{} to {}", format_time(i.not_before), format_time(i.not_after))}</td>
+                    <td class="px-3 py-1">
+                        {i.key_algorithm.clone()}
+                        {i.pathlen.map(|p| format!(", pathlen {p}"))}
+                    </td>
+                    <td class="px-3 py-1">
+                        <span class="block break-all font-mono text-xs" title=fp.clone()>{if fp.is_empty() { "—".to_string() } else { fp.clone() }}</span>
+                        <span class="block text-xs">{if i.root_matches { "✓ the console's root" } else { "✕ not the console's root" }}</span>
+                    </td>
+                    <td class="px-3 py-1">
+                        <a class="underline" href=href download=format!("{cluster}-cert-chain.pem") data-testid="trust-download">
+                            "Download the chain"
+                        </a>
+                    </td>
+                }
+                .into_any()
+            }
+            None => view! {
+                <td class="px-3 py-1" colspan="5">{t.planned.clone().unwrap_or_default()}</td>
+            }
+            .into_any(),
+        };
+        view! {
+            <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-trust=t.cluster.clone()>
+                <th scope="row" class="px-3 py-1 text-left font-medium">{t.cluster.clone()}</th>
+                <td class="px-3 py-1">
+                    <span class="whitespace-nowrap font-medium">{format!("{icon} {status}")}</span>
+                    <div class="text-sm">{notes}</div>
+                </td>
+                {details}
+            </tr>
+        }
+    };
+    view! {
+        <h3 class="mt-4 font-semibold">"Each chosen cluster"</h3>
+        <p class=WHY>"What each cluster's cacerts Secret holds now — only public certificates are read out — or what applying will write. A cluster with another root keeps it: Meshdeck never overwrites a root of trust."</p>
+        {move || match chains.get() {
+            None => view! { <p class="mt-2 text-sm">"Reading the clusters…"</p> }.into_any(),
+            Some(Err(e)) => view! { <div class="mt-2"><ErrorBox error=e /></div> }.into_any(),
+            Some(Ok(list)) if list.is_empty() => view! { <p class="mt-2 text-sm">"Choose clusters in step 1 to see theirs."</p> }.into_any(),
+            Some(Ok(list)) => view! {
+                <div class="mt-2 overflow-x-auto">
+                    <table class="w-full text-left text-sm" data-testid="trust-table">
+                        <thead>
+                            <tr>
+                                <th scope="col" class="px-3 py-1">"Cluster"</th>
+                                <th scope="col" class="px-3 py-1">"Status"</th>
+                                <th scope="col" class="px-3 py-1">"Intermediate"</th>
+                                <th scope="col" class="px-3 py-1">"Valid"</th>
+                                <th scope="col" class="px-3 py-1">"Key"</th>
+                                <th scope="col" class="px-3 py-1">"Root (SHA-256)"</th>
+                                <th scope="col" class="px-3 py-1">"Certificates"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+                    </table>
+                </div>
+            }.into_any(),
+        }}
+    }
+}
+
 /// Which cluster holds a peer gateway for which: rows are the holders, columns the clusters they reach.
 /// Everything is linked by default (a full mesh); clearing one box makes that link one-way.
 #[component]
@@ -673,52 +825,242 @@ fn plan_download(list: &[ClusterPlan]) -> String {
     )
 }
 
+/// The review's tabs, in order: key (for ids) and label.
+const PLAN_TABS: [(&str, &str); 3] = [
+    ("yaml", "YAML"),
+    ("diff", "Diff against live"),
+    ("commands", "CLI commands"),
+];
+
+/// Accessible tabs (WAI-ARIA tabs pattern): a tablist of buttons, each controlling one panel; the arrow keys,
+/// Home and End move between tabs (and focus follows); only the selected tab is in the tab order. The first
+/// panel is the one open as rendered on the server, so it reads without JavaScript.
+#[component]
+fn Tabs(id: String, label: String, panels: Vec<AnyView>) -> impl IntoView {
+    let selected = RwSignal::new(0usize);
+    let refs: [NodeRef<leptos::html::Button>; 3] = [NodeRef::new(), NodeRef::new(), NodeRef::new()];
+    let n = PLAN_TABS.len();
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let cur = selected.get_untracked();
+        let next = match ev.key().as_str() {
+            "ArrowRight" | "ArrowDown" => (cur + 1) % n,
+            "ArrowLeft" | "ArrowUp" => (cur + n - 1) % n,
+            "Home" => 0,
+            "End" => n - 1,
+            _ => return,
+        };
+        ev.prevent_default();
+        selected.set(next);
+        if let Some(b) = refs[next].get() {
+            let _ = b.focus();
+        }
+    };
+    let tabs = PLAN_TABS
+        .iter()
+        .enumerate()
+        .map(|(i, (key, name))| {
+            let tab_id = format!("{id}-tab-{key}");
+            let panel_id = format!("{id}-panel-{key}");
+            view! {
+                <button
+                    type="button"
+                    role="tab"
+                    id=tab_id
+                    node_ref=refs[i]
+                    data-tab=*key
+                    aria-controls=panel_id
+                    aria-selected=move || if selected.get() == i { "true" } else { "false" }
+                    tabindex=move || if selected.get() == i { "0" } else { "-1" }
+                    class=move || format!(
+                        "-mb-px border-b-2 px-3 py-1 text-sm focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-600 {}",
+                        if selected.get() == i { "border-sky-700 font-semibold dark:border-sky-400" } else { "border-transparent" }
+                    )
+                    on:click=move |_| selected.set(i)
+                    on:keydown=on_key
+                >
+                    {*name}
+                </button>
+            }
+        })
+        .collect_view();
+    let panels = panels
+        .into_iter()
+        .zip(PLAN_TABS)
+        .enumerate()
+        .map(|(i, (panel, (key, _)))| {
+            view! {
+                <div
+                    role="tabpanel"
+                    id=format!("{id}-panel-{key}")
+                    aria-labelledby=format!("{id}-tab-{key}")
+                    data-panel=key
+                    tabindex="0"
+                    hidden=move || selected.get() != i
+                    class="pt-2 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-600"
+                >
+                    {panel}
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <div role="tablist" aria-label=label class="mt-2 flex gap-1 border-b border-slate-200 dark:border-slate-800">
+            {tabs}
+        </div>
+        {panels}
+    }
+}
+
+/// An object as the plan names it: `Kind namespace/name`.
+fn object_label(o: &crate::model::PlanObject) -> String {
+    match &o.namespace {
+        Some(ns) => format!("{} {ns}/{}", o.kind, o.name),
+        None => format!("{} {}", o.kind, o.name),
+    }
+}
+
 #[component]
 fn PlanView(list: Vec<ClusterPlan>) -> impl IntoView {
     list.into_iter()
         .map(|c| {
-            let steps = c
+            let heading = |s: &crate::model::PlanStep| {
+                let changes = s.objects.iter().filter(|o| o.change != "unchanged").count();
+                view! { <h4 class="mt-3 font-medium">{format!("{} — {changes} to change", s.title)}</h4> }
+            };
+            let yaml = c
                 .steps
-                .into_iter()
+                .iter()
                 .map(|s| {
-                    let changes = s.objects.iter().filter(|o| o.change != "unchanged").count();
                     let objects = s
                         .objects
-                        .into_iter()
+                        .iter()
                         .map(|o| {
-                            let label = match &o.namespace {
-                                Some(ns) => format!("{} {ns}/{}", o.kind, o.name),
-                                None => format!("{} {}", o.kind, o.name),
-                            };
-                            let object_key = label.clone();
+                            let label = object_label(o);
+                            let key = label.clone();
                             view! {
-                                <div class="mt-2" data-object=object_key>
+                                <div class="mt-2" data-object=key>
                                     <p class="text-sm"><span class="font-medium">{o.change.clone()}</span>" "{label}</p>
-                                    {o.detail.clone().map(|d| view! { <Copyable text=d label="Diff against the live object" /> })}
-                                    <details>
-                                        <summary class="cursor-pointer text-sm">"YAML"</summary>
-                                        <Copyable text=o.yaml.clone() />
-                                    </details>
+                                    <Copyable text=o.yaml.clone() />
                                 </div>
                             }
                         })
                         .collect_view();
-                    view! {
-                        <details class="mt-2 rounded border border-slate-200 p-2 dark:border-slate-800">
-                            <summary class="cursor-pointer font-medium">{format!("{} — {changes} to change", s.title)}</summary>
-                            {objects}
-                            <Copyable text=s.commands.join("\n") label="By hand" />
-                        </details>
-                    }
+                    view! { <div data-step=s.title.clone()>{heading(s)}{objects}</div> }
                 })
+                .collect_view()
+                .into_any();
+            let diff = c
+                .steps
+                .iter()
+                .map(|s| {
+                    let objects = s
+                        .objects
+                        .iter()
+                        .map(|o| {
+                            let label = object_label(o);
+                            let body = match (o.change.as_str(), &o.detail) {
+                                (_, Some(d)) => view! { <Copyable text=d.clone() /> }.into_any(),
+                                ("create", None) => view! { <p class="text-sm">"Not in the cluster yet: created as shown under YAML."</p> }.into_any(),
+                                (_, None) => view! { <p class="text-sm">"✓ The same as the live object."</p> }.into_any(),
+                            };
+                            let key = label.clone();
+                            view! {
+                                <div class="mt-2" data-diff=key>
+                                    <p class="text-sm"><span class="font-medium">{o.change.clone()}</span>" "{label}</p>
+                                    {body}
+                                </div>
+                            }
+                        })
+                        .collect_view();
+                    view! { <div>{heading(s)}{objects}</div> }
+                })
+                .collect_view()
+                .into_any();
+            let script = c
+                .steps
+                .iter()
+                .map(|s| format!("# {}\n{}\n", s.title, s.commands.join("\n")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let commands = c
+                .steps
+                .iter()
+                .map(|s| view! { <div>{heading(s)}<Copyable text=s.commands.join("\n") /></div> })
                 .collect_view();
+            let commands = view! {
+                <Copyable text=script label="Every step, in order" />
+                {commands}
+            }
+            .into_any();
+            let has_steps = !c.steps.is_empty();
+            let id = format!("plan-{}", c.cluster);
+            let label = format!("Plan for cluster {}", c.cluster);
             view! {
-                <div class="mt-4" data-plan=c.cluster.clone()>
+                <div class="mt-4 rounded border border-slate-200 p-2 dark:border-slate-800" data-plan=c.cluster.clone()>
                     <h3 class="font-semibold">{format!("Cluster {}", c.cluster)}</h3>
-                    {c.error.map(|e| view! { <p role="alert" class="text-red-800 dark:text-red-300">{e}</p> })}
-                    {steps}
+                    {c.error.map(|e| view! { <p role="alert" class="text-red-800 dark:text-red-300">{format!("✕ {e}")}</p> })}
+                    {has_steps.then(|| view! { <Tabs id=id label=label panels=vec![yaml, diff, commands] /> })}
                 </div>
             }
         })
         .collect_view()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::model::{PlanObject, PlanStep};
+
+    #[test]
+    fn the_review_renders_accessible_tabs_with_the_yaml_open_on_the_server() {
+        let plan = ClusterPlan {
+            cluster: "c3".into(),
+            error: None,
+            steps: vec![PlanStep {
+                title: "Control plane".into(),
+                objects: vec![PlanObject {
+                    kind: "ServiceMeshController".into(),
+                    namespace: None,
+                    name: "managed-istio".into(),
+                    yaml: "kind: ServiceMeshController\n".into(),
+                    change: "update".into(),
+                    detail: Some("-  scalingProfile: Default\n+  scalingProfile: Large\n".into()),
+                }],
+                commands: vec!["kubectl --context c3 apply --server-side -f smc.yaml".into()],
+            }],
+        };
+        let owner = Owner::new();
+        let html = owner.with(|| view! { <PlanView list=vec![plan] /> }.to_html());
+        assert!(html.contains(r#"data-plan="c3""#), "{html}");
+        assert!(html.contains(r#"role="tablist""#), "{html}");
+        for (key, label) in PLAN_TABS {
+            assert!(
+                html.contains(&format!(r#"id="plan-c3-tab-{key}""#)),
+                "{key}: {html}"
+            );
+            assert!(
+                html.contains(&format!(r#"aria-controls="plan-c3-panel-{key}""#)),
+                "{key}"
+            );
+            assert!(
+                html.contains(&format!(r#"aria-labelledby="plan-c3-tab-{key}""#)),
+                "{key}"
+            );
+            assert!(html.contains(label), "{label}");
+        }
+        assert_eq!(html.matches(r#"role="tab""#).count(), 3);
+        assert_eq!(html.matches(r#"aria-selected="true""#).count(), 1);
+        assert_eq!(
+            html.matches(r#"tabindex="-1""#).count(),
+            2,
+            "only the selected tab is in the tab order"
+        );
+        // The YAML panel is the open one; the diff and the commands are in the page but hidden.
+        let yaml_panel = html.find(r#"id="plan-c3-panel-yaml""#).expect("yaml panel");
+        let start = html[..yaml_panel].rfind('<').expect("tag");
+        let open_tag = &html[start..yaml_panel + html[yaml_panel..].find('>').expect("end")];
+        assert!(!open_tag.contains("hidden"), "{open_tag}");
+        assert_eq!(html.matches(" hidden").count(), 2, "{html}");
+        assert!(html.contains("scalingProfile: Large") && html.contains("apply --server-side"));
+    }
 }

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::model::{
-    CheckStatus, CheckView, ChecksReport, ClusterCheckView, ClusterPlan, EastWest, FindingView,
-    JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice, PeeringChoice, PlanObject, PlanStep,
-    PreflightView, RootAlgorithm, RootSummary, SetupRequest,
+    CheckStatus, CheckView, ChecksReport, ClusterCheckView, ClusterPlan, ClusterTrust, EastWest,
+    FindingView, IntermediateView, JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice,
+    PeeringChoice, PlanObject, PlanStep, PreflightView, RootAlgorithm, RootSummary, SetupRequest,
 };
 use mesh::ca::{KeyAlgorithm, RootCa};
 use mesh::ids::ClusterName;
@@ -367,6 +367,83 @@ impl Jobs {
         }
     }
 
+    /// Each cluster's root of trust as its `cacerts` Secret holds it (public certificates only: the key is
+    /// never read out of the Secret's parse), judged against the console's root; for a cluster without
+    /// `cacerts`, what applying will write. Clusters are read concurrently; one that fails is named alone.
+    pub async fn trust_chains(&self, names: &[ClusterName]) -> Result<Vec<ClusterTrust>> {
+        if names.is_empty() || names.len() > 100 {
+            return Err(Error::Invalid {
+                field: "clusters",
+                message: "pick 1 to 100 clusters".into(),
+            });
+        }
+        for name in names {
+            self.inner
+                .store
+                .cluster(name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+        }
+        let root = self.inner.store.active_root().await?;
+        let chosen = root.as_ref().map(|r| r.fingerprint.clone());
+        let signer = match &root {
+            Some(r) => mesh::ca::describe(&r.cert_pem)
+                .map(|c| c.subject)
+                .unwrap_or_else(|_| "the console's root".into()),
+            None => {
+                "a new ECDSA P-256 root (made at apply, unless an admin makes or imports one first)"
+                    .into()
+            }
+        };
+        let at = now();
+        let runs = names.iter().map(|name| {
+            let (chosen, signer) = (chosen.as_deref(), signer.as_str());
+            async move {
+                let mut out = ClusterTrust {
+                    cluster: name.to_string(),
+                    intermediate: None,
+                    planned: None,
+                    problems: vec![],
+                    error: None,
+                };
+                let t = match self.target(name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        out.error = Some(format!(
+                            "cluster {name} is unreachable ({e}): re-test it under Clusters and fix its credentials or network path"
+                        ));
+                        return out;
+                    }
+                };
+                match mesh::ca::read_cacerts(&t.client, chosen, at).await {
+                    Ok(Some(c)) => {
+                        out.problems = c.problems;
+                        out.intermediate = Some(IntermediateView {
+                            subject: c.subject,
+                            issuer: c.issuer,
+                            not_before: c.not_before,
+                            not_after: c.not_after,
+                            key_algorithm: c.key_algorithm,
+                            pathlen: c.pathlen,
+                            root_fingerprint: c.root_fingerprint,
+                            root_matches: c.root_matches,
+                            chain_pem: c.chain_pem,
+                        });
+                    }
+                    Ok(None) => {
+                        out.planned = Some(format!(
+                            "will be minted at apply: intermediate valid {} days signed by {signer}",
+                            mesh::ca::DEFAULT_DAYS
+                        ));
+                    }
+                    Err(e) => out.error = Some(format!("cluster {name}: {e}")),
+                }
+                out
+            }
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+
     /// Turns a setup asked for in the console into a job's spec with the root of trust in use (made now if
     /// there is none), and the license key, which goes in the job's sealed secrets.
     pub async fn spec_from_request(
@@ -609,9 +686,8 @@ impl Jobs {
                 Some(o) => req.settings.overridden_by(&o.mesh),
                 None => req.settings.clone(),
             };
-            apply_settings(c, &m)
+            apply_settings(c, &m, over)
                 .map_err(|msg| invalid("settings", format!("{}: {msg}", c.name)))?;
-            c.address_override = over.and_then(|o| o.address_override.clone());
         }
         Ok((
             SetupSpec {
@@ -1132,7 +1208,7 @@ impl Jobs {
                     .iter()
                     .filter(|(from, to)| !done(from.as_str(), &format!("link:{to}")))
                     .collect();
-                linked_ok = self.link_pairs(id, &todo, &targets, spec.data_plane).await;
+                linked_ok = self.link_pairs(id, &todo, &targets, &spec).await;
             }
             Peering::Automatic { .. } => {
                 if !done(FLEET, "peers") {
@@ -1286,7 +1362,7 @@ impl Jobs {
         id: &str,
         pairs: &[&(ClusterName, ClusterName)],
         targets: &BTreeMap<String, Target>,
-        data_plane: DataPlane,
+        spec: &SetupSpec,
     ) -> bool {
         use futures::StreamExt;
         const IN_FLIGHT: usize = 8;
@@ -1294,7 +1370,7 @@ impl Jobs {
             pairs.iter().map(|(_, to)| to).collect();
         let mut reads = vec![];
         for to in peers {
-            reads.push(peer_gateway(to, targets, data_plane));
+            reads.push(peer_gateway(to, targets, peer_data_plane(spec, to)));
         }
         let gateways: BTreeMap<String, std::result::Result<serde_json::Value, String>> =
             futures::stream::iter(reads)
@@ -1414,6 +1490,15 @@ async fn peer_gateway(
     (to.to_string(), gw)
 }
 
+/// The variant peers use to reach `to`: its own east-west variant in this setup, else the shared one.
+fn peer_data_plane(spec: &SetupSpec, to: &ClusterName) -> DataPlane {
+    spec.clusters
+        .iter()
+        .find(|c| &c.name == to)
+        .and_then(|c| c.data_plane)
+        .unwrap_or(spec.data_plane)
+}
+
 fn data_plane_of(e: EastWest) -> DataPlane {
     match e {
         EastWest::LoadBalancer => DataPlane::LoadBalancer,
@@ -1454,11 +1539,17 @@ fn job_context(id: &str) -> String {
 /// A cluster's control-plane settings (validated) written into what the engine applies: the
 /// ServiceMeshController's fields, istiod's environment, and the extensions ConfigMap's further keys —
 /// discovery selectors become the `stable` key, the raw YAML adds `stable` or `values.istio-ztunnel`.
+///
+/// `over` is the cluster's own part of the request: its east-west address override and variant (`None` keeps
+/// the setup's shared variant).
 fn apply_settings(
     c: &mut ClusterSetup,
     m: &crate::model::MeshSettings,
+    over: Option<&crate::model::ClusterSettings>,
 ) -> std::result::Result<(), String> {
     use crate::model::{RAW_EXTENSION_KEYS, parse_selector};
+    c.address_override = over.and_then(|o| o.address_override.clone());
+    c.data_plane = over.and_then(|o| o.eastwest).map(data_plane_of);
     c.mesh.distribution = m.distribution.clone();
     c.mesh.scaling_profile = m.scaling_profile.clone();
     c.mesh.on_conflict = m.on_conflict.clone();
@@ -1534,5 +1625,55 @@ mod tests {
             steps.last(),
             Some(&(FLEET.to_string(), "verify".to_string()))
         );
+    }
+
+    #[test]
+    fn a_clusters_own_eastwest_variant_shapes_its_gateway_and_how_peers_reach_it() {
+        use crate::model::{ClusterSettings, MeshSettings};
+        let name = |n: &str| ClusterName::new(n).expect("n");
+        let mut c3 = ClusterSetup::new(name("c3"), NetworkName::from(&name("c3")));
+        let mut c4 = ClusterSetup::new(name("c4"), NetworkName::from(&name("c4")));
+        let nodeport = ClusterSettings {
+            eastwest: Some(EastWest::NodePort),
+            ..Default::default()
+        };
+        apply_settings(&mut c3, &MeshSettings::default(), Some(&nodeport)).expect("c3");
+        apply_settings(&mut c4, &MeshSettings::default(), None).expect("c4");
+        assert_eq!(c3.data_plane, Some(DataPlane::NodePort));
+        assert_eq!(c4.data_plane, None);
+        let spec = SetupSpec {
+            clusters: vec![c3.clone(), c4.clone()],
+            istio_version: "1.28.1-patch0".into(),
+            data_plane: DataPlane::LoadBalancer,
+            peering: Peering::Manual { pairs: vec![] },
+            chart: Chart::default(),
+            license_secret_ref: None,
+            watch_namespaces: vec![],
+            root_id: "r".into(),
+            verify_secs: 60,
+        };
+        assert_eq!(peer_data_plane(&spec, &name("c3")), DataPlane::NodePort);
+        assert_eq!(peer_data_plane(&spec, &name("c4")), DataPlane::LoadBalancer);
+        let settings = Settings {
+            istio_version: spec.istio_version.clone(),
+            data_plane: spec.data_plane,
+            peering: spec.peering.clone(),
+            operator: operator::Install {
+                chart: Chart::default(),
+                license: License::Key("k".into()),
+                watch_namespaces: vec![],
+                helm: "helm".into(),
+            },
+        };
+        let variant = |c: &ClusterSetup| {
+            setup::objects(Step::EastWest, c, &settings)
+                .into_iter()
+                .find(|o| o["kind"] == "Gateway")
+                .expect("gateway")["metadata"]["annotations"]
+                ["peering.solo.io/data-plane-service-type"]
+                .clone()
+        };
+        assert_eq!(variant(&c3), "NodePort");
+        assert_eq!(variant(&c4), serde_json::Value::Null);
     }
 }
