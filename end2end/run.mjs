@@ -485,4 +485,124 @@ test('setup wizard: a cluster without load balancers fails the preflight with wh
   expect(beta.includes('multiClusterMode: Peering'), `automatic peering set: ${beta}`);
 });
 
+/**
+ * Arms an observer in the page for `selector` to be present (or gone), runs `change`, and returns how long
+ * after `change` returned the page showed it (0 when it was shown before the command had even exited).
+ */
+async function timeToScreen(page, selector, present, change, ms = 15000) {
+  const already = await page.evaluate(([sel, present, ms]) => {
+    const ok = () => (document.querySelector(sel) !== null) === present;
+    if (ok()) return true;
+    window.__seen = new Promise(resolve => {
+      const obs = new MutationObserver(() => { if (ok()) { obs.disconnect(); resolve(Date.now()); } });
+      obs.observe(document.body, { subtree: true, childList: true, attributes: true });
+      setTimeout(() => { obs.disconnect(); resolve(null); }, ms);
+    });
+    return false;
+  }, [selector, present, ms]);
+  expect(!already, `${selector} was ${present ? 'shown' : 'gone'} before the change`);
+  change();
+  const done = Date.now();
+  const at = await page.evaluate(() => window.__seen);
+  expect(at !== null, `${selector} ${present ? 'shown' : 'gone'} within ${ms} ms`);
+  return Math.max(0, at - done);
+}
+
+test('topology: the live graph of the mesh; kubectl changes reach the open page within a second; a fault and an apiserver outage show and clear', async ({ page }) => {
+  // After the wizard tests: c1 and c2 are meshed and linked both ways; c3 is registered, not meshed.
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await ensureRegistered(page, 'c1', 'c2', 'c3');
+  await page.goto(`${BASE}/topology`);
+  await hydrated(page);
+  await page.locator('[data-testid=topology][data-live=true]').waitFor({ timeout: 30000 });
+  for (const c of ['c1', 'c2', 'c3']) await page.locator(`g[data-cluster=${c}]`).waitFor({ timeout: 30000 });
+  for (const l of ['c1->c2', 'c2->c1']) await page.locator(`g[data-link="${l}"]`).waitFor({ timeout: 60000 });
+
+  // The side panel, by keyboard: a link's conditions and its objects' YAML.
+  await page.locator('g[data-link="c1->c2"]').focus();
+  await page.keyboard.press('Enter');
+  expect((await page.locator('[data-testid=panel-title]').textContent()) === 'Link c1 → c2', 'link panel');
+  await page.locator('[data-testid=action-yaml]').click();
+  await page.locator('[data-testid=object-yaml]', { hasText: 'istio-remote-peer-c2 in c1' }).waitFor({ timeout: 30000 });
+  expect((await page.locator('[data-testid=object-yaml]').first().textContent()).includes('gatewayClassName: istio-remote'), 'peer gateway YAML');
+  // A cluster: its parts and the drill-down.
+  await page.locator('g[data-cluster=c2]').click();
+  expect((await page.locator('[data-testid=panel-title]').textContent()) === 'Cluster c2', 'cluster panel');
+  await page.locator('[data-testid=side-panel] [data-part="East-west gateway"]', { hasText: 'NodePort' }).waitFor();
+  // Its license is read by the checks (a port-forward, which no watch follows): Re-check reads it, then c2 is healthy.
+  expect((await page.locator('g[data-cluster=c2]').getAttribute('data-health')) === 'unknown', 'license not read yet');
+  await page.locator('[data-testid=action-recheck]').click();
+  await page.locator('[data-testid=recheck-result]').waitFor({ timeout: 60000 });
+  await page.locator('g[data-cluster=c2][data-health=healthy]').waitFor({ timeout: 10000 });
+
+  // A peer gateway made with kubectl in c2 for c3: a one-way link c2 → c3, shown within a second, and gone
+  // within a second of its deletion.
+  const peer = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: istio-remote-peer-c3
+  namespace: istio-eastwest
+  labels: {topology.istio.io/cluster: c3, topology.istio.io/network: c3}
+  annotations: {gateway.istio.io/service-account: istio-remote-peer-c3, gateway.istio.io/trust-domain: cluster.local}
+spec:
+  gatewayClassName: istio-remote
+  addresses: [{type: IPAddress, value: 192.0.2.33}]
+  listeners:
+  - {name: cross-network, port: 15008, protocol: HBONE, tls: {mode: Passthrough}}
+  - {name: xds-tls, port: 15012, protocol: TLS, tls: {mode: Passthrough}}
+`;
+  const timings = [];
+  timings.push(await timeToScreen(page, 'g[data-link="c2->c3"][data-one-way=true]', true, () =>
+    execFileSync(`${process.env.MESHDECK_TESTENV_BIN}/kubectl`, ['--kubeconfig', process.env.MESHDECK_TEST_KUBECONFIG,
+      '--context', 'c2', 'apply', '-f', '-'], { input: peer })));
+  await page.locator('[data-finding]').first().waitFor();
+  timings.push(await timeToScreen(page, 'g[data-link="c2->c3"]', false, () =>
+    kubectl('--context', 'c2', '-n', 'istio-eastwest', 'delete', 'gateways.gateway.networking.k8s.io', 'istio-remote-peer-c3')));
+  // A service exported to the mesh from c2: counted on c2 within a second.
+  kubectl('--context', 'c2', 'create', 'namespace', 'zz-topology');
+  try {
+    timings.push(await timeToScreen(page, 'g[data-cluster=c2][data-exports="1"]', true, () =>
+      kubectl('--context', 'c2', '-n', 'zz-topology', 'create', 'service', 'clusterip', 'shop', '--tcp=80:8080')
+      && kubectl('--context', 'c2', '-n', 'zz-topology', 'label', 'service', 'shop', 'solo.io/service-scope=global')));
+  } finally {
+    kubectl('--context', 'c2', 'delete', 'namespace', 'zz-topology', '--wait=false');
+  }
+  console.log(`  change to screen after kubectl returned, ms: ${timings.join(' ')}`);
+  for (const t of timings) expect(t < 1000, `a change reached the page within a second: ${timings}`);
+
+  // A fault knob: istiod never ready in c2; c2 turns unhealthy with the reason, then recovers.
+  kubectl('--context', 'c2', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'merge',
+    '-p', '{"data":{"istiod-not-ready":"true"}}');
+  try {
+    await page.locator('g[data-cluster=c2]:not([data-health=healthy])').waitFor({ timeout: 60000 });
+    await page.locator('g[data-cluster=c2]').click();
+    const reasons = await page.locator('[data-testid=panel-reasons]').textContent();
+    expect(/istiod/i.test(reasons), `c2's reasons name istiod: ${reasons}`);
+  } finally {
+    kubectl('--context', 'c2', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'json',
+      '-p', '[{"op":"remove","path":"/data/istiod-not-ready"}]');
+  }
+  await page.locator('g[data-cluster=c2][data-health=healthy]').waitFor({ timeout: 60000 });
+
+  // c3's apiserver stops: c3 is shown unreachable (the others stay live), then back once it is restarted.
+  execFileSync(process.env.MESHDECK_E2E_RESET, ['--stop-apiserver', 'c3'], { stdio: 'inherit' });
+  try {
+    await page.locator('g[data-cluster=c3][data-reachable=false]').waitFor({ timeout: 90000 });
+    await page.locator('[data-finding=unreachable]', { hasText: 'c3' }).waitFor();
+    expect(await page.locator('g[data-cluster=c1][data-reachable=true]').count() === 1, 'c1 still reachable');
+  } finally {
+    execFileSync(process.env.MESHDECK_E2E_RESET, ['--start-apiserver', 'c3'], { stdio: 'inherit' });
+  }
+  await page.locator('g[data-cluster=c3][data-reachable=true]').waitFor({ timeout: 120000 });
+  expect(await page.locator('[data-testid=topology][data-live=true]').count() === 1, 'the page stayed live');
+
+  // Export as JSON, and open it again as a file.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=export-json]').click()]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  expect(exported.clusters.length === 3, `exported ${exported.clusters.length} clusters`);
+  await page.locator('[data-testid=topology-import]').setInputFiles(await download.path());
+  await page.locator('[data-testid=topology][data-source=file]').waitFor();
+  expect(await page.locator('g[data-cluster]').count() === 3, 'the imported graph is shown');
+});
+
 await run();

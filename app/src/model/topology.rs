@@ -8,6 +8,7 @@ use std::f64::consts::TAU;
 
 use serde::{Deserialize, Serialize};
 
+use mesh_ids::ClusterName;
 pub use mesh_ids::graph::{
     ClusterNode, EastWestKind, Finding, FindingKind, Graph, GraphUpdate, Health, LinkEdge,
 };
@@ -76,6 +77,8 @@ pub struct GroupCircle {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Edge {
     pub id: String,
+    pub from: ClusterName,
+    pub to: ClusterName,
     pub d: String,
 }
 
@@ -98,6 +101,8 @@ impl Layout {
 }
 
 const MARGIN: f64 = 60.0;
+/// Room between two groups' circles (for the group labels and the cluster names).
+const GROUP_GAP: f64 = 70.0;
 
 /// Lays the clusters out: a circle per group, the groups on a circle, links as arcs (two links between the
 /// same clusters bow apart, so both directions stay visible).
@@ -124,11 +129,11 @@ pub fn layout(graph: &Graph, by: GroupBy) -> Layout {
     if radii.len() == 1 {
         centres.push((0.0, 0.0));
     } else {
-        let around: f64 = radii.iter().map(|r| 2.0 * r + 30.0).sum();
+        let around: f64 = radii.iter().map(|r| 2.0 * r + GROUP_GAP).sum();
         let big = (around / TAU).max(radii.iter().cloned().fold(0.0, f64::max) * 1.3);
         let mut angle = -TAU / 4.0;
         for r in &radii {
-            let share = (2.0 * r + 30.0) / around * TAU;
+            let share = (2.0 * r + GROUP_GAP) / around * TAU;
             angle += share / 2.0;
             centres.push((big * angle.cos(), big * angle.sin()));
             angle += share / 2.0;
@@ -187,6 +192,8 @@ pub fn layout(graph: &Graph, by: GroupBy) -> Layout {
             let b = at.get(l.to.as_str())?;
             Some(Edge {
                 id: l.id(),
+                from: l.from.clone(),
+                to: l.to.clone(),
                 d: arc(*a, *b, node_r),
             })
         })
@@ -306,7 +313,6 @@ pub fn health_icon(h: Health) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_ids::ClusterName;
     use mesh_ids::graph::{NamespaceNode, Part, ServiceNode};
 
     fn part() -> Part {

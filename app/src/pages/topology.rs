@@ -406,13 +406,12 @@ fn Canvas(
         })
     };
     let edges = move || {
-        let g = graph.get();
-        placed.with(|l| {
+        graph.with(|g| placed.with(|l| {
             l.edges
                 .iter()
                 .filter_map(|e| {
-                    let link = g.links.iter().find(|k| k.id() == e.id)?;
-                    let one_way = !has_reverse(&g, link);
+                    let link = g.link(&e.from, &e.to)?;
+                    let one_way = !has_reverse(g, link);
                     let (from, to) = (link.from.clone(), link.to.clone());
                     let (f2, t2) = (from.clone(), to.clone());
                     let (f3, t3) = (from.clone(), to.clone());
@@ -466,11 +465,10 @@ fn Canvas(
                     })
                 })
                 .collect_view()
-        })
+        }))
     };
     let nodes = move || {
-        let g = graph.get();
-        placed.with(|l| {
+        graph.with(|g| placed.with(|l| {
             let r = l.node_r;
             l.nodes
                 .iter()
@@ -548,7 +546,7 @@ fn Canvas(
                     })
                 })
                 .collect_view()
-        })
+        }))
     };
     let markers = [Health::Healthy, Health::Degraded, Health::Failing, Health::Unknown]
         .into_iter()
