@@ -588,7 +588,7 @@ spec:
   execFileSync(process.env.MESHDECK_E2E_RESET, ['--stop-apiserver', 'c3'], { stdio: 'inherit' });
   try {
     await page.locator('g[data-cluster=c3][data-reachable=false]').waitFor({ timeout: 90000 });
-    await page.locator('[data-finding=unreachable]', { hasText: 'c3' }).waitFor();
+    await page.locator('[data-finding=unreachable]', { hasText: 'c3 cannot be reached' }).waitFor();
     expect(await page.locator('g[data-cluster=c1][data-reachable=true]').count() === 1, 'c1 still reachable');
   } finally {
     execFileSync(process.env.MESHDECK_E2E_RESET, ['--start-apiserver', 'c3'], { stdio: 'inherit' });
@@ -597,12 +597,13 @@ spec:
   expect(await page.locator('[data-testid=topology][data-live=true]').count() === 1, 'the page stayed live');
 
   // Export as JSON, and open it again as a file.
+  const shown = await page.locator('g[data-cluster]').count();
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=export-json]').click()]);
   const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
-  expect(exported.clusters.length === 3, `exported ${exported.clusters.length} clusters`);
+  expect(exported.clusters.length === shown && shown >= 3, `exported ${exported.clusters.length} of ${shown} clusters`);
   await page.locator('[data-testid=topology-import]').setInputFiles(await download.path());
   await page.locator('[data-testid=topology][data-source=file]').waitFor();
-  expect(await page.locator('g[data-cluster]').count() === 3, 'the imported graph is shown');
+  expect(await page.locator('g[data-cluster]').count() === shown, 'the imported graph is shown');
 });
 
 await run();

@@ -645,7 +645,21 @@ fn cluster_node(s: &ClusterSnapshot, exports_reachable_from: Vec<ClusterName>) -
             "network: istio-system has no topology.istio.io/network label, which peering needs",
         );
     }
-    let health = if s.unreachable.is_some() {
+    // A registered cluster with nothing of the mesh in it is not failing: it is not set up yet.
+    let bare = s.operator.is_none()
+        && s.smc.is_none()
+        && s.istiod.is_none()
+        && s.eastwest.is_none()
+        && s.peers.is_empty()
+        && s.root_fingerprint.is_none();
+    if bare && s.unreachable.is_none() {
+        reasons = Reasons::default();
+        reasons.add(
+            Health::Unknown,
+            "not in a mesh yet: no operator, control plane, east-west gateway or root of trust; set it up from Setup",
+        );
+    }
+    let health = if s.unreachable.is_some() || bare {
         Health::Unknown
     } else {
         reasons.health()
@@ -1551,6 +1565,23 @@ mod tests {
 
     fn clusters(f: &Finding) -> Vec<&str> {
         f.clusters.iter().map(ClusterName::as_str).collect()
+    }
+
+    #[test]
+    fn a_registered_cluster_without_any_of_the_mesh_is_unknown_not_failing() {
+        let snaps = vec![ClusterSnapshot::new(
+            ClusterName::new("fresh").expect("name"),
+        )];
+        let g = compute(&snaps, &Expectation::default());
+        let c = &g.clusters[0];
+        assert_eq!(c.health, Health::Unknown);
+        assert_eq!(c.reasons.len(), 1);
+        assert!(
+            c.reasons[0].starts_with("not in a mesh yet"),
+            "{:?}",
+            c.reasons
+        );
+        assert!(g.findings.is_empty(), "{:?}", g.findings);
     }
 
     #[test]

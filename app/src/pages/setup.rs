@@ -599,19 +599,29 @@ fn RootMaker(
 #[component]
 fn TrustTable(selected: RwSignal<BTreeSet<String>>) -> impl IntoView {
     use crate::model::ClusterTrust;
-    let chains = LocalResource::new(move || {
+    // Read in an effect (browser only) into a plain signal, not a resource: the table must not suspend the
+    // page around it, and server and browser both render "Reading the clusters…" first.
+    let chains = RwSignal::new(None::<Result<Vec<ClusterTrust>, crate::model::AppError>>);
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
         let names: Vec<ClusterName> = selected
             .get()
             .iter()
             .filter_map(|n| ClusterName::new(n).ok())
             .collect();
-        async move {
-            if names.is_empty() {
+        asked.update_value(|n| *n += 1);
+        let this = asked.get_value();
+        leptos::task::spawn_local(async move {
+            let got = if names.is_empty() {
                 Ok(vec![])
             } else {
                 get_trust_chains(names).await
+            };
+            // Only the answer to the latest selection is shown.
+            if asked.try_get_value() == Some(this) {
+                chains.set(Some(got));
             }
-        }
+        });
     });
     let row = |t: ClusterTrust| {
         let (icon, status) = if t.error.is_some() {
