@@ -601,6 +601,15 @@ spec:
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=export-json]').click()]);
   const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
   expect(exported.clusters.length === shown && shown >= 3, `exported ${exported.clusters.length} of ${shown} clusters`);
+  // SVG: a standalone document with every cluster drawn; PNG: a real image (its signature and size).
+  const [svgDownload] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=export-svg]').click()]);
+  const svg = readFileSync(await svgDownload.path(), 'utf8');
+  expect(svg.includes('xmlns="http://www.w3.org/2000/svg"'), 'the SVG export declares its namespace');
+  expect((svg.match(/<g[^>]* data-cluster="/g) || []).length === shown, `the SVG export draws the ${shown} clusters`);
+  const [pngDownload] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=export-png]').click()]);
+  const png = readFileSync(await pngDownload.path());
+  expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'the PNG export is a PNG');
+  expect(png.readUInt32BE(16) > 100 && png.readUInt32BE(20) > 100, `the PNG export has a size: ${png.readUInt32BE(16)}x${png.readUInt32BE(20)}`);
   await page.locator('[data-testid=topology-import]').setInputFiles(await download.path());
   await page.locator('[data-testid=topology][data-source=file]').waitFor();
   expect(await page.locator('g[data-cluster]').count() === shown, 'the imported graph is shown');

@@ -5,7 +5,9 @@
 //   render    the graph file TOPO_GRAPH (a `Graph` as JSON, e.g. 100 clusters from mesh's topology_bench)
 //             opened with the page's file input, RUNS times: from the input's `change` event to the first
 //             animation frame at which the svg holds one [data-cluster] group per cluster of the file and the
-//             page says data-source="file". Median (the page's own clock).
+//             page says data-source="file". Median (the page's own clock). Then, on that drawn graph, a file
+//             with one cluster and one of its links turned failing (what a live update does): from `change` to
+//             the frame showing that cluster failing (update100_ms, median).
 //   change    /topology open and live (data-live="true"); TOPO_CHANGES times, cycling over the clusters: a
 //             Service labelled solo.io/service-scope=global is created in namespace `default` of a real
 //             cluster, straight from here over HTTPS with the kubeconfig's credentials, then deleted again.
@@ -22,7 +24,9 @@
 //   TOPO_PARTS=transfer,render,change,idle to run some parts only, TOPO_WRITE_CONTEXTS=c3 to write to some
 //   clusters only)
 import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import https from 'node:https';
 
 const BASE = process.env.MESHDECK_E2E_URL;
@@ -195,7 +199,7 @@ try {
     if (!file) throw new Error('TOPO_GRAPH (a graph JSON file) is needed for the render part');
     const expected = JSON.parse(readFileSync(file, 'utf8')).clusters.length;
     const context = await browser.newContext({ storageState: state });
-    const shown = [], dom = [];
+    const shown = [], dom = [], updated = [];
     for (let i = 0; i < RUNS; i++) {
       const page = await openTopology(context);
       await page.evaluate(({ expected, svg }) => {
@@ -220,9 +224,36 @@ try {
       const r = await page.evaluate(() => ({ ...window.__render, alert: [...document.querySelectorAll('[role=alert]')].map(a => a.textContent).join('; ') }));
       if (r.frame === undefined) throw new Error(`importing ${file}: ${r.alert}`);
       shown.push(r.frame - r.start); dom.push(r.dom - r.start);
+      // One change on the drawn graph (a cluster and one of its links turn failing), the way a live update
+      // arrives: timed from the file input's change to the frame showing it.
+      const g = JSON.parse(readFileSync(file, 'utf8'));
+      const target = g.clusters[i % g.clusters.length];
+      target.health = 'failing';
+      const link = g.links.find(l => l.from === target.name);
+      if (link) link.health = 'failing';
+      const changed = join(tmpdir(), `meshdeck-topology-update-${process.pid}-${i}.json`);
+      writeFileSync(changed, JSON.stringify(g));
+      await page.evaluate(({ name, svg }) => {
+        const u = window.__update = {};
+        const input = document.querySelector('[data-testid="topology-import"]');
+        document.addEventListener('change', e => { if (e.target === input && u.start === undefined) u.start = performance.now(); }, true);
+        const obs = new MutationObserver(() => {
+          if (u.start === undefined || u.frame !== undefined
+            || !document.querySelector(`${svg} g[data-cluster="${name}"][data-health="failing"]`)) return;
+          obs.disconnect();
+          requestAnimationFrame(() => { u.frame = performance.now(); });
+        });
+        obs.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-health'] });
+      }, { name: target.name, svg: GRAPH_SVG });
+      await page.setInputFiles('[data-testid="topology-import"]', changed);
+      await page.waitForFunction(() => window.__update.frame !== undefined, null, { timeout: 300000, polling: 50 });
+      updated.push(await page.evaluate(() => window.__update.frame - window.__update.start));
+      rmSync(changed, { force: true });
       await page.close();
     }
     await context.close();
+    out.update100_ms = Math.round(median(updated));
+    log(`update: one cluster and one link changed on the ${expected}-cluster graph, shown in ${out.update100_ms} ms (runs: ${updated.map(Math.round).join(' ')})`);
     out.render100_ms = Math.round(median(shown));
     out.render100_dom_ms = Math.round(median(dom));
     out.render_clusters = expected;

@@ -356,6 +356,10 @@ impl ClusterSnapshot {
 pub struct Expectation {
     /// Clusters expected to be linked both ways with each other. Empty expects no particular links.
     pub full_mesh: BTreeSet<ClusterName>,
+    /// Ordered pairs decided on purpose (the linking chosen in a setup): `(from, to)` → whether `from` is meant
+    /// to hold a peer gateway for `to`. A decision overrides `full_mesh` for its pair, so links a team left out
+    /// on purpose (selected pairs, one-way) are not reported as missing.
+    pub chosen: BTreeMap<(ClusterName, ClusterName), bool>,
 }
 
 impl Expectation {
@@ -363,7 +367,38 @@ impl Expectation {
     pub fn full_mesh_of(snapshots: &[ClusterSnapshot]) -> Self {
         Expectation {
             full_mesh: snapshots.iter().map(|s| s.name.clone()).collect(),
+            chosen: BTreeMap::new(),
         }
+    }
+
+    /// Records a linking chosen for `clusters`: every ordered pair among them is decided, meant to be linked
+    /// when `linked` says so. Later calls override earlier ones for the pairs they share.
+    pub fn choose(
+        &mut self,
+        clusters: &[ClusterName],
+        linked: impl Fn(&ClusterName, &ClusterName) -> bool,
+    ) {
+        for a in clusters {
+            for b in clusters {
+                if a != b {
+                    self.chosen.insert((a.clone(), b.clone()), linked(a, b));
+                }
+            }
+        }
+    }
+
+    /// Whether `from` is meant to hold a peer gateway for `to`.
+    pub fn expects(&self, from: &ClusterName, to: &ClusterName) -> bool {
+        match self.chosen.get(&(from.clone(), to.clone())) {
+            Some(meant) => *meant,
+            None => from != to && self.full_mesh.contains(from) && self.full_mesh.contains(to),
+        }
+    }
+
+    /// Whether the pair's expectation comes from a choice rather than the full-mesh rule.
+    fn chose(&self, a: &ClusterName, b: &ClusterName) -> bool {
+        self.chosen.contains_key(&(a.clone(), b.clone()))
+            || self.chosen.contains_key(&(b.clone(), a.clone()))
     }
 }
 
@@ -772,11 +807,7 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             by_network.entry(n.as_str()).or_default().push(*s);
         }
     }
-    let members: BTreeSet<&ClusterName> = expect
-        .full_mesh
-        .iter()
-        .filter(|n| by_name.contains_key(n.as_str()))
-        .collect();
+    let present: Vec<&ClusterName> = snaps.iter().map(|s| &s.name).collect();
     let mut findings = Vec::new();
 
     // The peer each gateway is for: its cluster label; without one (older or hand-written gateways) the
@@ -930,7 +961,7 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             skew_pairs.insert(ordered(&a.name, &z.name));
         }
         if !linked.contains(&(&z.name, &a.name)) {
-            let expected_both = members.contains(&a.name) && members.contains(&z.name);
+            let expected_both = expect.expects(&z.name, &a.name);
             reasons.add(
                 if expected_both { Health::Degraded } else { Health::Healthy },
                 format!(
@@ -1108,7 +1139,7 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             ),
         });
     }
-    mesh_findings(&members, &linked, &one_way, &mut findings);
+    mesh_findings(&present, expect, &linked, &one_way, &mut findings);
     skew_findings(&snaps, &skew_pairs, &mut findings);
     findings
         .sort_by(|a, b| (a.kind, &a.clusters, &a.message).cmp(&(b.kind, &b.clusters, &b.message)));
@@ -1295,76 +1326,121 @@ fn skew_findings(
     }
 }
 
-/// Against an expected full mesh: clusters linked with none of the others, pairs linked in neither direction,
-/// and links not returned.
+/// Against what is expected (a full mesh, or the linking chosen at setup): clusters linked with none of
+/// the clusters they are meant to be linked with, pairs linked in neither direction, and links not returned.
 fn mesh_findings(
-    members: &BTreeSet<&ClusterName>,
+    present: &[&ClusterName],
+    expect: &Expectation,
     linked: &BTreeSet<(&ClusterName, &ClusterName)>,
     one_way: &BTreeMap<&ClusterName, Vec<&ClusterName>>,
     findings: &mut Vec<Finding>,
 ) {
-    if members.len() < 2 {
-        return;
-    }
-    let mut with: BTreeMap<&ClusterName, BTreeSet<&ClusterName>> =
-        members.iter().map(|m| (*m, BTreeSet::new())).collect();
-    for (a, b) in linked {
-        if members.contains(a) && members.contains(b) {
-            with.entry(*a).or_default().insert(*b);
-            with.entry(*b).or_default().insert(*a);
+    // Who each cluster is meant to be linked with, in either direction.
+    let mut partners: BTreeMap<&ClusterName, BTreeSet<&ClusterName>> = BTreeMap::new();
+    for (i, a) in present.iter().enumerate() {
+        for b in &present[i + 1..] {
+            if expect.expects(a, b) || expect.expects(b, a) {
+                partners.entry(*a).or_default().insert(*b);
+                partners.entry(*b).or_default().insert(*a);
+            }
         }
     }
-    let alone: BTreeSet<&ClusterName> = with
+    if partners.len() < 2 {
+        return;
+    }
+    let chosen = |a: &ClusterName, b: &ClusterName| expect.chose(a, b);
+    let with = |c: &ClusterName, p: &BTreeSet<&ClusterName>| {
+        p.iter()
+            .any(|o| linked.contains(&(c, *o)) || linked.contains(&(*o, c)))
+    };
+    let alone: BTreeSet<&ClusterName> = partners
         .iter()
-        .filter(|(_, w)| w.is_empty())
+        .filter(|(c, p)| !with(c, p))
         .map(|(c, _)| *c)
         .collect();
-    if alone.len() == members.len() {
+    let any_chosen = partners.iter().any(|(c, p)| p.iter().any(|o| chosen(c, o)));
+    if alone.len() == partners.len() {
+        let all = names(partners.keys().copied());
         findings.push(Finding {
             kind: FindingKind::NotMeshed,
             severity: Health::Failing,
-            clusters: members.iter().copied().cloned().collect(),
-            message: format!(
-                "None of the {} clusters expected in the full mesh ({}) are linked. Link them (Setup → Link, every \
-                 pair both ways), or with automatic peering check that each east-west gateway is programmed and that \
-                 the management plane distributes the peer gateways.",
-                members.len(),
-                names(members.iter().copied())
-            ),
+            clusters: partners.keys().copied().cloned().collect(),
+            message: if any_chosen {
+                format!(
+                    "None of the {} clusters meant to be linked ({all}, as chosen at setup) are linked. Link them \
+                     (Setup → Link, the pairs chosen), or with automatic peering check that each east-west gateway \
+                     is programmed and that the management plane distributes the peer gateways.",
+                    partners.len()
+                )
+            } else {
+                format!(
+                    "None of the {} clusters expected in the full mesh ({all}) are linked. Link them (Setup → Link, \
+                     every pair both ways), or with automatic peering check that each east-west gateway is programmed \
+                     and that the management plane distributes the peer gateways.",
+                    partners.len()
+                )
+            },
         });
         return;
     }
     for c in &alone {
+        let p = &partners[c];
         findings.push(Finding {
             kind: FindingKind::NotMeshed,
             severity: Health::Failing,
             clusters: vec![(*c).clone()],
-            message: format!(
-                "{c} is expected in the full mesh but is linked with none of the other {} clusters. Link it both ways \
-                 with each of them (Setup → Link), or with automatic peering check that its east-west gateway is \
-                 programmed and that the management plane distributes its peer gateway.",
-                members.len() - 1
-            ),
+            message: if p.iter().any(|o| chosen(c, o)) {
+                format!(
+                    "{c} is meant to be linked with {} (as chosen at setup) but is linked with none of them. Link \
+                     it (Setup → Link), or with automatic peering check that its east-west gateway is programmed and \
+                     that the management plane distributes its peer gateway.",
+                    names(p.iter().copied())
+                )
+            } else {
+                format!(
+                    "{c} is expected in the full mesh but is linked with none of the other {} clusters. Link it both \
+                     ways with each of them (Setup → Link), or with automatic peering check that its east-west gateway \
+                     is programmed and that the management plane distributes its peer gateway.",
+                    p.len()
+                )
+            },
         });
     }
-    let rest: Vec<&ClusterName> = members
-        .iter()
-        .copied()
-        .filter(|m| !alone.contains(m))
-        .collect();
-    for (i, a) in rest.iter().enumerate() {
-        for b in &rest[i + 1..] {
-            if !with[a].contains(b) {
-                findings.push(Finding {
-                    kind: FindingKind::MissingLink,
-                    severity: Health::Degraded,
-                    clusters: vec![(*a).clone(), (*b).clone()],
-                    message: format!(
-                        "{a} and {b} are expected in the full mesh but are not linked in either direction, so neither \
-                         reaches the other's services. Link them both ways (Setup → Link {a} ⇄ {b})."
-                    ),
-                });
+    for (a, p) in &partners {
+        for b in
+            p.range::<&ClusterName, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+        {
+            if alone.contains(a)
+                || alone.contains(b)
+                || linked.contains(&(a, b))
+                || linked.contains(&(b, a))
+            {
+                continue;
             }
+            let (ab, ba) = (expect.expects(a, b), expect.expects(b, a));
+            let message = match (ab, ba, chosen(a, b)) {
+                (true, true, false) => format!(
+                    "{a} and {b} are expected in the full mesh but are not linked in either direction, so neither \
+                     reaches the other's services. Link them both ways (Setup → Link {a} ⇄ {b})."
+                ),
+                (true, true, true) => format!(
+                    "{a} and {b} are meant to be linked both ways (as chosen at setup) but are not linked in either \
+                     direction, so neither reaches the other's services. Link them both ways (Setup → Link {a} ⇄ {b})."
+                ),
+                (from_a, _, _) => {
+                    let (x, y) = if from_a { (a, b) } else { (b, a) };
+                    format!(
+                        "{x} is meant to hold a peer gateway for {y} (a one-way link chosen at setup) but holds none, \
+                         so {x}'s workloads cannot reach {y}'s services. Link {x} → {y} (Setup → Link)."
+                    )
+                }
+            };
+            findings.push(Finding {
+                kind: FindingKind::MissingLink,
+                severity: Health::Degraded,
+                clusters: vec![(*a).clone(), (*b).clone()],
+                message,
+            });
         }
     }
     for (a, lacking) in one_way {
@@ -1880,6 +1956,72 @@ mod tests {
         // Not expected in a full mesh: no finding.
         let g = compute(&snaps, &Expectation::default());
         assert_eq!(g.findings, []);
+    }
+
+    #[test]
+    fn links_left_out_on_purpose_at_setup_are_not_findings_but_chosen_ones_missing_are() {
+        // Chosen at setup: c1 ⇄ c2 both ways, c3 → c1 one way; nothing between c2 and c3.
+        let mut snaps: Vec<ClusterSnapshot> = (1..=3).map(healthy).collect();
+        for (a, b) in [(0, 1), (1, 0), (2, 0)] {
+            link(&mut snaps, a, b);
+        }
+        let names3: Vec<ClusterName> = snaps.iter().map(|s| s.name.clone()).collect();
+        let meant = [("c1", "c2"), ("c2", "c1"), ("c3", "c1")];
+        let mut expect = Expectation::full_mesh_of(&snaps);
+        expect.choose(&names3, |a, b| meant.contains(&(a.as_str(), b.as_str())));
+        let g = compute(&snaps, &expect);
+        assert_eq!(g.findings, []);
+        // The one-way link is healthy: its other direction was never meant.
+        assert_eq!(edge(&g, "c3", "c1").health, Health::Healthy);
+        // Under the full-mesh rule alone the same state is a one-way link and a missing pair.
+        let g = compute(&snaps, &Expectation::full_mesh_of(&snaps));
+        assert_eq!(kinds(&g), [FindingKind::MissingLink, FindingKind::OneWay]);
+
+        // The chosen one-way link deleted: reported, in the words of the choice.
+        snaps[2].peers.clear();
+        let g = compute(&snaps, &expect);
+        assert_eq!(kinds(&g), [FindingKind::NotMeshed]);
+        assert_eq!(clusters(&g.findings[0]), ["c3"]);
+        assert!(
+            g.findings[0]
+                .message
+                .starts_with("c3 is meant to be linked with c1 (as chosen at setup) but is linked with none of them."),
+            "{}",
+            g.findings[0].message
+        );
+        // A fourth cluster set up later and never chosen with the others falls back to the full-mesh rule.
+        link(&mut snaps, 2, 0);
+        snaps.push(healthy(4));
+        expect.full_mesh.insert(name("c4"));
+        link(&mut snaps, 3, 0);
+        link(&mut snaps, 0, 3);
+        let g = compute(&snaps, &expect);
+        let missing: Vec<Vec<&str>> = g
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::MissingLink)
+            .map(clusters)
+            .collect();
+        assert_eq!(missing, [["c2", "c4"], ["c3", "c4"]]);
+    }
+
+    #[test]
+    fn a_chosen_pair_linked_in_neither_direction_says_it_was_chosen() {
+        let mut snaps: Vec<ClusterSnapshot> = (1..=3).map(healthy).collect();
+        for (a, b) in [(0, 1), (1, 0), (1, 2), (2, 1)] {
+            link(&mut snaps, a, b);
+        }
+        let all: Vec<ClusterName> = snaps.iter().map(|s| s.name.clone()).collect();
+        let mut expect = Expectation::default();
+        // c1 → c3 one way was chosen, and is missing.
+        expect.choose(&all, |a, b| a.as_str() != "c3" || b.as_str() != "c1");
+        let g = compute(&snaps, &expect);
+        assert_eq!(kinds(&g), [FindingKind::MissingLink]);
+        assert_eq!(
+            g.findings[0].message,
+            "c1 is meant to hold a peer gateway for c3 (a one-way link chosen at setup) but holds none, so c1's \
+             workloads cannot reach c3's services. Link c1 → c3 (Setup → Link)."
+        );
     }
 
     #[test]

@@ -262,7 +262,7 @@ pub async fn start(
         Ok(_) => {}
         Err(e) => tracing::warn!("looking for jobs to continue: {e}"),
     }
-    let topology = app::ssr::topology::Topology::new(registry.clone());
+    let topology = app::ssr::topology::Topology::new(registry.clone(), store.clone());
     Ok(Console {
         state: AppState {
             store,

@@ -27,6 +27,9 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
             let jobs = &state()?.jobs;
             let (spec, license_key) = jobs.spec_from_request(&request, &user.username).await?;
             let id = jobs.start_setup(spec, license_key, &user.username).await?;
+            // The topology expects the links chosen here from now on.
+            let topology = state()?.topology.clone();
+            tokio::spawn(async move { topology.read_choices().await });
             if let Some(reason) = overridden {
                 jobs.record(
                     &id,

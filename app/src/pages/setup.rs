@@ -409,7 +409,7 @@ fn Wizard(
                     }
                 })}
             </Suspense>
-            <TrustTable selected=selected />
+            <TrustTable selected=selected root=root />
         </section>
 
         <section class=SECTION aria-labelledby="settings">
@@ -595,15 +595,21 @@ fn RootMaker(
 
 /// Per chosen cluster: the chain its `cacerts` holds (intermediate, validity, key, pathlen, the root's
 /// fingerprint and whether it is the console's root) with what is wrong and the public chain to download — or,
-/// for a cluster without one yet, what applying will write. Read in the browser as the selection changes.
+/// for a cluster without one yet, what applying will write. Read in the browser as the selection or the root
+/// changes.
 #[component]
-fn TrustTable(selected: RwSignal<BTreeSet<String>>) -> impl IntoView {
+fn TrustTable(
+    selected: RwSignal<BTreeSet<String>>,
+    root: Resource<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
+) -> impl IntoView {
     use crate::model::ClusterTrust;
     // Read in an effect (browser only) into a plain signal, not a resource: the table must not suspend the
     // page around it, and server and browser both render "Reading the clusters…" first.
     let chains = RwSignal::new(None::<Result<Vec<ClusterTrust>, crate::model::AppError>>);
     let asked = StoredValue::new(0u64);
     Effect::new(move |_| {
+        // Read again when the root changes (an admin just made one), so the table judges against it.
+        root.track();
         let names: Vec<ClusterName> = selected
             .get()
             .iter()

@@ -34,7 +34,7 @@ const PANEL: &str =
 const MAX_IMPORT: usize = 64 * 1024 * 1024;
 
 /// What the side panel shows.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Selection {
     Cluster(ClusterName),
     Link(ClusterName, ClusterName),
@@ -364,6 +364,71 @@ fn has_reverse(graph: &Graph, l: &LinkEdge) -> bool {
     graph.link(&l.to, &l.from).is_some()
 }
 
+/// What one link draws; `key` holds all of it, so a keyed list redraws the link only when it changed.
+#[derive(Clone)]
+struct EdgeItem {
+    key: String,
+    id: String,
+    from: ClusterName,
+    to: ClusterName,
+    health: Health,
+    one_way: bool,
+    d: String,
+}
+
+impl EdgeItem {
+    fn new(e: &crate::model::topology::Edge, health: Health, one_way: bool) -> Self {
+        EdgeItem {
+            key: format!("{}|{}|{one_way}|{}", e.id, health.label(), e.d),
+            id: e.id.clone(),
+            from: e.from.clone(),
+            to: e.to.clone(),
+            health,
+            one_way,
+            d: e.d.clone(),
+        }
+    }
+}
+
+/// What one cluster draws; `key` holds all of it (see [`EdgeItem`]).
+#[derive(Clone)]
+struct NodeItem {
+    key: String,
+    name: ClusterName,
+    health: Health,
+    reachable: bool,
+    exports: usize,
+    x: f64,
+    y: f64,
+    r: f64,
+}
+
+impl NodeItem {
+    fn new(c: &ClusterNode, x: f64, y: f64, r: f64) -> Self {
+        let exports = c
+            .namespaces
+            .iter()
+            .flat_map(|n| n.services.iter())
+            .filter(|s| s.exported)
+            .count();
+        NodeItem {
+            key: format!(
+                "{}|{}|{}|{exports}|{x}|{y}|{r}",
+                c.name,
+                c.health.label(),
+                c.reachable
+            ),
+            name: c.name.clone(),
+            health: c.health,
+            reachable: c.reachable,
+            exports,
+            x,
+            y,
+            r,
+        }
+    }
+}
+
 #[component]
 fn Canvas(
     graph: RwSignal<Graph>,
@@ -378,18 +443,22 @@ fn Canvas(
         let v = view_at.get();
         format!("translate({:.1} {:.1}) scale({:.3})", v.x, v.y, v.k)
     };
-    // Hidden by a filter: the cluster, and the links that touch a hidden cluster.
-    let shown = move |name: &str| {
+    // Hidden by a filter: the cluster, and the links that touch a hidden cluster. A memo, so a live update
+    // that hides or shows nothing wakes none of the thousands of links and nodes that read it.
+    let hidden = Memo::new(move |_| {
         filter.with(|f| {
-            f.is_empty()
-                || graph.with(|g| {
-                    g.clusters
-                        .iter()
-                        .find(|c| c.name.as_str() == name)
-                        .is_some_and(|c| f.keeps(c))
-                })
+            if f.is_empty() {
+                return std::collections::HashSet::new();
+            }
+            graph.with(|g| {
+                g.clusters
+                    .iter()
+                    .filter(|c| !f.keeps(c))
+                    .map(|c| c.name.to_string())
+                    .collect::<std::collections::HashSet<String>>()
+            })
         })
-    };
+    });
     let groups = move || {
         placed.with(|l| {
             l.groups
@@ -405,148 +474,177 @@ fn Canvas(
                 .collect_view()
         })
     };
-    let edges = move || {
-        graph.with(|g| placed.with(|l| {
-            l.edges
-                .iter()
-                .filter_map(|e| {
-                    let link = g.link(&e.from, &e.to)?;
-                    let one_way = !has_reverse(g, link);
-                    let (from, to) = (link.from.clone(), link.to.clone());
-                    let (f2, t2) = (from.clone(), to.clone());
-                    let (f3, t3) = (from.clone(), to.clone());
-                    let h = link.health;
-                    let label = format!(
-                        "Link {} to {}: {}{}",
-                        link.from,
-                        link.to,
-                        h.label(),
-                        if one_way { ", one-way" } else { "" }
-                    );
-                    let is_selected = Signal::derive(move || {
-                        selected.with(|s| s.as_ref() == Some(&Selection::Link(f2.clone(), t2.clone())))
-                    });
-                    let visible = {
-                        let (a, b) = (from.to_string(), to.to_string());
-                        move || shown(&a) && shown(&b)
-                    };
-                    Some(view! {
-                        <g
-                            data-link=e.id.clone()
-                            data-health=h.label()
-                            data-one-way=one_way.to_string()
-                            tabindex="0"
-                            role="button"
-                            aria-label=label.clone()
-                            class="cursor-pointer focus:outline-none"
-                            style:display=move || if visible() { "inline" } else { "none" }
-                            on:click=move |_| selected.set(Some(Selection::Link(f3.clone(), t3.clone())))
-                            on:keydown={
-                                let (f, t) = (from.clone(), to.clone());
-                                move |ev: leptos::ev::KeyboardEvent| {
-                                    if ev.key() == "Enter" || ev.key() == " " {
-                                        ev.prevent_default();
-                                        selected.set(Some(Selection::Link(f.clone(), t.clone())));
-                                    }
-                                }
-                            }
-                        >
-                            <title>{label.clone()}</title>
-                            <path d=e.d.clone() fill="none" stroke="transparent" stroke-width="10" />
-                            <path
-                                d=e.d.clone()
-                                fill="none"
-                                stroke=move || if is_selected.get() { SELECTED } else { colour(h) }
-                                stroke-width=move || if is_selected.get() { "3.5" } else { "1.6" }
-                                stroke-dasharray=if one_way { "6 4" } else if h == Health::Unknown { "2 3" } else { "" }
-                                marker-end=format!("url(#arrow-{})", h.label())
-                            />
-                        </g>
-                    })
-                })
-                .collect_view()
-        }))
-    };
-    let nodes = move || {
-        graph.with(|g| placed.with(|l| {
-            let r = l.node_r;
-            l.nodes
-                .iter()
-                .filter_map(|p| {
-                    let c = g.cluster(&ClusterName::new(&p.name).ok()?)?;
-                    let name = c.name.clone();
-                    let exports: usize = c
-                        .namespaces
+    // Which item is selected, one signal per item: a change of selection wakes the two items it concerns,
+    // not all of them. (Ten thousand readers of one signal make every change to them quadratic: each one
+    // re-subscribing shifts the signal's subscriber list.)
+    let is_selected = Selector::new(move || selected.get());
+    // Links and clusters are keyed lists: the key holds everything an item draws, so an update redraws only
+    // the items it changed (a 100-cluster mesh has 9,900 links). Links touching a hidden cluster are left
+    // out of the list, for the same reason as above.
+    let edge_items = move || {
+        graph.with(|g| {
+            placed.with(|l| {
+                hidden.with(|hide| {
+                    l.edges
                         .iter()
-                        .flat_map(|n| n.services.iter())
-                        .filter(|s| s.exported)
-                        .count();
-                    let label = format!(
-                        "Cluster {}: {}{}",
-                        c.name,
-                        c.health.label(),
-                        if c.reachable { "" } else { ", unreachable" }
-                    );
-                    let (n2, n3, n4) = (name.clone(), name.clone(), name.to_string());
-                    let is_selected = Signal::derive(move || {
-                        selected.with(|s| s.as_ref() == Some(&Selection::Cluster(n2.clone())))
-                    });
-                    let matched = Signal::derive(move || {
-                        let q = search.get().to_lowercase();
-                        if q.is_empty() {
-                            None
-                        } else {
-                            Some(n4.contains(&q))
-                        }
-                    });
-                    let visible = {
-                        let n = name.to_string();
-                        move || shown(&n)
-                    };
-                    let font = (r * 0.9).clamp(9.0, 16.0);
-                    Some(view! {
-                        <g
-                            data-cluster=c.name.to_string()
-                            data-health=c.health.label()
-                            data-reachable=c.reachable.to_string()
-                            data-exports=exports.to_string()
-                            transform=format!("translate({} {})", p.x, p.y)
-                            tabindex="0"
-                            role="button"
-                            aria-label=label.clone()
-                            class="cursor-pointer focus:outline-none"
-                            style:display=move || if visible() { "inline" } else { "none" }
-                            opacity=move || if matched.get() == Some(false) { "0.25" } else { "1" }
-                            on:click=move |_| selected.set(Some(Selection::Cluster(n3.clone())))
-                            on:keydown={
-                                let n = name.clone();
-                                move |ev: leptos::ev::KeyboardEvent| {
-                                    if ev.key() == "Enter" || ev.key() == " " {
-                                        ev.prevent_default();
-                                        selected.set(Some(Selection::Cluster(n.clone())));
-                                    }
-                                }
-                            }
-                        >
-                            <title>{label.clone()}</title>
-                            <circle
-                                r=r
-                                fill=colour(c.health)
-                                stroke=move || if is_selected.get() || matched.get() == Some(true) { SELECTED } else { "#ffffff" }
-                                stroke-width=move || if is_selected.get() || matched.get() == Some(true) { "4" } else { "2" }
-                                stroke-dasharray=if c.reachable { "" } else { "3 2" }
-                            />
-                            <text text-anchor="middle" dominant-baseline="central" font-size=font fill="#ffffff" aria-hidden="true">
-                                {health_icon(c.health)}
-                            </text>
-                            <text y=r + font + 2.0 text-anchor="middle" font-size=font fill="currentColor">
-                                {c.name.to_string()}
-                            </text>
-                        </g>
-                    })
+                        .filter(|e| {
+                            !hide.contains(e.from.as_str()) && !hide.contains(e.to.as_str())
+                        })
+                        .filter_map(|e| {
+                            let link = g.link(&e.from, &e.to)?;
+                            Some(EdgeItem::new(e, link.health, !has_reverse(g, link)))
+                        })
+                        .collect::<Vec<_>>()
                 })
-                .collect_view()
-        }))
+            })
+        })
+    };
+    let edge = {
+        let is_selected = is_selected.clone();
+        move |e: EdgeItem| {
+            let EdgeItem {
+                id,
+                from,
+                to,
+                health: h,
+                one_way,
+                d,
+                ..
+            } = e;
+            let label = format!(
+                "Link {from} to {to}: {}{}",
+                h.label(),
+                if one_way { ", one-way" } else { "" }
+            );
+            let (f3, t3) = (from.clone(), to.clone());
+            let me = Some(Selection::Link(from.clone(), to.clone()));
+            let is_selected = {
+                let sel = is_selected.clone();
+                move || sel.selected(&me)
+            };
+            let is_selected2 = is_selected.clone();
+            view! {
+                <g
+                    data-link=id
+                    data-health=h.label()
+                    data-one-way=one_way.to_string()
+                    tabindex="0"
+                    role="button"
+                    aria-label=label.clone()
+                    class="cursor-pointer focus:outline-none"
+                    on:click=move |_| selected.set(Some(Selection::Link(f3.clone(), t3.clone())))
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            selected.set(Some(Selection::Link(from.clone(), to.clone())));
+                        }
+                    }
+                >
+                    <title>{label.clone()}</title>
+                    <path d=d.clone() fill="none" stroke="transparent" stroke-width="10" />
+                    <path
+                        d=d
+                        fill="none"
+                        stroke=move || if is_selected() { SELECTED } else { colour(h) }
+                        stroke-width=move || if is_selected2() { "3.5" } else { "1.6" }
+                        stroke-dasharray=if one_way { "6 4" } else if h == Health::Unknown { "2 3" } else { "" }
+                        marker-end=format!("url(#arrow-{})", h.label())
+                    />
+                </g>
+            }
+        }
+    };
+    let node_items = move || {
+        graph.with(|g| {
+            placed.with(|l| {
+                l.nodes
+                    .iter()
+                    .filter_map(|p| {
+                        let c = g.cluster(&ClusterName::new(&p.name).ok()?)?;
+                        Some(NodeItem::new(c, p.x, p.y, l.node_r))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    let node = {
+        let is_selected = is_selected.clone();
+        move |n: NodeItem| {
+            let NodeItem {
+                name,
+                health,
+                reachable,
+                exports,
+                x,
+                y,
+                r,
+                ..
+            } = n;
+            let label = format!(
+                "Cluster {name}: {}{}",
+                health.label(),
+                if reachable { "" } else { ", unreachable" }
+            );
+            let (n3, n4) = (name.clone(), name.to_string());
+            let me = Some(Selection::Cluster(name.clone()));
+            let is_selected = {
+                let sel = is_selected.clone();
+                Signal::derive(move || sel.selected(&me))
+            };
+            let matched = Signal::derive(move || {
+                let q = search.get().to_lowercase();
+                if q.is_empty() {
+                    None
+                } else {
+                    Some(n4.contains(&q))
+                }
+            });
+            let visible = {
+                let n = name.to_string();
+                move || hidden.with(|h| !h.contains(&n))
+            };
+            let font = (r * 0.9).clamp(9.0, 16.0);
+            view! {
+                <g
+                    data-cluster=name.to_string()
+                    data-health=health.label()
+                    data-reachable=reachable.to_string()
+                    data-exports=exports.to_string()
+                    transform=format!("translate({x} {y})")
+                    tabindex="0"
+                    role="button"
+                    aria-label=label.clone()
+                    class="cursor-pointer focus:outline-none"
+                    style:display=move || if visible() { "inline" } else { "none" }
+                    opacity=move || if matched.get() == Some(false) { "0.25" } else { "1" }
+                    on:click=move |_| selected.set(Some(Selection::Cluster(n3.clone())))
+                    on:keydown={
+                        let n = name.clone();
+                        move |ev: leptos::ev::KeyboardEvent| {
+                            if ev.key() == "Enter" || ev.key() == " " {
+                                ev.prevent_default();
+                                selected.set(Some(Selection::Cluster(n.clone())));
+                            }
+                        }
+                    }
+                >
+                    <title>{label.clone()}</title>
+                    <circle
+                        r=r
+                        fill=colour(health)
+                        stroke=move || if is_selected.get() || matched.get() == Some(true) { SELECTED } else { "#ffffff" }
+                        stroke-width=move || if is_selected.get() || matched.get() == Some(true) { "4" } else { "2" }
+                        stroke-dasharray=if reachable { "" } else { "3 2" }
+                    />
+                    <text text-anchor="middle" dominant-baseline="central" font-size=font fill="#ffffff" aria-hidden="true">
+                        {health_icon(health)}
+                    </text>
+                    <text y=r + font + 2.0 text-anchor="middle" font-size=font fill="currentColor">
+                        {name.to_string()}
+                    </text>
+                </g>
+            }
+        }
     };
     let markers = [Health::Healthy, Health::Degraded, Health::Failing, Health::Unknown]
         .into_iter()
@@ -574,8 +672,8 @@ fn Canvas(
             <defs>{markers}</defs>
             <g transform=transform>
                 {groups}
-                {edges}
-                {nodes}
+                <For each=edge_items key=|e: &EdgeItem| e.key.clone() children=edge />
+                <For each=node_items key=|n: &NodeItem| n.key.clone() children=node />
             </g>
         </svg>
         {move || graph.with(|g| g.clusters.is_empty()).then(|| view! {

@@ -8,8 +8,8 @@
 //! registered or removed through another replica are picked up; that reads the console's database, never a
 //! cluster.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mesh::ids::graph::{Graph, GraphUpdate, Health, diff};
@@ -17,12 +17,16 @@ use mesh::topology::{ClusterSnapshot, Expectation, LicenseState, Shown, compute}
 use mesh::watch::Watches;
 use tokio::sync::{Mutex, watch};
 
+use super::jobs::SetupSpec;
 use super::registry::Registry;
+use super::store::{JobRow, Store};
 use crate::model::topology::ObjectYaml;
 use crate::model::{CheckStatus, ChecksReport, ClusterName};
 
 /// How often the registry is read again (registrations through another replica).
 pub const RESYNC: Duration = Duration::from_secs(30);
+/// How many of the latest jobs are read for the linking chosen at setup.
+const JOBS_READ: i64 = 1000;
 /// How long a burst of changes may settle before the graph is computed again (on top of the watches' own
 /// debounce).
 const SETTLE: Duration = Duration::from_millis(20);
@@ -44,6 +48,9 @@ pub struct Topology {
 
 struct Inner {
     registry: Registry,
+    store: Store,
+    /// The links chosen in setup jobs: `(from, to)` → meant to be linked (see [`chosen_links`]).
+    chosen: RwLock<BTreeMap<(ClusterName, ClusterName), bool>>,
     watches: Watches,
     frames: watch::Sender<Arc<Frame>>,
     /// Serializes registry syncs (start, registration, removal and the periodic one).
@@ -52,7 +59,7 @@ struct Inner {
 
 impl Topology {
     /// The service, not started yet: nothing is watched until [`Topology::start`].
-    pub fn new(registry: Registry) -> Self {
+    pub fn new(registry: Registry, store: Store) -> Self {
         let first = Arc::new(Frame {
             version: 0,
             graph: Arc::new(Graph::default()),
@@ -61,6 +68,8 @@ impl Topology {
         Topology {
             inner: Arc::new(Inner {
                 registry,
+                store,
+                chosen: RwLock::new(BTreeMap::new()),
                 watches: Watches::new(),
                 frames: watch::channel(first).0,
                 syncing: Mutex::new(()),
@@ -95,9 +104,11 @@ impl Topology {
     }
 
     /// Makes the watched clusters those of the registry: starts watches for new ones and stops those of
-    /// removed ones. A cluster whose credentials cannot be opened is left out, with a warning.
+    /// removed ones. A cluster whose credentials cannot be opened is left out, with a warning. Reads the
+    /// linking chosen in setup jobs again too.
     pub async fn sync(&self) {
         let _one = self.inner.syncing.lock().await;
+        self.read_choices().await;
         let registered = match self.inner.registry.list().await {
             Ok(list) => list
                 .into_iter()
@@ -115,6 +126,30 @@ impl Topology {
         }
         for name in registered.difference(&watched) {
             self.watch(name).await;
+        }
+    }
+
+    /// Reads the linking chosen in the setup jobs (those started through another replica too) and computes
+    /// the graph again when it changed. Called when a setup starts and at every sync.
+    pub async fn read_choices(&self) {
+        match self.inner.store.list_jobs(JOBS_READ).await {
+            Ok(rows) => {
+                let chosen = chosen_links(&rows);
+                let changed = {
+                    let mut held = self
+                        .inner
+                        .chosen
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let changed = *held != chosen;
+                    *held = chosen;
+                    changed
+                };
+                if changed {
+                    self.recompute();
+                }
+            }
+            Err(e) => tracing::warn!("topology: reading the setup jobs: {e}"),
         }
     }
 
@@ -205,7 +240,14 @@ impl Topology {
     /// Computes the graph from the caches and publishes it when it differs from the last one.
     fn recompute(&self) {
         let snapshots = self.inner.watches.snapshots();
-        let graph = slim(compute(&snapshots, &expectation(&snapshots)));
+        let mut expect = expectation(&snapshots);
+        expect.chosen = self
+            .inner
+            .chosen
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let graph = slim(compute(&snapshots, &expect));
         let last = self.current();
         let update = diff(&last.graph, &graph);
         if update.is_empty() && last.version > 0 {
@@ -236,7 +278,31 @@ pub fn expectation(snapshots: &[ClusterSnapshot]) -> Expectation {
             })
             .map(|s| s.name.clone())
             .collect(),
+        chosen: BTreeMap::new(),
     }
+}
+
+/// The linking chosen in setup jobs (`rows` newest first, as the store lists them): for each job, every
+/// ordered pair of its clusters is decided — linked when the job made a full mesh or automatic peering, or
+/// when the pair was among the selected ones. A later job overrides an earlier one for the pairs they share.
+/// Jobs whose spec cannot be read (another kind, an older format) are skipped.
+pub fn chosen_links(rows: &[JobRow]) -> BTreeMap<(ClusterName, ClusterName), bool> {
+    let mut expect = Expectation::default();
+    for row in rows.iter().rev().filter(|r| r.kind == "setup") {
+        let Ok(spec) = serde_json::from_str::<SetupSpec>(&row.spec) else {
+            continue;
+        };
+        let clusters: Vec<ClusterName> = spec.clusters.iter().map(|c| c.name.clone()).collect();
+        match &spec.peering {
+            mesh::setup::Peering::Manual { pairs } => {
+                let pairs: BTreeSet<(&ClusterName, &ClusterName)> =
+                    pairs.iter().map(|(a, b)| (a, b)).collect();
+                expect.choose(&clusters, |a, b| pairs.contains(&(a, b)));
+            }
+            mesh::setup::Peering::Automatic { .. } => expect.choose(&clusters, |_, _| true),
+        }
+    }
+    expect.chosen
 }
 
 /// A healthy link's conditions are all True and say so: they are dropped from what browsers receive (the
@@ -258,6 +324,90 @@ mod tests {
 
     fn name(n: &str) -> ClusterName {
         ClusterName::new(n).expect("name")
+    }
+
+    fn job(id: &str, names: &[&str], peering: mesh::setup::Peering) -> JobRow {
+        use mesh::ids::NetworkName;
+        use mesh::objects::DataPlane;
+        use mesh::operator::Chart;
+        use mesh::setup::ClusterSetup;
+        let spec = SetupSpec {
+            clusters: names
+                .iter()
+                .map(|n| ClusterSetup::new(name(n), NetworkName::from(&name(n))))
+                .collect(),
+            istio_version: "1.28.1-patch0".into(),
+            data_plane: DataPlane::LoadBalancer,
+            peering,
+            chart: Chart::default(),
+            license_secret_ref: None,
+            watch_namespaces: vec![],
+            root_id: "r".into(),
+            verify_secs: 60,
+        };
+        JobRow {
+            id: id.into(),
+            kind: "setup".into(),
+            spec: serde_json::to_string(&spec).expect("spec"),
+            state: "succeeded".into(),
+            started_by: "admin".into(),
+            created_at: 0,
+            finished_at: None,
+            lease_owner: None,
+            lease_until: None,
+        }
+    }
+
+    #[test]
+    fn the_linking_chosen_in_the_latest_setup_of_each_pair_is_what_is_expected() {
+        use mesh::setup::Peering;
+        let pair = |a: &str, b: &str| (name(a), name(b));
+        // Newest first, as the store lists jobs: a one-way c1 → c2 chosen after a full mesh of c1..c3.
+        let rows = [
+            job(
+                "2",
+                &["c1", "c2"],
+                Peering::Manual {
+                    pairs: vec![pair("c1", "c2")],
+                },
+            ),
+            job(
+                "1",
+                &["c1", "c2", "c3"],
+                Peering::Manual {
+                    pairs: mesh::setup::full_mesh(&[name("c1"), name("c2"), name("c3")]),
+                },
+            ),
+            JobRow {
+                kind: "other".into(),
+                spec: "{}".into(),
+                ..job(
+                    "0",
+                    &["c9"],
+                    Peering::Automatic {
+                        management: name("c9"),
+                    },
+                )
+            },
+        ];
+        let chosen = chosen_links(&rows);
+        assert_eq!(chosen.get(&pair("c1", "c2")), Some(&true));
+        assert_eq!(chosen.get(&pair("c2", "c1")), Some(&false));
+        assert_eq!(chosen.get(&pair("c3", "c1")), Some(&true));
+        assert_eq!(chosen.get(&pair("c2", "c3")), Some(&true));
+        assert_eq!(chosen.len(), 6);
+        // Automatic peering links every pair of its clusters.
+        let rows = [job(
+            "3",
+            &["a", "b"],
+            Peering::Automatic {
+                management: name("a"),
+            },
+        )];
+        assert_eq!(
+            chosen_links(&rows).into_iter().collect::<Vec<_>>(),
+            [(pair("a", "b"), true), (pair("b", "a"), true)]
+        );
     }
 
     #[test]
