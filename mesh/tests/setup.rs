@@ -507,3 +507,134 @@ async fn faults_surface_as_the_failed_step_or_check_with_what_to_do() {
     );
     set_faults("c1", &[]).await;
 }
+
+#[tokio::test]
+async fn the_other_fault_knobs_surface_as_the_failed_step_or_check_and_clear() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    let targets = vec![target("c1").await, target("c2").await];
+    let s = settings(DataPlane::LoadBalancer, Peering::Manual { pairs: vec![] });
+    let root = mesh::ca::RootCa::generate(mesh::ca::DEFAULT_DAYS).expect("root");
+
+    // operator-fail: the control-plane step fails at once, naming the cluster, the step and the operator's
+    // reason, with what to do; cleared, a retry of the step succeeds.
+    set_faults(
+        "c2",
+        &[(
+            "operator-fail",
+            "revision gloo conflicts with an existing install",
+        )],
+    )
+    .await;
+    let (t2, c2) = (&targets[1], cluster("c2"));
+    for step in [Step::RootOfTrust, Step::Operator, Step::GatewayApi] {
+        setup::run_step(step, t2, &c2, &s, &root, &quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let e = tokio::time::timeout(
+        Duration::from_secs(60),
+        setup::run_step(Step::ControlPlane, t2, &c2, &s, &root, &quiet),
+    )
+    .await
+    .expect("the step ends rather than waiting for its timeout")
+    .expect_err("the operator failed");
+    assert_eq!(
+        (e.cluster.as_str(), e.step.as_str()),
+        ("c2", "Control plane")
+    );
+    assert!(
+        e.message.contains("FAILED") && e.message.contains("conflicts with an existing install"),
+        "{e}"
+    );
+    assert!(e.advice.contains("retry this cluster"), "{e}");
+
+    // Hostname load-balancer addresses on c1 and a slow peering controller on c2: c2's peer gateway for c1
+    // dials c1's hostname; c2's peering check reports the peer not connected (with its condition and what to
+    // do) while the controller waits, then every check passes.
+    set_faults("c2", &[("peering-delay-seconds", "20")]).await;
+    set_faults("c1", &[("lb-address-type", "Hostname")]).await;
+    run_all(&targets, &s, &root).await;
+    let ew_type = kubectl_ok(
+        "c1",
+        &[
+            "get",
+            "gateway",
+            "istio-eastwest",
+            "-n",
+            "istio-eastwest",
+            "-o",
+            "jsonpath={.status.addresses[0].type}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(ew_type, "Hostname");
+    link_pairs(&targets, DataPlane::LoadBalancer).await;
+    let dialled = kubectl_ok(
+        "c2",
+        &[
+            "get",
+            "gateway",
+            "istio-remote-peer-c1",
+            "-n",
+            "istio-eastwest",
+            "-o",
+            "jsonpath={.spec.addresses[0].type} {.spec.addresses[0].value}",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        dialled.starts_with("Hostname c1") || dialled.starts_with("Hostname istio-eastwest"),
+        "{dialled}"
+    );
+    let early = setup::verify(&targets, &every(&targets), Duration::from_secs(3), &quiet).await;
+    let peers = early[1].get(CheckId::Peers).expect("peers");
+    assert_ne!(peers.status, Status::Pass, "{peers:?}");
+    assert!(
+        peers
+            .details
+            .iter()
+            .any(|d| d.contains("istio-remote-peer-c1") && d.contains("PeerConnected is False")),
+        "{peers:?}"
+    );
+    assert!(peers.remediation.is_some(), "{peers:?}");
+    all_green(&targets).await;
+
+    // istiod never ready on c1: its istiod check warns, naming the pods, with what to do; cleared, it passes again.
+    set_faults(
+        "c1",
+        &[
+            ("lb-address-type", "Hostname"),
+            ("istiod-not-ready", "true"),
+        ],
+    )
+    .await;
+    let t1 = &targets[0];
+    let mut istiod = None;
+    for _ in 0..60 {
+        let checks = mesh::checks::check_cluster(&t1.name, &t1.client).await;
+        let r = checks.get(CheckId::IstiodPods).expect("istiod").clone();
+        // Unhealthy istiod pods are a warning in `istioctl multicluster check` (mesh-spec.md §3, check 3).
+        if r.status == Status::Warn {
+            istiod = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let istiod = istiod.expect("the istiod check warned within 30 s");
+    assert!(
+        istiod.message.contains("unhealthy istiod pods"),
+        "{istiod:?}"
+    );
+    assert!(
+        !istiod.details.is_empty() && istiod.remediation.is_some(),
+        "{istiod:?}"
+    );
+    // (The hostname addresses stay: c2's peer gateway dials c1 by its hostname.)
+    set_faults("c1", &[("lb-address-type", "Hostname")]).await;
+    set_faults("c2", &[]).await;
+    all_green(&targets).await;
+    set_faults("c1", &[]).await;
+}
