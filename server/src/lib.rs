@@ -396,6 +396,11 @@ async fn readyz(State((state, _)): State<Health>) -> (StatusCode, &'static str) 
 /// explains the limit instead of a bare 413.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// The pages' routes, generated once per process. Generating them sets a process-wide flag in leptos_server
+/// that makes any resource first polled meanwhile wait forever (leptos issue #4773): a second console built in
+/// the same process (tests, replicas side by side) while the first renders a page could hang that page.
+static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+
 /// The whole HTTP surface: health, the pages (server-rendered), the server functions under `/api`, the
 /// built browser files, all behind the session layer.
 pub fn router(console: Console) -> Router {
@@ -406,7 +411,7 @@ pub fn router(console: Console) -> Router {
         metrics_token,
         assets,
     } = console;
-    let routes = generate_route_list(app::App);
+    let routes = ROUTES.get_or_init(|| generate_route_list(app::App)).clone();
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
