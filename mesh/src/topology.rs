@@ -351,6 +351,10 @@ impl ClusterSnapshot {
     }
 }
 
+/// Links decided on purpose, by the cluster that holds the peer gateway, then the peer: whether the first is
+/// meant to hold a peer gateway for the second. Nested so a pair is looked up without building a key.
+pub type Chosen = BTreeMap<ClusterName, BTreeMap<ClusterName, bool>>;
+
 /// What the topology should be, beyond what exists.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Expectation {
@@ -359,7 +363,8 @@ pub struct Expectation {
     /// Ordered pairs decided on purpose (the linking chosen in a setup): `(from, to)` → whether `from` is meant
     /// to hold a peer gateway for `to`. A decision overrides `full_mesh` for its pair, so links a team left out
     /// on purpose (selected pairs, one-way) are not reported as missing.
-    pub chosen: BTreeMap<(ClusterName, ClusterName), bool>,
+    /// Shared, so the server hands the same decisions to every recomputation without copying them.
+    pub chosen: std::sync::Arc<Chosen>,
 }
 
 impl Expectation {
@@ -367,7 +372,7 @@ impl Expectation {
     pub fn full_mesh_of(snapshots: &[ClusterSnapshot]) -> Self {
         Expectation {
             full_mesh: snapshots.iter().map(|s| s.name.clone()).collect(),
-            chosen: BTreeMap::new(),
+            chosen: Default::default(),
         }
     }
 
@@ -378,10 +383,12 @@ impl Expectation {
         clusters: &[ClusterName],
         linked: impl Fn(&ClusterName, &ClusterName) -> bool,
     ) {
+        let chosen = std::sync::Arc::make_mut(&mut self.chosen);
         for a in clusters {
+            let row = chosen.entry(a.clone()).or_default();
             for b in clusters {
                 if a != b {
-                    self.chosen.insert((a.clone(), b.clone()), linked(a, b));
+                    row.insert(b.clone(), linked(a, b));
                 }
             }
         }
@@ -389,16 +396,19 @@ impl Expectation {
 
     /// Whether `from` is meant to hold a peer gateway for `to`.
     pub fn expects(&self, from: &ClusterName, to: &ClusterName) -> bool {
-        match self.chosen.get(&(from.clone(), to.clone())) {
-            Some(meant) => *meant,
+        match self.decided(from, to) {
+            Some(meant) => meant,
             None => from != to && self.full_mesh.contains(from) && self.full_mesh.contains(to),
         }
     }
 
     /// Whether the pair's expectation comes from a choice rather than the full-mesh rule.
     fn chose(&self, a: &ClusterName, b: &ClusterName) -> bool {
-        self.chosen.contains_key(&(a.clone(), b.clone()))
-            || self.chosen.contains_key(&(b.clone(), a.clone()))
+        self.decided(a, b).is_some() || self.decided(b, a).is_some()
+    }
+
+    fn decided(&self, from: &ClusterName, to: &ClusterName) -> Option<bool> {
+        self.chosen.get(from)?.get(to).copied()
     }
 }
 

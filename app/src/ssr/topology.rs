@@ -8,12 +8,12 @@
 //! registered or removed through another replica are picked up; that reads the console's database, never a
 //! cluster.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mesh::ids::graph::{Graph, GraphUpdate, Health, diff};
-use mesh::topology::{ClusterSnapshot, Expectation, LicenseState, Shown, compute};
+use mesh::topology::{Chosen, ClusterSnapshot, Expectation, LicenseState, Shown, compute};
 use mesh::watch::Watches;
 use tokio::sync::{Mutex, watch};
 
@@ -49,8 +49,8 @@ pub struct Topology {
 struct Inner {
     registry: Registry,
     store: Store,
-    /// The links chosen in setup jobs: `(from, to)` → meant to be linked (see [`chosen_links`]).
-    chosen: RwLock<BTreeMap<(ClusterName, ClusterName), bool>>,
+    /// The links chosen in setup jobs (see [`chosen_links`]).
+    chosen: RwLock<Arc<Chosen>>,
     watches: Watches,
     frames: watch::Sender<Arc<Frame>>,
     /// Serializes registry syncs (start, registration, removal and the periodic one).
@@ -69,7 +69,7 @@ impl Topology {
             inner: Arc::new(Inner {
                 registry,
                 store,
-                chosen: RwLock::new(BTreeMap::new()),
+                chosen: RwLock::new(Arc::default()),
                 watches: Watches::new(),
                 frames: watch::channel(first).0,
                 syncing: Mutex::new(()),
@@ -141,8 +141,8 @@ impl Topology {
                         .chosen
                         .write()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let changed = *held != chosen;
-                    *held = chosen;
+                    let changed = **held != chosen;
+                    *held = Arc::new(chosen);
                     changed
                 };
                 if changed {
@@ -278,7 +278,7 @@ pub fn expectation(snapshots: &[ClusterSnapshot]) -> Expectation {
             })
             .map(|s| s.name.clone())
             .collect(),
-        chosen: BTreeMap::new(),
+        chosen: Arc::default(),
     }
 }
 
@@ -286,7 +286,7 @@ pub fn expectation(snapshots: &[ClusterSnapshot]) -> Expectation {
 /// ordered pair of its clusters is decided — linked when the job made a full mesh or automatic peering, or
 /// when the pair was among the selected ones. A later job overrides an earlier one for the pairs they share.
 /// Jobs whose spec cannot be read (another kind, an older format) are skipped.
-pub fn chosen_links(rows: &[JobRow]) -> BTreeMap<(ClusterName, ClusterName), bool> {
+pub fn chosen_links(rows: &[JobRow]) -> Chosen {
     let mut expect = Expectation::default();
     for row in rows.iter().rev().filter(|r| r.kind == "setup") {
         let Ok(spec) = serde_json::from_str::<SetupSpec>(&row.spec) else {
@@ -302,7 +302,7 @@ pub fn chosen_links(rows: &[JobRow]) -> BTreeMap<(ClusterName, ClusterName), boo
             mesh::setup::Peering::Automatic { .. } => expect.choose(&clusters, |_, _| true),
         }
     }
-    expect.chosen
+    Arc::unwrap_or_clone(expect.chosen)
 }
 
 /// A healthy link's conditions are all True and say so: they are dropped from what browsers receive (the
@@ -321,6 +321,7 @@ mod tests {
     use super::*;
     use mesh::ids::graph::EastWestKind;
     use mesh::topology::{EastWestState, PeerGatewayState};
+    use std::collections::BTreeMap;
 
     fn name(n: &str) -> ClusterName {
         ClusterName::new(n).expect("name")
@@ -358,6 +359,14 @@ mod tests {
         }
     }
 
+    /// The decisions as `(from, to) → meant`.
+    fn flat(chosen: Chosen) -> BTreeMap<(ClusterName, ClusterName), bool> {
+        chosen
+            .into_iter()
+            .flat_map(|(a, row)| row.into_iter().map(move |(b, m)| ((a.clone(), b), m)))
+            .collect()
+    }
+
     #[test]
     fn the_linking_chosen_in_the_latest_setup_of_each_pair_is_what_is_expected() {
         use mesh::setup::Peering;
@@ -390,7 +399,7 @@ mod tests {
                 )
             },
         ];
-        let chosen = chosen_links(&rows);
+        let chosen = flat(chosen_links(&rows));
         assert_eq!(chosen.get(&pair("c1", "c2")), Some(&true));
         assert_eq!(chosen.get(&pair("c2", "c1")), Some(&false));
         assert_eq!(chosen.get(&pair("c3", "c1")), Some(&true));
@@ -405,7 +414,7 @@ mod tests {
             },
         )];
         assert_eq!(
-            chosen_links(&rows).into_iter().collect::<Vec<_>>(),
+            flat(chosen_links(&rows)).into_iter().collect::<Vec<_>>(),
             [(pair("a", "b"), true), (pair("b", "a"), true)]
         );
     }
