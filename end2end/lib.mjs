@@ -48,6 +48,8 @@ export async function run() {
     if (only && !t.name.includes(only)) continue;
     const context = await browser.newContext({ javaScriptEnabled: t.options.javaScript !== false });
     const problems = [];
+    inFlight.clear();
+    notes.length = 0;
     context.on('page', p => watch(p, problems, t.options));
     const page = await context.newPage();
     const started = Date.now();
@@ -59,6 +61,8 @@ export async function run() {
     } catch (e) {
       failed++;
       console.log(`FAIL ${t.name} (${Date.now() - started} ms)\n  ${String(e.stack || e).split('\n').join('\n  ')}`);
+      for (const [r, at] of inFlight) console.log(`  unanswered after ${Date.now() - at} ms: ${r.method()} ${r.url()}`);
+      for (const n of notes.slice(-15)) console.log(`  ${n}`);
       try {
         const dir = process.env.MESHDECK_E2E_RESULTS || mkdtempSync(join(tmpdir(), 'meshdeck-e2e-'));
         const file = join(dir, `${t.name.replace(/[^a-z0-9]+/gi, '-')}.png`);
@@ -73,8 +77,18 @@ export async function run() {
   process.exit(failed ? 1 : 0);
 }
 
+/** Requests a failed test left unanswered, and what the browser said meanwhile (to tell a slow server from a
+ * page that never asked). */
+const inFlight = new Map();
+const notes = [];
+
 function watch(page, problems, options) {
   const allowed = options.allowStatus || [];
+  page.on('request', r => inFlight.set(r, Date.now()));
+  page.on('requestfinished', r => inFlight.delete(r));
+  page.on('requestfailed', r => { inFlight.delete(r); notes.push(`request failed: ${r.url()} ${r.failure()?.errorText}`); });
+  page.on('console', m => { if (m.type() !== 'log') notes.push(`console ${m.type()}: ${m.text().slice(0, 300)}`); });
+  page.on('pageerror', e => notes.push(`page error: ${e.message.slice(0, 300)}`));
   page.on('console', m => { if (m.type() === 'error' && !allowed.some(s => m.text().includes(String(s)))) problems.push(`console error: ${m.text()}`); });
   page.on('pageerror', e => problems.push(`page error: ${e.message}`));
   page.on('response', r => {

@@ -214,9 +214,16 @@ test('activity: a failed setup job is retried and followed live, without reloadi
     clusters: [{ context: 'c3-limited', name: 'c3-limited', network: '', env: '', region: '', allow_insecure: false }],
   });
   expect(regStatus === 200 && outcomes[0].result.Ok, `registered: ${JSON.stringify(outcomes)}`);
-  const [status, id] = await callApi(page, 'start_setup', { request: {
+  // The view-only cluster fails its preflight (permissions): the server refuses to start without an admin's
+  // reason, and records the reason and what it overrode.
+  const request = {
     clusters: ['c3-limited'], istio_version: '1.28.1-patch0', eastwest: 'load-balancer',
     peering: { mode: 'full-mesh' }, license: { kind: 'key', key: 'meshdeck-test-license' },
+  };
+  const [refused, why] = await callApi(page, 'start_setup', { request });
+  expect(refused === 409 && JSON.stringify(why).includes('c3-limited: Permissions'), `without a reason: ${refused} ${JSON.stringify(why)}`);
+  const [status, id] = await callApi(page, 'start_setup', { request: {
+    ...request, override_reason: 'the test needs a job that fails on the missing permissions',
   } });
   expect(status === 200, `start_setup: ${status} ${JSON.stringify(id)}`);
 
@@ -245,10 +252,11 @@ test('activity: a failed setup job is retried and followed live, without reloadi
     const steps = await page.locator('tr[data-step] [data-state=done]').count();
     expect(steps >= 6, `steps done: ${steps}`);
     expect((await page.locator('[data-testid=log]').textContent()).includes('retry of cluster c3-limited by admin'), 'retry logged');
+    expect((await page.locator('[data-testid=log]').textContent()).includes('preflight failures overridden by admin'), 'override logged');
   } finally {
     kubectl('--context', 'c3', 'delete', 'clusterrolebinding', 'meshdeck-e2e-limited-admin', '--ignore-not-found');
   }
-});
+}, { allowStatus: [409] });
 
 test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a failed check with what to do', async ({ page }) => {
   await signIn(page, 'admin', ADMIN_PASSWORD);
@@ -263,10 +271,19 @@ test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a f
 
   // c3 was set up by the previous test: its license is valid, its pods healthy. Alone, it has no peers,
   // and the Peers check says so.
-  const url = `${BASE}/checks?cluster=c3&run=1`;
+  // A run is a form post (never a GET); its report is kept under its own address.
+  const url = `${BASE}/checks?cluster=c3`;
   const license = page.locator('section[data-cluster=c3] tr[data-result="License Check"]');
-  await page.goto(url);
-  await license.waitFor({ timeout: 60000 });
+  const run = async () => {
+    await page.goto(url);
+    await hydrated(page);
+    expect(await page.locator('section[data-cluster]').count() === 0, 'opening the page runs nothing');
+    await page.getByRole('button', { name: 'Run checks' }).click();
+    await page.waitForURL(/\/checks\?report=/, { timeout: 60000 });
+    await license.waitFor({ timeout: 60000 });
+  };
+  await run();
+  const reportUrl = page.url();
   expect(await license.locator('[data-check=pass]').count() === 1, `license: ${await license.textContent()}`);
   expect(await page.locator('section[data-cluster=c3] tr[data-result="Pod Check (istiod)"] [data-check=pass]').count() === 1,
     'istiod healthy');
@@ -277,12 +294,15 @@ test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a f
     '-p', '{"data":{"license-invalid":"true"}}');
   try {
     await eventually(async () => {
-      await page.goto(url);
-      await license.waitFor({ timeout: 60000 });
+      await run();
       return (await license.locator('[data-check=fail]').count()) === 1;
     }, 'the license check fails', 90000);
     expect((await license.textContent()).includes('What to do'), await license.textContent());
     expect((await page.locator('[data-testid=report-text]').textContent()).includes('❌ License Check'), 'in the text report');
+    // The first report is still there, as it was: a kept run, linkable from a ticket.
+    await page.goto(reportUrl);
+    await license.waitFor({ timeout: 30000 });
+    expect(await license.locator('[data-check=pass]').count() === 1, 'the kept report is unchanged');
   } finally {
     kubectl('--context', 'c3', '-n', 'kube-system', 'patch', 'configmap', 'meshsim-faults', '--type', 'json',
       '-p', '[{"op":"remove","path":"/data/license-invalid"}]');

@@ -24,7 +24,7 @@ async fn console(tag: &str, lease: Duration) -> (Store, Registry, Jobs) {
         .await
         .expect("store");
     let secrets = Arc::new(SecretBox::from_key(&[7u8; 32]).expect("key"));
-    let registry = Registry::new(store.clone(), secrets.clone());
+    let registry = Registry::new(store.clone(), secrets.clone(), loopback());
     let jobs = Jobs::new(
         store.clone(),
         registry.clone(),
@@ -32,6 +32,7 @@ async fn console(tag: &str, lease: Duration) -> (Store, Registry, Jobs) {
         bin("helm"),
         lease,
         test_chart(),
+        notifier(&store),
     );
     (store, registry, jobs)
 }
@@ -46,6 +47,23 @@ fn another_replica(store: &Store, registry: &Registry, lease: Duration) -> Jobs 
         bin("helm"),
         lease,
         test_chart(),
+        notifier(store),
+    )
+}
+
+/// The test world's API servers listen on loopback.
+fn loopback() -> mesh::connect::Reach {
+    mesh::connect::Reach {
+        networks: vec![],
+        allow_loopback: true,
+    }
+}
+
+fn notifier(store: &Store) -> app::ssr::notify::Notifier {
+    app::ssr::notify::Notifier::new(
+        store.clone(),
+        format!("test-{}", std::process::id()),
+        Default::default(),
     )
 }
 

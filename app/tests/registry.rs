@@ -28,7 +28,11 @@ async fn registry() -> (Registry, Store) {
         .await
         .expect("store");
     let secrets = Arc::new(SecretBox::from_key(&[42u8; 32]).expect("key"));
-    (Registry::new(store.clone(), secrets), store)
+    let reach = mesh::connect::Reach {
+        networks: vec![],
+        allow_loopback: true,
+    };
+    (Registry::new(store.clone(), secrets, reach), store)
 }
 
 fn reg(name: &str, context: &str, kubeconfig: String) -> Registration {
@@ -194,4 +198,67 @@ async fn refused_registrations_store_nothing_and_say_why() {
         .map(|c| c.name.to_string())
         .collect();
     assert_eq!(names, ["dup"], "only the one good registration is stored");
+}
+
+#[tokio::test]
+async fn registration_reaches_only_the_addresses_the_console_allows_and_echoes_nothing() {
+    let dir = std::env::temp_dir().join(format!("meshdeck-registry-reach-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Store::connect(&format!("sqlite://{}/meshdeck.db", dir.display()))
+        .await
+        .expect("store");
+    let secrets = Arc::new(SecretBox::from_key(&[42u8; 32]).expect("key"));
+    // The default: loopback (this machine's own services) is not a cluster address unless asked for.
+    let strict = Registry::new(
+        store.clone(),
+        secrets.clone(),
+        mesh::connect::Reach::default(),
+    );
+    let err = strict
+        .register(reg("local", "c1", world_kubeconfig()))
+        .await
+        .expect_err("loopback refused");
+    assert!(
+        matches!(&err, Error::NotAllowed { .. })
+            && err.to_string().contains("--allow-loopback-clusters"),
+        "{err}"
+    );
+    // Cloud metadata lives on link-local addresses: refused whatever else is allowed.
+    let metadata = world_kubeconfig().replace("https://127.0.0.1:", "https://169.254.169.254:");
+    let open = Registry::new(
+        store.clone(),
+        secrets.clone(),
+        mesh::connect::Reach {
+            networks: vec![],
+            allow_loopback: true,
+        },
+    );
+    let err = open
+        .register(reg("metadata", "c1", metadata))
+        .await
+        .expect_err("link-local refused");
+    assert!(err.to_string().contains("link-local"), "{err}");
+    // Ranges set by the operator: only those (and loopback, when allowed).
+    let ranged = Registry::new(
+        store.clone(),
+        secrets,
+        mesh::connect::Reach {
+            networks: vec!["10.0.0.0/8".parse().expect("net")],
+            allow_loopback: false,
+        },
+    );
+    let err = ranged
+        .register(reg(
+            "outside",
+            "c1",
+            world_kubeconfig().replace("https://127.0.0.1:", "https://192.0.2.10:"),
+        ))
+        .await
+        .expect_err("outside the ranges");
+    assert!(err.to_string().contains("10.0.0.0/8"), "{err}");
+    assert!(
+        store.list_clusters().await.expect("list").is_empty(),
+        "nothing stored"
+    );
 }

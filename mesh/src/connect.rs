@@ -202,6 +202,8 @@ pub enum Problem {
     Unreachable(String),
     Tls(String),
     Unauthorized(String),
+    /// The address is outside what the console may connect to ([`Reach`]).
+    NotAllowed(String),
     Other(String),
 }
 
@@ -220,17 +222,33 @@ impl std::fmt::Display for Problem {
                 f,
                 "the API server refused the credentials ({d}); the token or certificate is wrong or expired — issue a new one"
             ),
+            Problem::NotAllowed(d) => write!(f, "the console may not connect there: {d}"),
             Problem::Other(d) => write!(f, "{d}"),
         }
     }
 }
 
-/// Classifies a client error into what the user can act on.
+/// Classifies a client error into what the user can act on. The words are ours: nothing the far end sent is
+/// echoed but a Kubernetes `Status` message (from a server that speaks the Kubernetes API), cut short. An
+/// operator may name any https address, so an answer that is not the Kubernetes API — a web page, an internal
+/// service's error body, a TLS library's account of the peer — must not come back through the console; the
+/// full chain goes to the server's log at debug level instead.
 pub fn classify(err: &kube::Error) -> Problem {
     if let kube::Error::Api(s) = err {
+        // kube fills `reason` with this when the body was not a Kubernetes Status (then `message` is the body).
+        let kubernetes = !s.reason.is_empty() && s.reason != "Failed to parse error data";
+        let said = if kubernetes {
+            format!(": {}", safe_message(&s.message))
+        } else {
+            String::new()
+        };
         return match s.code {
-            401 => Problem::Unauthorized(format!("HTTP 401 {}", s.message)),
-            _ => Problem::Other(format!("HTTP {} {}", s.code, s.message)),
+            401 => Problem::Unauthorized(format!("HTTP 401{said}")),
+            403 => Problem::Other(format!("HTTP 403 forbidden{said}")),
+            code if kubernetes => Problem::Other(format!("HTTP {code}{said}")),
+            code => Problem::Other(format!(
+                "the server answered HTTP {code} but does not speak the Kubernetes API; check the server address"
+            )),
         };
     }
     let mut chain = err.to_string();
@@ -240,34 +258,240 @@ pub fn classify(err: &kube::Error) -> Problem {
         chain.push_str(&s.to_string());
         source = s.source();
     }
+    tracing::debug!(error = %chain, "cluster request failed");
     let lower = chain.to_ascii_lowercase();
-    if [
-        "certificate",
+    let has = |keys: &[&str]| keys.iter().any(|k| lower.contains(k));
+    if has(&[
+        "notvalidforname",
+        "not valid for name",
+        "certnotvalidforname",
+    ]) {
+        Problem::Tls("the certificate is not valid for this host name".into())
+    } else if has(&["expired", "notvalidyet"]) {
+        Problem::Tls("the certificate has expired or is not yet valid".into())
+    } else if has(&[
         "unknownissuer",
-        "invalidcertificate",
-        "tls handshake",
         "badsignature",
-    ]
-    .iter()
-    .any(|k| lower.contains(k))
-    {
-        Problem::Tls(chain)
-    } else if [
-        "connection refused",
-        "timed out",
-        "timeout",
+        "invalidcertificate",
+        "certificate",
+    ]) {
+        Problem::Tls(
+            "the certificate is not signed by the kubeconfig's certificate authority".into(),
+        )
+    } else if has(&[
+        "tls handshake",
+        "handshake",
+        "alert",
+        "invalidcontenttype",
+        "corrupt message",
+    ]) {
+        Problem::Tls("the TLS handshake failed; the address may not serve https".into())
+    } else if has(&["connection refused"]) {
+        Problem::Unreachable("connection refused".into())
+    } else if has(&[
         "dns",
-        "no route",
-        "unreachable",
+        "failed to lookup",
+        "name or service not known",
+        "no such host",
+    ]) {
+        Problem::Unreachable("the host name does not resolve".into())
+    } else if has(&["timed out", "timeout", "elapsed"]) {
+        Problem::Unreachable("no answer in time".into())
+    } else if has(&["no route", "unreachable", "network is down"]) {
+        Problem::Unreachable("no network route to the address".into())
+    } else if has(&[
         "connect error",
-        "elapsed",
-    ]
-    .iter()
-    .any(|k| lower.contains(k))
-    {
-        Problem::Unreachable(chain)
+        "connection reset",
+        "broken pipe",
+        "connection closed",
+    ]) {
+        Problem::Unreachable("the connection failed".into())
+    } else if has(&[
+        "invalid http",
+        "parse",
+        "invalid response",
+        "http2",
+        "frame",
+    ]) {
+        Problem::Other(
+            "the server's answer was not the Kubernetes API; check the server address".into(),
+        )
     } else {
-        Problem::Other(chain)
+        Problem::Other(
+            "the request failed; the console's log has the details (MESHDECK_LOG=debug)".into(),
+        )
+    }
+}
+
+/// A Kubernetes Status message fit to show: one line, printable, at most 300 characters.
+fn safe_message(m: &str) -> String {
+    let clean: String = m
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = clean.trim();
+    if clean.chars().count() > 300 {
+        format!("{}…", clean.chars().take(300).collect::<String>())
+    } else {
+        clean.to_string()
+    }
+}
+
+/// Which addresses the console may connect to as a cluster's API server. An operator names the address at
+/// registration, so without limits registration is a probe of whatever the console's host can reach (cloud
+/// metadata endpoints, services on its own loopback). By default every address is allowed except loopback
+/// (unless `allow_loopback`), link-local (169.254.0.0/16 — where cloud metadata lives — and fe80::/10),
+/// unspecified, multicast and broadcast addresses; when `networks` is not empty, only addresses inside them
+/// (plus loopback when allowed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub networks: Vec<IpNet>,
+    pub allow_loopback: bool,
+}
+
+/// An address range such as `10.0.0.0/8` or `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IpNet, String> {
+        let (a, p) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let addr: std::net::IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address range such as 10.0.0.0/8"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?
+        };
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Reach {
+    /// Parses a comma-separated list of ranges (empty: no restriction beyond the defaults).
+    pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect()
+    }
+
+    /// Why the console may not connect to `ip`, if so.
+    pub fn refuses(&self, ip: std::net::IpAddr) -> Option<String> {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if ip.is_loopback() {
+            return (!self.allow_loopback).then(|| {
+                format!(
+                    "{ip} is a loopback address of the console's own machine; start the console with                      --allow-loopback-clusters to register clusters there (test and demo set-ups)"
+                )
+            });
+        }
+        if self.networks.iter().any(|n| n.contains(ip)) {
+            return None;
+        }
+        let special = match ip {
+            IpAddr::V4(a) => {
+                a.is_link_local() || a.is_unspecified() || a.is_multicast() || a.is_broadcast()
+            }
+            IpAddr::V6(a) => {
+                a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80
+            }
+        };
+        if special {
+            return Some(format!(
+                "{ip} is a link-local, multicast or unspecified address (cloud metadata services live there);                  list it in --cluster-networks if a cluster's API server really is there"
+            ));
+        }
+        if !self.networks.is_empty() {
+            let list: Vec<String> = self.networks.iter().map(ToString::to_string).collect();
+            return Some(format!(
+                "{ip} is outside the address ranges clusters may use ({}; setting --cluster-networks)",
+                list.join(", ")
+            ));
+        }
+        None
+    }
+
+    /// Resolves the host of `server` (an https:// URL) and checks every address it resolves to.
+    pub async fn check(&self, server: &str) -> Result<(), Problem> {
+        let uri: http::Uri = server
+            .parse()
+            .map_err(|_| Problem::Other(format!("{server:?} is not a URL")))?;
+        let host = uri
+            .host()
+            .ok_or_else(|| Problem::Other(format!("{server:?} has no host")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(443);
+        let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tokio::net::lookup_host((host.as_str(), port)),
+            )
+            .await
+            .map_err(|_| Problem::Unreachable("the host name did not resolve in time".into()))?
+            .map_err(|_| Problem::Unreachable("the host name does not resolve".into()))?
+            .map(|a| a.ip())
+            .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(Problem::Unreachable(
+                "the host name does not resolve".into(),
+            ));
+        }
+        for ip in addrs {
+            if let Some(why) = self.refuses(ip) {
+                return Err(Problem::NotAllowed(why));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -477,5 +701,92 @@ pub async fn probe(creds: &Credentials) -> Report {
         latency: Some(latency),
         permissions,
         problem: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure(message, reason).with_code(code),
+        ))
+    }
+
+    #[test]
+    fn answers_from_something_that_is_not_the_kubernetes_api_are_never_echoed() {
+        let body = "<html>internal admin console — db password hunter2</html>";
+        let p = classify(&api(404, "Failed to parse error data", body));
+        assert!(!p.to_string().contains("hunter2"), "{p}");
+        assert!(
+            p.to_string().contains("does not speak the Kubernetes API"),
+            "{p}"
+        );
+        // A real Kubernetes Status is shown, cut to one line.
+        let p = classify(&api(
+            403,
+            "Forbidden",
+            "secrets is forbidden: User \"x\" cannot list\nsecrets",
+        ));
+        assert!(p.to_string().contains("cannot list secrets"), "{p}");
+        let long = "y".repeat(5000);
+        assert!(
+            classify(&api(500, "InternalError", &long))
+                .to_string()
+                .len()
+                < 600
+        );
+    }
+
+    #[test]
+    fn only_allowed_addresses_are_reached() {
+        let any = Reach::default();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert!(
+            any.refuses(ip("127.0.0.1"))
+                .is_some_and(|m| m.contains("--allow-loopback-clusters"))
+        );
+        assert!(any.refuses(ip("::1")).is_some());
+        assert!(
+            any.refuses(ip("169.254.169.254"))
+                .is_some_and(|m| m.contains("link-local"))
+        );
+        assert!(any.refuses(ip("fe80::1")).is_some());
+        assert!(
+            any.refuses(ip("::ffff:169.254.169.254")).is_some(),
+            "mapped v4"
+        );
+        assert!(any.refuses(ip("0.0.0.0")).is_some());
+        assert!(any.refuses(ip("224.0.0.1")).is_some());
+        assert_eq!(any.refuses(ip("10.1.2.3")), None);
+        assert_eq!(any.refuses(ip("203.0.113.5")), None);
+        let ranged = Reach {
+            networks: Reach::parse_networks("10.0.0.0/8, fd00::/8").expect("nets"),
+            allow_loopback: true,
+        };
+        assert_eq!(ranged.refuses(ip("10.200.0.1")), None);
+        assert_eq!(ranged.refuses(ip("fd12::1")), None);
+        assert_eq!(ranged.refuses(ip("127.0.0.1")), None);
+        assert!(
+            ranged
+                .refuses(ip("11.0.0.1"))
+                .is_some_and(|m| m.contains("10.0.0.0/8"))
+        );
+        let metadata_listed = Reach {
+            networks: Reach::parse_networks("169.254.0.0/16").expect("nets"),
+            allow_loopback: false,
+        };
+        assert_eq!(
+            metadata_listed.refuses(ip("169.254.1.1")),
+            None,
+            "listed on purpose"
+        );
+        assert!(Reach::parse_networks("10.0.0.0/33").is_err());
+        assert!(Reach::parse_networks("not-a-net").is_err());
+        assert_eq!(
+            Reach::parse_networks("192.0.2.7").expect("host")[0].to_string(),
+            "192.0.2.7/32"
+        );
     }
 }

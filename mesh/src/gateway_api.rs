@@ -35,20 +35,32 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The CRDs of the vendored bundle.
+/// The CRDs of the vendored bundle, parsed once per process (it is half a megabyte of YAML; parsing it on every
+/// cluster's step held up an async worker for each).
 pub fn bundle() -> Result<Vec<CustomResourceDefinition>> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(BUNDLE) {
-        let value: serde_yaml::Value =
-            serde::Deserialize::deserialize(doc).map_err(|e| Error::Bundle(e.to_string()))?;
-        if value.is_null() {
-            continue;
-        }
-        let crd: CustomResourceDefinition =
-            serde_yaml::from_value(value).map_err(|e| Error::Bundle(e.to_string()))?;
-        out.push(crd);
-    }
-    Ok(out)
+    static PARSED: std::sync::OnceLock<std::result::Result<Vec<CustomResourceDefinition>, String>> =
+        std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(parse_bundle)
+        .clone()
+        .map_err(Error::Bundle)
+}
+
+fn parse_bundle() -> std::result::Result<Vec<CustomResourceDefinition>, String> {
+    // Our own vendored file, but read through the same bounded parser as everything else.
+    let limits = crate::yaml::Limits {
+        input_bytes: 4 * 1024 * 1024,
+        nodes: 2_000_000,
+        scalar_bytes: 32 * 1024 * 1024,
+        depth: 128,
+        documents: 100,
+    };
+    let docs: Vec<serde_json::Value> =
+        crate::yaml::documents(BUNDLE, &limits).map_err(|e| e.to_string())?;
+    docs.into_iter()
+        .filter(|v| !v.is_null())
+        .map(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// `v1.4.0` → (1, 4, 0); pre-release suffixes are ignored for ordering.

@@ -21,7 +21,7 @@ pub enum Error {
     TooLarge { size: usize, limit: usize },
     #[error("the kubeconfig is empty")]
     Empty,
-    #[error("the kubeconfig is not valid YAML: {0}")]
+    #[error("the kubeconfig cannot be read: {0}")]
     Malformed(String),
     #[error("the kubeconfig has no context named {context:?}; it has: {available}")]
     NoSuchContext { context: String, available: String },
@@ -78,9 +78,14 @@ pub fn parse(text: &str) -> Result<Kubeconfig> {
     if text.trim().is_empty() {
         return Err(Error::Empty);
     }
-    // kube's parser accepts multi-document YAML and merges; a paste is one document.
-    let kc: Kubeconfig = serde_yaml::from_str(text).map_err(|e| Error::Malformed(e.to_string()))?;
-    Ok(kc)
+    // kube's parser accepts multi-document YAML and merges; a paste is one document. Bounded as expanded
+    // (crate::yaml): a kubeconfig has no use for aliases that multiply its size.
+    let limits = crate::yaml::Limits {
+        input_bytes: MAX_KUBECONFIG_BYTES,
+        documents: 1,
+        ..crate::yaml::Limits::INPUT
+    };
+    crate::yaml::from_str(text, &limits).map_err(|e| Error::Malformed(e.to_string()))
 }
 
 /// The contexts of a kubeconfig.

@@ -8,6 +8,7 @@ pub mod ca;
 pub mod checks;
 pub mod connect;
 pub mod gateway_api;
+pub mod helm;
 /// Validated ids, in their own small crate so the browser build can use them too.
 pub use mesh_ids as ids;
 pub mod kubeconfig;
@@ -17,6 +18,7 @@ pub mod preflight;
 pub mod setup;
 pub mod topology;
 pub mod watch;
+pub mod yaml;
 
 /// The one field manager of every server-side apply Meshdeck makes (README, invariant 4).
 pub const FIELD_MANAGER: &str = "meshdeck";

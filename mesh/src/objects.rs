@@ -197,7 +197,12 @@ pub fn parse_extensions_yaml(text: &str) -> Result<BTreeMap<String, String>, Str
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let limits = crate::yaml::Limits {
+        input_bytes: 256 * 1024,
+        documents: 1,
+        ..crate::yaml::Limits::INPUT
+    };
+    let v: serde_yaml::Value = crate::yaml::from_str(text, &limits).map_err(|e| e.to_string())?;
     let serde_yaml::Value::Mapping(m) = v else {
         return Err("write a mapping of ConfigMap keys to YAML text, e.g. `stable: |` and the YAML below it".into());
     };
@@ -211,8 +216,10 @@ pub fn parse_extensions_yaml(text: &str) -> Result<BTreeMap<String, String>, Str
                 "the value of {k} must be YAML text (`{k}: |` followed by the indented YAML), not a nested mapping"
             ));
         };
-        serde_yaml::from_str::<serde_yaml::Value>(v)
-            .map_err(|e| format!("the value of {k} is not YAML: {e}"))?;
+        crate::yaml::check(v, &limits).map_err(|e| match e {
+            crate::yaml::Error::Syntax(m) => format!("the value of {k} is not YAML: {m}"),
+            e => format!("the value of {k}: {e}"),
+        })?;
         out.insert(k.to_string(), v.to_string());
     }
     Ok(out)
@@ -344,7 +351,7 @@ pub enum PeerError {
 }
 
 fn mesh_trust_domain(mesh: &str) -> String {
-    serde_yaml::from_str::<Value>(mesh)
+    crate::yaml::from_str::<Value>(mesh, &crate::yaml::Limits::CLUSTER_VALUE)
         .ok()
         .and_then(|v| v["trustDomain"].as_str().map(String::from))
         .filter(|s| !s.is_empty())

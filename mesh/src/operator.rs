@@ -1,9 +1,10 @@
 //! The Gloo Operator, installed as the guide does it: a Helm release made with the `helm` CLI (mesh-spec.md
 //! §5), `helm upgrade --install` into `gloo-mesh`. The chart reference and version are settings; a local chart
 //! folder or archive works too (air-gapped sites). Secrets never reach a command line: the license goes in a
-//! Secret that the release references, the values in a file written 0600, and helm's kubeconfig is a 0600
-//! temporary file — both in a private folder deleted afterwards. A release already deployed with the same
-//! chart and values is left alone, so a re-run changes nothing.
+//! Secret that the release references, and helm runs as `mesh::helm` says (its own environment and folders,
+//! the kubeconfig in an unnamed file). A release already deployed with the same chart and values is left
+//! alone, so a re-run changes nothing; one left pending by a helm that was killed (its console stopped
+//! mid-step) is rolled back first, since the job holds the cluster and no other Meshdeck helm can be running.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
+use crate::helm::Run;
 use crate::kubeconfig::Credentials;
 use crate::objects::OPERATOR_NAMESPACE;
 
@@ -27,20 +29,10 @@ const SMC_CRD: &str = "servicemeshcontrollers.operator.gloo.solo.io";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "helm is not installed on the Meshdeck server ({path}): install Helm 3 (for example from your distribution's \
-         packages) or set MESHDECK_HELM to its path"
-    )]
-    HelmMissing { path: String },
-    #[error("helm {action} failed: {message}")]
-    Helm {
-        action: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    Helm(#[from] crate::helm::Error),
     #[error("the operator did not become ready within {secs} s: {detail}")]
     NotReady { secs: u64, detail: String },
-    #[error("writing helm's temporary files: {0}")]
-    Io(#[from] std::io::Error),
     #[error("{what}: {source}")]
     Kube {
         what: &'static str,
@@ -142,133 +134,95 @@ pub fn command(install: &Install, context: &str) -> String {
     )
 }
 
-/// A private folder for helm's files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> std::io::Result<Scratch> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let mut n = [0u8; 8];
-        unique_bytes(&mut n);
-        let dir = std::env::temp_dir().join(format!(
-            "meshdeck-helm-{}",
-            n.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        Ok(Scratch(dir))
-    }
-
-    fn write(&self, name: &str, contents: &str) -> std::io::Result<PathBuf> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = self.0.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        f.write_all(contents.as_bytes())?;
-        Ok(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn unique_bytes(buf: &mut [u8]) {
-    use std::hash::{BuildHasher, Hasher};
-    // Uniqueness, not secrecy: the folder is private (0700) and created exclusively.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    let v = h.finish().to_le_bytes();
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = v[i % v.len()];
-    }
-}
-
-async fn run_helm(helm: &Path, args: &[&str], action: &'static str) -> Result<String> {
-    let out = tokio::process::Command::new(helm)
-        .args(args)
-        .env(
-            "HELM_CACHE_HOME",
-            std::env::temp_dir().join("meshdeck-helm-cache"),
-        )
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::HelmMissing {
-                path: helm.display().to_string(),
-            },
-            _ => Error::Io(e),
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(Error::Helm {
-            action,
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
-}
-
-/// What helm says is deployed: (chart "name-version", values), or None.
-async fn deployed(helm: &Path, kubeconfig: &Path) -> Result<Option<(String, Value)>> {
-    let kc = kubeconfig.to_str().unwrap_or_default();
-    let list = run_helm(
-        helm,
-        &[
-            "list",
-            "--kubeconfig",
-            kc,
-            "-n",
-            OPERATOR_NAMESPACE,
-            "--filter",
-            "^gloo-operator$",
-            "-o",
-            "json",
-        ],
+/// What helm says is deployed: (chart "name-version", values), or None. A release left pending by a helm
+/// that was killed is rolled back (an upgrade) or removed (a first install) first.
+async fn deployed(helm: &Path, run: &Run) -> Result<Option<(String, Value)>> {
+    let kc = run.kubeconfig();
+    let list_args = [
         "list",
-    )
-    .await?;
+        "--kubeconfig",
+        kc,
+        "-n",
+        OPERATOR_NAMESPACE,
+        "--all",
+        "--filter",
+        "^gloo-operator$",
+        "-o",
+        "json",
+    ];
+    let list = run.helm(helm, &list_args, "list").await?;
     let list: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
     let Some(rel) = list.as_array().and_then(|a| a.first()) else {
         return Ok(None);
     };
-    if rel["status"] != "deployed" {
-        return Ok(None);
+    match rel["status"].as_str().unwrap_or("") {
+        "deployed" => {}
+        status @ ("pending-install" | "pending-upgrade" | "pending-rollback") => {
+            tracing::warn!(
+                status,
+                "the operator release was left pending by a helm that stopped; recovering it"
+            );
+            recover(helm, run, status).await?;
+            return Box::pin(deployed(helm, run)).await;
+        }
+        _ => return Ok(None),
     }
     let chart = rel["chart"].as_str().unwrap_or("").to_string();
-    let values = run_helm(
-        helm,
-        &[
-            "get",
-            "values",
+    let values = run
+        .helm(
+            helm,
+            &[
+                "get",
+                "values",
+                RELEASE,
+                "--kubeconfig",
+                kc,
+                "-n",
+                OPERATOR_NAMESPACE,
+                "-o",
+                "json",
+            ],
+            "get values",
+        )
+        .await?;
+    Ok(Some((
+        chart,
+        serde_json::from_str(&values).unwrap_or(Value::Null),
+    )))
+}
+
+/// Brings a pending release back to a settled state: a first install that never finished is uninstalled (the
+/// step installs it again); an upgrade or rollback is rolled back to the last deployed revision.
+async fn recover(helm: &Path, run: &Run, status: &str) -> Result<()> {
+    let kc = run.kubeconfig();
+    let args: Vec<&str> = if status == "pending-install" {
+        vec![
+            "uninstall",
             RELEASE,
             "--kubeconfig",
             kc,
             "-n",
             OPERATOR_NAMESPACE,
-            "-o",
-            "json",
-        ],
-        "get values",
-    )
-    .await?;
-    Ok(Some((
-        chart,
-        serde_json::from_str(&values).unwrap_or(Value::Null),
-    )))
+            "--wait",
+            "--timeout",
+            "120s",
+        ]
+    } else {
+        vec![
+            "rollback",
+            RELEASE,
+            "--kubeconfig",
+            kc,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--wait",
+            "--timeout",
+            "120s",
+        ]
+    };
+    run.helm(helm, &args, "recovery of a pending release")
+        .await?;
+    Ok(())
 }
 
 /// What `ensure` did.
@@ -283,14 +237,13 @@ pub enum Outcome {
 /// ServiceMeshController CRD to be served.
 #[tracing::instrument(skip_all)]
 pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> Result<Outcome> {
-    let scratch = Scratch::new()?;
-    let kubeconfig = scratch.write("kubeconfig", &creds.to_yaml())?;
+    let run = Run::new(&creds.to_yaml())?;
     let wanted = values(install);
     if let Some(secret) = license_secret(&install.license) {
         crate::apply::apply(client, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}), false).await?;
         crate::apply::apply(client, &secret, false).await?;
     }
-    let current = deployed(&install.helm, &kubeconfig).await?;
+    let current = deployed(&install.helm, &run).await?;
     let chart_matches = |chart: &str| match &install.chart.version {
         Some(v) => chart.ends_with(&format!("-{v}")),
         None => true,
@@ -301,11 +254,11 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
         None => Outcome::Installed,
     };
     if outcome != Outcome::Unchanged {
-        let values_file = scratch.write(
+        let values_file = run.write(
             "values.yaml",
             &serde_json::to_string(&wanted).unwrap_or_default(),
         )?;
-        let kc = kubeconfig.to_str().unwrap_or_default().to_string();
+        let kc = run.kubeconfig().to_string();
         let vf = values_file.to_str().unwrap_or_default().to_string();
         let mut args: Vec<&str> = vec![
             "upgrade",
@@ -327,9 +280,9 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
         if let Some(v) = &install.chart.version {
             args.extend(["--version", v]);
         }
-        run_helm(&install.helm, &args, "upgrade --install").await?;
+        run.helm(&install.helm, &args, "upgrade --install").await?;
     }
-    drop(scratch);
+    drop(run);
     wait_ready(client, Duration::from_secs(120)).await?;
     Ok(outcome)
 }
@@ -385,13 +338,12 @@ pub async fn wait_ready(client: &Client, timeout: Duration) -> Result<()> {
 
 /// Uninstalls the release (a re-run when it is gone does nothing). Returns whether it was there.
 pub async fn uninstall(helm: &Path, creds: &Credentials) -> Result<bool> {
-    let scratch = Scratch::new()?;
-    let kubeconfig = scratch.write("kubeconfig", &creds.to_yaml())?;
-    if deployed(helm, &kubeconfig).await?.is_none() {
+    let run = Run::new(&creds.to_yaml())?;
+    if deployed(helm, &run).await?.is_none() {
         return Ok(false);
     }
-    let kc = kubeconfig.to_str().unwrap_or_default().to_string();
-    run_helm(
+    let kc = run.kubeconfig().to_string();
+    run.helm(
         helm,
         &[
             "uninstall",
@@ -454,23 +406,5 @@ mod tests {
             command(&install(License::SecretRef("a/b".into())), "c1"),
             "helm upgrade --install gloo-operator oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator --version 0.4.2 --kube-context c1 -n gloo-mesh --create-namespace -f values.yaml --wait"
         );
-    }
-
-    #[test]
-    fn scratch_files_are_private_and_removed() {
-        use std::os::unix::fs::PermissionsExt;
-        let s = Scratch::new().expect("scratch");
-        let dir = s.0.clone();
-        let f = s.write("kubeconfig", "x").expect("write");
-        assert_eq!(
-            std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777,
-            0o700
-        );
-        assert_eq!(
-            std::fs::metadata(&f).expect("file").permissions().mode() & 0o777,
-            0o600
-        );
-        drop(s);
-        assert!(!dir.exists());
     }
 }

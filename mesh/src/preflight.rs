@@ -244,6 +244,17 @@ pub async fn cluster(
     }
 }
 
+/// The label every load-balancer probe Service carries.
+pub const PROBE_LABEL: &str = "meshdeck.dev/lb-probe";
+
+fn probe_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..8)
+        .map(|_| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.gen_range(0..36)]))
+        .collect()
+}
+
 fn read_failed(key: &str, title: &str, what: &str, e: &kube::Error) -> Finding {
     finding(
         key,
@@ -508,9 +519,13 @@ async fn load_balancers(
         Err(e) => return read_failed(key, title, "namespaces", &e),
     }
     let svcs = Api::<Service>::namespaced(client.clone(), EASTWEST_NAMESPACE);
+    // A name of its own per run: two preflights at once (two tabs, two operators) must not share, and delete,
+    // each other's probe.
+    let probe_name = format!("meshdeck-lb-probe-{}", probe_suffix());
     let probe = json!({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "meshdeck-lb-probe", "namespace": EASTWEST_NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "meshdeck"}},
+        "metadata": {"name": probe_name, "namespace": EASTWEST_NAMESPACE,
+                     "labels": {"app.kubernetes.io/managed-by": "meshdeck", PROBE_LABEL: "true"}},
         "spec": {"type": "LoadBalancer", "ports": [{"name": "probe", "port": 15999}], "selector": {"meshdeck.dev/none": "none"}},
     });
     if let Err(e) = crate::apply::apply(client, &probe, false).await {
@@ -525,7 +540,7 @@ async fn load_balancers(
     let start = Instant::now();
     let mut address = None;
     while start.elapsed() < wait {
-        if let Ok(s) = svcs.get("meshdeck-lb-probe").await
+        if let Ok(s) = svcs.get(&probe_name).await
             && let Some(ing) = s
                 .status
                 .and_then(|s| s.load_balancer)
@@ -537,9 +552,30 @@ async fn load_balancers(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let _ = svcs
-        .delete("meshdeck-lb-probe", &DeleteParams::default())
-        .await;
+    // The probe must not outlive the preflight: a cloud load balancer costs money. A failed delete is said.
+    let left_behind = match svcs.delete(&probe_name, &DeleteParams::default()).await {
+        Ok(_) => None,
+        Err(kube::Error::Api(s)) if s.code == 404 => None,
+        Err(e) => Some(format!(
+            " The probe Service could not be deleted ({}): delete it by hand with `kubectl -n {EASTWEST_NAMESPACE} delete service {probe_name}`.",
+            crate::connect::classify(&e)
+        )),
+    };
+    if let Some(note) = left_behind {
+        return finding(
+            key,
+            title,
+            Status::Warn,
+            format!(
+                "{}.{note}",
+                match &address {
+                    Some(a) => format!("assigned ({a})"),
+                    None => "no address was assigned in time".to_string(),
+                }
+            ),
+        )
+        .fix("Delete the probe Service, then run the preflight again.");
+    }
     match address {
         Some(a) => {
             let hostname = a.parse::<std::net::IpAddr>().is_err();

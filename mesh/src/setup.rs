@@ -326,7 +326,7 @@ pub async fn run_step(
                 .await
                 .map_err(|e| {
                     let advice = match &e {
-                        operator::Error::HelmMissing { .. } => "Install helm on the Meshdeck server, then retry",
+                        operator::Error::Helm(crate::helm::Error::Missing { .. }) => "Install helm on the Meshdeck server, then retry",
                         operator::Error::Kube { source, .. } => advice_for(source),
                         _ => "Look at the message above, fix the chart settings or the cluster, then retry this cluster",
                     };
@@ -727,11 +727,10 @@ pub async fn export_peers(targets: &[Target], data_plane: DataPlane) -> Result<S
 
 /// Checks every peer gateway of a (multi-document) YAML someone sent before any is applied.
 pub fn validate_peer_gateways(text: &str) -> Result<Vec<Value>, String> {
-    use serde::Deserialize;
+    let docs: Vec<Value> =
+        crate::yaml::documents(text, &crate::yaml::Limits::INPUT).map_err(|e| e.to_string())?;
     let mut out = vec![];
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v = Value::deserialize(doc)
-            .map_err(|e| format!("document {}: not valid YAML: {e}", i + 1))?;
+    for (i, v) in docs.into_iter().enumerate() {
         if v.is_null() {
             continue;
         }
@@ -746,7 +745,8 @@ pub fn validate_peer_gateways(text: &str) -> Result<Vec<Value>, String> {
 
 /// Checks a peer gateway someone sent (the export/import path) before it is applied.
 pub fn validate_peer_gateway(text: &str) -> Result<Value, String> {
-    let v: Value = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let v: Value =
+        crate::yaml::from_str(text, &crate::yaml::Limits::INPUT).map_err(|e| e.to_string())?;
     validate_peer_value(v)
 }
 

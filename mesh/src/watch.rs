@@ -656,10 +656,12 @@ fn keep_cacerts(secret: &Secret) -> Option<Option<String>> {
 fn keep_trust_domain(cm: &ConfigMap) -> Option<String> {
     let mesh = cm.data.as_ref().and_then(|d| d.get("mesh"));
     Some(
-        mesh.and_then(|m| serde_yaml::from_str::<Value>(m).ok())
-            .and_then(|v| v["trustDomain"].as_str().map(String::from))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "cluster.local".into()),
+        mesh.and_then(|m| {
+            crate::yaml::from_str::<Value>(m, &crate::yaml::Limits::CLUSTER_VALUE).ok()
+        })
+        .and_then(|v| v["trustDomain"].as_str().map(String::from))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "cluster.local".into()),
     )
 }
 

@@ -52,3 +52,49 @@ fn there_is_one_field_manager() {
         }
     }
 }
+
+/// Every YAML the console reads goes through `mesh::yaml`, which bounds what it expands to (README,
+/// invariant 7): no other code of `mesh`, `app` or `server` calls serde_yaml's parsers directly (tests aside).
+#[test]
+fn every_yaml_is_read_through_the_bounded_parser() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut files = vec![];
+    for dir in ["mesh/src", "app/src", "server/src"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    assert!(files.len() > 20, "found the sources: {}", files.len());
+    for path in files {
+        if path.ends_with("mesh/src/yaml.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        // Unit tests (after `#[cfg(test)]`) may read their own fixtures directly.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            for parser in [
+                "serde_yaml::from_str",
+                "serde_yaml::from_slice",
+                "serde_yaml::from_reader",
+                "serde_yaml::Deserializer::from",
+                "serde_yaml::from_value",
+            ] {
+                assert!(
+                    !line.contains(parser),
+                    "{}:{}: read YAML through mesh::yaml (bounded), not {parser}",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}

@@ -42,15 +42,24 @@ async fn preflight_passes_a_clean_cluster_and_explains_each_failure() {
     reset("c1").await;
     let s = settings(operator::License::Key("k".into()));
     let t = target("c1").await;
-    let p = preflight::cluster(&t, &setup_for("c1"), &s, Duration::from_secs(20)).await;
-    assert!(!p.blocked(), "{p:#?}");
-    assert_eq!(p.get("permissions").map(|f| f.status), Some(Status::Pass));
-    assert_eq!(
-        p.get("load-balancer").map(|f| f.status),
-        Some(Status::Pass),
-        "{p:#?}"
+    // Two preflights of the same cluster at once (two operators, two tabs): each has its own probe, neither
+    // deletes the other's, both pass.
+    let c1 = setup_for("c1");
+    let (p, p2) = tokio::join!(
+        preflight::cluster(&t, &c1, &s, Duration::from_secs(20)),
+        preflight::cluster(&t, &c1, &s, Duration::from_secs(20))
     );
-    // The probe Service is gone again.
+    assert!(!p.blocked(), "{p:#?}");
+    assert!(!p2.blocked(), "{p2:#?}");
+    assert_eq!(p.get("permissions").map(|f| f.status), Some(Status::Pass));
+    for p in [&p, &p2] {
+        assert_eq!(
+            p.get("load-balancer").map(|f| f.status),
+            Some(Status::Pass),
+            "{p:#?}"
+        );
+    }
+    // The probe Services are gone again.
     let out = kubectl(
         "c1",
         &[
@@ -58,12 +67,20 @@ async fn preflight_passes_a_clean_cluster_and_explains_each_failure() {
             "service",
             "-n",
             "istio-eastwest",
-            "meshdeck-lb-probe",
+            "-l",
+            preflight::PROBE_LABEL,
+            "-o",
+            "name",
         ],
         None,
     )
     .await;
-    assert!(out.stderr.contains("NotFound"), "{}", out.stdout);
+    assert!(
+        out.ok && out.stdout.trim().is_empty(),
+        "{} {}",
+        out.stdout,
+        out.stderr
+    );
 
     // A view-only user: the verbs to grant are listed.
     let limited = target("c1-limited").await;

@@ -638,3 +638,97 @@ async fn the_other_fault_knobs_surface_as_the_failed_step_or_check_and_clear() {
     all_green(&targets).await;
     set_faults("c1", &[]).await;
 }
+
+#[tokio::test]
+async fn a_release_left_pending_by_a_killed_helm_is_recovered_by_the_next_run() {
+    let _l = WORLD_LOCK.lock().await;
+    reset("c3").await;
+    let t = target("c3").await;
+    let chart = repo_path("testenv/charts/gloo-operator")
+        .display()
+        .to_string();
+    // A helm that hangs in its pre-install hook, killed as a console's kill -9 (or a lost lease) would.
+    let kc = kubeconfig_path().display().to_string();
+    let mut hung = tokio::process::Command::new(bin("helm"))
+        .args([
+            "upgrade",
+            "--install",
+            "gloo-operator",
+            &chart,
+            "--kubeconfig",
+            &kc,
+            "--kube-context",
+            "c3",
+        ])
+        .args([
+            "-n",
+            "gloo-mesh",
+            "--create-namespace",
+            "--set",
+            "testHang=true",
+            "--wait",
+            "--timeout",
+            "300s",
+        ])
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("meshdeck-testenv-helm/cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("meshdeck-testenv-helm/config"),
+        )
+        .env(
+            "HELM_DATA_HOME",
+            std::env::temp_dir().join("meshdeck-testenv-helm/data"),
+        )
+        .kill_on_drop(true)
+        .spawn()
+        .expect("helm");
+    wait_for(60, "a pending release", || async {
+        let out = helm("c3", &["list", "-n", "gloo-mesh", "--pending", "-q"]).await;
+        out.stdout
+            .contains("gloo-operator")
+            .then_some(())
+            .ok_or(out.stdout)
+    })
+    .await;
+    hung.kill().await.expect("kill helm");
+    let status = helm(
+        "c3",
+        &["status", "gloo-operator", "-n", "gloo-mesh", "-o", "json"],
+    )
+    .await;
+    assert!(
+        status.stdout.contains("pending-install"),
+        "{}",
+        status.stdout
+    );
+
+    // The step runs again: it finds the pending release, removes it, and installs.
+    let s = settings(DataPlane::LoadBalancer, Peering::Manual { pairs: vec![] });
+    let outcome = mesh::operator::ensure(&s.operator, &t.creds, &t.client)
+        .await
+        .unwrap_or_else(|e| panic!("recovered: {e}"));
+    assert_eq!(outcome, mesh::operator::Outcome::Installed);
+    let status = helm(
+        "c3",
+        &["status", "gloo-operator", "-n", "gloo-mesh", "-o", "json"],
+    )
+    .await;
+    assert!(status.stdout.contains("\"deployed\""), "{}", status.stdout);
+    let _ = kubectl(
+        "c3",
+        &[
+            "delete",
+            "pod",
+            "-n",
+            "gloo-mesh",
+            "gloo-operator-test-hang",
+            "--ignore-not-found",
+            "--wait=false",
+        ],
+        None,
+    )
+    .await;
+}

@@ -3,6 +3,7 @@
 //! pages and server functions, static files, sessions).
 
 pub mod assets;
+pub mod guard;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,6 +48,13 @@ pub struct Config {
     /// `--job-lease` / `MESHDECK_JOB_LEASE_SECS`: how long a job stays with a console that stopped renewing it
     /// before another takes it over (default 30 s).
     pub job_lease: std::time::Duration,
+    /// `--cluster-networks` / `MESHDECK_CLUSTER_NETWORKS` and `--allow-loopback-clusters` /
+    /// `MESHDECK_ALLOW_LOOPBACK_CLUSTERS`: which API server addresses clusters may have (mesh::connect::Reach).
+    pub reach: mesh::connect::Reach,
+    /// `--trusted-proxies` / `MESHDECK_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<mesh::connect::IpNet>,
+    /// `--live-streams` / `MESHDECK_LIVE_STREAMS` and `MESHDECK_LIVE_STREAMS_PER_USER`: open live views allowed.
+    pub streams: app::ssr::notify::StreamLimits,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -61,11 +69,14 @@ pub enum ConfigError {
     BadLease(String),
     #[error("{flag}: {value:?} is not an http:// or https:// URL")]
     BadUrl { flag: String, value: String },
+    #[error("{flag}: {message}")]
+    BadValue { flag: String, message: String },
 }
 
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
                       [--public-url URL] [--site-root DIR] [--helm PATH] [--operator-chart REF]
-                      [--operator-chart-version V] [--job-lease SECONDS]
+                      [--operator-chart-version V] [--job-lease SECONDS] [--cluster-networks CIDRS]
+                      [--allow-loopback-clusters] [--trusted-proxies CIDRS] [--live-streams N]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
@@ -78,6 +89,12 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                                                    (default oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator)
   --operator-chart-version MESHDECK_OPERATOR_CHART_VERSION  its version (needed for OCI/repository references)
   --job-lease          MESHDECK_JOB_LEASE_SECS     seconds before a job whose console stopped is taken over (default 30)
+  --cluster-networks   MESHDECK_CLUSTER_NETWORKS   address ranges cluster API servers may be in, e.g. 10.0.0.0/8,fd00::/8
+                                                   (default: any but loopback, link-local, multicast)
+  --allow-loopback-clusters MESHDECK_ALLOW_LOOPBACK_CLUSTERS=1  allow API servers on this machine's loopback (demos, tests)
+  --trusted-proxies    MESHDECK_TRUSTED_PROXIES    proxies whose X-Forwarded-For names the client, e.g. 10.0.0.0/8
+  --live-streams       MESHDECK_LIVE_STREAMS       open live views allowed in total (default 2000);
+                       MESHDECK_LIVE_STREAMS_PER_USER  per user (default 32)
                        MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)";
 
 impl Config {
@@ -102,6 +119,12 @@ impl Config {
         let mut site_root = env("MESHDECK_SITE_ROOT")
             .or_else(|| env("LEPTOS_SITE_ROOT"))
             .unwrap_or_else(|| "target/site".into());
+        let mut networks = env("MESHDECK_CLUSTER_NETWORKS").unwrap_or_default();
+        let mut loopback = env("MESHDECK_ALLOW_LOOPBACK_CLUSTERS")
+            .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        let mut proxies = env("MESHDECK_TRUSTED_PROXIES").unwrap_or_default();
+        let mut streams = env("MESHDECK_LIVE_STREAMS").unwrap_or_else(|| "2000".into());
+        let streams_per_user = env("MESHDECK_LIVE_STREAMS_PER_USER").unwrap_or_else(|| "32".into());
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || {
@@ -120,6 +143,10 @@ impl Config {
                 "--operator-chart" => chart = value()?,
                 "--operator-chart-version" => chart_version = Some(value()?),
                 "--job-lease" => lease = value()?,
+                "--cluster-networks" => networks = value()?,
+                "--allow-loopback-clusters" => loopback = true,
+                "--trusted-proxies" => proxies = value()?,
+                "--live-streams" => streams = value()?,
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
         }
@@ -142,6 +169,24 @@ impl Config {
                 value: u.clone(),
             });
         }
+        let bad = |flag: &str, message: String| ConfigError::BadValue {
+            flag: flag.into(),
+            message,
+        };
+        let networks = mesh::connect::Reach::parse_networks(&networks)
+            .map_err(|m| bad("--cluster-networks", m))?;
+        let trusted_proxies = mesh::connect::Reach::parse_networks(&proxies)
+            .map_err(|m| bad("--trusted-proxies", m))?;
+        let count = |flag: &str, v: &str| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| bad(flag, format!("{v:?} is not a number from 1 to 100000")))
+        };
+        let streams = app::ssr::notify::StreamLimits {
+            total: count("--live-streams", &streams)?,
+            per_user: count("MESHDECK_LIVE_STREAMS_PER_USER", &streams_per_user)?,
+        };
         Ok(Config {
             addr,
             database_url,
@@ -155,6 +200,12 @@ impl Config {
                 version: chart_version.filter(|v| !v.is_empty()),
             },
             job_lease,
+            reach: mesh::connect::Reach {
+                networks,
+                allow_loopback: loopback,
+            },
+            trusted_proxies,
+            streams,
         })
     }
 }
@@ -169,6 +220,8 @@ pub struct Console {
     pub metrics_token: Option<std::sync::Arc<str>>,
     /// The built browser files (`/pkg`), served compressed.
     pub assets: assets::Assets,
+    /// What the request guards need.
+    pub guard: guard::Guard,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,14 +273,25 @@ pub async fn start(
         None => SecretBox::load_or_create(&config.key_file)?,
     };
     let secrets = Arc::new(secrets);
-    let registry = Registry::new(store.clone(), secrets.clone());
+    // helm folders a killed console left behind (they may hold a kubeconfig) go before anything runs.
+    let removed = mesh::helm::clean_leftovers();
+    if removed > 0 {
+        tracing::info!(removed, "removed helm folders of consoles that stopped");
+    }
+    let registry = Registry::new(store.clone(), secrets.clone(), config.reach.clone());
+    let notifier = app::ssr::notify::Notifier::new(
+        store.clone(),
+        format!("{}-{}", std::process::id(), random_suffix()),
+        config.streams,
+    );
     let jobs = app::ssr::jobs::Jobs::new(
         store.clone(),
         registry.clone(),
-        secrets,
+        secrets.clone(),
         config.helm.clone(),
         config.job_lease,
         config.chart.clone(),
+        notifier.clone(),
     );
     let admin_password = env("MESHDECK_ADMIN_PASSWORD");
     if let Some(generated) =
@@ -263,6 +327,11 @@ pub async fn start(
         Err(e) => tracing::warn!("looking for jobs to continue: {e}"),
     }
     let topology = app::ssr::topology::Topology::new(registry.clone(), store.clone());
+    let public_origin = config.public_url.as_deref().map(|u| {
+        let (scheme, rest) = u.split_once("://").unwrap_or(("http", u));
+        let host = rest.split('/').next().unwrap_or(rest);
+        Arc::<str>::from(format!("{scheme}://{host}"))
+    });
     Ok(Console {
         state: AppState {
             store,
@@ -270,12 +339,32 @@ pub async fn start(
             jobs,
             topology,
             sessions: policy,
+            notifier,
+            secrets,
+            throttle: app::ssr::store::Limits::default(),
+            session_store: sessions.clone(),
         },
         sessions,
         leptos,
         metrics_token: env("MESHDECK_METRICS_TOKEN").map(std::sync::Arc::from),
         assets: assets::Assets::new(config.site_root.join("pkg")),
+        guard: guard::Guard {
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            public_origin,
+        },
     })
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{:016x}", h.finish())
 }
 
 /// The session table, created on first start. Replicas starting together may race on creating it; the
@@ -303,10 +392,13 @@ async fn import(registry: &Registry, path: &std::path::Path) -> Result<(), Start
         path: p.clone(),
         message: e.to_string(),
     })?;
-    let kc = mesh::kubeconfig::parse(&text).map_err(|e| StartError::Import {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
+    let parsed = text.clone();
+    let kc = mesh::yaml::parse_off_runtime(move || mesh::kubeconfig::parse(&parsed))
+        .await
+        .map_err(|e| StartError::Import {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
     for ctx in mesh::kubeconfig::contexts(&kc) {
         let name = match mesh::ids::ClusterName::new(&ctx.name) {
             Ok(n) => n,
@@ -410,6 +502,7 @@ pub fn router(console: Console) -> Router {
         leptos,
         metrics_token,
         assets,
+        guard,
     } = console;
     let routes = ROUTES.get_or_init(|| generate_route_list(app::App)).clone();
     let context = {
@@ -443,8 +536,18 @@ pub fn router(console: Console) -> Router {
         .merge(files)
         .merge(pages)
         .layer(axum::middleware::map_response(error_status))
+        .layer(axum::middleware::from_fn(guard::redirect_status))
         .layer(compress)
         .layer(app::ssr::session::layer(sessions, state.sessions))
+        .layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            guard::client_addr,
+        ))
+        .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
@@ -476,6 +579,7 @@ async fn error_status(resp: axum::response::Response) -> axum::response::Respons
 /// lease ran out); every `every`, delete expired sessions.
 pub fn spawn_background(console: &Console, every: std::time::Duration) {
     console.state.topology.start();
+    console.state.notifier.start();
     let assets = console.assets.clone();
     tokio::spawn(async move { assets.warm().await });
     let jobs = console.state.jobs.clone();
@@ -497,10 +601,16 @@ pub fn spawn_background(console: &Console, every: std::time::Duration) {
 fn spawn_session_cleanup(console: &Console, every: std::time::Duration) {
     use tower_sessions::ExpiredDeletion;
     let backend = console.sessions.clone();
+    let store = console.state.store.clone();
+    let window = console.state.throttle.window;
     tokio::spawn(async move {
         loop {
             if let Err(e) = backend.delete_expired().await {
                 tracing::warn!("deleting expired sessions: {e}");
+            }
+            // Sign-in attempts older than the window no longer count.
+            if let Err(e) = store.prune_attempts(app::ssr::now() - window).await {
+                tracing::warn!("deleting old sign-in attempts: {e}");
             }
             tokio::time::sleep(every).await;
         }

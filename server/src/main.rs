@@ -46,7 +46,11 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     // The one line scripts and people look for.
     tracing::info!("listening on http://{local}");
-    axum::serve(listener, server::router(console))
+    // With each connection's address: sign-in throttling keys on the client's address.
+    axum::serve(
+        listener,
+        server::router(console).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

@@ -161,6 +161,7 @@ async fn a_kubeconfig_given_at_start_registers_its_contexts() {
         format!("sqlite://{}/meshdeck.db", dir.display()),
         "--key-file".into(),
         dir.join("secret.key").display().to_string(),
+        "--allow-loopback-clusters".into(),
         "--import-kubeconfig".into(),
         kubeconfig,
     ];

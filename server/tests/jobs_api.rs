@@ -194,8 +194,15 @@ async fn a_job_is_streamed_live_to_signed_in_users_and_picks_up_progress_made_el
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    let console = console("jobs-api-live", None, &[]).await;
-    let store = console.state.store.clone();
+    // Two replicas on one Postgres: this one serves the stream, the other runs the job.
+    let url = common::fresh_database("jobs_live").await;
+    let (console, other) = tokio::join!(
+        console("jobs-api-live", Some(url.clone()), &[]),
+        console("jobs-api-live-other", Some(url), &[])
+    );
+    console.state.notifier.start();
+    other.state.notifier.start();
+    let store = other.state.store.clone();
     // A job run by another replica: only its rows are here, no task of this console touches it.
     let steps = vec![("c1".to_string(), "operator".to_string())];
     store
@@ -276,8 +283,8 @@ async fn a_job_is_streamed_live_to_signed_in_users_and_picks_up_progress_made_el
         first.contains("first event") && first.contains("\"state\":\"running\""),
         "{first}"
     );
-    // Progress written by the other replica reaches the stream within its 2 s tick; old events are not
-    // sent again.
+    // Progress written by the other replica reaches the stream at once — its notice travels through
+    // Postgres (LISTEN/NOTIFY), nothing polls — and old events are not sent again.
     store
         .add_event(
             "job-elsewhere",
@@ -288,6 +295,13 @@ async fn a_job_is_streamed_live_to_signed_in_users_and_picks_up_progress_made_el
         )
         .await
         .expect("event");
+    other
+        .state
+        .notifier
+        .publish(app::ssr::notify::Notice::Job {
+            id: "job-elsewhere".into(),
+        })
+        .await;
     let second = next().await;
     assert!(
         second.contains("second event") && !second.contains("first event"),
@@ -296,15 +310,46 @@ async fn a_job_is_streamed_live_to_signed_in_users_and_picks_up_progress_made_el
 }
 
 #[tokio::test]
-async fn going_on_despite_a_failed_preflight_is_an_admins_call() {
+async fn going_on_despite_a_failed_preflight_is_an_admins_call_and_the_server_knows_the_preflight()
+{
     let console = console("jobs-api-override", None, &[]).await;
     let operator_pw = add_user(&console, "otto", Role::Operator).await;
     let app = server::router(console);
     let mut operator = Client::new(app.clone());
     operator.sign_in("otto", &operator_pw).await;
-    let mut body = request(&["nowhere"], "1.28.1", json!({"mode": "full-mesh"}));
-    body["request"]["override_reason"] = json!("the load balancer probe is blocked by policy");
+    let mut admin = Client::new(app);
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
 
+    // A cluster reached through the view-only user: its preflight fails (permissions).
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let a = admin
+        .call_json(
+            "register_clusters",
+            json!({"kubeconfig": kubeconfig, "clusters": [
+                {"context": "c1-limited", "name": "limited", "network": "", "env": "", "region": "", "allow_insecure": false}
+            ]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mut body = request(&["limited"], "1.28.1", json!({"mode": "full-mesh"}));
+
+    // The browser's word is not enough: the server runs (or finds) the preflight of this exact request, and
+    // an operator without an override is refused, with what failed. Nothing starts.
+    let a = operator.call_json("start_setup", body.clone()).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    let AppError::Conflict(m) = a.error() else {
+        panic!("{}", a.body)
+    };
+    assert!(
+        m.contains("preflight of this setup failed") && m.contains("limited: Permissions"),
+        "{m}"
+    );
+    let jobs = operator.call("list_jobs", &[]).await;
+    assert_eq!(jobs.body, "[]", "nothing started");
+
+    // Going on anyway is an admin's call.
+    body["request"]["override_reason"] =
+        json!("the verbs are granted by a policy the review cannot see");
     let a = operator.call_json("start_setup", body.clone()).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     assert_eq!(
@@ -314,15 +359,29 @@ async fn going_on_despite_a_failed_preflight_is_an_admins_call() {
             have: Role::Operator
         }
     );
-    // Without an override the operator gets past the role check (to the request's own validation).
-    body["request"]["override_reason"] = json!(null);
-    let a = operator.call_json("start_setup", body.clone()).await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
-
-    let mut admin = Client::new(app);
-    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
-    body["request"]["override_reason"] = json!("the load balancer probe is blocked by policy");
     let a = admin.call_json("start_setup", body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let id: String = serde_json::from_str(&a.body).expect("job id");
+    let job = admin.call("get_job", &[("id", &id), ("after", "0")]).await;
+    let detail: app::model::JobDetail = serde_json::from_str(&job.body).expect("job");
+    let note = detail
+        .events
+        .iter()
+        .find(|e| e.message.contains("overridden"))
+        .unwrap_or_else(|| panic!("the override is recorded: {:?}", detail.events));
+    assert!(
+        note.message
+            .contains("overridden by admin: the verbs are granted")
+            && note.message.contains("limited: Permissions"),
+        "{}",
+        note.message
+    );
+    assert_eq!(note.level, "warn");
+
+    // Unknown clusters are still the request's own mistake, found before any preflight.
+    let mut unknown = request(&["nowhere"], "1.28.1", json!({"mode": "full-mesh"}));
+    unknown["request"]["override_reason"] = json!("x");
+    let a = admin.call_json("start_setup", unknown).await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
     assert!(a.body.contains("not registered"), "{}", a.body);
 }

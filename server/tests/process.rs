@@ -1,6 +1,7 @@
-//! The console as a real process against the test world: a setup job started over HTTP survives the
-//! console being killed (SIGKILL, no clean-up) in the middle of it — the next console process takes the job
-//! over once its lease ran out and finishes it, without running again the steps already done.
+//! The console as a real process against the test world: two consoles share one Postgres; a setup job
+//! started over HTTP on the first survives that console being killed (SIGKILL, no clean-up) in the middle of
+//! it — the other console takes the job over once its lease ran out and finishes it, without running again
+//! the steps already done, and without applying any object a second time with different content.
 
 mod common;
 
@@ -22,15 +23,12 @@ struct Console {
     addr: SocketAddr,
 }
 
-/// Starts `meshdeck serve` on `dir`'s database; returns once it listens. Its log goes to `dir/<tag>.log`.
-async fn start(dir: &Path, tag: &str) -> Console {
+/// Starts `meshdeck serve` on `database`; returns once it listens. Its log goes to `dir/<tag>.log`.
+async fn start(dir: &Path, tag: &str, database: &str) -> Console {
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshdeck"))
         .arg("serve")
         .args(["--addr", "127.0.0.1:0"])
-        .args([
-            "--database-url",
-            &format!("sqlite://{}/meshdeck.db", dir.display()),
-        ])
+        .args(["--database-url", database])
         .args(["--key-file", &dir.join("secret.key").display().to_string()])
         .args(["--helm", &testworld::bin("helm").display().to_string()])
         .args([
@@ -40,6 +38,7 @@ async fn start(dir: &Path, tag: &str) -> Console {
                 .to_string(),
         ])
         .args(["--job-lease", "3"])
+        .arg("--allow-loopback-clusters")
         .env("MESHDECK_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
         .env("MESHDECK_METRICS_TOKEN", METRICS_TOKEN)
         .env("NO_COLOR", "1")
@@ -90,11 +89,61 @@ fn step_line(d: &JobDetail) -> String {
         .join(" ")
 }
 
+/// The spec of what the job applies, per cluster: SMC spec and generation, the east-west Gateway's spec and
+/// generation, and the root behind `cacerts`.
+async fn applied(context: &str) -> Vec<(String, serde_json::Value)> {
+    let mut out = vec![];
+    if let Some(smc) =
+        testworld::get_json(context, &testworld::smc_ar(), "gloo-mesh", "managed-istio").await
+    {
+        out.push((
+            format!("{context} smc"),
+            json!([smc["spec"], smc["metadata"]["generation"]]),
+        ));
+    }
+    if let Some(gw) = testworld::get_json(
+        context,
+        &testworld::gateway_ar(),
+        "istio-eastwest",
+        "istio-eastwest",
+    )
+    .await
+    {
+        out.push((
+            format!("{context} eastwest"),
+            json!([gw["spec"], gw["metadata"]["generation"]]),
+        ));
+    }
+    out
+}
+
+/// Everything `cacerts` holds (the root of trust step ran before the kill).
+async fn cacerts(context: &str) -> String {
+    testworld::kubectl_ok(
+        context,
+        &[
+            "get",
+            "secret",
+            "-n",
+            "istio-system",
+            "cacerts",
+            "-o",
+            "jsonpath={.data}",
+        ],
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
-async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_next_one() {
+async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_other_one() {
     testworld::reset_all(&["c1", "c2"]).await;
     let dir = common::temp_dir("process-kill");
-    let first = start(&dir, "first").await;
+    let database = common::fresh_database("process").await;
+    let (first, other) = tokio::join!(
+        start(&dir, "first", &database),
+        start(&dir, "other", &database)
+    );
     let mut client = Client::remote(first.addr);
     client.sign_in("admin", common::ADMIN_PASSWORD).await;
 
@@ -145,9 +194,12 @@ async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_next_one
     child.kill().await.expect("SIGKILL");
     let done_before: Vec<_> = before.steps.iter().filter(|s| s.state == "done").collect();
     assert!(!done_before.is_empty(), "{}", step_line(&before));
+    let root_before = (cacerts("c1").await, cacerts("c2").await);
+    let mut applied_before = applied("c1").await;
+    applied_before.extend(applied("c2").await);
 
-    // The next console takes the job over (after the 3 s lease) and finishes it.
-    let second = start(&dir, "second").await;
+    // The other console, running all along, takes the job over (after the 3 s lease) and finishes it.
+    let second = other;
     let mut client = Client::remote(second.addr);
     client.sign_in("admin", common::ADMIN_PASSWORD).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(420);
@@ -191,6 +243,23 @@ async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_next_one
             s.cluster, s.step
         );
     }
+    // Nothing was applied twice with different content: what existed at the kill is as it was (same spec,
+    // same generation), and the root of trust did not change.
+    let mut applied_after = applied("c1").await;
+    applied_after.extend(applied("c2").await);
+    for (what, was) in &applied_before {
+        let now = applied_after
+            .iter()
+            .find(|(w, _)| w == what)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("{what} is gone"));
+        assert_eq!(now, was, "{what} was applied again with different content");
+    }
+    assert_eq!(
+        (cacerts("c1").await, cacerts("c2").await),
+        root_before,
+        "cacerts (root, intermediate, key) as they were"
+    );
     // The clusters really are set up: the verification step ran every check to green.
     let verify = after
         .steps

@@ -1,31 +1,11 @@
-//! Two console processes sharing one Postgres serve the same signed-in user: sessions live in the database.
-//! Needs MESHDECK_TEST_POSTGRES_URL (scripts/test starts a private Postgres and sets it).
+//! Two console processes sharing one Postgres serve the same signed-in user: sessions live in the database,
+//! and what one replica does reaches the live streams of the other (LISTEN/NOTIFY): a sign-out through B ends
+//! a stream open on A at once. Needs MESHDECK_TEST_POSTGRES_URL (scripts/test starts a private Postgres).
 
 mod common;
 
 use app::model::Me;
 use common::{ADMIN_PASSWORD, Client, console};
-
-async fn fresh_database() -> String {
-    let admin = std::env::var("MESHDECK_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("MESHDECK_TEST_POSTGRES_URL is not set: run scripts/test, which starts a private Postgres")
-    });
-    let db = format!("meshdeck_replicas_{}", std::process::id());
-    let pool = sqlx::PgPool::connect(&admin).await.expect("connect");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-        .execute(&pool)
-        .await
-        .expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&pool)
-        .await
-        .expect("create");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .expect("url");
-    format!("{base}/{db}")
-}
 
 fn me(a: &common::Answer) -> Option<Me> {
     serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("get_me ({e}): {}", a.body))
@@ -33,13 +13,19 @@ fn me(a: &common::Answer) -> Option<Me> {
 
 #[tokio::test]
 async fn two_replicas_on_one_postgres_share_sessions() {
-    let url = fresh_database().await;
+    let url = common::fresh_database("replicas").await;
     let (a, b) = tokio::join!(
         console("replica-a", Some(url.clone()), &[]),
         console("replica-b", Some(url), &[])
     );
+    a.state.notifier.start();
+    b.state.notifier.start();
     let mut on_a = Client::new(server::router(a));
     on_a.sign_in("admin", ADMIN_PASSWORD).await;
+    let (status, body) = on_a.open_stream("/live/topology").await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let mut stream = body.expect("stream on A");
+    common::next_chunk(&mut stream, std::time::Duration::from_secs(5)).await;
     let mut on_b = Client::new(server::router(b));
     on_b.cookie = on_a.cookie.clone();
     assert_eq!(
@@ -48,6 +34,10 @@ async fn two_replicas_on_one_postgres_share_sessions() {
         "replica B knows the session replica A created"
     );
     on_b.call("sign_out", &[]).await;
+    assert!(
+        common::stream_ends(&mut stream, std::time::Duration::from_secs(5)).await,
+        "the stream on A ends when B signs the session out (not at A's next 30 s check)"
+    );
     assert_eq!(
         me(&on_a.call("get_me", &[]).await),
         None,

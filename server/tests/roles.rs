@@ -238,6 +238,36 @@ fn rows() -> Vec<Row> {
             Json(json!({"from": "no-such-cluster", "to": "other"})),
             StatusCode::NOT_FOUND,
         ),
+        row(
+            "confirm_password",
+            Some(Role::Viewer),
+            Form(vec![("password", "not-the-password")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "list_sign_in_locks",
+            Some(Role::Admin),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "unlock_sign_in",
+            Some(Role::Admin),
+            Form(vec![("username", ""), ("source", "")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "start_checks",
+            Some(Role::Viewer),
+            Form(vec![("clusters[0]", "no-such-cluster")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "get_check_report",
+            Some(Role::Viewer),
+            Form(vec![("id", "nosuchreport")]),
+            StatusCode::NOT_FOUND,
+        ),
         // Last: it ends the session.
         row("sign_out", None, Form(vec![]), StatusCode::OK),
     ]

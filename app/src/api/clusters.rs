@@ -59,7 +59,7 @@ pub async fn read_kubeconfig(kubeconfig: String) -> Result<Vec<ContextChoice>, A
     session::respond(
         async {
             session::require(Role::Operator).await?;
-            Ok(registry::read_contexts(&kubeconfig)?)
+            Ok(registry::read_contexts(kubeconfig).await?)
         }
         .await,
     )

@@ -8,6 +8,9 @@ use crate::model::{
 
 /// Starts a setup job for the chosen clusters; returns its id. Refused, starting nothing, when a cluster is
 /// not registered, an input is invalid, or a cluster is busy with another job (naming it and who started it).
+/// The server knows the preflight of exactly this request (the one recorded within 15 minutes, or it runs it
+/// now): when a finding failed, only an admin giving a reason goes on, and the job records who, why and what
+/// was overridden.
 #[server(endpoint = "start_setup", input = Json)]
 pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
     use crate::model::Role;
@@ -18,28 +21,54 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
                 .override_reason
                 .as_deref()
                 .map(str::trim)
-                .filter(|r| !r.is_empty());
+                .filter(|r| !r.is_empty())
+                .map(String::from);
             let mut user = session::require(Role::Operator).await?;
             if overridden.is_some() {
                 // Going on despite failed preflight findings is an admin's call.
                 user = session::require(Role::Admin).await?;
             }
+            if overridden.as_deref().is_some_and(|r| r.chars().count() > 2000) {
+                return Err(AppError::invalid("override_reason", "at most 2000 characters"));
+            }
             let jobs = &state()?.jobs;
+            // Checked before the preflight runs: an invalid request fails fast, with nothing probed.
+            jobs.checked_spec(&request).await?;
+            let failures = jobs.preflight_failures(&request, &user.username).await?;
+            if !failures.is_empty() && overridden.is_none() {
+                return Err(AppError::Conflict(format!(
+                    "the preflight of this setup failed: {}. Fix what it found and run the preflight again, or an admin may go on with a reason",
+                    failures.join("; ")
+                )));
+            }
             let (spec, license_key) = jobs.spec_from_request(&request, &user.username).await?;
             let id = jobs.start_setup(spec, license_key, &user.username).await?;
             // The topology expects the links chosen here from now on.
             let topology = state()?.topology.clone();
             tokio::spawn(async move { topology.read_choices().await });
-            if let Some(reason) = overridden {
-                jobs.record(
-                    &id,
-                    "warn",
-                    &format!(
-                        "preflight failures overridden by {}: {reason}",
-                        user.username
-                    ),
-                )
-                .await;
+            match (overridden, failures.is_empty()) {
+                (Some(reason), false) => {
+                    tracing::warn!(job = %id, user = %user.username, "preflight failures overridden");
+                    jobs.record(
+                        &id,
+                        "warn",
+                        &format!(
+                            "preflight failures overridden by {}: {reason} — overridden: {}",
+                            user.username,
+                            failures.join("; ")
+                        ),
+                    )
+                    .await;
+                }
+                (Some(reason), true) => {
+                    jobs.record(
+                        &id,
+                        "info",
+                        &format!("the preflight passed; {} noted: {reason}", user.username),
+                    )
+                    .await;
+                }
+                (None, _) => jobs.record(&id, "info", "the preflight passed").await,
             }
             Ok(id)
         }
@@ -139,16 +168,18 @@ pub async fn create_root(
     )
 }
 
-/// The root of trust with its private key, for an admin who re-enters their password. Logged.
+/// The root of trust with its private key, for an admin who re-enters their password (throttled like a
+/// sign-in). Logged.
 #[server(endpoint = "export_root")]
 pub async fn export_root(password: String) -> Result<RootExport, AppError> {
     use crate::model::Role;
-    use crate::ssr::{auth, now, session, state::state};
+    use crate::ssr::{session, state::state};
     session::respond(
         async {
             let user = session::require(Role::Admin).await?;
             let st = state()?;
-            auth::sign_in(&st.store, &user.username, &password, now()).await?;
+            super::session::recheck_password(&user, &password, "password").await?;
+            session::mark_reauthenticated().await?;
             let root = st.jobs.export_root().await?;
             tracing::warn!(user = %user.username, "exported the root of trust with its key");
             Ok(RootExport {

@@ -2,6 +2,34 @@ use leptos::prelude::*;
 
 use crate::model::{AppError, Me};
 
+/// Checks the signed-in user's password again through sign-in's throttling (a stolen session cannot guess
+/// it faster than a sign-in could).
+#[cfg(feature = "ssr")]
+pub(super) async fn recheck_password(
+    user: &crate::ssr::store::User,
+    password: &str,
+    field: &str,
+) -> Result<(), AppError> {
+    use crate::ssr::{auth, client, now, state::state};
+    let st = state()?;
+    let who = client::attempter();
+    match auth::sign_in(
+        &st.store,
+        &st.secrets,
+        &st.throttle,
+        &who,
+        &user.username,
+        password,
+        now(),
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(auth::Error::BadCredentials) => Err(AppError::invalid(field, "the password is wrong")),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Signs in. With JavaScript off (a plain form post) the outcome travels in a redirect.
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(
@@ -9,14 +37,38 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<Me, AppError> {
-    use crate::ssr::{auth, session, state::state};
+    use crate::ssr::{auth, client, session, state::state};
     let st = state()?;
     let now = crate::ssr::now();
+    let who = client::attempter();
     let username = username.trim().to_string();
     let result: Result<Me, AppError> = async {
-        let user = auth::sign_in(&st.store, &username, &password, now).await?;
+        let user = auth::sign_in(
+            &st.store,
+            &st.secrets,
+            &st.throttle,
+            &who,
+            &username,
+            &password,
+            now,
+        )
+        .await
+        .inspect_err(|e| tracing::info!(source = %who.source, "sign-in refused: {e}"))?;
         session::begin(&user).await?;
-        tracing::info!(user = %user.username, "signed in");
+        // This browser is now known for this user: its later attempts count on their own (auth).
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            let value = auth::issue_device(&st.secrets, &user, now);
+            let secure = if st.sessions.secure { "; Secure" } else { "" };
+            let cookie = format!(
+                "{}={value}; Path=/api; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+                auth::DEVICE_COOKIE,
+                auth::DEVICE_LIFETIME.as_secs()
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&cookie) {
+                res.append_header(http::header::SET_COOKIE, v);
+            }
+        }
+        tracing::info!(user = %user.username, source = %who.source, "signed in");
         Ok(Me {
             username: user.username,
             role: user.role,
@@ -31,9 +83,12 @@ pub async fn sign_in(
                     AppError::Invalid { message, .. } => message.clone(),
                     other => other.to_string(),
                 };
+                // `next` goes back through the allow-list (it is only kept when it is a page of ours).
+                let back = crate::model::after_sign_in(next.as_deref());
                 leptos_axum::redirect(&format!(
-                    "/sign-in?error={}",
-                    crate::pages::encode_query(&message)
+                    "/sign-in?error={}&next={}",
+                    crate::pages::encode_query(&message),
+                    crate::pages::encode_query(&back)
                 ))
             }
         }
@@ -62,7 +117,8 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
     }))
 }
 
-/// Changes the signed-in user's own password (the current one is required).
+/// Changes the signed-in user's own password (the current one is required). Every other session of the user
+/// ends; this one continues.
 #[server(endpoint = "change_password")]
 pub async fn change_password(current: String, new: String) -> Result<(), AppError> {
     use crate::model::Role;
@@ -71,23 +127,50 @@ pub async fn change_password(current: String, new: String) -> Result<(), AppErro
         async {
             let user = session::require(Role::Viewer).await?;
             let st = state()?;
-            let (_, hash) = st
-                .store
-                .user_by_name(&user.username)
-                .await?
-                .ok_or(AppError::Unauthenticated)?;
-            if !passwords::verify(&current, &hash) {
-                return Err(AppError::invalid(
-                    "current",
-                    "the current password is wrong",
-                ));
-            }
-            let hash =
-                passwords::hash(&new).map_err(|e| AppError::invalid("new", e.to_string()))?;
+            recheck_password(&user, &current, "current").await?;
+            let hash = passwords::hash_async(&new).await.map_err(|e| match e {
+                passwords::Error::Busy => AppError::Busy(e.to_string()),
+                e => AppError::invalid("new", e.to_string()),
+            })?;
             st.store.set_password_hash(user.id, &hash).await?;
-            tracing::info!(user = %user.username, "password changed");
+            session::end_other_sessions(&user).await?;
+            tracing::info!(user = %user.username, "password changed; other sessions ended");
             Ok(())
         }
         .await,
     )
+}
+
+/// Re-enters the signed-in user's password: for the next few minutes (the session policy's `reauth`) the
+/// session may do what gives or exports power (create an admin, change a role, reset a password, export the
+/// root's key).
+#[server(endpoint = "confirm_password")]
+pub async fn confirm_password(password: String) -> Result<(), AppError> {
+    use crate::model::Role;
+    use crate::ssr::session;
+    let plain = session::is_plain_form();
+    let result = session::respond(
+        async {
+            let user = session::require(Role::Viewer).await?;
+            recheck_password(&user, &password, "password").await?;
+            session::mark_reauthenticated().await?;
+            tracing::info!(user = %user.username, "re-entered the password");
+            Ok(())
+        }
+        .await,
+    );
+    if plain {
+        let back = use_context::<http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(http::header::REFERER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|r| r.find("://").map(|i| &r[i + 3..]))
+                    .and_then(|r| r.find('/').map(|i| r[i..].to_string()))
+            })
+            .map(|p| crate::model::after_sign_in(Some(&p)))
+            .unwrap_or_else(|| "/users".into());
+        leptos_axum::redirect(&back);
+    }
+    result
 }

@@ -14,8 +14,11 @@ pub async fn preflight_setup(request: SetupRequest) -> Result<Vec<PreflightView>
     use crate::ssr::{session, state::state};
     session::respond(
         async {
-            session::require(Role::Operator).await?;
-            Ok(state()?.jobs.preflight(&request).await?)
+            let user = session::require(Role::Operator).await?;
+            Ok(state()?
+                .jobs
+                .preflight_recorded(&request, &user.username)
+                .await?)
         }
         .await,
     )

@@ -47,4 +47,10 @@ pub struct ChecksReport {
     pub clusters: Vec<ClusterCheckView>,
     pub text: String,
     pub ran_at: i64,
+    /// Where the run is kept (`/checks?report=<id>`), once stored.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Who ran it.
+    #[serde(default)]
+    pub ran_by: Option<String>,
 }

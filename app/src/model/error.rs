@@ -27,6 +27,15 @@ pub enum AppError {
     },
     #[error("too many attempts: {0}")]
     Throttled(String),
+    /// The action gives or exports power: the user must re-enter their password first.
+    #[error("{0}")]
+    ReauthRequired(String),
+    /// The request itself is not acceptable here (e.g. a state change sent from another site).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The console is at a limit (password checks, live streams); nothing was done, try again.
+    #[error("the console is busy: {0}")]
+    Busy(String),
     #[error(
         "something went wrong on the server (incident {incident}); an admin can find it in the log"
     )]
@@ -69,6 +78,8 @@ impl AppError {
             AppError::Invalid { .. } => 422,
             AppError::Cluster { .. } => 502,
             AppError::Throttled(_) => 429,
+            AppError::ReauthRequired(_) | AppError::Refused(_) => 403,
+            AppError::Busy(_) => 503,
             AppError::Internal { .. } | AppError::Transport(_) => 500,
         }
     }

@@ -77,6 +77,18 @@ pub struct UserSummary {
     pub created_at: i64,
 }
 
+/// A sign-in lock in force, as an admin sees it (Users page), with what lifts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignInLock {
+    /// "source", "user and source" or "user" (from browsers it never signed in from).
+    pub kind: String,
+    pub username: String,
+    pub source: String,
+    pub attempts: i64,
+    /// Unix seconds when it lifts by itself.
+    pub until: i64,
+}
+
 /// The last connectivity test of a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connectivity {
@@ -181,12 +193,59 @@ pub struct RegisterOutcome {
     pub result: Result<ClusterSummary, AppError>,
 }
 
-/// Where to go after signing in: `next` when it is a local path, else the clusters (no open redirect).
+/// The console's own pages, as `next=` may name them: a fixed path, or a prefix followed by one id segment.
+const PAGES: [&str; 9] = [
+    "/",
+    "/clusters",
+    "/clusters/new",
+    "/users",
+    "/account",
+    "/setup",
+    "/topology",
+    "/checks",
+    "/activity",
+];
+const PAGES_WITH_ID: [&str; 2] = ["/clusters/", "/activity/"];
+
+/// Where to go after signing in: `next` when it is one of the console's own pages (an allow-list of paths,
+/// each with an optional plain query), else the clusters. Anything a browser could read as another site
+/// (`//host`, `/\host`, tabs or newlines that browsers strip, encoded slashes) falls back, and what is
+/// returned is always a valid `Location` header value.
 pub fn after_sign_in(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/clusters".to_string(),
+    next.and_then(safe_next)
+        .unwrap_or_else(|| "/clusters".to_string())
+}
+
+fn safe_next(next: &str) -> Option<String> {
+    if next.len() > 512 {
+        return None;
     }
+    let (path, query) = match next.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (next, None),
+    };
+    let id_ok = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 63
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let known = PAGES.contains(&path)
+        || PAGES_WITH_ID
+            .iter()
+            .any(|p| path.strip_prefix(p).is_some_and(id_ok));
+    // A plain query: names and values of letters, digits and - _ . ~ = & + and percent-escapes of those.
+    let query_ok = query.is_none_or(|q| {
+        q.len() <= 400
+            && q.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'_' | b'.' | b'~' | b'=' | b'&' | b'+' | b'%')
+            })
+            && !q.to_ascii_lowercase().contains("%2f")
+            && !q.to_ascii_lowercase().contains("%5c")
+    });
+    (known && query_ok).then(|| next.to_string())
 }
 
 /// Formats unix seconds as `YYYY-MM-DD HH:MM UTC` (no time zone database in the browser build).
@@ -238,17 +297,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(after_sign_in(Some("/clusters/c1")), "/clusters/c1");
+    fn only_the_consoles_own_pages_are_followed_after_sign_in() {
+        for good in [
+            "/clusters/c1",
+            "/clusters",
+            "/",
+            "/activity/abc123",
+            "/checks?cluster=c1&cluster=c2",
+            "/topology",
+        ] {
+            assert_eq!(after_sign_in(Some(good)), good);
+        }
         for bad in [
             "https://evil.example",
             "//evil.example",
             "/\\evil",
+            "/\tevil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%2F%2Fevil.example",
+            "/clusters/%2F%2Fevil",
             "clusters",
+            "/nowhere",
+            "/clusters/c1/../../x",
+            "/clusters?next=%2F%2Fevil",
+            "/clusters?a=\r\nSet-Cookie:x=y",
+            "/clusters/é",
+            "",
         ] {
-            assert_eq!(after_sign_in(Some(bad)), "/clusters", "{bad}");
+            assert_eq!(after_sign_in(Some(bad)), "/clusters", "{bad:?}");
         }
         assert_eq!(after_sign_in(None), "/clusters");
+        assert_eq!(after_sign_in(Some(&"/clusters?".repeat(100))), "/clusters");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::ClusterPlan;
 
 const BLOCK: usize = 512;
 
-/// A file or folder name part: lowercase letters, digits and '-' only.
+/// A file or folder name part: lowercase letters, digits and '-' only, never empty.
 fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
@@ -17,7 +17,13 @@ fn slug(s: &str) -> String {
             out.push('-');
         }
     }
-    out.trim_matches('-').chars().take(60).collect()
+    let out: String = out.trim_matches('-').chars().take(60).collect();
+    // Never an empty path part (found by fuzzing: a title of only punctuation made `a//b`).
+    if out.is_empty() {
+        "unnamed".into()
+    } else {
+        out
+    }
 }
 
 /// The files of the archive: `(path, content)`.

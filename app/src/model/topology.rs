@@ -301,6 +301,19 @@ impl Filter {
 }
 
 /// The icon that goes with a health (never colour alone).
+/// A topology export read back (the page's import): the graph alone, or `{"version", "graph"}`.
+pub fn parse_export(text: &str) -> Result<Graph, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let inner = if value.get("graph").is_some() {
+        value["graph"].clone()
+    } else {
+        value
+    };
+    let mut g: Graph = serde_json::from_value(inner).map_err(|e| e.to_string())?;
+    g.sort();
+    Ok(g)
+}
+
 pub fn health_icon(h: Health) -> &'static str {
     match h {
         Health::Healthy => "✓",

@@ -1,14 +1,14 @@
 //! Checks: the checks of `istioctl multicluster check` (and the root of trust) for any set of clusters, at
-//! any time, read-only — viewers too. The chosen clusters are in the address (`?cluster=a&cluster=b&run=1`),
-//! so a run works without JavaScript and can be linked to; "Copy as text" gives the report for a ticket.
+//! any time, read-only — viewers too. A run is a form post (it does work, so never a GET); its report is kept
+//! and shown at `/checks?report=<id>`, which works without JavaScript and can be linked to from a ticket;
+//! "Copy as text" gives the report as text.
 
 use leptos::prelude::*;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{list_clusters, run_checks};
+use crate::api::{StartChecks, get_check_report, list_clusters};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate};
-use crate::model::{CheckStatus, ChecksReport, ClusterName, format_time};
+use crate::model::{CheckStatus, ChecksReport, format_time};
 
 #[component]
 pub fn CheckBadge(status: CheckStatus) -> impl IntoView {
@@ -35,28 +35,22 @@ pub fn CheckBadge(status: CheckStatus) -> impl IntoView {
 #[component]
 pub fn ChecksPage() -> impl IntoView {
     let query = use_query_map();
+    // Clusters named in the address are ticked (a link from the topology); a report id shows that run.
     let chosen = move || query.read().get_all("cluster").unwrap_or_default();
-    let run = move || query.read().get("run").is_some();
+    let report_id = move || query.read().get("report");
+    let start = ServerAction::<StartChecks>::new();
     let clusters = Resource::new(|| (), |_| list_clusters());
-    let report = Resource::new(
-        move || (run(), chosen()),
-        |(run, chosen)| async move {
-            if !run {
-                return None;
-            }
-            let names: Result<Vec<ClusterName>, _> =
-                chosen.iter().map(|c| ClusterName::new(c)).collect();
-            Some(match names {
-                Ok(names) => run_checks(names).await,
-                Err(e) => Err(e.into()),
-            })
-        },
-    );
+    let report = Resource::new(report_id, |id| async move {
+        match id {
+            Some(id) => Some(get_check_report(id).await),
+            None => None,
+        }
+    });
     view! {
         <Gate title="Checks">
             <h1 class="text-2xl font-bold">"Checks"</h1>
             <p class="mt-1 max-w-prose text-sm">
-                "The checks of istioctl multicluster check for the clusters you pick — operator license, istiod, ztunnel and east-west pods, gateways, peers, stale workloads — plus the root of trust across clusters. Read-only: nothing is changed."
+                "The checks of istioctl multicluster check for the clusters you pick — operator license, istiod, ztunnel and east-west pods, gateways, peers, stale workloads — plus the root of trust across clusters. Read-only: nothing is changed. Each run is kept for 7 days under its own address, to link to from a ticket."
             </p>
             <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -68,34 +62,44 @@ pub fn ChecksPage() -> impl IntoView {
                         return view! { <p class="mt-6">"No clusters yet: register clusters first."</p> }.into_any();
                     }
                     let picked = chosen();
-                    let all = !run() || picked.is_empty();
+                    let shown: Vec<String> = match report.get_untracked().flatten() {
+                        Some(Ok(r)) => r.clusters.iter().map(|c| c.cluster.clone()).collect(),
+                        _ => vec![],
+                    };
                     let boxes = list
                         .into_iter()
                         .map(|c| {
                             let name = c.name.to_string();
-                            let checked = all || picked.contains(&name);
+                            let checked = if !picked.is_empty() {
+                                picked.contains(&name)
+                            } else if !shown.is_empty() {
+                                shown.contains(&name)
+                            } else {
+                                true
+                            };
                             view! {
                                 <label class="inline-flex items-center gap-2">
-                                    <input type="checkbox" name="cluster" value=name.clone() checked=checked />
+                                    <input type="checkbox" name="clusters[]" value=name.clone() checked=checked />
                                     {name.clone()}
                                 </label>
                             }
                         })
                         .collect_view();
                     view! {
-                        <Form action="/checks" attr:class="mt-4 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+                        <ActionForm action=start attr:class="mt-4 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
                             <fieldset>
                                 <legend class="font-medium">"Clusters"</legend>
                                 <div class="mt-2 flex flex-wrap gap-4">{boxes}</div>
                             </fieldset>
-                            <input type="hidden" name="run" value="1" />
-                            <button type="submit" class=format!("mt-3 {BUTTON}")>"Run checks"</button>
-                        </Form>
+                            <button type="submit" class=format!("mt-3 {BUTTON}") disabled=move || start.pending().get()>"Run checks"</button>
+                        </ActionForm>
                     }
                         .into_any()
                 })}
             </Suspense>
-            <Suspense fallback=|| view! { <p class="mt-4" data-testid="running">"Running the checks…"</p> }>
+            {move || start.pending().get().then(|| view! { <p class="mt-4" data-testid="running">"Running the checks…"</p> })}
+            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-4"><ErrorBox error=e /></div> })}
+            <Suspense fallback=|| view! { <p class="mt-4">"Loading the report…"</p> }>
                 {move || Suspend::new(async move {
                     match report.await {
                         None => ().into_any(),
@@ -163,7 +167,18 @@ fn Report(report: ChecksReport) -> impl IntoView {
         .collect_view();
     view! {
         <div class="mt-6 flex flex-wrap items-center gap-3">
-            <p class="text-sm">{format!("Ran at {}.", format_time(report.ran_at))}</p>
+            <p class="text-sm">
+                {format!(
+                    "Ran at {}{}.",
+                    format_time(report.ran_at),
+                    report.ran_by.as_deref().map(|u| format!(" by {u}")).unwrap_or_default(),
+                )}
+            </p>
+            {report.id.clone().map(|id| view! {
+                <a class="text-sm text-indigo-700 underline dark:text-indigo-300" href=format!("/checks?report={id}") data-testid="report-link">
+                    "Link to this report"
+                </a>
+            })}
             <button type="button" class=BUTTON_SECONDARY on:click=copy>
                 {move || if copied.get() { "Copied" } else { "Copy as text" }}
             </button>

@@ -1055,7 +1055,7 @@ fn Actions(cluster: ClusterName, peer: Option<ClusterName>) -> impl IntoView {
             .join("&")
     );
     let checks_href = format!(
-        "/checks?run=1&{}",
+        "/checks?{}",
         names
             .iter()
             .map(|n| format!("cluster={n}"))
@@ -1092,7 +1092,10 @@ fn Actions(cluster: ClusterName, peer: Option<ClusterName>) -> impl IntoView {
                         </li>
                     }
                 }).collect_view();
-                view! { <ul class="mt-2 space-y-1 text-sm" data-testid="recheck-result">{rows}</ul> }.into_any()
+                let link = report.id.map(|id| view! {
+                    <a class="text-sm underline" href=format!("/checks?report={id}")>"The whole report"</a>
+                });
+                view! { <ul class="mt-2 space-y-1 text-sm" data-testid="recheck-result">{rows}</ul> {link} }.into_any()
             }
             Err(e) => view! { <div class="mt-2"><ErrorBox error=e /></div> }.into_any(),
         })}
@@ -1155,7 +1158,7 @@ fn import_file(
                     return;
                 }
             };
-            match parse_export(&text) {
+            match crate::model::topology::parse_export(&text) {
                 Ok(g) => {
                     selected.set(None);
                     source.set(name);
@@ -1170,20 +1173,6 @@ fn import_file(
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (ev, graph, source, selected, error, MAX_IMPORT);
-}
-
-/// A JSON export: the graph alone or with its version.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-fn parse_export(text: &str) -> Result<Graph, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let inner = if value.get("graph").is_some() {
-        value["graph"].clone()
-    } else {
-        value
-    };
-    let mut g: Graph = serde_json::from_value(inner).map_err(|e| e.to_string())?;
-    g.sort();
-    Ok(g)
 }
 
 /// Leaves an imported file: fetches the live graph again (the stream goes on by itself).
@@ -1381,6 +1370,7 @@ fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::topology::parse_export;
 
     #[test]
     fn an_export_is_read_with_or_without_its_version() {

@@ -1,8 +1,11 @@
 use leptos::prelude::*;
 
-use crate::api::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, list_users};
+use crate::api::{
+    ConfirmPassword, CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, UnlockSignIn,
+    list_sign_in_locks, list_users,
+};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT, field_error};
-use crate::model::{Role, UserSummary, format_time};
+use crate::model::{AppError, Role, SignInLock, UserSummary, format_time};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -10,6 +13,9 @@ pub fn UsersPage() -> impl IntoView {
     let set_role = ServerAction::<SetUserRole>::new();
     let set_disabled = ServerAction::<SetUserDisabled>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
+    let confirm = ServerAction::<ConfirmPassword>::new();
+    let unlock = ServerAction::<UnlockSignIn>::new();
+    let locks = Resource::new(move || unlock.version().get(), |_| list_sign_in_locks());
     let users = Resource::new(
         move || {
             (
@@ -29,9 +35,22 @@ pub fn UsersPage() -> impl IntoView {
             .or_else(|| set_disabled.value().get().and_then(Result::err))
             .or_else(|| reset.value().get().and_then(Result::err))
     };
+    let needs_confirm = move || {
+        matches!(create.value().get(), Some(Err(AppError::ReauthRequired(_))))
+            || matches!(
+                set_role.value().get(),
+                Some(Err(AppError::ReauthRequired(_)))
+            )
+            || matches!(
+                set_disabled.value().get(),
+                Some(Err(AppError::ReauthRequired(_)))
+            )
+            || matches!(reset.value().get(), Some(Err(AppError::ReauthRequired(_))))
+    };
     view! {
         <Gate title="Users" needs=Role::Admin>
             <h1 class="text-2xl font-bold">"Users"</h1>
+            <ConfirmBox confirm=confirm highlight=Signal::derive(needs_confirm) />
             <section class="mt-4 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
                 <h2 class="text-lg font-semibold">"Create a user"</h2>
                 <ActionForm action=create attr:class="mt-3 grid gap-3 md:grid-cols-4 md:items-end">
@@ -64,7 +83,93 @@ pub fn UsersPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match locks.await {
+                        Ok(list) => view! { <LockTable list=list unlock=unlock /> }.into_any(),
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </Gate>
+    }
+}
+
+/// Re-entering the admin's own password: actions that give or take power need it within a few minutes.
+#[component]
+fn ConfirmBox(confirm: ServerAction<ConfirmPassword>, highlight: Signal<bool>) -> impl IntoView {
+    let error = move || confirm.value().get().and_then(Result::err);
+    view! {
+        <section
+            class="mt-4 rounded border p-4"
+            class=("border-amber-400", move || highlight.get())
+            class=("border-slate-200", move || !highlight.get())
+            data-testid="confirm-password"
+        >
+            <h2 class="text-lg font-semibold">"Confirm it is you"</h2>
+            <p class="mt-1 max-w-prose text-sm">
+                "Creating an admin, changing a role, enabling a user and resetting a password give power: they need your own password, entered within the last 5 minutes."
+            </p>
+            <ActionForm action=confirm attr:class="mt-3 flex flex-wrap items-end gap-3">
+                <label class="block">
+                    <span class="text-sm font-medium">"Your password"</span>
+                    <input class=INPUT name="password" type="password" required autocomplete="current-password" />
+                </label>
+                <button type="submit" class=BUTTON_SECONDARY>"Confirm"</button>
+            </ActionForm>
+            {move || error().map(|e| view! { <div class="mt-2"><ErrorBox error=e /></div> })}
+            {move || matches!(confirm.value().get(), Some(Ok(()))).then(|| view! { <p class="mt-2" role="status">"✓ Confirmed for the next 5 minutes."</p> })}
+        </section>
+    }
+}
+
+/// The sign-in locks in force, each with a button that lifts it.
+#[component]
+fn LockTable(list: Vec<SignInLock>, unlock: ServerAction<UnlockSignIn>) -> impl IntoView {
+    let rows = list
+        .into_iter()
+        .map(|l| {
+            let what = match l.kind.as_str() {
+                "source" => format!("every username from {}", l.source),
+                "user" => format!("{} from browsers it never signed in from", l.username),
+                _ => format!("{} from {}", l.username, l.source),
+            };
+            view! {
+                <tr class="border-t border-slate-200 dark:border-slate-800" data-lock=l.kind.clone()>
+                    <td class="px-3 py-2">{what}</td>
+                    <td class="px-3 py-2">{l.attempts}</td>
+                    <td class="px-3 py-2 text-sm">{format_time(l.until)}</td>
+                    <td class="px-3 py-2">
+                        <ActionForm action=unlock>
+                            <input type="hidden" name="username" value=l.username.clone() />
+                            <input type="hidden" name="source" value=l.source.clone() />
+                            <button type="submit" class=BUTTON_SECONDARY>"Unlock"</button>
+                        </ActionForm>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="mt-6">
+            <h2 class="text-lg font-semibold">"Sign-in locks"</h2>
+            <p class="mt-1 max-w-prose text-sm">
+                "Failed sign-ins are limited per address, per username from an address, and per username from browsers that never signed in as it. A browser that signed in before keeps its own count, so nobody can lock you out of your own browser."
+            </p>
+            <div class="mt-2 overflow-x-auto rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
+                <table class="w-full text-left">
+                    <thead class="bg-slate-100 text-sm dark:bg-slate-800">
+                        <tr>
+                            <th scope="col" class="px-3 py-2">"Locked"</th>
+                            <th scope="col" class="px-3 py-2">"Failed attempts"</th>
+                            <th scope="col" class="px-3 py-2">"Lifts by itself at"</th>
+                            <th scope="col" class="px-3 py-2"><span class="sr-only">"Action"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
     }
 }
 

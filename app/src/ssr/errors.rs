@@ -23,6 +23,8 @@ impl From<store::Error> for AppError {
         match e {
             store::Error::Conflict(what) => AppError::Conflict(format!("{what} already exists")),
             store::Error::NotFound(what) => AppError::NotFound(what),
+            store::Error::Busy(what) => AppError::Conflict(what),
+            e @ store::Error::Full => AppError::Busy(e.to_string()),
             store::Error::Invalid { field, message } => AppError::invalid(field, message),
             other => incident(other),
         }
@@ -40,6 +42,9 @@ impl From<registry::Error> for AppError {
                 step: "connectivity test".into(),
                 message: problem.to_string(),
             },
+            registry::Error::NotAllowed { cluster, problem } => {
+                AppError::invalid("kubeconfig", format!("cluster {cluster}: {problem}"))
+            }
             e @ registry::Error::Sealed(_) => AppError::Conflict(e.to_string()),
             registry::Error::Store(e) => e.into(),
         }
@@ -63,6 +68,7 @@ impl From<passwords::Error> for AppError {
             e @ (passwords::Error::TooShort | passwords::Error::TooLong) => {
                 AppError::invalid("password", e.to_string())
             }
+            e @ passwords::Error::Busy => AppError::Busy(e.to_string()),
             other => incident(other),
         }
     }
@@ -77,7 +83,7 @@ impl From<jobs::Error> for AppError {
             jobs::Error::Invalid { field, message } => AppError::invalid(field, message),
             jobs::Error::Ca(e) => AppError::invalid("root", e.to_string()),
             jobs::Error::Store(e) => e.into(),
-            other @ jobs::Error::Sealed => incident(other),
+            other @ (jobs::Error::Sealed | jobs::Error::Unrecorded(_)) => incident(other),
         }
     }
 }

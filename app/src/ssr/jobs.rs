@@ -25,6 +25,7 @@ use mesh::setup::{self, ClusterSetup, Peering, Settings, Step, Target};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::notify::{Notice, Notifier};
 use super::now;
 use super::registry::Registry;
 use super::secrets::SecretBox;
@@ -49,6 +50,11 @@ pub enum Error {
     Ca(#[from] mesh::ca::Error),
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// Progress could not be written to the database even after retries: the job stops here without
+    /// finishing, its lease runs out, and it is continued (from its first step not done) once the database
+    /// answers again — by this console or another.
+    #[error("could not record the job's progress: {0}")]
+    Unrecorded(String),
 }
 
 fn describe_holders(h: &[Holder]) -> String {
@@ -136,7 +142,8 @@ pub enum UpdateKind {
     },
 }
 
-fn random_id() -> String {
+/// A short random id (jobs, roots, check reports).
+pub fn random_id() -> String {
     use rand::Rng;
     let mut rng = rand::rngs::OsRng;
     (0..12)
@@ -161,10 +168,13 @@ struct Inner {
     /// The operator chart setups started from the console use.
     chart: Chart,
     updates: broadcast::Sender<Update>,
+    /// Tells live streams (here and in other replicas) that a job changed.
+    notifier: Notifier,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Jobs {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         registry: Registry,
@@ -172,6 +182,7 @@ impl Jobs {
         helm: PathBuf,
         lease: Duration,
         chart: Chart,
+        notifier: Notifier,
     ) -> Self {
         Jobs {
             inner: Arc::new(Inner {
@@ -183,6 +194,7 @@ impl Jobs {
                 lease,
                 chart,
                 updates: broadcast::channel(1024).0,
+                notifier,
                 tasks: Mutex::new(vec![]),
             }),
         }
@@ -192,13 +204,27 @@ impl Jobs {
         self.inner.updates.subscribe()
     }
 
-    /// The root of trust in use, generating (ECDSA P-256) and storing one on first use.
+    /// The root of trust in use, generating (ECDSA P-256) and storing one on first use. When another console
+    /// stores one at the same moment, the database keeps only one active root and this one uses it.
     pub async fn root(&self, user: &str) -> Result<(String, RootCa)> {
         if let Some(r) = self.inner.store.active_root().await? {
             return Ok((r.id.clone(), self.open_root(&r)?));
         }
         let root = RootCa::generate(mesh::ca::DEFAULT_DAYS)?;
-        self.store_root(&root, user).await.map(|id| (id, root))
+        match self.store_root(&root, user).await {
+            Ok(id) => Ok((id, root)),
+            Err(Error::Store(store::Error::Conflict(_))) => {
+                let r = self
+                    .inner
+                    .store
+                    .active_root()
+                    .await?
+                    .ok_or_else(|| Error::NotFound("root of trust".into()))?;
+                tracing::info!(root = %r.id, "another console made the root of trust first; using it");
+                Ok((r.id.clone(), self.open_root(&r)?))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The root in use, as shown (no key).
@@ -254,7 +280,12 @@ impl Jobs {
                 .map_err(|e| mesh::ca::Error::Generate(e.to_string()))??
             }
         };
-        self.store_root(&root, user).await
+        match self.store_root(&root, user).await {
+            Err(Error::Store(store::Error::Conflict(_))) => Err(Error::Conflict(
+                "another root of trust was made a moment ago; reload to see it".into(),
+            )),
+            other => other,
+        }
     }
 
     /// The root in use with its key, for an admin's export (the caller checks who asks and logs it).
@@ -364,6 +395,8 @@ impl Jobs {
                 })
                 .collect(),
             ran_at: now(),
+            id: None,
+            ran_by: None,
         }
     }
 
@@ -529,6 +562,37 @@ impl Jobs {
             .collect())
     }
 
+    /// The preflight of `req`, recorded under the request's hash so that starting exactly this setup soon
+    /// after needs no second run (see [`Jobs::preflight_failures`]).
+    pub async fn preflight_recorded(
+        &self,
+        req: &SetupRequest,
+        user: &str,
+    ) -> Result<Vec<PreflightView>> {
+        let views = self.preflight(req).await?;
+        let failures = serde_json::to_string(&failures_of(&views)).unwrap_or_else(|_| "[]".into());
+        self.inner
+            .store
+            .record_preflight(&request_hash(req), now(), user, &failures)
+            .await?;
+        Ok(views)
+    }
+
+    /// The failed findings of the preflight of exactly `req`: the one recorded within [`PREFLIGHT_FRESH`],
+    /// or one run now. Starting a setup uses this, so the server — not the browser — knows whether the
+    /// setup goes on despite failures.
+    pub async fn preflight_failures(&self, req: &SetupRequest, user: &str) -> Result<Vec<String>> {
+        let hash = request_hash(req);
+        if let Some((at, failures)) = self.inner.store.preflight(&hash).await?
+            && now() - at <= PREFLIGHT_FRESH.as_secs() as i64
+            && let Ok(list) = serde_json::from_str::<Vec<String>>(&failures)
+        {
+            return Ok(list);
+        }
+        let views = self.preflight_recorded(req, user).await?;
+        Ok(failures_of(&views))
+    }
+
     /// What a setup would change on each cluster (server-side dry runs; nothing is written).
     pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
         use mesh::setup::Change;
@@ -680,15 +744,22 @@ impl Jobs {
                 .collect();
             return Err(invalid("settings", list.join("; ")));
         }
-        for c in &mut clusters {
-            let over = req.per_cluster.get(&c.name);
-            let m = match over {
-                Some(o) => req.settings.overridden_by(&o.mesh),
-                None => req.settings.clone(),
-            };
-            apply_settings(c, &m, over)
-                .map_err(|msg| invalid("settings", format!("{}: {msg}", c.name)))?;
-        }
+        // The settings hold YAML typed by the user (the extensions ConfigMap): parsed, per cluster, on the
+        // blocking pool (mesh::yaml bounds its size as expanded).
+        let (settings, per_cluster) = (req.settings.clone(), req.per_cluster.clone());
+        let clusters = mesh::yaml::parse_off_runtime(move || {
+            for c in &mut clusters {
+                let over = per_cluster.get(&c.name);
+                let m = match over {
+                    Some(o) => settings.overridden_by(&o.mesh),
+                    None => settings.clone(),
+                };
+                apply_settings(c, &m, over).map_err(|msg| format!("{}: {msg}", c.name))?;
+            }
+            Ok::<_, String>(clusters)
+        })
+        .await
+        .map_err(|msg| invalid("settings", msg))?;
         Ok((
             SetupSpec {
                 clusters,
@@ -752,10 +823,13 @@ impl Jobs {
                 message: "at most 256 KiB".into(),
             });
         }
-        let gateways = setup::validate_peer_gateways(yaml).map_err(|message| Error::Invalid {
-            field: "yaml",
-            message,
-        })?;
+        let text = yaml.to_string();
+        let gateways = mesh::yaml::parse_off_runtime(move || setup::validate_peer_gateways(&text))
+            .await
+            .map_err(|message| Error::Invalid {
+                field: "yaml",
+                message,
+            })?;
         for name in into {
             self.inner
                 .store
@@ -981,22 +1055,36 @@ impl Jobs {
 
     fn spawn(&self, id: String) {
         let this = self.clone();
-        // The job and its lease renewal live in one task: when the task stops, so does the lease.
+        // The job and its lease renewal live in one task: when the task stops, so does the lease (and any
+        // helm it started, which is killed when dropped).
         let handle = tokio::spawn(async move {
             let heartbeat = async {
+                let lease = this.inner.lease;
+                let mut held_until = now() + lease.as_secs() as i64;
                 loop {
-                    tokio::time::sleep(this.inner.lease / 3).await;
-                    let until = now() + this.inner.lease.as_secs() as i64;
-                    if !matches!(
-                        this.inner
-                            .store
-                            .renew_lease(&id, &this.inner.replica, until)
-                            .await,
-                        Ok(true)
-                    ) {
-                        // Another replica took the job over: stop here.
-                        tracing::warn!(job = %id, "lost the job's lease");
-                        return;
+                    tokio::time::sleep(lease / 3).await;
+                    let until = now() + lease.as_secs() as i64;
+                    match this
+                        .inner
+                        .store
+                        .renew_lease(&id, &this.inner.replica, until)
+                        .await
+                    {
+                        Ok(true) => held_until = until,
+                        Ok(false) => {
+                            // Another replica took the job over: stop here.
+                            tracing::warn!(job = %id, "lost the job's lease to another console");
+                            return;
+                        }
+                        // A database hiccup is no reason to stop: the lease still holds until `held_until`,
+                        // so keep trying; stop only once it has run out (another console may take over).
+                        Err(e) if now() + 1 < held_until => {
+                            tracing::warn!(job = %id, "renewing the job's lease (will retry): {e}");
+                        }
+                        Err(e) => {
+                            tracing::error!(job = %id, "the job's lease ran out while the database did not answer: {e}");
+                            return;
+                        }
                     }
                 }
             };
@@ -1011,6 +1099,36 @@ impl Jobs {
         }
     }
 
+    /// Runs a database write, retrying for a few seconds when it fails (a restart, a lost connection).
+    async fn recorded<T, F, Fut>(&self, what: &str, mut write: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = store::Result<T>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        for attempt in 0.. {
+            match write().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < 6 => {
+                    tracing::warn!("recording {what} (attempt {}): {e}", attempt + 1);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+                Err(e) => return Err(Error::Unrecorded(format!("{what}: {e}"))),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Tells live pages about a change of job `id`, in this process and the others.
+    async fn publish(&self, update: Update) {
+        let id = update.job_id.clone();
+        let _ = self.inner.updates.send(update);
+        self.inner.notifier.publish(Notice::Job { id }).await;
+    }
+
+    /// Records an event of a job (retried; an event that still cannot be written is logged and dropped —
+    /// use [`Jobs::event_or_stop`] where the job must not go on without it).
     async fn event(
         &self,
         job: &str,
@@ -1019,28 +1137,41 @@ impl Jobs {
         level: &str,
         message: &str,
     ) {
-        match self
-            .inner
-            .store
-            .add_event(job, cluster, step, level, message)
-            .await
-        {
-            Ok(id) => {
-                let _ = self.inner.updates.send(Update {
-                    job_id: job.into(),
-                    cluster: cluster.map(String::from),
-                    step: step.map(String::from),
-                    kind: UpdateKind::Event {
-                        id,
-                        level: level.into(),
-                        message: message.into(),
-                    },
-                });
-            }
-            Err(e) => tracing::warn!(job, "recording an event: {e}"),
+        if let Err(e) = self.event_or_stop(job, cluster, step, level, message).await {
+            tracing::error!(job, "{e}; the event was: {message}");
         }
     }
 
+    async fn event_or_stop(
+        &self,
+        job: &str,
+        cluster: Option<&str>,
+        step: Option<&str>,
+        level: &str,
+        message: &str,
+    ) -> Result<()> {
+        let st = &self.inner.store;
+        let id = self
+            .recorded("an event", || {
+                st.add_event(job, cluster, step, level, message)
+            })
+            .await?;
+        self.publish(Update {
+            job_id: job.into(),
+            cluster: cluster.map(String::from),
+            step: step.map(String::from),
+            kind: UpdateKind::Event {
+                id,
+                level: level.into(),
+                message: message.into(),
+            },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Records a step's state (retried). When it cannot be written the job must stop: going on would apply
+    /// more than the database says, and a failure would be lost.
     async fn set_step(
         &self,
         job: &str,
@@ -1049,16 +1180,13 @@ impl Jobs {
         state: &str,
         changed: Option<bool>,
         message: Option<&str>,
-    ) {
-        if let Err(e) = self
-            .inner
-            .store
-            .set_step(job, cluster, step, state, changed, message)
-            .await
-        {
-            tracing::warn!(job, cluster, step, "recording a step: {e}");
-        }
-        let _ = self.inner.updates.send(Update {
+    ) -> Result<()> {
+        let st = &self.inner.store;
+        self.recorded("a step", || {
+            st.set_step(job, cluster, step, state, changed, message)
+        })
+        .await?;
+        self.publish(Update {
             job_id: job.into(),
             cluster: Some(cluster.into()),
             step: Some(step.into()),
@@ -1066,7 +1194,9 @@ impl Jobs {
                 state: state.into(),
                 message: message.map(String::from),
             },
-        });
+        })
+        .await;
+        Ok(())
     }
 
     async fn target(&self, name: &ClusterName) -> std::result::Result<Target, String> {
@@ -1087,11 +1217,28 @@ impl Jobs {
     }
 
     async fn run(&self, id: &str) {
-        if let Err(e) = self.run_inner(id).await {
-            tracing::error!(job = id, "job stopped: {e}");
-            self.event(id, None, None, "error", &format!("the job stopped: {e}"))
-                .await;
-            let _ = self.inner.store.finish_job(id, "failed").await;
+        match self.run_inner(id).await {
+            Ok(()) => {}
+            Err(e @ Error::Unrecorded(_)) => {
+                // Not finished on purpose: the lease runs out and the job is continued when the database
+                // answers (resume_orphans, every 15 s).
+                tracing::error!(
+                    job = id,
+                    "{e}; the job stops here and is continued once the database answers"
+                );
+            }
+            Err(e) => {
+                tracing::error!(job = id, "job stopped: {e}");
+                self.event(id, None, None, "error", &format!("the job stopped: {e}"))
+                    .await;
+                let st = &self.inner.store;
+                if let Err(e) = self
+                    .recorded("the job's end", || st.finish_job(id, "failed"))
+                    .await
+                {
+                    tracing::error!(job = id, "{e}; it is continued once the database answers");
+                }
+            }
         }
     }
 
@@ -1144,44 +1291,48 @@ impl Jobs {
             let done = &done;
             async move {
                 let name = c.name.to_string();
-                if failed_before(&name) {
-                    return (name, None);
-                }
-                let pending: Vec<Step> = Step::ALL.into_iter().filter(|s| !done(&name, s.key())).collect();
-                let target = match self.target(&c.name).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let step = pending.first().copied().unwrap_or(Step::RootOfTrust);
-                        let msg = format!("cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster", step.title());
-                        self.set_step(id, &name, step.key(), "failed", None, Some(&msg)).await;
-                        return (name, None);
+                let outcome: Result<Option<Target>> = async {
+                    if failed_before(&name) {
+                        return Ok(None);
                     }
-                };
-                for step in pending {
-                    self.set_step(id, &name, step.key(), "running", None, None).await;
-                    let target = &target;
-                    let result = self
-                        .logged(id, &name, step.key(), |progress| async move {
-                            setup::run_step(step, target, c, settings, root, &*progress).await
-                        })
-                        .await;
-                    match result {
-                        Ok(o) => {
-                            self.set_step(id, &name, step.key(), "done", Some(o.changed), Some(&o.summary)).await;
-                        }
+                    let pending: Vec<Step> = Step::ALL.into_iter().filter(|s| !done(&name, s.key())).collect();
+                    let target = match self.target(&c.name).await {
+                        Ok(t) => t,
                         Err(e) => {
-                            self.set_step(id, &name, step.key(), "failed", None, Some(&e.to_string())).await;
-                            self.event(id, Some(&name), Some(step.key()), "error", &e.to_string()).await;
-                            return (name, None);
+                            let step = pending.first().copied().unwrap_or(Step::RootOfTrust);
+                            let msg = format!("cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster", step.title());
+                            self.set_step(id, &name, step.key(), "failed", None, Some(&msg)).await?;
+                            return Ok(None);
+                        }
+                    };
+                    for step in pending {
+                        self.set_step(id, &name, step.key(), "running", None, None).await?;
+                        let target = &target;
+                        let result = self
+                            .logged(id, &name, step.key(), |progress| async move {
+                                setup::run_step(step, target, c, settings, root, &*progress).await
+                            })
+                            .await;
+                        match result {
+                            Ok(o) => {
+                                self.set_step(id, &name, step.key(), "done", Some(o.changed), Some(&o.summary)).await?;
+                            }
+                            Err(e) => {
+                                self.set_step(id, &name, step.key(), "failed", None, Some(&e.to_string())).await?;
+                                self.event(id, Some(&name), Some(step.key()), "error", &e.to_string()).await;
+                                return Ok(None);
+                            }
                         }
                     }
+                    Ok(Some(target))
                 }
-                (name, Some(target))
+                .await;
+                (name, outcome)
             }
         });
         let mut all_ok = true;
         for (name, t) in futures::future::join_all(runs).await {
-            match t {
+            match t? {
                 Some(t) => {
                     targets.insert(name, t);
                 }
@@ -1208,12 +1359,12 @@ impl Jobs {
                     .iter()
                     .filter(|(from, to)| !done(from.as_str(), &format!("link:{to}")))
                     .collect();
-                linked_ok = self.link_pairs(id, &todo, &targets, &spec).await;
+                linked_ok = self.link_pairs(id, &todo, &targets, &spec).await?;
             }
             Peering::Automatic { .. } => {
                 if !done(FLEET, "peers") {
                     self.set_step(id, FLEET, "peers", "running", None, None)
-                        .await;
+                        .await?;
                     let list: Vec<Target> = targets.values().cloned().collect();
                     let start = std::time::Instant::now();
                     let result = loop {
@@ -1242,12 +1393,12 @@ impl Jobs {
                                 Some(false),
                                 Some("every cluster holds a peer gateway for every other"),
                             )
-                            .await
+                            .await?
                         }
                         Err(e) => {
                             linked_ok = false;
                             self.set_step(id, FLEET, "peers", "failed", None, Some(&e))
-                                .await;
+                                .await?;
                         }
                     }
                 }
@@ -1257,7 +1408,7 @@ impl Jobs {
             return self.finish(id, "failed").await;
         }
         self.set_step(id, FLEET, "verify", "running", None, None)
-            .await;
+            .await?;
         let list: Vec<Target> = targets.values().cloned().collect();
         let names: Vec<ClusterName> = spec.clusters.iter().map(|c| c.name.clone()).collect();
         let holders = setup::holders(&names, &spec.peering);
@@ -1279,18 +1430,20 @@ impl Jobs {
                 Some(false),
                 Some("every check passes in every cluster"),
             )
-            .await;
+            .await?;
             self.finish(id, "succeeded").await
         } else {
             let text = mesh::checks::to_text(&results);
             self.set_step(id, FLEET, "verify", "failed", None, Some(&text))
-                .await;
+                .await?;
             self.finish(id, "failed").await
         }
     }
 
     async fn finish(&self, id: &str, state: &str) -> Result<()> {
-        self.inner.store.finish_job(id, state).await?;
+        let st = &self.inner.store;
+        self.recorded("the job's end", || st.finish_job(id, state))
+            .await?;
         self.event(
             id,
             None,
@@ -1303,14 +1456,15 @@ impl Jobs {
             &format!("job {state}"),
         )
         .await;
-        let _ = self.inner.updates.send(Update {
+        self.publish(Update {
             job_id: id.into(),
             cluster: None,
             step: None,
             kind: UpdateKind::Finished {
                 state: state.into(),
             },
-        });
+        })
+        .await;
         Ok(())
     }
 
@@ -1363,7 +1517,7 @@ impl Jobs {
         pairs: &[&(ClusterName, ClusterName)],
         targets: &BTreeMap<String, Target>,
         spec: &SetupSpec,
-    ) -> bool {
+    ) -> Result<bool> {
         use futures::StreamExt;
         const IN_FLIGHT: usize = 8;
         let peers: std::collections::BTreeSet<&ClusterName> =
@@ -1381,11 +1535,15 @@ impl Jobs {
         for (from, to) in pairs {
             links.push(self.link_one(id, from, to, targets, &gateways));
         }
-        let outcomes: Vec<bool> = futures::stream::iter(links)
+        let outcomes: Vec<Result<bool>> = futures::stream::iter(links)
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
-        outcomes.into_iter().all(|ok| ok)
+        let mut all = true;
+        for o in outcomes {
+            all &= o?;
+        }
+        Ok(all)
     }
 
     /// One link step: applies `to`'s peer gateway in `from`.
@@ -1396,10 +1554,10 @@ impl Jobs {
         to: &ClusterName,
         targets: &BTreeMap<String, Target>,
         gateways: &BTreeMap<String, std::result::Result<serde_json::Value, String>>,
-    ) -> bool {
+    ) -> Result<bool> {
         let key = format!("link:{to}");
         self.set_step(id, from.as_str(), &key, "running", None, None)
-            .await;
+            .await?;
         let result = match (targets.get(from.as_str()), gateways.get(to.as_str())) {
             (Some(f), Some(Ok(gw))) => setup::import_peer(f, gw).await.map_err(|e| e.to_string()),
             (_, Some(Err(e))) => Err(e.clone()),
@@ -1415,13 +1573,13 @@ impl Jobs {
                     Some(o.changed),
                     Some(&o.summary),
                 )
-                .await;
-                true
+                .await?;
+                Ok(true)
             }
             Err(e) => {
                 self.set_step(id, from.as_str(), &key, "failed", None, Some(&e))
-                    .await;
-                false
+                    .await?;
+                Ok(false)
             }
         }
     }
@@ -1504,6 +1662,35 @@ fn data_plane_of(e: EastWest) -> DataPlane {
         EastWest::LoadBalancer => DataPlane::LoadBalancer,
         EastWest::NodePort => DataPlane::NodePort,
     }
+}
+
+/// How long a preflight result stands for starting the very same setup.
+pub const PREFLIGHT_FRESH: Duration = Duration::from_secs(15 * 60);
+
+/// A setup request's identity for its preflight: SHA-256 of its JSON without the override reason (a
+/// reason does not change what the preflight looks at).
+pub fn request_hash(req: &SetupRequest) -> String {
+    use sha2::Digest;
+    let mut r = req.clone();
+    r.override_reason = None;
+    let bytes = serde_json::to_vec(&r).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The failed findings of a preflight, as "cluster: title — message".
+pub fn failures_of(views: &[PreflightView]) -> Vec<String> {
+    views
+        .iter()
+        .flat_map(|v| {
+            v.findings
+                .iter()
+                .filter(|f| f.status == CheckStatus::Fail)
+                .map(move |f| format!("{}: {} — {}", v.cluster, f.title, f.message))
+        })
+        .collect()
 }
 
 /// How long the preflight waits for the load-balancer probe's address.

@@ -3,9 +3,11 @@
 //! server functions use to reach them (state in context, the signed-in user, error mapping).
 
 pub mod auth;
+pub mod client;
 pub mod errors;
 pub mod jobs;
 pub mod live;
+pub mod notify;
 pub mod passwords;
 pub mod registry;
 pub mod secrets;

@@ -1,5 +1,8 @@
 //! Password hashing with argon2id (the crate's defaults: 19 MiB, 2 iterations, 1 lane, per OWASP), in PHC
-//! string form so parameters can be raised later without invalidating stored hashes.
+//! string form so parameters can be raised later without invalidating stored hashes. Hashing is deliberately
+//! slow, so requests never hash on an async worker: [`verify_async`] and [`hash_async`] run on the blocking
+//! pool, a few at a time, and refuse at once (the console is busy) when too many wait — so a burst of
+//! sign-ins cannot hold up the rest of the console (pages, job lease renewals) or queue without bound.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -17,6 +20,58 @@ pub enum Error {
     TooLong,
     #[error("hashing failed: {0}")]
     Hash(String),
+    #[error("too many password checks at once; try again in a few seconds")]
+    Busy,
+}
+
+/// Hashes running at once: half the cores (at least one), so the other half keeps serving.
+fn running_limit() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() / 2)
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
+/// Hashes allowed to wait for a turn; more are refused at once.
+const WAITING_LIMIT: usize = 64;
+
+struct Gate {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+static GATE: std::sync::LazyLock<Gate> = std::sync::LazyLock::new(|| Gate {
+    running: tokio::sync::Semaphore::new(running_limit()),
+    waiting: std::sync::atomic::AtomicUsize::new(0),
+});
+
+/// Runs `work` on the blocking pool when a hashing slot is free, or refuses when too many wait.
+async fn gated<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    use std::sync::atomic::Ordering;
+    let gate = &*GATE;
+    if gate.waiting.fetch_add(1, Ordering::SeqCst) >= WAITING_LIMIT {
+        gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        return Err(Error::Busy);
+    }
+    let permit = gate.running.acquire().await;
+    gate.waiting.fetch_sub(1, Ordering::SeqCst);
+    let _permit = permit.map_err(|_| Error::Busy)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Hash(e.to_string()))
+}
+
+/// [`verify`] on the blocking pool, a few at a time.
+pub async fn verify_async(password: &str, stored: &str) -> Result<bool, Error> {
+    let (password, stored) = (password.to_string(), stored.to_string());
+    gated(move || verify(&password, &stored)).await
+}
+
+/// [`hash`] on the blocking pool, a few at a time.
+pub async fn hash_async(password: &str) -> Result<String, Error> {
+    check_strength(password)?;
+    let password = password.to_string();
+    gated(move || hash(&password)).await?
 }
 
 pub fn check_strength(password: &str) -> Result<(), Error> {

@@ -26,6 +26,8 @@ pub enum Error {
     NotFound(String),
     #[error("cluster {cluster:?} (step: connectivity test): {problem}")]
     Unusable { cluster: String, problem: Problem },
+    #[error("cluster {cluster:?}: {problem}")]
+    NotAllowed { cluster: String, problem: Problem },
     #[error(
         "the stored credentials of cluster {0:?} cannot be opened with this server's key; register it again"
     )]
@@ -139,8 +141,13 @@ impl Registration {
     }
 }
 
-/// The contexts of a pasted kubeconfig, each with what would stop it from registering. Stores nothing.
-pub fn read_contexts(text: &str) -> Result<Vec<ContextChoice>> {
+/// The contexts of a pasted kubeconfig, each with what would stop it from registering. Stores nothing. The
+/// text is parsed on the blocking pool (it is outside input; see `mesh::yaml`).
+pub async fn read_contexts(text: String) -> Result<Vec<ContextChoice>> {
+    mesh::yaml::parse_off_runtime(move || contexts_of(&text)).await
+}
+
+fn contexts_of(text: &str) -> Result<Vec<ContextChoice>> {
     let kc = kubeconfig::parse(text).map_err(|e| Error::Invalid {
         field: "kubeconfig",
         message: e.to_string(),
@@ -177,6 +184,24 @@ pub fn read_contexts(text: &str) -> Result<Vec<ContextChoice>> {
         .collect())
 }
 
+/// The credentials of one context of a kubeconfig text, parsed on the blocking pool.
+async fn extract_off_runtime(
+    text: String,
+    context: String,
+    allow_insecure: bool,
+) -> std::result::Result<Credentials, kubeconfig::Error> {
+    mesh::yaml::parse_off_runtime(move || {
+        let kc = kubeconfig::parse(&text)?;
+        let context = if context.is_empty() {
+            kc.current_context.clone().unwrap_or_default()
+        } else {
+            context
+        };
+        kubeconfig::extract(&kc, &context, allow_insecure)
+    })
+    .await
+}
+
 fn seal_context(name: &ClusterName) -> String {
     format!("cluster/{name}/kubeconfig")
 }
@@ -185,11 +210,17 @@ fn seal_context(name: &ClusterName) -> String {
 pub struct Registry {
     store: Store,
     secrets: Arc<SecretBox>,
+    /// Which API server addresses the console may connect to.
+    reach: Arc<connect::Reach>,
 }
 
 impl Registry {
-    pub fn new(store: Store, secrets: Arc<SecretBox>) -> Self {
-        Registry { store, secrets }
+    pub fn new(store: Store, secrets: Arc<SecretBox>, reach: connect::Reach) -> Self {
+        Registry {
+            store,
+            secrets,
+            reach: Arc::new(reach),
+        }
     }
 
     /// Validates, tests and stores one cluster. A cluster that cannot be reached or refuses the credentials
@@ -197,19 +228,32 @@ impl Registry {
     #[tracing::instrument(skip_all, fields(cluster = %reg.name))]
     pub async fn register(&self, reg: Registration) -> Result<(ClusterRecord, Connectivity)> {
         check_labels(&reg.labels)?;
-        let kc = kubeconfig::parse(&reg.kubeconfig).map_err(|e| Error::Invalid {
+        if reg.context.is_empty() {
+            return Err(Error::Invalid {
+                field: "context",
+                message: "pick a context of the kubeconfig".into(),
+            });
+        }
+        let creds = extract_off_runtime(
+            reg.kubeconfig.clone(),
+            reg.context.clone(),
+            reg.allow_insecure,
+        )
+        .await
+        .map_err(|e| Error::Invalid {
             field: "kubeconfig",
             message: e.to_string(),
-        })?;
-        let creds = kubeconfig::extract(&kc, &reg.context, reg.allow_insecure).map_err(|e| {
-            Error::Invalid {
-                field: "kubeconfig",
-                message: e.to_string(),
-            }
         })?;
         if self.store.cluster(&reg.name).await?.is_some() {
             return Err(Error::Duplicate(reg.name.to_string()));
         }
+        self.reach
+            .check(&creds.server)
+            .await
+            .map_err(|problem| Error::NotAllowed {
+                cluster: reg.name.to_string(),
+                problem,
+            })?;
         let report = connect::probe(&creds).await;
         if let Some(problem) = &report.problem {
             return Err(Error::Unusable {
@@ -252,14 +296,24 @@ impl Registry {
             .open(&seal_context(name), &record.credentials)
             .map_err(|_| Error::Sealed(name.to_string()))?;
         let text = String::from_utf8(plain).map_err(|_| Error::Sealed(name.to_string()))?;
-        let kc = kubeconfig::parse(&text).map_err(|_| Error::Sealed(name.to_string()))?;
-        let context = kc.current_context.clone().unwrap_or_default();
-        kubeconfig::extract(&kc, &context, record.insecure_skip_tls_verify).map_err(|e| {
-            Error::Invalid {
-                field: "kubeconfig",
-                message: e.to_string(),
-            }
-        })
+        let creds = extract_off_runtime(text, String::new(), record.insecure_skip_tls_verify)
+            .await
+            .map_err(|e| match e {
+                kubeconfig::Error::Malformed(_) => Error::Sealed(name.to_string()),
+                e => Error::Invalid {
+                    field: "kubeconfig",
+                    message: e.to_string(),
+                },
+            })?;
+        // The ranges may have narrowed since the cluster was registered.
+        self.reach
+            .check(&creds.server)
+            .await
+            .map_err(|problem| Error::NotAllowed {
+                cluster: name.to_string(),
+                problem,
+            })?;
+        Ok(creds)
     }
 
     /// Tests a registered cluster again and stores the report (a failure is a report, not an error).

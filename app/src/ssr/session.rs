@@ -1,7 +1,9 @@
 //! Sessions: who is signed in. Sessions live in the database (tower-sessions with the sqlx store of the
-//! configured backend), so every replica sees them. The session holds only the user id and the sign-in
-//! time; the user is read again on every request, so disabling a user or changing a role takes effect at
-//! once. Idle expiry is the cookie/store expiry; the absolute limit is checked here.
+//! configured backend), so every replica sees them. The session holds the user id, the sign-in time, the
+//! user's session epoch at sign-in and when the password was last re-entered; the user is read again on every
+//! request, so disabling a user or changing a role takes effect at once, and a password change, a reset or a
+//! disable (each raises the epoch) ends every other session of the user. Idle expiry is the cookie/store
+//! expiry; the absolute limit is checked here. Live streams are told when their session ends (`notify`).
 
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use crate::model::{AppError, Role};
 
 const USER_ID: &str = "user_id";
 const SIGNED_IN_AT: &str = "signed_in_at";
+const EPOCH: &str = "epoch";
+const REAUTH_AT: &str = "reauth_at";
 
 /// How sessions behave; set by the server from its configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +31,8 @@ pub struct Policy {
     pub absolute: Duration,
     /// Mark the cookie Secure (the console is served over TLS).
     pub secure: bool,
+    /// How long a re-entered password (or the sign-in itself) counts for actions that grant or export power.
+    pub reauth: Duration,
 }
 
 impl Default for Policy {
@@ -35,6 +41,7 @@ impl Default for Policy {
             idle: Duration::from_secs(8 * 3600),
             absolute: Duration::from_secs(24 * 3600),
             secure: false,
+            reauth: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -74,12 +81,73 @@ pub async fn user_in(
         session.flush().await.map_err(session_error)?;
         return Ok(None);
     }
+    let epoch = session
+        .get::<i64>(EPOCH)
+        .await
+        .map_err(session_error)?
+        .unwrap_or(0);
     match st.store.user(id).await? {
-        Some(user) if !user.disabled => Ok(Some(user)),
+        Some(user) if !user.disabled && user.session_epoch == epoch => Ok(Some(user)),
         _ => {
             session.flush().await.map_err(session_error)?;
             Ok(None)
         }
+    }
+}
+
+/// Whether the session behind a live stream still stands: read again from the store (the stream's own copy
+/// of the session was loaded when it opened), with its user still enabled and in the same epoch, and the
+/// session neither idle-expired nor past the absolute limit.
+pub async fn still_valid(
+    backend: &SessionBackend,
+    id: Option<Id>,
+    st: &super::state::AppState,
+) -> bool {
+    let Some(id) = id else { return false };
+    let Ok(Some(record)) = backend.load(&id).await else {
+        return false;
+    };
+    if record.expiry_date <= time::OffsetDateTime::now_utc() {
+        return false;
+    }
+    let get = |k: &str| record.data.get(k).and_then(serde_json::Value::as_i64);
+    let (Some(user), Some(at)) = (get(USER_ID), get(SIGNED_IN_AT)) else {
+        return false;
+    };
+    if now() - at > st.sessions.absolute.as_secs() as i64 {
+        return false;
+    }
+    matches!(st.store.user(user).await, Ok(Some(u)) if !u.disabled && u.session_epoch == get(EPOCH).unwrap_or(0))
+}
+
+/// Records that the signed-in user just re-entered their password.
+pub async fn mark_reauthenticated() -> Result<(), AppError> {
+    session()
+        .await?
+        .insert(REAUTH_AT, now())
+        .await
+        .map_err(session_error)
+}
+
+/// For actions that grant or export power: the password must have been re-entered within the policy's
+/// `reauth` window (default 5 minutes), or the session begun that recently.
+pub async fn require_recent_auth() -> Result<(), AppError> {
+    let s = session().await?;
+    let latest = s
+        .get::<i64>(REAUTH_AT)
+        .await
+        .map_err(session_error)?
+        .into_iter()
+        .chain(s.get::<i64>(SIGNED_IN_AT).await.map_err(session_error)?)
+        .max()
+        .unwrap_or(0);
+    if now() - latest <= state()?.sessions.reauth.as_secs() as i64 {
+        Ok(())
+    } else {
+        Err(AppError::ReauthRequired(
+            "this action gives or exports power: enter your password again to confirm it is you"
+                .into(),
+        ))
     }
 }
 
@@ -108,12 +176,51 @@ pub async fn begin(user: &User) -> Result<(), AppError> {
         .insert(SIGNED_IN_AT, now())
         .await
         .map_err(session_error)?;
+    session
+        .insert(EPOCH, user.session_epoch)
+        .await
+        .map_err(session_error)?;
     Ok(())
 }
 
-/// Ends the session (deleted from the store, cookie cleared).
+/// Ends the session (deleted from the store, cookie cleared) and the live streams that belong to it.
 pub async fn end() -> Result<(), AppError> {
-    session().await?.flush().await.map_err(session_error)
+    let session = session().await?;
+    let id = session.id();
+    session.flush().await.map_err(session_error)?;
+    if let Some(id) = id {
+        state()?
+            .notifier
+            .publish(super::notify::Notice::SessionEnded {
+                session: id.to_string(),
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// Ends every session of `user` but the caller's own, which continues under the new epoch (after a password
+/// change). The store has already raised the epoch.
+pub async fn end_other_sessions(user: &User) -> Result<(), AppError> {
+    let st = state()?;
+    st.notifier
+        .publish(super::notify::Notice::UserSessionsEnded { user: user.id })
+        .await;
+    let fresh = st
+        .store
+        .user(user.id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    begin(&fresh).await
+}
+
+/// Ends every session of `user` (after an admin's reset or disable). The store has already raised the epoch.
+pub async fn end_all_sessions(user_id: i64) -> Result<(), AppError> {
+    state()?
+        .notifier
+        .publish(super::notify::Notice::UserSessionsEnded { user: user_id })
+        .await;
+    Ok(())
 }
 
 /// True when the request is a plain HTML form post (JavaScript off): errors then travel in a redirect.
@@ -154,10 +261,23 @@ impl SessionStore for SessionBackend {
         }
     }
 
+    /// Saves a session that exists (most often only its idle expiry moves on). When the database is full,
+    /// that is not worth failing the request over — the request's own write fails and says why — so the
+    /// session keeps its last saved state and the request goes on. A new session (`create`) is never
+    /// swallowed like this.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
+        let saved = match self {
             SessionBackend::Sqlite(s) => s.save(record).await,
             SessionBackend::Postgres(s) => s.save(record).await,
+        };
+        match saved {
+            Err(session_store::Error::Backend(m))
+                if m.contains("disk is full") || m.contains("No space left") =>
+            {
+                tracing::warn!("a session could not be saved, the database is full: {m}");
+                Ok(())
+            }
+            other => other,
         }
     }
 

@@ -19,6 +19,14 @@ pub struct AppState {
     pub topology: super::topology::Topology,
     /// Session policy (cookie flags and expiry), from the server's configuration.
     pub sessions: super::session::Policy,
+    /// Notices between parts of the console and between replicas; the bound on live streams.
+    pub notifier: super::notify::Notifier,
+    /// The console's secret key (device cookies; everything sealed at rest).
+    pub secrets: std::sync::Arc<super::secrets::SecretBox>,
+    /// Sign-in throttling.
+    pub throttle: super::store::Limits,
+    /// The session store itself, for live streams that must see a session end.
+    pub session_store: super::session::SessionBackend,
 }
 
 /// The state provided by the server for this request.

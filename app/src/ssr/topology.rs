@@ -31,13 +31,68 @@ const JOBS_READ: i64 = 1000;
 /// debounce).
 const SETTLE: Duration = Duration::from_millis(20);
 
-/// One published graph: its version, the graph, and the update from the previous version.
+/// One published graph: its version, the graph, and the update from the previous version. Each is turned
+/// into the text streams send once, by the first stream that needs it, and shared by all the others.
 #[derive(Debug)]
 pub struct Frame {
     pub version: u64,
     pub graph: Arc<Graph>,
     /// What changed since `version - 1` (None for the first frame).
     pub update: Option<Arc<GraphUpdate>>,
+    graph_json: std::sync::OnceLock<Arc<str>>,
+    update_json: std::sync::OnceLock<Option<Arc<str>>>,
+}
+
+impl Frame {
+    pub fn new(version: u64, graph: Arc<Graph>, update: Option<Arc<GraphUpdate>>) -> Frame {
+        Frame {
+            version,
+            graph,
+            update,
+            graph_json: Default::default(),
+            update_json: Default::default(),
+        }
+    }
+
+    /// `{"version": …, "graph": …}`, serialised once per frame.
+    pub fn graph_message(&self) -> Arc<str> {
+        #[derive(serde::Serialize)]
+        struct Msg<'a> {
+            version: u64,
+            graph: &'a Graph,
+        }
+        self.graph_json
+            .get_or_init(|| {
+                serde_json::to_string(&Msg {
+                    version: self.version,
+                    graph: &self.graph,
+                })
+                .unwrap_or_default()
+                .into()
+            })
+            .clone()
+    }
+
+    /// `{"version": …, "update": …}`, serialised once per frame (None for the first frame).
+    pub fn update_message(&self) -> Option<Arc<str>> {
+        #[derive(serde::Serialize)]
+        struct Msg<'a> {
+            version: u64,
+            update: &'a GraphUpdate,
+        }
+        self.update_json
+            .get_or_init(|| {
+                self.update.as_ref().map(|u| {
+                    serde_json::to_string(&Msg {
+                        version: self.version,
+                        update: u,
+                    })
+                    .unwrap_or_default()
+                    .into()
+                })
+            })
+            .clone()
+    }
 }
 
 /// The topology service (cheap to clone).
@@ -60,11 +115,7 @@ struct Inner {
 impl Topology {
     /// The service, not started yet: nothing is watched until [`Topology::start`].
     pub fn new(registry: Registry, store: Store) -> Self {
-        let first = Arc::new(Frame {
-            version: 0,
-            graph: Arc::new(Graph::default()),
-            update: None,
-        });
+        let first = Arc::new(Frame::new(0, Arc::new(Graph::default()), None));
         Topology {
             inner: Arc::new(Inner {
                 registry,
@@ -253,11 +304,11 @@ impl Topology {
         if update.is_empty() && last.version > 0 {
             return;
         }
-        self.inner.frames.send_replace(Arc::new(Frame {
-            version: last.version + 1,
-            graph: Arc::new(graph),
-            update: (last.version > 0).then(|| Arc::new(update)),
-        }));
+        self.inner.frames.send_replace(Arc::new(Frame::new(
+            last.version + 1,
+            Arc::new(graph),
+            (last.version > 0).then(|| Arc::new(update)),
+        )));
     }
 }
 
@@ -320,6 +371,28 @@ fn slim(mut graph: Graph) -> Graph {
 mod tests {
     use super::*;
     use mesh::ids::graph::EastWestKind;
+
+    #[test]
+    fn a_frame_is_serialised_once_for_every_stream() {
+        let f = Frame::new(
+            7,
+            Arc::new(Graph::default()),
+            Some(Arc::new(GraphUpdate::default())),
+        );
+        let (a, b) = (f.graph_message(), f.graph_message());
+        assert!(Arc::ptr_eq(&a, &b), "the second stream gets the same text");
+        assert!(a.starts_with("{\"version\":7,\"graph\":"), "{a}");
+        let (u, v) = (
+            f.update_message().expect("update"),
+            f.update_message().expect("update"),
+        );
+        assert!(Arc::ptr_eq(&u, &v));
+        assert!(
+            Frame::new(1, Arc::new(Graph::default()), None)
+                .update_message()
+                .is_none()
+        );
+    }
     use mesh::topology::{EastWestState, PeerGatewayState};
     use std::collections::BTreeMap;
 

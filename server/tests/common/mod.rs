@@ -25,11 +25,35 @@ pub async fn console(tag: &str, database_url: Option<String>, extra: &[&str]) ->
         database_url.unwrap_or_else(|| format!("sqlite://{}/meshdeck.db", dir.display())),
         "--key-file".into(),
         dir.join("secret.key").display().to_string(),
+        // The test world's API servers listen on loopback.
+        "--allow-loopback-clusters".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let env = |k: &str| (k == "MESHDECK_ADMIN_PASSWORD").then(|| ADMIN_PASSWORD.to_string());
     let config = server::Config::from_args(&args, env).expect("config");
     server::start(&config, env).await.expect("start")
+}
+
+/// A new, empty database on the test Postgres (MESHDECK_TEST_POSTGRES_URL, started by scripts/test).
+pub async fn fresh_database(tag: &str) -> String {
+    let admin = std::env::var("MESHDECK_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("MESHDECK_TEST_POSTGRES_URL is not set: run scripts/test, which starts a private Postgres")
+    });
+    let db = format!("meshdeck_{tag}_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin).await.expect("connect");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&pool)
+        .await
+        .expect("create");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("url");
+    format!("{base}/{db}")
 }
 
 /// Creates a user directly in the store.
@@ -105,6 +129,11 @@ impl Client {
     }
 
     pub async fn send(&mut self, mut req: Request<Body>) -> Answer {
+        // As a real HTTP client: the host it talks to (the pages' own origin is http://localhost).
+        if !req.headers().contains_key(header::HOST) {
+            req.headers_mut()
+                .insert(header::HOST, "localhost".parse().expect("host"));
+        }
         if let Some(c) = &self.cookie {
             req.headers_mut()
                 .insert(header::COOKIE, c.parse().expect("cookie"));
@@ -197,6 +226,25 @@ impl Client {
         .await
     }
 
+    /// Opens a live stream (in-process only): the status and, when it opened, the streaming body.
+    pub async fn open_stream(&self, path: &str) -> (StatusCode, Option<Body>) {
+        let Transport::InProcess(app) = &self.transport else {
+            panic!("streams are opened in-process")
+        };
+        let mut req = Request::get(path)
+            .header(header::HOST, "localhost")
+            .header(header::ACCEPT, "text/event-stream")
+            .body(Body::empty())
+            .expect("request");
+        if let Some(c) = &self.cookie {
+            req.headers_mut()
+                .insert(header::COOKIE, c.parse().expect("cookie"));
+        }
+        let resp = app.clone().oneshot(req).await.expect("response");
+        let status = resp.status();
+        (status, status.is_success().then(|| resp.into_body()))
+    }
+
     pub async fn sign_in(&mut self, username: &str, password: &str) -> Answer {
         let a = self
             .call("sign_in", &[("username", username), ("password", password)])
@@ -223,4 +271,37 @@ fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The next data chunk of a stream within `wait`: Some(text), or None when the stream ended.
+pub async fn next_chunk(body: &mut Body, wait: std::time::Duration) -> Option<String> {
+    loop {
+        match tokio::time::timeout(wait, body.frame()).await {
+            Err(_) => panic!("no chunk within {wait:?}"),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => panic!("stream error: {e}"),
+            Ok(Some(Ok(f))) => {
+                if let Ok(data) = f.into_data() {
+                    return Some(String::from_utf8_lossy(&data).into_owned());
+                }
+            }
+        }
+    }
+}
+
+/// Waits until the stream ends (None) within `wait`, skipping keep-alives and messages.
+pub async fn stream_ends(body: &mut Body, wait: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match tokio::time::timeout(left, body.frame()).await {
+            Err(_) => return false,
+            Ok(None) => return true,
+            Ok(Some(Err(_))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
 }

@@ -1,0 +1,266 @@
+//! The console's state: users and the cluster registry, in SQLite (default, embedded) or Postgres (several
+//! replicas). One code path serves both: queries use `$n` placeholders, which both drivers accept, and each
+//! function runs the same statement on whichever pool is configured. One file per area: users, sign-in
+//! attempts, clusters, and jobs (with roots of trust and cluster locks).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::now;
+use mesh::ids::{ClusterName, NetworkName};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unsupported DATABASE_URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// Held by a job (the message says which).
+    #[error("{0}")]
+    Busy(String),
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("database: {0}")]
+    Db(sqlx::Error),
+    /// The database cannot grow: its disk (or its size limit) is full. Nothing of the write was kept.
+    #[error(
+        "the console's database is full (no space left where it is stored); nothing was saved — free space on its volume, then try again"
+    )]
+    Full,
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub use crate::model::Role;
+
+impl FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(Error::Invalid {
+                field: "role",
+                message: format!("{other:?} is not admin, operator or viewer"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+    /// Sessions begun under an older epoch are over (raised by a password change, a reset, a disable).
+    pub session_epoch: i64,
+}
+
+/// A registered cluster. `credentials` is sealed (see `secrets`); the store never sees it in clear.
+#[derive(Clone, PartialEq)]
+pub struct ClusterRecord {
+    pub name: ClusterName,
+    pub network: NetworkName,
+    pub labels: BTreeMap<String, String>,
+    pub server: String,
+    pub credentials: Vec<u8>,
+    pub insecure_skip_tls_verify: bool,
+    /// The last connectivity report, as JSON.
+    pub connectivity: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ClusterRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterRecord")
+            .field("name", &self.name)
+            .field("network", &self.network)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Usernames: 1–64 characters of lowercase letters, digits, '.', '_' and '-'.
+pub fn check_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            field: "username",
+            message: "use 1–64 lowercase letters, digits, '.', '_' or '-'".into(),
+        })
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if is_full(&e) {
+            tracing::error!("database full: {e}");
+            Error::Full
+        } else {
+            Error::Db(e)
+        }
+    }
+}
+
+/// SQLite's SQLITE_FULL (13, "database or disk is full"), Postgres' disk_full (53100), or an I/O error saying
+/// there is no space left.
+fn is_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("13") | Some("53100"))
+                || d.message().contains("disk is full")
+        }
+        sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
+        _ => false,
+    }
+}
+
+/// The id an `INSERT … RETURNING id` gave back.
+fn returned_id(rows: Vec<(i64,)>) -> Result<i64> {
+    rows.first()
+        .map(|r| r.0)
+        .ok_or_else(|| Error::Db(sqlx::Error::RowNotFound))
+}
+
+/// NotFound when a write touched no row.
+fn found(rows: u64, what: impl FnOnce() -> String) -> Result<()> {
+    if rows == 0 {
+        Err(Error::NotFound(what()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A unique or primary-key violation.
+fn is_conflict(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+fn conflict_or(e: sqlx::Error, what: impl FnOnce() -> String) -> Error {
+    if is_conflict(&e) {
+        Error::Conflict(what())
+    } else {
+        e.into()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body on whichever pool is configured.
+macro_rules! on_db {
+    ($self:expr, |$pool:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The store. Cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` — created if missing — or `postgres://…`) and migrates the schema.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Db::Postgres(pool)
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Store { db })
+    }
+
+    /// True when the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        on_db!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())
+    }
+
+    /// The session store (tower-sessions) on the same database, its table created if missing.
+    pub async fn session_backend(&self) -> Result<super::session::SessionBackend> {
+        use super::session::SessionBackend;
+        use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+        Ok(match &self.db {
+            Db::Sqlite(p) => {
+                let s = SqliteStore::new(p.clone());
+                s.migrate().await?;
+                SessionBackend::Sqlite(s)
+            }
+            Db::Postgres(p) => {
+                let s = PostgresStore::new(p.clone());
+                s.migrate().await?;
+                SessionBackend::Postgres(s)
+            }
+        })
+    }
+
+    /// The Postgres pool, when that is the backend (for LISTEN/NOTIFY between replicas).
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Postgres(p) => Some(p),
+            Db::Sqlite(_) => None,
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}
+
+mod clusters;
+mod jobs;
+mod reports;
+mod throttle;
+mod users;
+
+pub use jobs::*;
+pub use reports::KEEP_SECS;
+pub use throttle::*;
