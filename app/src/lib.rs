@@ -22,15 +22,9 @@ use crate::model::{AppError, Me};
 /// The HTML document around the app, rendered on the server. The inline script applies the saved theme
 /// before the first paint (no flash of the wrong theme).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The response's Content-Security-Policy allows inline scripts carrying this nonce only (the server's
+    // guard makes the nonce, provides it here, and sets the header).
     let nonce = leptos::nonce::use_nonce();
-    // The page's Content-Security-Policy: scripts only from the console itself and the inline ones rendered
-    // here (which carry this response's nonce); no framing by other sites.
-    #[cfg(feature = "ssr")]
-    if let (Some(n), Some(res)) = (&nonce, use_context::<leptos_axum::ResponseOptions>())
-        && let Ok(v) = http::HeaderValue::from_str(&content_security_policy(n))
-    {
-        res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
-    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -47,15 +41,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
-}
-
-/// The policy of a page whose inline scripts carry `nonce`.
-pub fn content_security_policy(nonce: &str) -> String {
-    format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
-         form-action 'self'; frame-ancestors 'none'"
-    )
 }
 
 const THEME_SCRIPT: &str = "(function(){try{var t=localStorage.getItem('meshdeck-theme');\

@@ -158,16 +158,38 @@ pub async fn redirect_status(req: Request, next: Next) -> Response {
 const CSP_NONE: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// Adds the security headers every answer gets (see the module).
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// The policy of a page whose inline scripts carry `nonce`: scripts only from the console itself and those
+/// inline ones, styles from the console (and style attributes), images also from data: and blob: URLs (the
+/// topology's PNG export), connections to the console only, no framing by anyone.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Adds the security headers every answer gets (see the module). Each request gets a fresh CSP nonce, which
+/// the pages' inline scripts carry (the router provides it to Leptos) and an HTML answer's policy names.
+pub async fn security_headers(mut req: Request, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/pkg/");
+    let nonce = app::ssr::client::CspNonce::new();
+    req.extensions_mut().insert(nonce.clone());
     let mut resp = next.run(req).await;
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     let h = resp.headers_mut();
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP_NONE),
-        );
+        let policy = if html {
+            HeaderValue::from_str(&page_policy(&nonce.0))
+                .unwrap_or(HeaderValue::from_static(CSP_NONE))
+        } else {
+            HeaderValue::from_static(CSP_NONE)
+        };
+        h.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(

@@ -507,7 +507,16 @@ pub fn router(console: Console) -> Router {
     let routes = ROUTES.get_or_init(|| generate_route_list(app::App)).clone();
     let context = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.clone());
+            // This response's CSP nonce (guard::security_headers), for the page's inline scripts: provided
+            // after Leptos' own, so it is the one `use_nonce` returns and the header names.
+            if let Some(n) = use_context::<axum::http::request::Parts>()
+                .and_then(|p| p.extensions.get::<app::ssr::client::CspNonce>().cloned())
+            {
+                provide_context(leptos::nonce::Nonce::from_value(n.0));
+            }
+        }
     };
     let pages = Router::new()
         .leptos_routes_with_context(&leptos, routes, context, {

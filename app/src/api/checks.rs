@@ -33,7 +33,6 @@ async fn run_and_keep(clusters: Vec<ClusterName>, user: &str) -> Result<ChecksRe
         st.registry.get(n).await?;
     }
     let mut report = st.jobs.run_checks(&names).await;
-    st.topology.record_checks(&report);
     let id = crate::ssr::jobs::random_id();
     report.id = Some(id.clone());
     report.ran_by = Some(user.to_string());
@@ -42,6 +41,7 @@ async fn run_and_keep(clusters: Vec<ClusterName>, user: &str) -> Result<ChecksRe
     st.store
         .insert_check_report(&id, report.ran_at, user, &json)
         .await?;
+    st.topology.record_checks(&report);
     Ok(report)
 }
 

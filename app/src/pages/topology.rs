@@ -781,6 +781,12 @@ fn Panel(graph: RwSignal<Graph>, selected: RwSignal<Option<Selection>>) -> impl 
                     None => view! { <p>{format!("There is no longer a link {from} → {to}.")}</p> }.into_any(),
                 },
             }}
+            // The actions depend on the selection only, not on the graph: their results (a re-check, a re-link,
+            // the YAML) stay when a live update redraws the details above.
+            {move || selected.get().map(|s| match s {
+                Selection::Cluster(name) => view! { <Actions cluster=name peer=None /> }.into_any(),
+                Selection::Link(from, to) => view! { <Actions cluster=from peer=Some(to) /> }.into_any(),
+            })}
         </section>
     }
 }
@@ -885,7 +891,6 @@ fn ClusterDetails(
         <h3 class="mt-3 font-medium">"Links"</h3>
         <ul class="text-sm">{link_list}</ul>
         <DrillDown cluster=c.clone() />
-        <Actions cluster=c.name.clone() peer=None />
     }
 }
 
@@ -1022,7 +1027,6 @@ fn LinkDetails(
             }}
         </p>
         {conditions}
-        <Actions cluster=l.from.clone() peer=Some(l.to.clone()) />
     }
 }
 

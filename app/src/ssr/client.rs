@@ -53,6 +53,32 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> 
     client
 }
 
+/// The nonce of one response's Content-Security-Policy, set on the request by the server's guard; pages give
+/// it to their inline scripts (Leptos' `use_nonce`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CspNonce(pub std::sync::Arc<str>);
+
+impl CspNonce {
+    /// 128 random bits, base64url.
+    pub fn new() -> CspNonce {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut b = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        CspNonce(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(b)
+                .into(),
+        )
+    }
+}
+
+impl Default for CspNonce {
+    fn default() -> Self {
+        CspNonce::new()
+    }
+}
+
 /// A cookie's value from the request's headers.
 pub fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers

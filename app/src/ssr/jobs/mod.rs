@@ -1,0 +1,789 @@
+//! Jobs: applying a setup plan as durable work. A job is stored with its steps (per cluster, then the
+//! cross-cluster ones: linking and verification) and its events, so it can be followed live, looked at later,
+//! and continued by another process: each job is held through a lease the running replica renews; when a
+//! console stops mid-job, the next one to start (or another replica) takes over the jobs whose lease ran out
+//! and continues from the first step not done — steps are idempotent, so the one that was running is simply
+//! run again. One job at a time per cluster: the job's clusters are locked in the database in the same
+//! transaction that creates it, so replicas sharing Postgres agree. Clusters run in parallel; a failing
+//! cluster stops only its own steps, and can be retried alone.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::model::{
+    CheckStatus, CheckView, ChecksReport, ClusterCheckView, ClusterPlan, ClusterTrust, EastWest,
+    FindingView, IntermediateView, JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice,
+    PeeringChoice, PlanObject, PlanStep, PreflightView, RootAlgorithm, RootSummary, SetupRequest,
+};
+use mesh::ca::{KeyAlgorithm, RootCa};
+use mesh::ids::ClusterName;
+use mesh::objects::DataPlane;
+use mesh::operator::{self, Chart, License};
+use mesh::setup::{self, ClusterSetup, Peering, Settings, Step, Target};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::notify::{Notice, Notifier};
+use super::now;
+use super::registry::Registry;
+use super::secrets::SecretBox;
+use super::store::{self, Holder, JobRow, RootRow, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", describe_holders(.0))]
+    Busy(Vec<Holder>),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the root of trust cannot be opened with this server's key")]
+    Sealed,
+    #[error(transparent)]
+    Ca(#[from] mesh::ca::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// Progress could not be written to the database even after retries: the job stops here without
+    /// finishing, its lease runs out, and it is continued (from its first step not done) once the database
+    /// answers again — by this console or another.
+    #[error("could not record the job's progress: {0}")]
+    Unrecorded(String),
+}
+
+fn describe_holders(h: &[Holder]) -> String {
+    h.iter()
+        .map(|h| {
+            format!(
+                "cluster {} is busy with job {} started by {}",
+                h.cluster, h.job_id, h.started_by
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+        + "; wait for it to finish or retry later"
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a setup job does: the plan's input. Stored as JSON; holds no secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetupSpec {
+    pub clusters: Vec<ClusterSetup>,
+    pub istio_version: String,
+    pub data_plane: DataPlane,
+    pub peering: Peering,
+    pub chart: Chart,
+    /// A license Secret reference (`<namespace>/<name>`); when None, the key is in the job's sealed secrets.
+    pub license_secret_ref: Option<String>,
+    pub watch_namespaces: Vec<String>,
+    /// The root of trust this job uses (its id in the store).
+    pub root_id: String,
+    /// How long the verification waits for every check to pass.
+    pub verify_secs: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobSecrets {
+    license_key: Option<String>,
+}
+
+/// The key of the cross-cluster steps' rows.
+pub const FLEET: &str = "*";
+
+/// Step keys of a setup job, in order: (cluster, step).
+pub fn setup_steps(spec: &SetupSpec) -> Vec<(String, String)> {
+    let mut steps = vec![];
+    for c in &spec.clusters {
+        for s in Step::ALL {
+            steps.push((c.name.to_string(), s.key().to_string()));
+        }
+    }
+    match &spec.peering {
+        Peering::Manual { pairs } => {
+            for (from, to) in pairs {
+                steps.push((from.to_string(), format!("link:{to}")));
+            }
+        }
+        Peering::Automatic { .. } => steps.push((FLEET.into(), "peers".into())),
+    }
+    steps.push((FLEET.into(), "verify".into()));
+    steps
+}
+
+/// A change to a job, published as it happens (for pages that follow jobs live).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub job_id: String,
+    pub cluster: Option<String>,
+    pub step: Option<String>,
+    pub kind: UpdateKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateKind {
+    Step {
+        state: String,
+        message: Option<String>,
+    },
+    Event {
+        id: i64,
+        level: String,
+        message: String,
+    },
+    Finished {
+        state: String,
+    },
+}
+
+/// A short random id (jobs, roots, check reports).
+pub fn random_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..12)
+        .map(|_| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.gen_range(0..36)]))
+        .collect()
+}
+
+/// The job service. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    registry: Registry,
+    secrets: Arc<SecretBox>,
+    /// This process, for leases.
+    replica: String,
+    helm: PathBuf,
+    lease: Duration,
+    /// The operator chart setups started from the console use.
+    chart: Chart,
+    updates: broadcast::Sender<Update>,
+    /// Tells live streams (here and in other replicas) that a job changed.
+    notifier: Notifier,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+mod requests;
+mod roots;
+mod run;
+
+impl Jobs {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        secrets: Arc<SecretBox>,
+        helm: PathBuf,
+        lease: Duration,
+        chart: Chart,
+        notifier: Notifier,
+    ) -> Self {
+        Jobs {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                secrets,
+                replica: format!("{}-{}", std::process::id(), random_id()),
+                helm,
+                lease,
+                chart,
+                updates: broadcast::channel(1024).0,
+                notifier,
+                tasks: Mutex::new(vec![]),
+            }),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.inner.updates.subscribe()
+    }
+
+    /// The latest `limit` jobs, newest first, with their progress.
+    pub async fn list(&self, limit: i64) -> Result<Vec<JobSummary>> {
+        let st = &self.inner.store;
+        let mut out = vec![];
+        for job in st.list_jobs(limit).await? {
+            let steps = st.job_steps(&job.id).await?;
+            out.push(summary(job, &steps));
+        }
+        Ok(out)
+    }
+
+    /// One job with its steps and its events after event id `after`.
+    pub async fn detail(&self, id: &str, after: i64) -> Result<JobDetail> {
+        let st = &self.inner.store;
+        let job = st
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        let steps = st.job_steps(id).await?;
+        let events = st.job_events(id, after).await?;
+        Ok(JobDetail {
+            job: summary(job, &steps),
+            steps: steps
+                .into_iter()
+                .map(|s| JobStep {
+                    title: step_title(&s.step),
+                    cluster: s.cluster,
+                    step: s.step,
+                    state: s.state,
+                    changed: s.changed,
+                    message: s.message,
+                    started_at: s.started_at,
+                    finished_at: s.finished_at,
+                })
+                .collect(),
+            events: events
+                .into_iter()
+                .map(|e| JobEvent {
+                    id: e.id,
+                    at: e.at,
+                    cluster: e.cluster,
+                    step: e.step,
+                    level: e.level,
+                    message: e.message,
+                })
+                .collect(),
+        })
+    }
+
+    /// Writes a note in a job's log.
+    pub async fn record(&self, job: &str, level: &str, message: &str) {
+        self.event(job, None, None, level, message).await;
+    }
+
+    /// The settings every cluster of `spec` shares.
+    fn settings_of(&self, spec: &SetupSpec, license: License) -> Settings {
+        Settings {
+            istio_version: spec.istio_version.clone(),
+            data_plane: spec.data_plane,
+            peering: spec.peering.clone(),
+            operator: operator::Install {
+                chart: spec.chart.clone(),
+                license,
+                watch_namespaces: spec.watch_namespaces.clone(),
+                helm: self.inner.helm.clone(),
+            },
+        }
+    }
+
+    /// Creates a setup job and starts it. Fails, storing nothing, when a cluster is busy with another job.
+    pub async fn start_setup(
+        &self,
+        spec: SetupSpec,
+        license_key: Option<String>,
+        user: &str,
+    ) -> Result<String> {
+        if spec.clusters.is_empty() {
+            return Err(Error::Invalid {
+                field: "clusters",
+                message: "pick at least one cluster".into(),
+            });
+        }
+        if spec.license_secret_ref.is_none()
+            && license_key.as_deref().is_none_or(|k| k.trim().is_empty())
+        {
+            return Err(Error::Invalid {
+                field: "license",
+                message: "give a license key or a Secret reference".into(),
+            });
+        }
+        let id = random_id();
+        let steps = setup_steps(&spec);
+        let clusters: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+        let spec_json = serde_json::to_string(&spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let sealed = self.inner.secrets.seal(&job_context(&id), &secret);
+        let created = self
+            .inner
+            .store
+            .create_job(&store::NewJob {
+                id: &id,
+                kind: "setup",
+                spec: &spec_json,
+                secret: Some(&sealed),
+                started_by: user,
+                steps: &steps,
+                clusters: &clusters,
+                lease_owner: &self.inner.replica,
+                lease_until: now() + self.inner.lease.as_secs() as i64,
+            })
+            .await?;
+        created.map_err(Error::Busy)?;
+        tracing::info!(job = %id, user, clusters = clusters.join(","), "setup job started");
+        self.event(
+            &id,
+            None,
+            None,
+            "info",
+            &format!("started by {user} for {}", clusters.join(", ")),
+        )
+        .await;
+        self.spawn(id.clone());
+        Ok(id)
+    }
+
+    /// Runs a finished (failed) job's unfinished steps again — for one cluster, or all.
+    pub async fn retry(
+        &self,
+        job_id: &str,
+        cluster: Option<&ClusterName>,
+        user: &str,
+    ) -> Result<()> {
+        let job = self
+            .inner
+            .store
+            .job(job_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
+        let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        if job.state == "running" {
+            return Err(Error::Invalid {
+                field: "job",
+                message: "the job is still running".into(),
+            });
+        }
+        let clusters: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+        self.inner
+            .store
+            .relock(
+                job_id,
+                &clusters,
+                &self.inner.replica,
+                now() + self.inner.lease.as_secs() as i64,
+            )
+            .await?
+            .map_err(Error::Busy)?;
+        self.inner
+            .store
+            .reopen_steps(job_id, cluster.map(|c| c.as_str()), true)
+            .await?;
+        // The fleet steps depend on every cluster: run them again too.
+        self.inner
+            .store
+            .reopen_steps(job_id, Some(FLEET), true)
+            .await?;
+        let who = cluster.map_or("all clusters".to_string(), |c| format!("cluster {c}"));
+        self.event(
+            job_id,
+            cluster.map(|c| c.as_str()),
+            None,
+            "info",
+            &format!("retry of {who} by {user}"),
+        )
+        .await;
+        self.spawn(job_id.to_string());
+        Ok(())
+    }
+
+    /// Takes over the jobs whose replica stopped (lease expired) and continues them. Call at start.
+    pub async fn resume_orphans(&self) -> Result<Vec<String>> {
+        let ids = self
+            .inner
+            .store
+            .claim_orphaned_jobs(
+                &self.inner.replica,
+                now() + self.inner.lease.as_secs() as i64,
+            )
+            .await?;
+        for id in &ids {
+            self.inner.store.reopen_steps(id, None, false).await?;
+            self.event(
+                id,
+                None,
+                None,
+                "info",
+                "continued after the console that ran it stopped",
+            )
+            .await;
+            tracing::info!(job = %id, "resuming a job");
+            self.spawn(id.clone());
+        }
+        Ok(ids)
+    }
+
+    /// Stops every job task of this process at once, as a crash would (for tests of resumption).
+    pub fn abort_all(&self) {
+        for t in self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
+        {
+            t.abort();
+        }
+    }
+
+    fn spawn(&self, id: String) {
+        let this = self.clone();
+        // The job and its lease renewal live in one task: when the task stops, so does the lease (and any
+        // helm it started, which is killed when dropped).
+        let handle = tokio::spawn(async move {
+            let heartbeat = async {
+                let lease = this.inner.lease;
+                let mut held_until = now() + lease.as_secs() as i64;
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    let until = now() + lease.as_secs() as i64;
+                    match this
+                        .inner
+                        .store
+                        .renew_lease(&id, &this.inner.replica, until)
+                        .await
+                    {
+                        Ok(true) => held_until = until,
+                        Ok(false) => {
+                            // Another replica took the job over: stop here.
+                            tracing::warn!(job = %id, "lost the job's lease to another console");
+                            return;
+                        }
+                        // A database hiccup is no reason to stop: the lease still holds until `held_until`,
+                        // so keep trying; stop only once it has run out (another console may take over).
+                        Err(e) if now() + 1 < held_until => {
+                            tracing::warn!(job = %id, "renewing the job's lease (will retry): {e}");
+                        }
+                        Err(e) => {
+                            tracing::error!(job = %id, "the job's lease ran out while the database did not answer: {e}");
+                            return;
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                () = this.run(&id) => {}
+                () = heartbeat => {}
+            }
+        });
+        if let Ok(mut t) = self.inner.tasks.lock() {
+            t.retain(|h| !h.is_finished());
+            t.push(handle);
+        }
+    }
+
+    /// Runs a database write, retrying for a few seconds when it fails (a restart, a lost connection).
+    async fn recorded<T, F, Fut>(&self, what: &str, mut write: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = store::Result<T>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        for attempt in 0.. {
+            match write().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < 6 => {
+                    tracing::warn!("recording {what} (attempt {}): {e}", attempt + 1);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+                Err(e) => return Err(Error::Unrecorded(format!("{what}: {e}"))),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Tells live pages about a change of job `id`, in this process and the others.
+    async fn publish(&self, update: Update) {
+        let id = update.job_id.clone();
+        let _ = self.inner.updates.send(update);
+        self.inner.notifier.publish(Notice::Job { id }).await;
+    }
+
+    /// Records an event of a job (retried; an event that still cannot be written is logged and dropped —
+    /// use [`Jobs::event_or_stop`] where the job must not go on without it).
+    async fn event(
+        &self,
+        job: &str,
+        cluster: Option<&str>,
+        step: Option<&str>,
+        level: &str,
+        message: &str,
+    ) {
+        if let Err(e) = self.event_or_stop(job, cluster, step, level, message).await {
+            tracing::error!(job, "{e}; the event was: {message}");
+        }
+    }
+
+    async fn event_or_stop(
+        &self,
+        job: &str,
+        cluster: Option<&str>,
+        step: Option<&str>,
+        level: &str,
+        message: &str,
+    ) -> Result<()> {
+        let st = &self.inner.store;
+        let id = self
+            .recorded("an event", || {
+                st.add_event(job, cluster, step, level, message)
+            })
+            .await?;
+        self.publish(Update {
+            job_id: job.into(),
+            cluster: cluster.map(String::from),
+            step: step.map(String::from),
+            kind: UpdateKind::Event {
+                id,
+                level: level.into(),
+                message: message.into(),
+            },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Records a step's state (retried). When it cannot be written the job must stop: going on would apply
+    /// more than the database says, and a failure would be lost.
+    async fn set_step(
+        &self,
+        job: &str,
+        cluster: &str,
+        step: &str,
+        state: &str,
+        changed: Option<bool>,
+        message: Option<&str>,
+    ) -> Result<()> {
+        let st = &self.inner.store;
+        self.recorded("a step", || {
+            st.set_step(job, cluster, step, state, changed, message)
+        })
+        .await?;
+        self.publish(Update {
+            job_id: job.into(),
+            cluster: Some(cluster.into()),
+            step: Some(step.into()),
+            kind: UpdateKind::Step {
+                state: state.into(),
+                message: message.map(String::from),
+            },
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn target(&self, name: &ClusterName) -> std::result::Result<Target, String> {
+        let creds = self
+            .inner
+            .registry
+            .credentials(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = mesh::connect::client(&creds)
+            .await
+            .map_err(|p| format!("cluster {name}: {p}"))?;
+        Ok(Target {
+            name: name.clone(),
+            client,
+            creds,
+        })
+    }
+}
+
+/// A job as listed: its clusters are those of its steps (the fleet row aside).
+fn summary(job: JobRow, steps: &[store::StepRow]) -> JobSummary {
+    let mut clusters: Vec<String> = steps
+        .iter()
+        .filter(|s| s.cluster != FLEET)
+        .map(|s| s.cluster.clone())
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    JobSummary {
+        id: job.id,
+        kind: job.kind,
+        state: job.state,
+        started_by: job.started_by,
+        created_at: job.created_at,
+        finished_at: job.finished_at,
+        clusters,
+        steps_done: steps.iter().filter(|s| s.state == "done").count(),
+        steps_total: steps.len(),
+    }
+}
+
+/// What a step key means, for people.
+pub fn step_title(key: &str) -> String {
+    if let Some(s) = Step::from_key(key) {
+        return s.title().to_string();
+    }
+    if let Some(to) = key.strip_prefix("link:") {
+        return format!("Link to {to}");
+    }
+    match key {
+        "peers" => "Automatic peering".into(),
+        "verify" => "Verify (all checks)".into(),
+        other => other.to_string(),
+    }
+}
+
+fn data_plane_of(e: EastWest) -> DataPlane {
+    match e {
+        EastWest::LoadBalancer => DataPlane::LoadBalancer,
+        EastWest::NodePort => DataPlane::NodePort,
+    }
+}
+
+/// How long a preflight result stands for starting the very same setup.
+pub const PREFLIGHT_FRESH: Duration = Duration::from_secs(15 * 60);
+
+/// A setup request's identity for its preflight: SHA-256 of its JSON without the override reason (a
+/// reason does not change what the preflight looks at).
+pub fn request_hash(req: &SetupRequest) -> String {
+    use sha2::Digest;
+    let mut r = req.clone();
+    r.override_reason = None;
+    let bytes = serde_json::to_vec(&r).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The failed findings of a preflight, as "cluster: title — message".
+pub fn failures_of(views: &[PreflightView]) -> Vec<String> {
+    views
+        .iter()
+        .flat_map(|v| {
+            v.findings
+                .iter()
+                .filter(|f| f.status == CheckStatus::Fail)
+                .map(move |f| format!("{}: {} — {}", v.cluster, f.title, f.message))
+        })
+        .collect()
+}
+
+/// How long the preflight waits for the load-balancer probe's address.
+const LB_PROBE: Duration = Duration::from_secs(20);
+
+/// The license of a checked spec: a Secret reference, or the key.
+fn license_of(spec: &SetupSpec, key: Option<String>) -> License {
+    match (&spec.license_secret_ref, key) {
+        (Some(r), _) => License::SecretRef(r.clone()),
+        (None, k) => License::Key(k.unwrap_or_default()),
+    }
+}
+
+/// A check's or finding's status, as the browser sees it.
+fn status(s: mesh::checks::Status) -> CheckStatus {
+    use mesh::checks::Status;
+    match s {
+        Status::Pass => CheckStatus::Pass,
+        Status::Pending => CheckStatus::Pending,
+        Status::Warn => CheckStatus::Warn,
+        Status::Fail => CheckStatus::Fail,
+    }
+}
+
+fn root_context(id: &str) -> String {
+    format!("root/{id}/key")
+}
+
+fn job_context(id: &str) -> String {
+    format!("job/{id}/secrets")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::requests::apply_settings;
+    use super::run::peer_data_plane;
+    use super::*;
+    use mesh::ids::NetworkName;
+
+    #[test]
+    fn a_setup_job_has_every_step_per_cluster_then_links_then_verification() {
+        let c = |n: &str| {
+            let name = ClusterName::new(n).expect("n");
+            ClusterSetup::new(name.clone(), NetworkName::from(&name))
+        };
+        let names = vec![
+            ClusterName::new("a").expect("a"),
+            ClusterName::new("b").expect("b"),
+        ];
+        let spec = SetupSpec {
+            clusters: vec![c("a"), c("b")],
+            istio_version: "1.28.1-patch0".into(),
+            data_plane: DataPlane::LoadBalancer,
+            peering: Peering::Manual {
+                pairs: setup::full_mesh(&names),
+            },
+            chart: Chart::default(),
+            license_secret_ref: None,
+            watch_namespaces: vec![],
+            root_id: "r".into(),
+            verify_secs: 60,
+        };
+        let steps = setup_steps(&spec);
+        assert_eq!(steps.len(), 5 * 2 + 2 + 1);
+        assert_eq!(steps[0], ("a".into(), "root-of-trust".into()));
+        assert_eq!(steps[10], ("a".into(), "link:b".into()));
+        assert_eq!(
+            steps.last(),
+            Some(&(FLEET.to_string(), "verify".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_clusters_own_eastwest_variant_shapes_its_gateway_and_how_peers_reach_it() {
+        use crate::model::{ClusterSettings, MeshSettings};
+        let name = |n: &str| ClusterName::new(n).expect("n");
+        let mut c3 = ClusterSetup::new(name("c3"), NetworkName::from(&name("c3")));
+        let mut c4 = ClusterSetup::new(name("c4"), NetworkName::from(&name("c4")));
+        let nodeport = ClusterSettings {
+            eastwest: Some(EastWest::NodePort),
+            ..Default::default()
+        };
+        apply_settings(&mut c3, &MeshSettings::default(), Some(&nodeport)).expect("c3");
+        apply_settings(&mut c4, &MeshSettings::default(), None).expect("c4");
+        assert_eq!(c3.data_plane, Some(DataPlane::NodePort));
+        assert_eq!(c4.data_plane, None);
+        let spec = SetupSpec {
+            clusters: vec![c3.clone(), c4.clone()],
+            istio_version: "1.28.1-patch0".into(),
+            data_plane: DataPlane::LoadBalancer,
+            peering: Peering::Manual { pairs: vec![] },
+            chart: Chart::default(),
+            license_secret_ref: None,
+            watch_namespaces: vec![],
+            root_id: "r".into(),
+            verify_secs: 60,
+        };
+        assert_eq!(peer_data_plane(&spec, &name("c3")), DataPlane::NodePort);
+        assert_eq!(peer_data_plane(&spec, &name("c4")), DataPlane::LoadBalancer);
+        let settings = Settings {
+            istio_version: spec.istio_version.clone(),
+            data_plane: spec.data_plane,
+            peering: spec.peering.clone(),
+            operator: operator::Install {
+                chart: Chart::default(),
+                license: License::Key("k".into()),
+                watch_namespaces: vec![],
+                helm: "helm".into(),
+            },
+        };
+        let variant = |c: &ClusterSetup| {
+            setup::objects(Step::EastWest, c, &settings)
+                .into_iter()
+                .find(|o| o["kind"] == "Gateway")
+                .expect("gateway")["metadata"]["annotations"]
+                ["peering.solo.io/data-plane-service-type"]
+                .clone()
+        };
+        assert_eq!(variant(&c3), "NodePort");
+        assert_eq!(variant(&c4), serde_json::Value::Null);
+    }
+}

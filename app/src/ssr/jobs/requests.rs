@@ -1,0 +1,570 @@
+//! What is asked of the console before a job runs, and what reads clusters without changing them: a setup
+//! request checked and turned into a job's spec, its preflight (recorded), its plan, the checks, the
+//! clusters' chains of trust, and peer gateways exported for (or imported from) a cluster's owner.
+
+use super::*;
+
+impl Jobs {
+    /// Runs every check on `names` (read-only, concurrently; a cluster that cannot be reached fails alone).
+    pub async fn run_checks(&self, names: &[ClusterName]) -> ChecksReport {
+        use mesh::checks::{CheckId, CheckResult, ClusterChecks, Status};
+        let mut reachable = vec![];
+        let mut unreachable = vec![];
+        for name in names {
+            match self.target(name).await {
+                Ok(t) => reachable.push((t.name, t.client)),
+                Err(message) => unreachable.push(ClusterChecks {
+                    cluster: name.clone(),
+                    results: vec![CheckResult {
+                        id: CheckId::Reachable,
+                        status: Status::Fail,
+                        message,
+                        remediation: Some(
+                            "Re-test the cluster under Clusters and fix its credentials or network path".into(),
+                        ),
+                        details: vec![],
+                    }],
+                    root_fingerprint: None,
+                }),
+            }
+        }
+        let mut all = mesh::checks::check_all(reachable).await;
+        all.extend(unreachable);
+        all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        ChecksReport {
+            text: mesh::checks::to_text(&all),
+            clusters: all
+                .iter()
+                .map(|c| ClusterCheckView {
+                    cluster: c.cluster.to_string(),
+                    worst: status(c.worst()),
+                    results: c
+                        .results
+                        .iter()
+                        .map(|r| CheckView {
+                            title: r.id.title().to_string(),
+                            status: status(r.status),
+                            message: r.message.clone(),
+                            remediation: r.remediation.clone(),
+                            details: r.details.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            ran_at: now(),
+            id: None,
+            ran_by: None,
+        }
+    }
+
+    /// Each cluster's root of trust as its `cacerts` Secret holds it (public certificates only: the key is
+    /// never read out of the Secret's parse), judged against the console's root; for a cluster without
+    /// `cacerts`, what applying will write. Clusters are read concurrently; one that fails is named alone.
+    pub async fn trust_chains(&self, names: &[ClusterName]) -> Result<Vec<ClusterTrust>> {
+        if names.is_empty() || names.len() > 100 {
+            return Err(Error::Invalid {
+                field: "clusters",
+                message: "pick 1 to 100 clusters".into(),
+            });
+        }
+        for name in names {
+            self.inner
+                .store
+                .cluster(name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+        }
+        let root = self.inner.store.active_root().await?;
+        let chosen = root.as_ref().map(|r| r.fingerprint.clone());
+        let signer = match &root {
+            Some(r) => mesh::ca::describe(&r.cert_pem)
+                .map(|c| c.subject)
+                .unwrap_or_else(|_| "the console's root".into()),
+            None => {
+                "a new ECDSA P-256 root (made at apply, unless an admin makes or imports one first)"
+                    .into()
+            }
+        };
+        let at = now();
+        let runs = names.iter().map(|name| {
+            let (chosen, signer) = (chosen.as_deref(), signer.as_str());
+            async move {
+                let mut out = ClusterTrust {
+                    cluster: name.to_string(),
+                    intermediate: None,
+                    planned: None,
+                    problems: vec![],
+                    error: None,
+                };
+                let t = match self.target(name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        out.error = Some(format!(
+                            "cluster {name} is unreachable ({e}): re-test it under Clusters and fix its credentials or network path"
+                        ));
+                        return out;
+                    }
+                };
+                match mesh::ca::read_cacerts(&t.client, chosen, at).await {
+                    Ok(Some(c)) => {
+                        out.problems = c.problems;
+                        out.intermediate = Some(IntermediateView {
+                            subject: c.subject,
+                            issuer: c.issuer,
+                            not_before: c.not_before,
+                            not_after: c.not_after,
+                            key_algorithm: c.key_algorithm,
+                            pathlen: c.pathlen,
+                            root_fingerprint: c.root_fingerprint,
+                            root_matches: c.root_matches,
+                            chain_pem: c.chain_pem,
+                        });
+                    }
+                    Ok(None) => {
+                        out.planned = Some(format!(
+                            "will be minted at apply: intermediate valid {} days signed by {signer}",
+                            mesh::ca::DEFAULT_DAYS
+                        ));
+                    }
+                    Err(e) => out.error = Some(format!("cluster {name}: {e}")),
+                }
+                out
+            }
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+
+    /// Turns a setup asked for in the console into a job's spec with the root of trust in use (made now if
+    /// there is none), and the license key, which goes in the job's sealed secrets.
+    pub async fn spec_from_request(
+        &self,
+        req: &SetupRequest,
+        user: &str,
+    ) -> Result<(SetupSpec, Option<String>)> {
+        let (mut spec, key) = self.checked_spec(req).await?;
+        spec.root_id = self.root(user).await?.0;
+        Ok((spec, key))
+    }
+
+    /// The preflight of a setup: each cluster's own findings (concurrently; an unreachable cluster fails
+    /// alone) with the findings across the selection.
+    pub async fn preflight(&self, req: &SetupRequest) -> Result<Vec<PreflightView>> {
+        use mesh::checks::Status;
+        use mesh::preflight::{ClusterPreflight, Finding};
+        let (spec, key) = self.checked_spec(req).await?;
+        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let mut fleet = mesh::preflight::fleet(&spec.clusters, &settings);
+        let runs = spec.clusters.iter().map(|c| {
+            let settings = &settings;
+            async move {
+                match self.target(&c.name).await {
+                    Ok(t) => mesh::preflight::cluster(&t, c, settings, LB_PROBE).await,
+                    Err(message) => ClusterPreflight {
+                        cluster: c.name.clone(),
+                        findings: vec![Finding {
+                            key: "reachable".into(),
+                            title: "Cluster reachable".into(),
+                            status: Status::Fail,
+                            message,
+                            remediation: Some(
+                                "Re-test the cluster under Clusters and fix its credentials or network path".into(),
+                            ),
+                        }],
+                    },
+                }
+            }
+        });
+        Ok(futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|mut p| {
+                p.findings
+                    .extend(fleet.remove(&p.cluster).unwrap_or_default());
+                PreflightView {
+                    cluster: p.cluster.to_string(),
+                    blocked: p.findings.iter().any(|f| f.status == Status::Fail),
+                    findings: p
+                        .findings
+                        .into_iter()
+                        .map(|f| FindingView {
+                            key: f.key,
+                            title: f.title,
+                            status: status(f.status),
+                            message: f.message,
+                            remediation: f.remediation,
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// The preflight of `req`, recorded under the request's hash so that starting exactly this setup soon
+    /// after needs no second run (see [`Jobs::preflight_failures`]).
+    pub async fn preflight_recorded(
+        &self,
+        req: &SetupRequest,
+        user: &str,
+    ) -> Result<Vec<PreflightView>> {
+        let views = self.preflight(req).await?;
+        let failures = serde_json::to_string(&failures_of(&views)).unwrap_or_else(|_| "[]".into());
+        self.inner
+            .store
+            .record_preflight(&request_hash(req), now(), user, &failures)
+            .await?;
+        Ok(views)
+    }
+
+    /// The failed findings of the preflight of exactly `req`: the one recorded within [`PREFLIGHT_FRESH`],
+    /// or one run now. Starting a setup uses this, so the server — not the browser — knows whether the
+    /// setup goes on despite failures.
+    pub async fn preflight_failures(&self, req: &SetupRequest, user: &str) -> Result<Vec<String>> {
+        let hash = request_hash(req);
+        if let Some((at, failures)) = self.inner.store.preflight(&hash).await?
+            && now() - at <= PREFLIGHT_FRESH.as_secs() as i64
+            && let Ok(list) = serde_json::from_str::<Vec<String>>(&failures)
+        {
+            return Ok(list);
+        }
+        let views = self.preflight_recorded(req, user).await?;
+        Ok(failures_of(&views))
+    }
+
+    /// What a setup would change on each cluster (server-side dry runs; nothing is written).
+    pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
+        use mesh::setup::Change;
+        let (spec, key) = self.checked_spec(req).await?;
+        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let runs = spec.clusters.iter().map(|c| {
+            let settings = &settings;
+            async move {
+                let t = match self.target(&c.name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return ClusterPlan {
+                            cluster: c.name.to_string(),
+                            error: Some(e),
+                            steps: vec![],
+                        };
+                    }
+                };
+                let steps = setup::plan_cluster(&t, c, settings).await;
+                ClusterPlan {
+                    cluster: c.name.to_string(),
+                    error: None,
+                    steps: steps
+                        .into_iter()
+                        .map(|s| PlanStep {
+                            title: s.step.title().to_string(),
+                            commands: s.commands,
+                            objects: s
+                                .objects
+                                .into_iter()
+                                .map(|o| {
+                                    let (change, detail) = match o.change {
+                                        Change::Create => ("create", None),
+                                        Change::Update { diff } => ("update", Some(diff)),
+                                        Change::Unchanged => ("unchanged", None),
+                                        Change::Unknown { reason } => ("unknown", Some(reason)),
+                                    };
+                                    PlanObject {
+                                        kind: o.kind,
+                                        namespace: o.namespace,
+                                        name: o.name,
+                                        yaml: o.yaml,
+                                        change: change.into(),
+                                        detail,
+                                    }
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            }
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+
+    /// A setup request as a spec, checked up front: every cluster is registered (its network comes from the
+    /// registry), named once; the Istio version follows the rules; the pairs and the management cluster are
+    /// among the chosen clusters; the license is given. No root of trust yet (`root_id` is empty).
+    pub async fn checked_spec(&self, req: &SetupRequest) -> Result<(SetupSpec, Option<String>)> {
+        let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
+        if req.clusters.is_empty() {
+            return Err(invalid("clusters", "pick at least one cluster".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut clusters = vec![];
+        for name in &req.clusters {
+            if !seen.insert(name.clone()) {
+                return Err(invalid("clusters", format!("{name} is listed twice")));
+            }
+            let record =
+                self.inner.store.cluster(name).await?.ok_or_else(|| {
+                    invalid("clusters", format!("cluster {name} is not registered"))
+                })?;
+            clusters.push(ClusterSetup::new(name.clone(), record.network));
+        }
+        mesh::preflight::version_rule(req.istio_version.trim())
+            .map_err(|m| invalid("istio_version", m))?;
+        let peering = match &req.peering {
+            PeeringChoice::FullMesh => Peering::Manual {
+                pairs: setup::full_mesh(&req.clusters),
+            },
+            PeeringChoice::Pairs { pairs } => {
+                for (a, b) in pairs {
+                    if a == b {
+                        return Err(invalid("peering", format!("{a} cannot peer with itself")));
+                    }
+                    for c in [a, b] {
+                        if !seen.contains(c) {
+                            return Err(invalid(
+                                "peering",
+                                format!("{c} is in a pair but not among the chosen clusters"),
+                            ));
+                        }
+                    }
+                }
+                let mut unique = pairs.clone();
+                unique.sort();
+                unique.dedup();
+                Peering::Manual { pairs: unique }
+            }
+            PeeringChoice::Automatic { management } => {
+                if !seen.contains(management) {
+                    return Err(invalid(
+                        "peering",
+                        format!(
+                            "the management cluster {management} is not among the chosen clusters"
+                        ),
+                    ));
+                }
+                Peering::Automatic {
+                    management: management.clone(),
+                }
+            }
+        };
+        let (license_secret_ref, license_key) = match &req.license {
+            LicenseChoice::Key { key } => {
+                let key = key.trim();
+                if key.is_empty() || key.len() > 16 * 1024 || key.chars().any(char::is_control) {
+                    return Err(invalid(
+                        "license",
+                        "paste the license key: one line, at most 16 KiB".into(),
+                    ));
+                }
+                (None, Some(key.to_string()))
+            }
+            LicenseChoice::Secret { reference } => {
+                let ok = reference.split_once('/').is_some_and(|(ns, n)| {
+                    mesh::ids::check_dns1123_label("namespace", ns).is_ok()
+                        && !n.is_empty()
+                        && n.len() <= 253
+                });
+                if !ok {
+                    return Err(invalid(
+                        "license",
+                        format!(
+                            "{reference:?} is not a Secret reference such as gloo-mesh/license"
+                        ),
+                    ));
+                }
+                (Some(reference.clone()), None)
+            }
+        };
+        let problems =
+            crate::model::settings_problems(&req.settings, &req.per_cluster, &req.clusters);
+        if !problems.is_empty() {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect();
+            return Err(invalid("settings", list.join("; ")));
+        }
+        // The settings hold YAML typed by the user (the extensions ConfigMap): parsed, per cluster, on the
+        // blocking pool (mesh::yaml bounds its size as expanded).
+        let (settings, per_cluster) = (req.settings.clone(), req.per_cluster.clone());
+        let clusters = mesh::yaml::parse_off_runtime(move || {
+            for c in &mut clusters {
+                let over = per_cluster.get(&c.name);
+                let m = match over {
+                    Some(o) => settings.overridden_by(&o.mesh),
+                    None => settings.clone(),
+                };
+                apply_settings(c, &m, over).map_err(|msg| format!("{}: {msg}", c.name))?;
+            }
+            Ok::<_, String>(clusters)
+        })
+        .await
+        .map_err(|msg| invalid("settings", msg))?;
+        Ok((
+            SetupSpec {
+                clusters,
+                istio_version: req.istio_version.trim().to_string(),
+                data_plane: data_plane_of(req.eastwest),
+                peering,
+                chart: self.inner.chart.clone(),
+                license_secret_ref,
+                watch_namespaces: vec![],
+                root_id: String::new(),
+                verify_secs: 300,
+            },
+            license_key,
+        ))
+    }
+
+    /// The peer gateways that reach `names` (from their live state), as YAML for the owner of a cluster
+    /// Meshdeck has no credentials for.
+    pub async fn export_peers(&self, names: &[ClusterName], eastwest: EastWest) -> Result<String> {
+        if names.is_empty() || names.len() > 100 {
+            return Err(Error::Invalid {
+                field: "clusters",
+                message: "pick 1 to 100 clusters to export".into(),
+            });
+        }
+        let mut targets = vec![];
+        for name in names {
+            self.inner
+                .store
+                .cluster(name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+            targets.push(self.target(name).await.map_err(|message| Error::Invalid {
+                field: "clusters",
+                message,
+            })?);
+        }
+        setup::export_peers(&targets, data_plane_of(eastwest))
+            .await
+            .map_err(|e| Error::Invalid {
+                field: "clusters",
+                message: e.to_string(),
+            })
+    }
+
+    /// Applies the peer gateways someone sent (validated first, all of them) in each of `into`.
+    pub async fn import_peers(
+        &self,
+        into: &[ClusterName],
+        yaml: &str,
+    ) -> Result<Vec<crate::model::ImportOutcome>> {
+        if into.is_empty() || into.len() > 100 {
+            return Err(Error::Invalid {
+                field: "into",
+                message: "pick 1 to 100 clusters to import into".into(),
+            });
+        }
+        if yaml.len() > 256 * 1024 {
+            return Err(Error::Invalid {
+                field: "yaml",
+                message: "at most 256 KiB".into(),
+            });
+        }
+        let text = yaml.to_string();
+        let gateways = mesh::yaml::parse_off_runtime(move || setup::validate_peer_gateways(&text))
+            .await
+            .map_err(|message| Error::Invalid {
+                field: "yaml",
+                message,
+            })?;
+        for name in into {
+            self.inner
+                .store
+                .cluster(name)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+        }
+        let runs = into.iter().map(|name| {
+            let gateways = &gateways;
+            async move {
+                let mut out = crate::model::ImportOutcome {
+                    cluster: name.to_string(),
+                    applied: vec![],
+                    error: None,
+                };
+                let t = match self.target(name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        out.error = Some(format!("{e} — re-test the cluster under Clusters"));
+                        return out;
+                    }
+                };
+                for gw in gateways {
+                    match setup::import_peer(&t, gw).await {
+                        Ok(_) => out.applied.push(
+                            gw["metadata"]["name"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        ),
+                        Err(e) => {
+                            out.error = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                out
+            }
+        });
+        let outcomes = futures::future::join_all(runs).await;
+        tracing::info!(
+            clusters = outcomes.len(),
+            gateways = gateways.len(),
+            "imported peer gateways"
+        );
+        Ok(outcomes)
+    }
+}
+
+/// A cluster's control-plane settings (validated) written into what the engine applies: the
+/// ServiceMeshController's fields, istiod's environment, and the extensions ConfigMap's further keys —
+/// discovery selectors become the `stable` key, the raw YAML adds `stable` or `values.istio-ztunnel`.
+///
+/// `over` is the cluster's own part of the request: its east-west address override and variant (`None` keeps
+/// the setup's shared variant).
+pub(super) fn apply_settings(
+    c: &mut ClusterSetup,
+    m: &crate::model::MeshSettings,
+    over: Option<&crate::model::ClusterSettings>,
+) -> std::result::Result<(), String> {
+    use crate::model::{RAW_EXTENSION_KEYS, parse_selector};
+    c.address_override = over.and_then(|o| o.address_override.clone());
+    c.data_plane = over.and_then(|o| o.eastwest).map(data_plane_of);
+    c.mesh.distribution = m.distribution.clone();
+    c.mesh.scaling_profile = m.scaling_profile.clone();
+    c.mesh.on_conflict = m.on_conflict.clone();
+    c.mesh.trust_domain = m.trust_domain.clone();
+    c.mesh.image_repository = m.image_repository.clone();
+    c.mesh.image_secrets = m.image_secrets.clone();
+    c.mesh.repository_secrets = m.repository_secrets.clone();
+    c.mesh.repository_insecure_skip_verify = m.repository_insecure_skip_verify;
+    c.istiod_env = m.istiod_env.clone();
+    let mut extra = mesh::objects::parse_extensions_yaml(&m.extensions_yaml)
+        .map_err(|e| format!("extensions YAML: {e}"))?;
+    if let Some(k) = extra
+        .keys()
+        .find(|k| !RAW_EXTENSION_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "extensions YAML: it may set {} only; {k} is written by Meshdeck from the other fields or is unknown",
+            RAW_EXTENSION_KEYS.join(" and ")
+        ));
+    }
+    if !m.discovery_selectors.is_empty() {
+        if extra.contains_key("stable") {
+            return Err("discovery selectors are written into the stable key: set them in the field or in the raw YAML, not both".into());
+        }
+        let mut text = String::from("serviceMeshController:\n  istiod:\n    discoverySelectors:\n");
+        for s in &m.discovery_selectors {
+            let (k, v) = parse_selector(s).ok_or_else(|| format!("{s:?} is not key=value"))?;
+            text.push_str(&format!(
+                "    - matchLabels:\n        {}: {}\n",
+                serde_json::Value::String(k),
+                serde_json::Value::String(v)
+            ));
+        }
+        extra.insert("stable".into(), text);
+    }
+    c.extensions = extra;
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! Running a setup job: each cluster's steps (clusters in parallel, a failing one stops alone), then the
+//! links or the automatic-peering verification, then the checks; every step recorded as it goes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::*;
+
+impl Jobs {
+    pub(super) async fn run(&self, id: &str) {
+        match self.run_inner(id).await {
+            Ok(()) => {}
+            Err(e @ Error::Unrecorded(_)) => {
+                // Not finished on purpose: the lease runs out and the job is continued when the database
+                // answers (resume_orphans, every 15 s).
+                tracing::error!(
+                    job = id,
+                    "{e}; the job stops here and is continued once the database answers"
+                );
+            }
+            Err(e) => {
+                tracing::error!(job = id, "job stopped: {e}");
+                self.event(id, None, None, "error", &format!("the job stopped: {e}"))
+                    .await;
+                let st = &self.inner.store;
+                if let Err(e) = self
+                    .recorded("the job's end", || st.finish_job(id, "failed"))
+                    .await
+                {
+                    tracing::error!(job = id, "{e}; it is continued once the database answers");
+                }
+            }
+        }
+    }
+
+    pub(super) async fn run_inner(&self, id: &str) -> Result<()> {
+        let st = &self.inner.store;
+        let job: JobRow = st
+            .job(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        let secrets: JobSecrets = st
+            .job_secret(id)
+            .await?
+            .and_then(|s| self.inner.secrets.open(&job_context(id), &s).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(Error::Sealed)?;
+        let root = self.root_by_id(&spec.root_id).await?;
+        let license = match (&spec.license_secret_ref, secrets.license_key) {
+            (Some(r), _) => License::SecretRef(r.clone()),
+            (None, Some(k)) => License::Key(k),
+            (None, None) => {
+                return Err(Error::Invalid {
+                    field: "license",
+                    message: "missing".into(),
+                });
+            }
+        };
+        let settings = self.settings_of(&spec, license);
+        let steps = st.job_steps(id).await?;
+        let state_of: BTreeMap<(String, String), String> = steps
+            .iter()
+            .map(|s| ((s.cluster.clone(), s.step.clone()), s.state.clone()))
+            .collect();
+        let done = |c: &str, s: &str| {
+            state_of
+                .get(&(c.to_string(), s.to_string()))
+                .map(String::as_str)
+                == Some("done")
+        };
+        let failed_before = |c: &str| steps.iter().any(|s| s.cluster == c && s.state == "failed");
+
+        // Per cluster, in parallel.
+        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+        let runs = spec.clusters.iter().map(|c| {
+            let settings = &settings;
+            let root = &root;
+            let done = &done;
+            async move {
+                let name = c.name.to_string();
+                let outcome: Result<Option<Target>> = async {
+                    if failed_before(&name) {
+                        return Ok(None);
+                    }
+                    let pending: Vec<Step> = Step::ALL.into_iter().filter(|s| !done(&name, s.key())).collect();
+                    let target = match self.target(&c.name).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            let step = pending.first().copied().unwrap_or(Step::RootOfTrust);
+                            let msg = format!("cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster", step.title());
+                            self.set_step(id, &name, step.key(), "failed", None, Some(&msg)).await?;
+                            return Ok(None);
+                        }
+                    };
+                    for step in pending {
+                        self.set_step(id, &name, step.key(), "running", None, None).await?;
+                        let target = &target;
+                        let result = self
+                            .logged(id, &name, step.key(), |progress| async move {
+                                setup::run_step(step, target, c, settings, root, &*progress).await
+                            })
+                            .await;
+                        match result {
+                            Ok(o) => {
+                                self.set_step(id, &name, step.key(), "done", Some(o.changed), Some(&o.summary)).await?;
+                            }
+                            Err(e) => {
+                                self.set_step(id, &name, step.key(), "failed", None, Some(&e.to_string())).await?;
+                                self.event(id, Some(&name), Some(step.key()), "error", &e.to_string()).await;
+                                return Ok(None);
+                            }
+                        }
+                    }
+                    Ok(Some(target))
+                }
+                .await;
+                (name, outcome)
+            }
+        });
+        let mut all_ok = true;
+        for (name, t) in futures::future::join_all(runs).await {
+            match t? {
+                Some(t) => {
+                    targets.insert(name, t);
+                }
+                None => all_ok = false,
+            }
+        }
+        if !all_ok {
+            self.event(
+                id,
+                None,
+                None,
+                "error",
+                "stopped before linking: a cluster failed; fix it and retry that cluster",
+            )
+            .await;
+            return self.finish(id, "failed").await;
+        }
+
+        // Across clusters.
+        let mut linked_ok = true;
+        match &spec.peering {
+            Peering::Manual { pairs } => {
+                let todo: Vec<_> = pairs
+                    .iter()
+                    .filter(|(from, to)| !done(from.as_str(), &format!("link:{to}")))
+                    .collect();
+                linked_ok = self.link_pairs(id, &todo, &targets, &spec).await?;
+            }
+            Peering::Automatic { .. } => {
+                if !done(FLEET, "peers") {
+                    self.set_step(id, FLEET, "peers", "running", None, None)
+                        .await?;
+                    let list: Vec<Target> = targets.values().cloned().collect();
+                    let start = std::time::Instant::now();
+                    let result = loop {
+                        match setup::missing_automatic_peers(&list).await {
+                            Ok(m) if m.is_empty() => break Ok(()),
+                            Ok(m) if start.elapsed() > Duration::from_secs(spec.verify_secs) => {
+                                break Err(format!(
+                                    "peer gateways still missing: {}. Check that the management plane runs with ConfigDistribution and that every cluster's agent is connected",
+                                    m.iter()
+                                        .map(|(a, b)| format!("{a} has none for {b}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ));
+                            }
+                            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                            Err(e) => break Err(e.to_string()),
+                        }
+                    };
+                    match result {
+                        Ok(()) => {
+                            self.set_step(
+                                id,
+                                FLEET,
+                                "peers",
+                                "done",
+                                Some(false),
+                                Some("every cluster holds a peer gateway for every other"),
+                            )
+                            .await?
+                        }
+                        Err(e) => {
+                            linked_ok = false;
+                            self.set_step(id, FLEET, "peers", "failed", None, Some(&e))
+                                .await?;
+                        }
+                    }
+                }
+            }
+        }
+        if !linked_ok {
+            return self.finish(id, "failed").await;
+        }
+        self.set_step(id, FLEET, "verify", "running", None, None)
+            .await?;
+        let list: Vec<Target> = targets.values().cloned().collect();
+        let names: Vec<ClusterName> = spec.clusters.iter().map(|c| c.name.clone()).collect();
+        let holders = setup::holders(&names, &spec.peering);
+        let (list, holders, wait) = (&list, &holders, Duration::from_secs(spec.verify_secs));
+        let results = self
+            .logged(id, FLEET, "verify", |progress| async move {
+                setup::verify(list, holders, wait, &*progress).await
+            })
+            .await;
+        if results
+            .iter()
+            .all(|c| c.worst() == mesh::checks::Status::Pass)
+        {
+            self.set_step(
+                id,
+                FLEET,
+                "verify",
+                "done",
+                Some(false),
+                Some("every check passes in every cluster"),
+            )
+            .await?;
+            self.finish(id, "succeeded").await
+        } else {
+            let text = mesh::checks::to_text(&results);
+            self.set_step(id, FLEET, "verify", "failed", None, Some(&text))
+                .await?;
+            self.finish(id, "failed").await
+        }
+    }
+
+    pub(super) async fn finish(&self, id: &str, state: &str) -> Result<()> {
+        let st = &self.inner.store;
+        self.recorded("the job's end", || st.finish_job(id, state))
+            .await?;
+        self.event(
+            id,
+            None,
+            None,
+            if state == "succeeded" {
+                "info"
+            } else {
+                "error"
+            },
+            &format!("job {state}"),
+        )
+        .await;
+        self.publish(Update {
+            job_id: id.into(),
+            cluster: None,
+            step: None,
+            kind: UpdateKind::Finished {
+                state: state.into(),
+            },
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Runs `work` with a progress callback whose lines become events of `step` on `cluster` as they come.
+    pub(super) async fn logged<T, Fut>(
+        &self,
+        id: &str,
+        cluster: &str,
+        step: &str,
+        work: impl FnOnce(Box<dyn Fn(String) + Send + Sync>) -> Fut,
+    ) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let progress: Box<dyn Fn(String) + Send + Sync> = Box::new(move |line| {
+            let _ = tx.send(line);
+        });
+        let drain = async {
+            while let Some(line) = rx.recv().await {
+                self.event(id, Some(cluster), Some(step), "info", &line)
+                    .await;
+            }
+        };
+        // The callback is dropped when `work` ends, which ends the drain.
+        let (result, ()) = tokio::join!(work(progress), drain);
+        result
+    }
+
+    /// Links the ordered pairs `(from, to)`: each peer's gateway is built once from its live state, then
+    /// applied in every cluster that links to it, several at a time. Each pair is its own step; returns
+    /// whether all succeeded.
+    pub(super) async fn link_pairs(
+        &self,
+        id: &str,
+        pairs: &[&(ClusterName, ClusterName)],
+        targets: &BTreeMap<String, Target>,
+        spec: &SetupSpec,
+    ) -> Result<bool> {
+        use futures::StreamExt;
+        const IN_FLIGHT: usize = 8;
+        let peers: std::collections::BTreeSet<&ClusterName> =
+            pairs.iter().map(|(_, to)| to).collect();
+        let mut reads = vec![];
+        for to in peers {
+            reads.push(peer_gateway(to, targets, peer_data_plane(spec, to)));
+        }
+        let gateways: BTreeMap<String, std::result::Result<serde_json::Value, String>> =
+            futures::stream::iter(reads)
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        let mut links = vec![];
+        for (from, to) in pairs {
+            links.push(self.link_one(id, from, to, targets, &gateways));
+        }
+        let outcomes: Vec<Result<bool>> = futures::stream::iter(links)
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let mut all = true;
+        for o in outcomes {
+            all &= o?;
+        }
+        Ok(all)
+    }
+
+    /// One link step: applies `to`'s peer gateway in `from`.
+    pub(super) async fn link_one(
+        &self,
+        id: &str,
+        from: &ClusterName,
+        to: &ClusterName,
+        targets: &BTreeMap<String, Target>,
+        gateways: &BTreeMap<String, std::result::Result<serde_json::Value, String>>,
+    ) -> Result<bool> {
+        let key = format!("link:{to}");
+        self.set_step(id, from.as_str(), &key, "running", None, None)
+            .await?;
+        let result = match (targets.get(from.as_str()), gateways.get(to.as_str())) {
+            (Some(f), Some(Ok(gw))) => setup::import_peer(f, gw).await.map_err(|e| e.to_string()),
+            (_, Some(Err(e))) => Err(e.clone()),
+            _ => Err(format!("cluster {from} is not part of this job")),
+        };
+        match result {
+            Ok(o) => {
+                self.set_step(
+                    id,
+                    from.as_str(),
+                    &key,
+                    "done",
+                    Some(o.changed),
+                    Some(&o.summary),
+                )
+                .await?;
+                Ok(true)
+            }
+            Err(e) => {
+                self.set_step(id, from.as_str(), &key, "failed", None, Some(&e))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The peer gateway that reaches `to`, built from its live state (or why it cannot be).
+async fn peer_gateway(
+    to: &ClusterName,
+    targets: &BTreeMap<String, Target>,
+    data_plane: DataPlane,
+) -> (String, std::result::Result<serde_json::Value, String>) {
+    let gw = match targets.get(to.as_str()) {
+        Some(t) => setup::peer_gateway_for(t, data_plane)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err(format!("cluster {to} is not part of this job")),
+    };
+    (to.to_string(), gw)
+}
+
+/// The variant peers use to reach `to`: its own east-west variant in this setup, else the shared one.
+pub(super) fn peer_data_plane(spec: &SetupSpec, to: &ClusterName) -> DataPlane {
+    spec.clusters
+        .iter()
+        .find(|c| &c.name == to)
+        .and_then(|c| c.data_plane)
+        .unwrap_or(spec.data_plane)
+}
