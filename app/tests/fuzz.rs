@@ -1,80 +1,11 @@
-//! Fuzzing the console's own parsers of outside input, on stable Rust (see `mesh/tests/fuzz.rs` for the
-//! harness and the YAML-side targets): `next=` after sign-in, a topology export read back, a plan archive
+//! Fuzzing the console's own parsers of outside input, on stable Rust (the harness is `testworld::fuzz`; the
+//! YAML-side targets are in `mesh/tests/fuzz.rs`): `next=` after sign-in, a topology export read back, a plan archive
 //! built from any names and text, suggested cluster names, and the setup settings' validation. Each runs for
 //! `MESHDECK_FUZZ_SECS` (default 2 s), must never panic, and prints its executions.
 #![cfg(feature = "ssr")]
 
-use std::fmt::Debug;
-use std::time::{Duration, Instant};
-
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, TestRunner};
-
-thread_local! {
-    static FUZZING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn budget() -> Duration {
-    let secs = std::env::var("MESHDECK_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(2.0);
-    Duration::from_secs_f64(secs)
-}
-
-fn fuzz<T: Debug + Clone>(name: &str, strategy: impl Strategy<Value = T>, check: impl Fn(&T)) {
-    static QUIET: std::sync::Once = std::sync::Once::new();
-    QUIET.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !FUZZING.with(|f| f.get()) {
-                default(info);
-            }
-        }));
-    });
-    let fails = |v: &T| {
-        FUZZING.with(|f| f.set(true));
-        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(v))).is_err();
-        FUZZING.with(|f| f.set(false));
-        failed
-    };
-    let mut runner = TestRunner::new(Config {
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let deadline = Instant::now() + budget();
-    let mut executions = 0u64;
-    while Instant::now() < deadline {
-        let mut tree = strategy.new_tree(&mut runner).expect("a generated input");
-        let value = tree.current();
-        executions += 1;
-        if fails(&value) {
-            let mut smallest = value;
-            loop {
-                let v = tree.current();
-                if fails(&v) {
-                    smallest = v;
-                    if !tree.simplify() {
-                        break;
-                    }
-                } else if !tree.complicate() {
-                    break;
-                }
-            }
-            panic!(
-                "fuzz {name}: a crash after {executions} executions; smallest input: {smallest:?}"
-            );
-        }
-    }
-    eprintln!("fuzz {name}: executions={executions} crashes=0");
-    assert!(executions > 0);
-}
-
-fn bytes() -> impl Strategy<Value = String> {
-    prop::collection::vec(any::<u8>(), 0..600)
-        .prop_map(|b| String::from_utf8_lossy(&b).into_owned())
-}
+use testworld::fuzz::{bytes, fuzz};
 
 #[test]
 fn next_after_sign_in() {

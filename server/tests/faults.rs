@@ -76,16 +76,7 @@ async fn a_job_goes_on_through_a_restart_of_its_postgres() {
     let app = server::router(console);
     let mut admin = Client::new(app);
     admin.sign_in("admin", ADMIN_PASSWORD).await;
-    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
-    let a = admin
-        .call_json(
-            "register_clusters",
-            json!({"kubeconfig": kubeconfig, "clusters": [
-                {"context": "c3", "name": "c3", "network": "", "env": "", "region": "", "allow_insecure": false}
-            ]}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    common::register(&mut admin, &["c3"]).await;
     let a = admin
         .call_json(
             "start_setup",

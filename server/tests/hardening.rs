@@ -35,16 +35,7 @@ async fn yaml_that_expands_to_gigabytes_is_refused_at_every_door() {
     let app = server::router(console);
     let mut admin = Client::new(app.clone());
     admin.sign_in("admin", ADMIN_PASSWORD).await;
-    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
-    let a = admin
-        .call_json(
-            "register_clusters",
-            json!({"kubeconfig": kubeconfig, "clusters": [
-                {"context": "c1", "name": "c1", "network": "", "env": "", "region": "", "allow_insecure": false}
-            ]}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    common::register(&mut admin, &["c1"]).await;
     let mut viewer = Client::new(app);
     viewer.sign_in("vera", &viewer_pw).await;
     let bomb = yaml_bomb();

@@ -18,16 +18,7 @@ fn request(clusters: &[&str], version: &str, peering: serde_json::Value) -> serd
 
 /// Registers the test world's cluster c3 under its own name.
 async fn register_c3(admin: &mut Client) {
-    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
-    let a = admin
-        .call_json(
-            "register_clusters",
-            json!({"kubeconfig": kubeconfig, "clusters": [
-                {"context": "c3", "name": "c3", "network": "", "env": "", "region": "", "allow_insecure": false}
-            ]}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    common::register(admin, &["c3"]).await;
 }
 
 #[tokio::test]
@@ -321,16 +312,7 @@ async fn going_on_despite_a_failed_preflight_is_an_admins_call_and_the_server_kn
     admin.sign_in("admin", common::ADMIN_PASSWORD).await;
 
     // A cluster reached through the view-only user: its preflight fails (permissions).
-    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
-    let a = admin
-        .call_json(
-            "register_clusters",
-            json!({"kubeconfig": kubeconfig, "clusters": [
-                {"context": "c1-limited", "name": "limited", "network": "", "env": "", "region": "", "allow_insecure": false}
-            ]}),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    common::register_as(&mut admin, &[("c1-limited", "limited")]).await;
     let mut body = request(&["limited"], "1.28.1", json!({"mode": "full-mesh"}));
 
     // The browser's word is not enough: the server runs (or finds) the preflight of this exact request, and

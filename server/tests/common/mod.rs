@@ -56,6 +56,33 @@ pub async fn fresh_database(tag: &str) -> String {
     format!("{base}/{db}")
 }
 
+/// Registers contexts of the test world as `client` (an operator or an admin): `(context, name)` pairs.
+pub async fn register_as(client: &mut Client, clusters: &[(&str, &str)]) {
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let forms: Vec<serde_json::Value> = clusters
+        .iter()
+        .map(|(context, name)| {
+            serde_json::json!({"context": context, "name": name, "network": "", "env": "", "region": "", "allow_insecure": false})
+        })
+        .collect();
+    let a = client
+        .call_json(
+            "register_clusters",
+            serde_json::json!({"kubeconfig": kubeconfig, "clusters": forms}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let outcomes: Vec<app::model::RegisterOutcome> =
+        serde_json::from_str(&a.body).expect("outcomes");
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+}
+
+/// Registers contexts of the test world under their own names.
+pub async fn register(client: &mut Client, contexts: &[&str]) {
+    let pairs: Vec<(&str, &str)> = contexts.iter().map(|c| (*c, *c)).collect();
+    register_as(client, &pairs).await;
+}
+
 /// Creates a user directly in the store.
 pub async fn add_user(console: &server::Console, name: &str, role: app::model::Role) -> String {
     let password = format!("{name}-password-long-enough");

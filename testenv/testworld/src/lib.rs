@@ -17,6 +17,8 @@ use kube::{Client, Config};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+pub mod fuzz;
+
 /// The clusters are shared by every test of this binary: tests take this lock so they run one at a time.
 pub static WORLD_LOCK: LazyLock<tokio::sync::Mutex<()>> =
     LazyLock::new(|| tokio::sync::Mutex::new(()));
