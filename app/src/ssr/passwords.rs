@@ -110,6 +110,42 @@ pub fn verify(password: &str, stored: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn checks_run_off_the_async_workers_a_few_at_a_time_and_a_flood_is_refused() {
+        let h = hash("correct horse battery").expect("hash");
+        // One async worker only: were the check run on it, nothing else could run until it ends.
+        let check = tokio::spawn({
+            let h = h.clone();
+            async move { verify_async("correct horse battery", &h).await }
+        });
+        let mut ticks = 0u32;
+        while !check.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            ticks += 1;
+        }
+        assert!(check.await.expect("joined").expect("checked"));
+        assert!(
+            ticks > 0,
+            "the worker stayed free while the password was checked"
+        );
+        // A flood: at most WAITING_LIMIT wait, the rest are refused at once (never queued without bound).
+        let tries = (0..(WAITING_LIMIT + 40)).map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { verify_async("wrong password!", &h).await })
+        });
+        let results = futures::future::join_all(tries).await;
+        let busy = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Err(Error::Busy))))
+            .count();
+        let judged = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Ok(false))))
+            .count();
+        assert!(busy > 0, "some are refused");
+        assert_eq!(busy + judged, WAITING_LIMIT + 40, "every one is answered");
+    }
+
     #[test]
     fn hashes_are_argon2id_salted_and_verify_only_the_right_password() {
         let h = hash("correct horse battery").expect("hash");
