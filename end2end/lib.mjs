@@ -52,9 +52,17 @@ export async function run() {
     notes.length = 0;
     context.on('page', p => watch(p, problems, t.options));
     const page = await context.newPage();
+    // Another signed-in user in the same test: a context of its own (its own cookies), watched the same way.
+    const others = [];
+    const newPage = async () => {
+      const c = await browser.newContext({ javaScriptEnabled: t.options.javaScript !== false });
+      others.push(c);
+      c.on('page', p => watch(p, problems, t.options));
+      return c.newPage();
+    };
     const started = Date.now();
     try {
-      await t.fn({ page, context });
+      await t.fn({ page, context, newPage });
       if (problems.length) throw new Error(`browser problems:\n  ${problems.join('\n  ')}`);
       passed++;
       console.log(`ok   ${t.name} (${Date.now() - started} ms)`);
@@ -70,6 +78,7 @@ export async function run() {
         console.log(`  screenshot: ${file}\n  url: ${page.url()}`);
       } catch { /* the page may be gone */ }
     }
+    for (const c of others) await c.close();
     await context.close();
   }
   await browser.close();

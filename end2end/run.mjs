@@ -3,31 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BASE, eventually, expect, hydrated, run, signIn, test } from './lib.mjs';
+import { ADMIN_PASSWORD, KUBECONFIG, callApi, ensureRegistered, kubectl, resetClusters } from './world.mjs';
 
-const ADMIN_PASSWORD = process.env.MESHDECK_E2E_ADMIN_PASSWORD;
-const KUBECONFIG = readFileSync(process.env.MESHDECK_TEST_KUBECONFIG, 'utf8');
 const VIEWER = { username: 'vic-viewer', password: 'viewer-password-123' };
-const kubectl = (...args) => execFileSync(`${process.env.MESHDECK_TESTENV_BIN}/kubectl`,
-  ['--kubeconfig', process.env.MESHDECK_TEST_KUBECONFIG, ...args], { encoding: 'utf8' });
-const resetClusters = (...contexts) => execFileSync(process.env.MESHDECK_E2E_RESET, contexts, { stdio: 'inherit' });
-/** Calls a server function from the page, as the signed-in user; returns [status, parsed body]. */
-const callApi = (page, name, body) => page.evaluate(async ([name, body]) => {
-  const r = await fetch(`/api/${name}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return [r.status, await r.json()];
-}, [name, body]);
-
-/** Registers contexts under their own names; one registered before is refused as already registered, which is fine. */
-async function ensureRegistered(page, ...contexts) {
-  const [status, outcomes] = await callApi(page, 'register_clusters', {
-    kubeconfig: KUBECONFIG,
-    clusters: contexts.map(c => ({ context: c, name: c, network: '', env: '', region: '', allow_insecure: false })),
-  });
-  expect(status === 200 && outcomes.every(o => o.result.Ok || JSON.stringify(o.result).includes('already')),
-    `registered: ${JSON.stringify(outcomes)}`);
-}
 
 test('sign-in with a wrong password says so and keeps the user on the page', async ({ page }) => {
   await page.goto(`${BASE}/clusters`);
@@ -634,5 +612,8 @@ spec:
   await page.locator('[data-testid=topology][data-source=file]').waitFor();
   expect(await page.locator('g[data-cluster]').count() === shown, 'the imported graph is shown');
 });
+
+// The team portal's tests, after these (they register clusters the first tests register through the page).
+await import('./portal.mjs');
 
 await run();

@@ -83,6 +83,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/clusters/new") view=pages::RegisterPage ssr=SsrMode::Async />
                 <Route path=path!("/clusters/:name") view=pages::ClusterPage ssr=SsrMode::Async />
                 <Route path=path!("/users") view=pages::UsersPage ssr=SsrMode::Async />
+                <Route path=path!("/team") view=pages::TeamPage ssr=SsrMode::Async />
+                <Route path=path!("/requests") view=pages::RequestsPage ssr=SsrMode::Async />
+                <Route path=path!("/teams") view=pages::TeamsPage ssr=SsrMode::Async />
                 <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=pages::SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/topology") view=pages::TopologyPage ssr=SsrMode::Async />

@@ -55,20 +55,50 @@ fn server_functions_hold_no_sql_and_no_cluster_calls() {
 fn every_server_function_is_checked_for_a_user_or_is_one_of_the_public_ones() {
     const PUBLIC: [&str; 3] = ["sign_in", "sign_out", "get_me"];
     for (path, text) in sources("src/api") {
-        for part in text.split("#[server(").skip(1) {
-            let endpoint = part
-                .split("endpoint = \"")
-                .nth(1)
-                .and_then(|s| s.split('"').next())
-                .unwrap_or_else(|| panic!("{path}: a server fn without an explicit endpoint"));
+        // `#[server(default)]` marks an argument; every server fn itself names its endpoint.
+        let fns = text.matches("#[server(").count() - text.matches("#[server(default)]").count();
+        assert_eq!(
+            fns,
+            text.matches("#[server(endpoint = \"").count(),
+            "{path}: a server fn without an explicit endpoint"
+        );
+        for part in text.split("#[server(endpoint = \"").skip(1) {
+            let endpoint = part.split('"').next().unwrap_or_default();
             let body = part.split("\n}\n").next().unwrap_or_default();
             if PUBLIC.contains(&endpoint) {
                 continue;
             }
             assert!(
-                body.contains("session::require(Role::"),
+                body.contains("session::require(Role::")
+                    || WRAPPERS
+                        .iter()
+                        .any(|w| body.contains(&format!("{w}(Role::"))),
                 "{path}: server fn {endpoint} does not call session::require first"
             );
         }
     }
+    // A wrapper counts only when it authenticates before anything else.
+    for w in WRAPPERS {
+        let (_, text) = sources("src/api")
+            .into_iter()
+            .find(|(_, t)| t.contains(&format!("async fn {w}<")))
+            .unwrap_or_else(|| panic!("the wrapper {w} is defined in src/api"));
+        let def = text
+            .split(&format!("async fn {w}<"))
+            .nth(1)
+            .and_then(|d| d.split("\n}\n").next())
+            .unwrap_or_default();
+        let first = def
+            .split("async {")
+            .nth(1)
+            .and_then(|b| b.lines().map(str::trim).find(|l| !l.is_empty()))
+            .unwrap_or_default();
+        assert_eq!(
+            first, "let user = session::require(needed).await?;",
+            "{w} authenticates first"
+        );
+    }
 }
+
+/// Helpers that server functions call with the role they need, and that call `session::require` first.
+const WRAPPERS: [&str; 1] = ["with_portal"];

@@ -14,6 +14,7 @@ pub use mesh_ids as ids;
 pub mod kubeconfig;
 pub mod objects;
 pub mod operator;
+pub mod portal;
 pub mod preflight;
 pub mod setup;
 pub mod topology;

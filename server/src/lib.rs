@@ -533,6 +533,8 @@ pub fn router(console: Console) -> Router {
     let live = Router::new()
         .route("/live/jobs/{id}", get(app::ssr::live::job_stream))
         .route("/live/topology", get(app::ssr::live::topology_stream))
+        .route("/live/portal/{team}", get(app::ssr::portal::portal_stream))
+        .route("/export/audit", get(app::ssr::portal::audit_export))
         .with_state(state.clone());
     let files = Router::new()
         .route("/pkg/{file}", get(assets::serve))

@@ -268,6 +268,110 @@ fn rows() -> Vec<Row> {
             Form(vec![("id", "nosuchreport")]),
             StatusCode::NOT_FOUND,
         ),
+        row("my_teams", Some(Role::Viewer), Form(vec![]), StatusCode::OK),
+        row(
+            "team_overview",
+            Some(Role::Viewer),
+            Form(vec![("team", "no-such-team")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "plan_portal_request",
+            Some(Role::Viewer),
+            Json(
+                json!({"action": {"team": "no-such-team", "kind": "enrol", "namespace": "x", "clusters": ["c1"]}}),
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        row(
+            "submit_portal_request",
+            Some(Role::Viewer),
+            Json(
+                json!({"action": {"team": "no-such-team", "kind": "enrol", "namespace": "x", "clusters": ["c1"]}}),
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        row(
+            "withdraw_portal_request",
+            Some(Role::Viewer),
+            Form(vec![("id", "nosuchrequest")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "retry_portal_request",
+            Some(Role::Viewer),
+            Form(vec![("id", "nosuchrequest")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "list_portal_requests",
+            Some(Role::Viewer),
+            Form(vec![("team", "no-such-team"), ("pending_only", "false")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "review_portal_request",
+            Some(Role::Viewer),
+            Form(vec![("id", "nosuchrequest")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "decide_portal_request",
+            Some(Role::Operator),
+            Form(vec![
+                ("id", "nosuchrequest"),
+                ("approve", "false"),
+                ("comment", ""),
+            ]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "list_teams",
+            Some(Role::Operator),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "save_team",
+            Some(Role::Admin),
+            Json(
+                json!({"team": {"name": "Not A Name", "description": "", "contact": "", "max_namespaces": 1, "max_services": 1,
+                "rules": {"enrol": "auto", "leave": "auto", "share": "approval", "unshare": "auto"}}, "create": true}),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "delete_team",
+            Some(Role::Admin),
+            Form(vec![("name", "no-such-team")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "set_team_member",
+            Some(Role::Viewer),
+            Form(vec![
+                ("team", "no-such-team"),
+                ("username", "vera"),
+                ("role", "member"),
+            ]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "set_team_grant",
+            Some(Role::Admin),
+            Form(vec![
+                ("team", "no-such-team"),
+                ("cluster", "c1"),
+                ("patterns[0]", "x-*"),
+            ]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "list_audit",
+            Some(Role::Viewer),
+            Json(json!({"filter": {"team": "no-such-team"}})),
+            StatusCode::NOT_FOUND,
+        ),
         // Last: it ends the session.
         row("sign_out", None, Form(vec![]), StatusCode::OK),
     ]

@@ -4,6 +4,7 @@
 mod checks;
 mod clusters;
 mod jobs;
+mod portal;
 mod session;
 mod setup;
 mod topology;
@@ -12,6 +13,7 @@ mod users;
 pub use checks::*;
 pub use clusters::*;
 pub use jobs::*;
+pub use portal::*;
 pub use session::*;
 pub use setup::*;
 pub use topology::*;

@@ -1,6 +1,10 @@
 //! Pieces shared by the pages: the frame (navigation, user menu, theme), the sign-in gate, status badges
 //! and error messages.
 
+mod table;
+
+pub use table::{DataTable, TD, TD_NOWRAP, TR};
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
@@ -59,12 +63,15 @@ pub fn Gate(
     }
 }
 
-const NAV: [(&str, &str, Role); 6] = [
+const NAV: [(&str, &str, Role); 9] = [
     ("/clusters", "Clusters", Role::Viewer),
     ("/setup", "Setup", Role::Viewer),
     ("/topology", "Topology", Role::Viewer),
     ("/checks", "Checks", Role::Viewer),
     ("/activity", "Activity", Role::Viewer),
+    ("/team", "My team", Role::Viewer),
+    ("/requests", "Requests", Role::Operator),
+    ("/teams", "Teams", Role::Operator),
     ("/users", "Users", Role::Admin),
 ];
 

@@ -11,12 +11,14 @@ mod checks;
 mod error;
 mod jobs;
 pub mod plan_archive;
+mod portal;
 mod settings;
 mod setup;
 pub mod topology;
 pub use checks::*;
 pub use error::{AppError, FieldError};
 pub use jobs::*;
+pub use portal::*;
 pub use settings::*;
 pub use setup::*;
 
@@ -194,8 +196,11 @@ pub struct RegisterOutcome {
 }
 
 /// The console's own pages, as `next=` may name them: a fixed path, or a prefix followed by one id segment.
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 12] = [
     "/",
+    "/team",
+    "/requests",
+    "/teams",
     "/clusters",
     "/clusters/new",
     "/users",

@@ -9,7 +9,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::allowed;
 use crate::api::{RetryJob, get_job, list_jobs};
-use crate::components::{BUTTON_SECONDARY, ErrorBox, Gate};
+use crate::components::{BUTTON_SECONDARY, DataTable, ErrorBox, Gate, TD, TD_NOWRAP, TR};
 use crate::model::{JobDetail, JobEvent, JobStep, JobSummary, Role, format_time};
 
 /// A state as an icon and a word (never colour alone).
@@ -98,43 +98,33 @@ fn JobTable(list: Vec<JobSummary>) -> impl IntoView {
         .map(|j| {
             let href = format!("/activity/{}", j.id);
             view! {
-                <tr class="border-t border-slate-200 dark:border-slate-800" data-job=j.id.clone()>
-                    <td class="whitespace-nowrap px-3 py-2 font-mono text-sm">
+                <tr class=TR data-job=j.id.clone()>
+                    <td class=format!("{TD_NOWRAP} font-mono text-sm")>
                         <a class="text-indigo-700 underline dark:text-indigo-300" href=href>
                             {j.id.clone()}
                         </a>
                     </td>
-                    <td class="px-3 py-2">{j.kind.clone()}</td>
-                    <td class="whitespace-nowrap px-3 py-2">
+                    <td class=TD>{j.kind.clone()}</td>
+                    <td class=TD_NOWRAP>
                         <StateBadge state=j.state.clone() />
                     </td>
-                    <td class="px-3 py-2">{j.clusters.join(", ")}</td>
-                    <td class="px-3 py-2">{format!("{}/{} steps", j.steps_done, j.steps_total)}</td>
-                    <td class="px-3 py-2">{j.started_by.clone()}</td>
-                    <td class="whitespace-nowrap px-3 py-2 text-sm">{format_time(j.created_at)}</td>
-                    <td class="whitespace-nowrap px-3 py-2 text-sm">{duration(Some(j.created_at), j.finished_at)}</td>
+                    <td class=TD>{j.clusters.join(", ")}</td>
+                    <td class=TD>{format!("{}/{} steps", j.steps_done, j.steps_total)}</td>
+                    <td class=TD>{j.started_by.clone()}</td>
+                    <td class=format!("{TD_NOWRAP} text-sm")>{format_time(j.created_at)}</td>
+                    <td class=format!("{TD_NOWRAP} text-sm")>{duration(Some(j.created_at), j.finished_at)}</td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
+        .collect::<Vec<_>>();
     view! {
-        <div class="mt-4 overflow-x-auto rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-            <table class="w-full text-left">
-                <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"Job"</th>
-                        <th scope="col" class="px-3 py-2">"What"</th>
-                        <th scope="col" class="px-3 py-2">"State"</th>
-                        <th scope="col" class="px-3 py-2">"Clusters"</th>
-                        <th scope="col" class="px-3 py-2">"Progress"</th>
-                        <th scope="col" class="px-3 py-2">"Started by"</th>
-                        <th scope="col" class="px-3 py-2">"Started"</th>
-                        <th scope="col" class="px-3 py-2">"Took"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Jobs".to_string()
+            head=vec!["Job", "What", "State", "Clusters", "Progress", "Started by", "Started", "Took"]
+            rows=rows
+            empty="No job has run yet."
+        />
     }
 }
 
@@ -350,28 +340,16 @@ fn event_line(e: &JobEvent) -> impl IntoView + use<> {
 /// Follows the job over Server-Sent Events while the page shows it (browser only).
 #[cfg(feature = "hydrate")]
 fn follow(id: &str, detail: RwSignal<JobDetail>, live: RwSignal<bool>) {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-    let Ok(source) = web_sys::EventSource::new(&format!("/live/jobs/{id}")) else {
-        return;
+    let on_job = move |text: String| {
+        if let Ok(update) = serde_json::from_str::<JobDetail>(&text) {
+            detail.update(|d| merge(d, update));
+        }
     };
-    let on_job =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let Some(text) = ev.data().as_string() else {
-                return;
-            };
-            if let Ok(update) = serde_json::from_str::<JobDetail>(&text) {
-                live.set(true);
-                detail.update(|d| merge(d, update));
-            }
-        });
-    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| live.set(false));
-    let _ = source.add_event_listener_with_callback("job", on_job.as_ref().unchecked_ref());
-    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    let kept = StoredValue::new_local((source, on_job, on_error));
-    on_cleanup(move || {
-        kept.try_with_value(|(source, _, _)| source.close());
-    });
+    super::live::listen(
+        &format!("/live/jobs/{id}"),
+        vec![("job", Box::new(on_job))],
+        live,
+    );
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@ mod account;
 mod activity;
 mod checks;
 mod clusters;
+#[cfg(feature = "hydrate")]
+pub(crate) mod live;
+mod portal;
 mod register;
 mod setup;
 mod setup_link;
@@ -16,6 +19,7 @@ pub use account::AccountPage;
 pub use activity::{ActivityPage, JobPage, StateBadge};
 pub use checks::{CheckBadge, ChecksPage};
 pub use clusters::{ClusterPage, ClustersPage};
+pub use portal::{RequestsPage, TeamPage, TeamsPage};
 pub use register::RegisterPage;
 pub use setup::SetupPage;
 pub use sign_in::SignInPage;

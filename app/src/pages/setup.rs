@@ -936,7 +936,7 @@ fn object_label(o: &crate::model::PlanObject) -> String {
 }
 
 #[component]
-fn PlanView(list: Vec<ClusterPlan>) -> impl IntoView {
+pub(super) fn PlanView(list: Vec<ClusterPlan>) -> impl IntoView {
     list.into_iter()
         .map(|c| {
             let heading = |s: &crate::model::PlanStep| {

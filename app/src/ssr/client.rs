@@ -105,6 +105,13 @@ pub fn attempter() -> Attempter {
     Attempter { source, device }
 }
 
+/// The client's address of the current server-function request, for the audit ('' when unknown).
+pub fn address() -> String {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<ClientAddr>().map(|a| a.0.to_string()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

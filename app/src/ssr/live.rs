@@ -31,20 +31,20 @@ use crate::model::AppError;
 
 /// How often a stream checks its session in the store (and a job stream re-reads its job, for a notice that
 /// may have been lost while the database restarted).
-const RECHECK: Duration = Duration::from_secs(30);
+pub(crate) const RECHECK: Duration = Duration::from_secs(30);
 
 /// What ties a stream to its session.
-struct Owner {
+pub(crate) struct Owner {
     state: AppState,
     session_id: Option<String>,
     user: i64,
-    checked: tokio::time::Instant,
+    pub(crate) checked: tokio::time::Instant,
     _slot: StreamSlot,
 }
 
 impl Owner {
     /// Opens a stream for the signed-in user of `session`, within the limits.
-    async fn open(state: AppState, session: &Session) -> Result<Owner, Response> {
+    pub(crate) async fn open(state: AppState, session: &Session) -> Result<Owner, Response> {
         let user = match user_in(session, &state).await {
             Ok(Some(u)) => u,
             Ok(None) => return Err(error(AppError::Unauthenticated)),
@@ -67,16 +67,16 @@ impl Owner {
     }
 
     /// Whether a notice ends this stream.
-    fn ended_by(&self, n: &Notice) -> bool {
+    pub(crate) fn ended_by(&self, n: &Notice) -> bool {
         match n {
             Notice::SessionEnded { session } => self.session_id.as_deref() == Some(session),
             Notice::UserSessionsEnded { user } => *user == self.user,
-            Notice::Job { .. } => false,
+            Notice::Job { .. } | Notice::Portal { .. } => false,
         }
     }
 
     /// Reads the session again from the store when [`RECHECK`] has passed: false when it no longer stands.
-    async fn still_valid(&mut self, force: bool) -> bool {
+    pub(crate) async fn still_valid(&mut self, force: bool) -> bool {
         if !force && self.checked.elapsed() < RECHECK {
             return true;
         }
@@ -214,7 +214,7 @@ pub async fn job_stream(
         .into_response()
 }
 
-fn error(e: AppError) -> Response {
+pub(crate) fn error(e: AppError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,

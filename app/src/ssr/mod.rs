@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod live;
 pub mod notify;
 pub mod passwords;
+pub mod portal;
 pub mod registry;
 pub mod secrets;
 pub mod session;

@@ -20,6 +20,8 @@ use super::store::Store;
 pub enum Notice {
     /// A job changed (a step, an event, its end).
     Job { id: String },
+    /// A team's requests or what the portal applied for it changed.
+    Portal { team: String },
     /// This session ended (signed out).
     SessionEnded { session: String },
     /// Every session of this user ended (password changed or reset, user disabled).

@@ -58,11 +58,15 @@ pub enum Error {
 
 fn describe_holders(h: &[Holder]) -> String {
     h.iter()
-        .map(|h| {
-            format!(
+        .map(|h| match crate::ssr::portal::describe_lock(&h.cluster) {
+            Some(what) => format!(
+                "{what} is busy with job {} started by {}",
+                h.job_id, h.started_by
+            ),
+            None => format!(
                 "cluster {} is busy with job {} started by {}",
                 h.cluster, h.job_id, h.started_by
-            )
+            ),
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -335,6 +339,57 @@ impl Jobs {
         Ok(id)
     }
 
+    /// Tells the console's streams (and the other replicas) that something changed.
+    pub(crate) async fn notify(&self, notice: Notice) {
+        self.inner.notifier.publish(notice).await;
+    }
+
+    /// The store the jobs are kept in (for flows that build on jobs, like the portal).
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Creates a job of another flow (`kind`, its spec as JSON, its steps, the lock keys it holds while it
+    /// runs) and starts it; refused, storing nothing, when a lock is held.
+    pub(crate) async fn start_job(
+        &self,
+        kind: &str,
+        spec_json: &str,
+        steps: &[(String, String)],
+        locks: &[String],
+        user: &str,
+        what: &str,
+    ) -> Result<String> {
+        let id = random_id();
+        let created = self
+            .inner
+            .store
+            .create_job(&store::NewJob {
+                id: &id,
+                kind,
+                spec: spec_json,
+                secret: None,
+                started_by: user,
+                steps,
+                clusters: locks,
+                lease_owner: &self.inner.replica,
+                lease_until: now() + self.inner.lease.as_secs() as i64,
+            })
+            .await?;
+        created.map_err(Error::Busy)?;
+        tracing::info!(job = %id, user, kind, "job started");
+        self.event(
+            &id,
+            None,
+            None,
+            "info",
+            &format!("started by {user}: {what}"),
+        )
+        .await;
+        self.spawn(id.clone());
+        Ok(id)
+    }
+
     /// Runs a finished (failed) job's unfinished steps again — for one cluster, or all.
     pub async fn retry(
         &self,
@@ -348,17 +403,21 @@ impl Jobs {
             .job(job_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
-        let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-            field: "spec",
-            message: e.to_string(),
-        })?;
         if job.state == "running" {
             return Err(Error::Invalid {
                 field: "job",
                 message: "the job is still running".into(),
             });
         }
-        let clusters: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+        let clusters: Vec<String> = if job.kind == crate::ssr::portal::JOB_KIND {
+            crate::ssr::portal::lock_keys_of(&job.spec)
+        } else {
+            let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+                field: "spec",
+                message: e.to_string(),
+            })?;
+            spec.clusters.iter().map(|c| c.name.to_string()).collect()
+        };
         self.inner
             .store
             .relock(
@@ -506,7 +565,7 @@ impl Jobs {
 
     /// Records an event of a job (retried; an event that still cannot be written is logged and dropped —
     /// use [`Jobs::event_or_stop`] where the job must not go on without it).
-    async fn event(
+    pub(crate) async fn event(
         &self,
         job: &str,
         cluster: Option<&str>,
@@ -549,7 +608,7 @@ impl Jobs {
 
     /// Records a step's state (retried). When it cannot be written the job must stop: going on would apply
     /// more than the database says, and a failure would be lost.
-    async fn set_step(
+    pub(crate) async fn set_step(
         &self,
         job: &str,
         cluster: &str,
@@ -576,7 +635,7 @@ impl Jobs {
         Ok(())
     }
 
-    async fn target(&self, name: &ClusterName) -> std::result::Result<Target, String> {
+    pub(crate) async fn target(&self, name: &ClusterName) -> std::result::Result<Target, String> {
         let creds = self
             .inner
             .registry
@@ -625,6 +684,7 @@ pub fn step_title(key: &str) -> String {
         return format!("Link to {to}");
     }
     match key {
+        crate::ssr::portal::STEP => "Apply the team's labels".into(),
         "peers" => "Automatic peering".into(),
         "verify" => "Verify (all checks)".into(),
         other => other.to_string(),

@@ -39,6 +39,9 @@ impl Jobs {
             .job(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("job {id}")))?;
+        if job.kind == crate::ssr::portal::JOB_KIND {
+            return crate::ssr::portal::run_job(self, id, &job).await;
+        }
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),
@@ -231,7 +234,7 @@ impl Jobs {
         }
     }
 
-    pub(super) async fn finish(&self, id: &str, state: &str) -> Result<()> {
+    pub(crate) async fn finish(&self, id: &str, state: &str) -> Result<()> {
         let st = &self.inner.store;
         self.recorded("the job's end", || st.finish_job(id, state))
             .await?;

@@ -257,10 +257,12 @@ impl Store {
 
 mod clusters;
 mod jobs;
+mod portal;
 mod reports;
 mod throttle;
 mod users;
 
 pub use jobs::*;
+pub use portal::*;
 pub use reports::KEEP_SECS;
 pub use throttle::*;

@@ -1,0 +1,256 @@
+//! Asking for a change: what (enrol, leave, share, stop sharing), which namespace (and Service), in which of
+//! the team's clusters; the plan first (objects per cluster with the server-side dry-run diff, the kubectl
+//! commands, what the portal noticed, whether it runs at once or waits for an operator), then the request.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+
+use super::super::setup::{Copyable, PlanView};
+use crate::api::{PlanPortalRequest, SubmitPortalRequest};
+use crate::components::{Alert, BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT, field_error};
+use crate::model::{MeshMode, PortalAction, PortalKind, ShareScope};
+
+/// What the form holds, kept by the page: the team's page is drawn again when a request settles, and what
+/// was typed, the plan and the last outcome stay.
+#[derive(Clone, Copy)]
+pub struct FormState {
+    kind: RwSignal<PortalKind>,
+    namespace: RwSignal<String>,
+    service: RwSignal<String>,
+    /// None: every granted cluster (until one is unticked).
+    chosen: RwSignal<Option<BTreeSet<String>>>,
+    mode: RwSignal<MeshMode>,
+    scope: RwSignal<ShareScope>,
+    spread: RwSignal<bool>,
+    plan: ServerAction<PlanPortalRequest>,
+    submit: ServerAction<SubmitPortalRequest>,
+}
+
+impl FormState {
+    pub fn new() -> Self {
+        FormState {
+            kind: RwSignal::new(PortalKind::Enrol),
+            namespace: RwSignal::new(String::new()),
+            service: RwSignal::new(String::new()),
+            chosen: RwSignal::new(None),
+            mode: RwSignal::new(MeshMode::Sidecar),
+            scope: RwSignal::new(ShareScope::Global),
+            spread: RwSignal::new(false),
+            plan: ServerAction::new(),
+            submit: ServerAction::new(),
+        }
+    }
+
+    /// Bumped when a request was made.
+    pub fn submitted(&self) -> ServerAction<SubmitPortalRequest> {
+        self.submit
+    }
+}
+
+#[component]
+pub fn RequestForm(
+    team: String,
+    /// The clusters the team is granted.
+    clusters: Vec<String>,
+    state: FormState,
+) -> impl IntoView {
+    let FormState {
+        kind,
+        namespace,
+        service,
+        chosen,
+        mode,
+        scope,
+        spread,
+        plan,
+        submit,
+    } = state;
+    if chosen.get_untracked().is_none() {
+        chosen.set(Some(clusters.iter().cloned().collect()));
+    }
+    let chosen_set = move || chosen.get().unwrap_or_default();
+    let team_name = StoredValue::new(team);
+    let action = move || PortalAction {
+        team: team_name.get_value(),
+        kind: kind.get(),
+        namespace: namespace.get().trim().to_string(),
+        service: Some(service.get().trim().to_string()).filter(|s| {
+            !s.is_empty() && matches!(kind.get(), PortalKind::Share | PortalKind::Unshare)
+        }),
+        clusters: chosen_set().into_iter().collect(),
+        mode: mode.get(),
+        scope: scope.get(),
+        spread: spread.get() && kind.get() == PortalKind::Share && !service.get().trim().is_empty(),
+    };
+    // A change of the request makes the plan shown stale.
+    Effect::new(move |_| {
+        let _ = action();
+        plan.clear();
+    });
+    let plan_error = move || plan.value().get().and_then(Result::err);
+    let submit_error = move || submit.value().get().and_then(Result::err);
+    let any_error = move || submit_error().or_else(plan_error);
+    let kinds = [
+        (PortalKind::Enrol, "Enrol a namespace in the mesh"),
+        (PortalKind::Leave, "Take a namespace out of the mesh"),
+        (PortalKind::Share, "Share a service (or a whole namespace)"),
+        (PortalKind::Unshare, "Stop sharing"),
+    ];
+    let kind_options = kinds
+        .into_iter()
+        .map(|(k, label)| view! { <option value=k.as_str() selected=move || kind.get() == k>{label}</option> })
+        .collect_view();
+    let boxes = clusters
+        .iter()
+        .map(|c| {
+            let (c1, c2) = (c.clone(), c.clone());
+            view! {
+                <label class="mr-4 inline-flex items-center gap-1">
+                    <input
+                        type="checkbox"
+                        value=c.clone()
+                        prop:checked=move || chosen_set().contains(&c1)
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            chosen.update(|s| {
+                                let s = s.get_or_insert_with(BTreeSet::new);
+                                if on { s.insert(c2.clone()); } else { s.remove(&c2); }
+                            });
+                        }
+                    />
+                    {c.clone()}
+                </label>
+            }
+        })
+        .collect_view();
+    let sharing = move || matches!(kind.get(), PortalKind::Share | PortalKind::Unshare);
+    view! {
+        <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900" data-testid="request-form">
+            <h2 class="text-lg font-semibold">"Ask for a change"</h2>
+            <p class="mt-1 max-w-prose text-sm">
+                "Preview the plan first: it shows what would change in each cluster. Within your team's rules and limits the change runs at once; otherwise a platform operator approves it."
+            </p>
+            <div class="mt-3 grid gap-3 md:grid-cols-3">
+                <label class="block">
+                    <span class="text-sm font-medium">"What"</span>
+                    <select
+                        class=INPUT
+                        name="kind"
+                        on:change=move |ev| {
+                            if let Some(k) = PortalKind::parse(&event_target_value(&ev)) {
+                                kind.set(k);
+                            }
+                        }
+                    >
+                        {kind_options}
+                    </select>
+                </label>
+                <label class="block">
+                    <span class="text-sm font-medium">"Namespace"</span>
+                    <input
+                        class=INPUT
+                        name="namespace"
+                        autocomplete="off"
+                        placeholder="e.g. payments-web"
+                        prop:value=move || namespace.get()
+                        on:input=move |ev| namespace.set(event_target_value(&ev))
+                    />
+                    {field_error(any_error, "namespace")}
+                </label>
+                <label class="block" class:hidden=move || !sharing()>
+                    <span class="text-sm font-medium">"Service (empty: every service of the namespace)"</span>
+                    <input
+                        class=INPUT
+                        name="service"
+                        autocomplete="off"
+                        prop:value=move || service.get()
+                        on:input=move |ev| service.set(event_target_value(&ev))
+                    />
+                    {field_error(any_error, "service")}
+                </label>
+            </div>
+            <fieldset class="mt-3">
+                <legend class="text-sm font-medium">"Clusters"</legend>
+                <div class="mt-1">{boxes}</div>
+                {field_error(any_error, "clusters")}
+            </fieldset>
+            <fieldset class="mt-3" class:hidden=move || kind.get() != PortalKind::Enrol>
+                <legend class="text-sm font-medium">"Data plane"</legend>
+                <label class="mr-4 inline-flex items-center gap-1">
+                    <input type="radio" name="mode" prop:checked=move || mode.get() == MeshMode::Sidecar on:change=move |_| mode.set(MeshMode::Sidecar) />
+                    "Sidecar"
+                </label>
+                <label class="mr-4 inline-flex items-center gap-1">
+                    <input type="radio" name="mode" prop:checked=move || mode.get() == MeshMode::Ambient on:change=move |_| mode.set(MeshMode::Ambient) />
+                    "Ambient"
+                </label>
+            </fieldset>
+            <fieldset class="mt-3" class:hidden=move || kind.get() != PortalKind::Share>
+                <legend class="text-sm font-medium">"Scope"</legend>
+                <label class="mr-4 inline-flex items-center gap-1">
+                    <input type="radio" name="scope" prop:checked=move || scope.get() == ShareScope::Global on:change=move |_| scope.set(ShareScope::Global) />
+                    "global: also reachable as <service>.<namespace>.mesh.internal"
+                </label>
+                <label class="mr-4 inline-flex items-center gap-1">
+                    <input type="radio" name="scope" prop:checked=move || scope.get() == ShareScope::GlobalOnly on:change=move |_| scope.set(ShareScope::GlobalOnly) />
+                    "global-only: the usual name reaches every cluster"
+                </label>
+                <label class="mt-2 flex items-center gap-1">
+                    <input type="checkbox" name="spread" prop:checked=move || spread.get() on:change=move |ev| spread.set(event_target_checked(&ev)) />
+                    "Spread traffic across clusters (instead of preferring the local one)"
+                </label>
+            </fieldset>
+            <div class="mt-4 flex flex-wrap gap-3">
+                <button
+                    type="button"
+                    class=BUTTON_SECONDARY
+                    data-testid="preview"
+                    disabled=move || plan.pending().get()
+                    on:click=move |_| { plan.dispatch(PlanPortalRequest { action: action() }); }
+                >
+                    {move || if plan.pending().get() { "Planning…" } else { "Preview the plan" }}
+                </button>
+                <button
+                    type="button"
+                    class=BUTTON
+                    data-testid="submit-request"
+                    disabled=move || submit.pending().get()
+                    on:click=move |_| { submit.dispatch(SubmitPortalRequest { action: action() }); }
+                >
+                    "Submit the request"
+                </button>
+            </div>
+            {move || any_error().filter(|e| ["namespace", "service", "clusters"].iter().all(|f| e.for_field(f).is_none())).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+            {move || submit.value().get().and_then(Result::ok).map(|s| match (s.job_id, s.waits_for) {
+                (Some(job), _) => view! {
+                    <p class="mt-3" role="status" data-testid="request-outcome">
+                        "✓ Request " {s.id.clone()} " is running. "
+                        <a class="underline" href=format!("/activity/{job}")>"Follow its progress"</a>
+                    </p>
+                }.into_any(),
+                (None, why) => view! {
+                    <p class="mt-3" role="status" data-testid="request-outcome">
+                        {format!("Request {} waits for a platform operator: {}", s.id, why.unwrap_or_default())}
+                    </p>
+                }.into_any(),
+            })}
+            {move || plan.value().get().and_then(Result::ok).map(|p| {
+                let warnings = p.warnings.iter().map(|w| view! { <Alert message=w.clone() /> }).collect_view();
+                view! {
+                    <div class="mt-4" data-testid="portal-plan">
+                        <p class="font-medium">
+                            {match &p.waits_for {
+                                None => "Runs at once when submitted.".to_string(),
+                                Some(w) => format!("Waits for a platform operator: {w}"),
+                            }}
+                        </p>
+                        {p.address.clone().map(|a| view! { <Copyable text=a label="Other clusters call it" /> })}
+                        {warnings}
+                        <PlanView list=p.clusters.clone() />
+                    </div>
+                }
+            })}
+        </section>
+    }
+}
