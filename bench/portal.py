@@ -8,6 +8,7 @@ Prints one line per run to stderr, and last, on stdout:
   request_to_applied_ms=<median> min_ms= max_ms= runs= clusters=
 usage: portal.py URL ADMIN_PASSWORD KUBECONFIG KUBECTL RUNS CONTEXT...
 Standard library only."""
+import atexit
 import http.cookiejar
 import json
 import os
@@ -77,12 +78,20 @@ for c in contexts:
 # One watch per cluster: when each namespace of the team appeared there.
 seen = {}
 seen_lock = threading.Condition()
+watchers = []
+
+
+@atexit.register
+def stop_watchers():
+    for p in watchers:
+        p.kill()
 
 
 def watch(context):
     p = subprocess.Popen([kubectl, "--kubeconfig", kubeconfig, "--context", context, "get", "namespaces",
                           "-l", f"meshdeck.io/team={team}", "--watch", "-o", "name"],
-                         stdout=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watchers.append(p)
     for line in p.stdout:
         name = line.strip().removeprefix("namespace/")
         with seen_lock:
