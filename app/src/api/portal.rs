@@ -13,15 +13,20 @@ use crate::model::{
 #[cfg(feature = "ssr")]
 async fn with_portal<T, F, Fut>(needed: crate::model::Role, f: F) -> Result<T, AppError>
 where
-    F: FnOnce(crate::ssr::portal::Portal, crate::ssr::store::User, String) -> Fut,
+    F: FnOnce(crate::ssr::portal::Portal, crate::ssr::portal::Caller) -> Fut,
     Fut: std::future::Future<Output = Result<T, AppError>>,
 {
-    use crate::ssr::{client, portal::Portal, session, state::state};
+    use crate::ssr::portal::{Caller, Portal};
+    use crate::ssr::{client, session, state::state};
     session::respond(
         async {
             let user = session::require(needed).await?;
             let portal = Portal::new(&state()?);
-            f(portal, user, client::address()).await
+            let caller = Caller {
+                user,
+                source: client::address(),
+            };
+            f(portal, caller).await
         }
         .await,
     )
@@ -31,15 +36,7 @@ where
 #[server(endpoint = "my_teams")]
 pub async fn my_teams() -> Result<Vec<(TeamView, TeamRole)>, AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
-        p.my_teams(&Caller {
-            user: &user,
-            source: &source,
-        })
-        .await
-    })
-    .await
+    with_portal(Role::Viewer, |p, c| async move { p.my_teams(&c).await }).await
 }
 
 /// A team's page: what the portal keeps applied (with what is live and any drift), its shared services,
@@ -48,25 +45,16 @@ pub async fn my_teams() -> Result<Vec<(TeamView, TeamRole)>, AppError> {
 #[server(endpoint = "team_overview")]
 pub async fn get_team_overview(team: String) -> Result<Option<TeamOverview>, AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
+    with_portal(Role::Viewer, |p, c| async move {
         let team = if team.is_empty() {
-            match p.first_team_of(&user).await? {
+            match p.first_team_of(&c.user).await? {
                 Some(t) => t,
                 None => return Ok(None),
             }
         } else {
             team
         };
-        p.overview(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &team,
-        )
-        .await
-        .map(Some)
+        p.overview(&c, &team).await.map(Some)
     })
     .await
 }
@@ -76,17 +64,10 @@ pub async fn get_team_overview(team: String) -> Result<Option<TeamOverview>, App
 #[server(endpoint = "plan_portal_request", input = Json)]
 pub async fn plan_portal_request(action: PortalAction) -> Result<PortalPlan, AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
-        p.plan(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &action,
-        )
-        .await
-    })
+    with_portal(
+        Role::Viewer,
+        |p, c| async move { p.plan(&c, &action).await },
+    )
     .await
 }
 
@@ -95,17 +76,10 @@ pub async fn plan_portal_request(action: PortalAction) -> Result<PortalPlan, App
 #[server(endpoint = "submit_portal_request", input = Json)]
 pub async fn submit_portal_request(action: PortalAction) -> Result<PortalSubmitted, AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
-        p.submit(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &action,
-        )
-        .await
-    })
+    with_portal(
+        Role::Viewer,
+        |p, c| async move { p.submit(&c, &action).await },
+    )
     .await
 }
 
@@ -113,17 +87,10 @@ pub async fn submit_portal_request(action: PortalAction) -> Result<PortalSubmitt
 #[server(endpoint = "withdraw_portal_request")]
 pub async fn withdraw_portal_request(id: String) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
-        p.withdraw(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &id,
-        )
-        .await
-    })
+    with_portal(
+        Role::Viewer,
+        |p, c| async move { p.withdraw(&c, &id).await },
+    )
     .await
 }
 
@@ -135,15 +102,15 @@ pub async fn retry_portal_request(
 ) -> Result<(), AppError> {
     use crate::model::Role;
     use crate::ssr::state::state;
-    with_portal(Role::Viewer, |p, user, _| async move {
-        let req = p.request(&user, &id).await?;
-        p.require_member(&user, &req.action.team).await?;
+    with_portal(Role::Viewer, |p, c| async move {
+        let req = p.request(&c.user, &id).await?;
+        p.require_member(&c.user, &req.action.team).await?;
         let job = req
             .job_id
             .ok_or_else(|| AppError::Conflict(format!("request {id} has not started")))?;
         Ok(state()?
             .jobs
-            .retry(&job, cluster.as_ref(), &user.username)
+            .retry(&job, cluster.as_ref(), &c.user.username)
             .await?)
     })
     .await
@@ -157,9 +124,9 @@ pub async fn list_portal_requests(
     pending_only: bool,
 ) -> Result<Vec<PortalRequestView>, AppError> {
     use crate::model::Role;
-    with_portal(Role::Viewer, |p, user, _| async move {
+    with_portal(Role::Viewer, |p, c| async move {
         p.requests(
-            &user,
+            &c.user,
             team.as_deref().filter(|t| !t.is_empty()),
             pending_only,
         )
@@ -174,18 +141,9 @@ pub async fn review_portal_request(
     id: String,
 ) -> Result<(PortalRequestView, PortalPlan), AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
-        let req = p.request(&user, &id).await?;
-        let plan = p
-            .review_plan(
-                &Caller {
-                    user: &user,
-                    source: &source,
-                },
-                &req.action,
-            )
-            .await?;
+    with_portal(Role::Viewer, |p, c| async move {
+        let req = p.request(&c.user, &id).await?;
+        let plan = p.review_plan(&c, &req.action).await?;
         Ok((req, plan))
     })
     .await
@@ -200,18 +158,8 @@ pub async fn decide_portal_request(
     comment: String,
 ) -> Result<PortalRequestView, AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Operator, |p, user, source| async move {
-        p.decide(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &id,
-            approve,
-            &comment,
-        )
-        .await
+    with_portal(Role::Operator, |p, c| async move {
+        p.decide(&c, &id, approve, &comment).await
     })
     .await
 }
@@ -220,7 +168,7 @@ pub async fn decide_portal_request(
 #[server(endpoint = "list_teams")]
 pub async fn list_teams() -> Result<Vec<TeamView>, AppError> {
     use crate::model::Role;
-    with_portal(Role::Operator, |p, _, _| async move {
+    with_portal(Role::Operator, |p, _| async move {
         let teams = p.list_teams().await?;
         Ok(teams)
     })
@@ -231,17 +179,8 @@ pub async fn list_teams() -> Result<Vec<TeamView>, AppError> {
 #[server(endpoint = "save_team", input = Json)]
 pub async fn save_team(team: TeamSettings, create: bool) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Admin, |p, user, source| async move {
-        p.save_team(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &team,
-            create,
-        )
-        .await
+    with_portal(Role::Admin, |p, c| async move {
+        p.save_team(&c, &team, create).await
     })
     .await
 }
@@ -250,17 +189,10 @@ pub async fn save_team(team: TeamSettings, create: bool) -> Result<(), AppError>
 #[server(endpoint = "delete_team")]
 pub async fn delete_team(name: String) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Admin, |p, user, source| async move {
-        p.delete_team(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &name,
-        )
-        .await
-    })
+    with_portal(
+        Role::Admin,
+        |p, c| async move { p.delete_team(&c, &name).await },
+    )
     .await
 }
 
@@ -273,11 +205,10 @@ pub async fn set_team_member(
     role: Option<TeamRole>,
 ) -> Result<Vec<TeamMember>, AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Viewer, |p, user, source| async move {
+    with_portal(Role::Viewer, |p, c| async move {
         p.team_view(&team).await?;
-        if user.role < Role::Admin {
-            let mine = p.membership(&user, &team).await?;
+        if c.user.role < Role::Admin {
+            let mine = p.membership(&c.user, &team).await?;
             let target = p.membership_of(&username, &team).await?;
             let plain = role != Some(TeamRole::Admin) && target != Some(TeamRole::Admin);
             if mine != Some(TeamRole::Admin) || !plain {
@@ -286,7 +217,7 @@ pub async fn set_team_member(
                 )));
             }
         }
-        p.set_member(&Caller { user: &user, source: &source }, &team, &username, role)
+        p.set_member(&c, &team, &username, role)
             .await
     })
     .await
@@ -301,18 +232,8 @@ pub async fn set_team_grant(
     #[server(default)] patterns: Vec<String>,
 ) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::ssr::portal::Caller;
-    with_portal(Role::Admin, |p, user, source| async move {
-        p.set_grant(
-            &Caller {
-                user: &user,
-                source: &source,
-            },
-            &team,
-            &cluster,
-            &patterns,
-        )
-        .await
+    with_portal(Role::Admin, |p, c| async move {
+        p.set_grant(&c, &team, &cluster, &patterns).await
     })
     .await
 }
@@ -322,8 +243,8 @@ pub async fn set_team_grant(
 #[server(endpoint = "list_audit", input = Json)]
 pub async fn list_audit(filter: AuditFilter) -> Result<Vec<AuditRecord>, AppError> {
     use crate::model::Role;
-    with_portal(Role::Viewer, |p, user, _| async move {
-        p.audit_records(&user, &filter, 1000).await
+    with_portal(Role::Viewer, |p, c| async move {
+        p.audit_records(&c.user, &filter, 1000).await
     })
     .await
 }

@@ -177,25 +177,13 @@ pub fn RequestForm(
             </fieldset>
             <fieldset class="mt-3" class:hidden=move || kind.get() != PortalKind::Enrol>
                 <legend class="text-sm font-medium">"Data plane"</legend>
-                <label class="mr-4 inline-flex items-center gap-1">
-                    <input type="radio" name="mode" prop:checked=move || mode.get() == MeshMode::Sidecar on:change=move |_| mode.set(MeshMode::Sidecar) />
-                    "Sidecar"
-                </label>
-                <label class="mr-4 inline-flex items-center gap-1">
-                    <input type="radio" name="mode" prop:checked=move || mode.get() == MeshMode::Ambient on:change=move |_| mode.set(MeshMode::Ambient) />
-                    "Ambient"
-                </label>
+                {radio("mode", mode, MeshMode::Sidecar, "Sidecar")}
+                {radio("mode", mode, MeshMode::Ambient, "Ambient")}
             </fieldset>
             <fieldset class="mt-3" class:hidden=move || kind.get() != PortalKind::Share>
                 <legend class="text-sm font-medium">"Scope"</legend>
-                <label class="mr-4 inline-flex items-center gap-1">
-                    <input type="radio" name="scope" prop:checked=move || scope.get() == ShareScope::Global on:change=move |_| scope.set(ShareScope::Global) />
-                    "global: also reachable as <service>.<namespace>.mesh.internal"
-                </label>
-                <label class="mr-4 inline-flex items-center gap-1">
-                    <input type="radio" name="scope" prop:checked=move || scope.get() == ShareScope::GlobalOnly on:change=move |_| scope.set(ShareScope::GlobalOnly) />
-                    "global-only: the usual name reaches every cluster"
-                </label>
+                {radio("scope", scope, ShareScope::Global, "global: also reachable as <service>.<namespace>.mesh.internal")}
+                {radio("scope", scope, ShareScope::GlobalOnly, "global-only: the usual name reaches every cluster")}
                 <label class="mt-2 flex items-center gap-1">
                     <input type="checkbox" name="spread" prop:checked=move || spread.get() on:change=move |ev| spread.set(event_target_checked(&ev)) />
                     "Spread traffic across clusters (instead of preferring the local one)"
@@ -252,5 +240,23 @@ pub fn RequestForm(
                 }
             })}
         </section>
+    }
+}
+
+/// One choice of a radio group bound to `signal`.
+fn radio<T>(name: &'static str, signal: RwSignal<T>, value: T, label: &'static str) -> impl IntoView
+where
+    T: Copy + PartialEq + Send + Sync + 'static,
+{
+    view! {
+        <label class="mr-4 inline-flex items-center gap-1">
+            <input
+                type="radio"
+                name=name
+                prop:checked=move || signal.get() == value
+                on:change=move |_| signal.set(value)
+            />
+            {label}
+        </label>
     }
 }

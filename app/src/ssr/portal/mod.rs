@@ -74,9 +74,9 @@ pub struct Portal {
 }
 
 /// Who is asking, and from where (for the audit).
-pub struct Caller<'a> {
-    pub user: &'a User,
-    pub source: &'a str,
+pub struct Caller {
+    pub user: User,
+    pub source: String,
 }
 
 /// A checked request: its team's settings with the action.
@@ -102,10 +102,10 @@ impl Portal {
             .await;
     }
 
-    pub(crate) async fn audit(&self, c: &Caller<'_>, a: NewAudit<'_>) {
+    pub(crate) async fn audit(&self, c: &Caller, a: NewAudit<'_>) {
         let record = NewAudit {
             actor: &c.user.username,
-            source: c.source,
+            source: &c.source,
             ..a
         };
         if let Err(e) = self.store.audit(&record).await {
@@ -352,10 +352,10 @@ impl Portal {
     /// Records a request; one within the rules and limits starts its job at once.
     pub async fn submit(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         action: &PortalAction,
     ) -> Result<PortalSubmitted, AppError> {
-        self.require_member(caller.user, &action.team).await?;
+        self.require_member(&caller.user, &action.team).await?;
         let checked = self.checked(action).await?;
         let waits_for = self.waits_for(&checked).await?;
         let id = jobs::random_id();
@@ -370,7 +370,7 @@ impl Portal {
                 &json,
                 waits_for.as_deref(),
                 &caller.user.username,
-                caller.source,
+                &caller.source,
             )
             .await?;
         self.audit(
@@ -419,7 +419,7 @@ impl Portal {
     /// Starts the job applying a request that was just approved (by a rule or an operator).
     async fn start(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         request_id: &str,
         a: &PortalAction,
     ) -> Result<String, AppError> {
@@ -469,7 +469,7 @@ impl Portal {
     /// A platform operator approves (the job starts) or rejects (nothing is written) a pending request.
     pub async fn decide(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         id: &str,
         approve: bool,
         comment: &str,
@@ -526,9 +526,9 @@ impl Portal {
     }
 
     /// The requester (or a team admin) withdraws a request still waiting.
-    pub async fn withdraw(&self, caller: &Caller<'_>, id: &str) -> Result<(), AppError> {
+    pub async fn withdraw(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
         let row = self.request_row(id).await?;
-        let role = self.require_member(caller.user, &row.team).await?;
+        let role = self.require_member(&caller.user, &row.team).await?;
         if row.requested_by != caller.user.username && role != TeamRole::Admin {
             return Err(AppError::Refused(
                 "only whoever asked, or an admin of the team, may withdraw a request".into(),

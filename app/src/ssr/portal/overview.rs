@@ -15,13 +15,9 @@ use crate::model::{
 use crate::ssr::store::ObjectRow;
 
 impl Portal {
-    pub async fn overview(
-        &self,
-        caller: &Caller<'_>,
-        team: &str,
-    ) -> Result<TeamOverview, AppError> {
+    pub async fn overview(&self, caller: &Caller, team: &str) -> Result<TeamOverview, AppError> {
         let view = self.team_view(team).await?;
-        let my_role = self.require_viewer_of(caller.user, team).await?;
+        let my_role = self.require_viewer_of(&caller.user, team).await?;
         let rows = self.store.portal_objects(Some(team)).await?;
         let mut by_cluster: BTreeMap<String, Vec<ObjectRow>> = BTreeMap::new();
         for r in rows {
@@ -45,7 +41,7 @@ impl Portal {
             .map(|o| o.namespace.as_str())
             .collect();
         let services_used = shared.len() as u32;
-        let requests = self.requests(caller.user, Some(team), false).await?;
+        let requests = self.requests(&caller.user, Some(team), false).await?;
         let granted: Vec<String> = view.grants.iter().map(|g| g.cluster.clone()).collect();
         let mut timeline = self
             .store

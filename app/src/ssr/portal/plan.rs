@@ -17,20 +17,20 @@ impl Portal {
     /// The plan of a request a team member is about to make.
     pub async fn plan(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         action: &PortalAction,
     ) -> Result<PortalPlan, AppError> {
-        self.require_member(caller.user, &action.team).await?;
+        self.require_member(&caller.user, &action.team).await?;
         self.plan_checked(action).await
     }
 
     /// The plan of a recorded request, for whoever may see its team (an operator deciding on it).
     pub async fn review_plan(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         action: &PortalAction,
     ) -> Result<PortalPlan, AppError> {
-        self.require_viewer_of(caller.user, &action.team).await?;
+        self.require_viewer_of(&caller.user, &action.team).await?;
         self.plan_checked(action).await
     }
 

@@ -33,10 +33,7 @@ impl Portal {
     }
 
     /// The teams the caller is in, with their role there.
-    pub async fn my_teams(
-        &self,
-        caller: &Caller<'_>,
-    ) -> Result<Vec<(TeamView, TeamRole)>, AppError> {
+    pub async fn my_teams(&self, caller: &Caller) -> Result<Vec<(TeamView, TeamRole)>, AppError> {
         let mut out = vec![];
         for (t, r) in self.store.teams_of(&caller.user.username).await? {
             if let Ok(v) = self.team_view(&t).await {
@@ -49,7 +46,7 @@ impl Portal {
     /// Creates (`create`) or changes a team's settings.
     pub async fn save_team(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         t: &TeamSettings,
         create: bool,
     ) -> Result<(), AppError> {
@@ -84,7 +81,7 @@ impl Portal {
     }
 
     /// Removes a team that keeps nothing applied in any cluster (so nothing is left unowned).
-    pub async fn delete_team(&self, caller: &Caller<'_>, name: &str) -> Result<(), AppError> {
+    pub async fn delete_team(&self, caller: &Caller, name: &str) -> Result<(), AppError> {
         self.team(name).await?;
         let objects = self.store.portal_objects(Some(name)).await?;
         if !objects.is_empty() {
@@ -112,7 +109,7 @@ impl Portal {
     /// Adds a member, changes their role, or (None) removes them.
     pub async fn set_member(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         team: &str,
         username: &str,
         role: Option<TeamRole>,
@@ -147,7 +144,7 @@ impl Portal {
     /// Sets the namespaces a team may touch in one cluster (no patterns: none there).
     pub async fn set_grant(
         &self,
-        caller: &Caller<'_>,
+        caller: &Caller,
         team: &str,
         cluster: &str,
         patterns: &[String],
