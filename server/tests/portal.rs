@@ -164,6 +164,12 @@ async fn a_team_enrols_shares_with_approval_sees_drift_and_undoes_within_its_gra
         "nothing written"
     );
 
+    // Taking out a namespace the portal never enrolled writes nothing (and creates nothing).
+    let never = format!("pay-{}-never", std::process::id());
+    let s = submit(&mut ann, action(team, "leave", &never, None, &["c1"])).await;
+    applied(&mut ann, team, &s.id).await;
+    assert!(labels("c1", &never, None).await.is_none(), "not created");
+
     // The plan: one Namespace per cluster, created; the kubectl commands.
     let a = ann
         .call_json(

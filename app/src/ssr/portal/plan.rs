@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use mesh::portal;
 use mesh::setup::Change;
 
-use super::run::{before_after, objects_of, refuse_control_plane};
+use super::run::{before_after, objects_of, precheck, refuse_control_plane};
 use super::{Caller, Portal};
 use crate::model::{
     AppError, ClusterName, ClusterPlan, PlanObject, PlanStep, PortalAction, PortalKind, PortalPlan,
@@ -138,7 +138,7 @@ impl Portal {
         let mut ports = None;
         for service in services {
             let svc = service.as_deref();
-            let (before, after) =
+            let (before, after, managed) =
                 match before_after(&self.store, cluster, a, svc, cp.revision.clone()).await {
                     Ok(x) => x,
                     Err(e) => return (fail(format!("cluster {cluster}: {e}")), None, None),
@@ -147,20 +147,28 @@ impl Portal {
                 Ok(l) => l,
                 Err(e) => return (fail(format!("cluster {cluster}: {e}")), None, None),
             };
-            if let Some(s) = svc {
-                match &live {
-                    None => {
-                        return (
-                            fail(format!(
-                                "cluster {cluster}: service {s} does not exist in namespace {}; create it there first, or leave {cluster} out of the request",
-                                a.namespace
-                            )),
-                            None,
-                            None,
-                        );
-                    }
-                    Some(l) => ports = Some((cluster.to_string(), l.ports.clone())),
+            match precheck(a, svc, managed, live.is_some()) {
+                Err(e) => return (fail(format!("cluster {cluster}: {e}")), None, None),
+                Ok(Some(skip)) => {
+                    objects.push(PlanObject {
+                        kind: if svc.is_some() {
+                            "Service"
+                        } else {
+                            "Namespace"
+                        }
+                        .into(),
+                        namespace: svc.map(|_| a.namespace.clone()),
+                        name: svc.unwrap_or(&a.namespace).to_string(),
+                        yaml: String::new(),
+                        change: "unchanged".into(),
+                        detail: Some(skip),
+                    });
+                    continue;
                 }
+                Ok(None) => {}
+            }
+            if let (Some(_), Some(l)) = (svc, &live) {
+                ports = Some((cluster.to_string(), l.ports.clone()));
             }
             // Labels the portal no longer owns but another hand set stay; the diff shows exactly that.
             let before_live = live

@@ -116,14 +116,40 @@ pub(super) async fn objects_of(
     }
 }
 
-/// The owned set before and after the request, for one object.
+/// Before anything is written for one object: why nothing needs to be (an undo of what the portal never
+/// applied here), or why the request cannot apply in this cluster (a Service that is not there, a namespace
+/// shared before it exists).
+pub(super) fn precheck(
+    a: &PortalAction,
+    svc: Option<&str>,
+    managed: bool,
+    exists: bool,
+) -> std::result::Result<Option<String>, String> {
+    match (a.kind, svc) {
+        (PortalKind::Leave | PortalKind::Unshare, _) if !managed => Ok(Some(format!(
+            "nothing to undo: the portal applied nothing to {} here",
+            what(a, svc)
+        ))),
+        (_, Some(s)) if !exists => Err(format!(
+            "service {s} does not exist in namespace {} of this cluster; create it there first (a shared service has the same namespace and name in every cluster that serves it), or leave this cluster out",
+            a.namespace
+        )),
+        (PortalKind::Share, None) if !exists => Err(format!(
+            "namespace {} does not exist in this cluster; enrol it here first",
+            a.namespace
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The owned set before and after the request, for one object; and whether the portal manages it already.
 pub(super) async fn before_after(
     store: &crate::ssr::store::Store,
     cluster: &str,
     a: &PortalAction,
     service: Option<&str>,
     revision: Option<String>,
-) -> std::result::Result<(Owned, Owned), String> {
+) -> std::result::Result<(Owned, Owned, bool), String> {
     let row = store
         .portal_object(cluster, &a.namespace, service.unwrap_or(""))
         .await
@@ -147,7 +173,7 @@ pub(super) async fn before_after(
         Some(c) => portal::transform(&before, &c, team),
         None => before.clone(),
     };
-    Ok((before, after))
+    Ok((before, after, row.is_some()))
 }
 
 /// Refuses the control plane's own namespace of this cluster.
@@ -187,17 +213,13 @@ async fn apply_in(
     let mut lines = vec![];
     for service in objects_of(store, cluster, a).await? {
         let svc = service.as_deref();
-        let (_, after) = before_after(store, cluster, a, svc, cp.revision.clone()).await?;
+        let (_, after, managed) = before_after(store, cluster, a, svc, cp.revision.clone()).await?;
         let live = portal::live(&t.client, &a.namespace, svc)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(s) = svc
-            && live.is_none()
-        {
-            return Err(format!(
-                "service {s} does not exist in namespace {} of this cluster; create it there first (a shared service has the same namespace and name in every cluster that serves it), then retry this cluster",
-                a.namespace
-            ));
+        if let Some(skip) = precheck(a, svc, managed, live.is_some())? {
+            lines.push(skip);
+            continue;
         }
         let drifted = live.is_none()
             || !portal::drift(&after, live.as_ref()).is_empty()
@@ -266,5 +288,45 @@ fn what(a: &PortalAction, svc: Option<&str>) -> String {
     match svc {
         Some(s) => format!("service {s} of namespace {}", a.namespace),
         None => format!("namespace {}", a.namespace),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(kind: PortalKind) -> PortalAction {
+        PortalAction {
+            team: "pay".into(),
+            kind,
+            namespace: "pay-web".into(),
+            service: None,
+            clusters: vec!["c1".into()],
+            mode: Default::default(),
+            scope: Default::default(),
+            spread: false,
+        }
+    }
+
+    #[test]
+    fn undoing_what_was_never_applied_writes_nothing_and_a_missing_target_is_named() {
+        let skip = precheck(&action(PortalKind::Leave), None, false, false).expect("ok");
+        assert!(skip.is_some_and(|s| s.contains("nothing to undo")));
+        assert_eq!(
+            precheck(&action(PortalKind::Leave), None, true, true),
+            Ok(None)
+        );
+        let e = precheck(&action(PortalKind::Share), Some("web"), false, false)
+            .expect_err("no service");
+        assert!(
+            e.contains("service web does not exist in namespace pay-web"),
+            "{e}"
+        );
+        let e = precheck(&action(PortalKind::Share), None, false, false).expect_err("no namespace");
+        assert!(e.contains("enrol it here first"), "{e}");
+        assert_eq!(
+            precheck(&action(PortalKind::Enrol), None, false, false),
+            Ok(None)
+        );
     }
 }
