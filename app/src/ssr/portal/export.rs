@@ -3,13 +3,14 @@
 //! team's). A plain link, so it works without JavaScript.
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Portal;
 use crate::model::{AppError, AuditFilter, audit_csv};
+use crate::ssr::live::error;
 use crate::ssr::session::user_in;
 use crate::ssr::state::AppState;
 
@@ -104,9 +105,4 @@ fn file(body: String, content_type: &str, name: &str) -> Response {
         body,
     )
         .into_response()
-}
-
-fn error(e: AppError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(e)).into_response()
 }

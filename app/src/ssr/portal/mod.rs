@@ -115,13 +115,7 @@ impl Portal {
 
     /// The caller's role in `team`, if any.
     pub async fn membership(&self, user: &User, team: &str) -> Result<Option<TeamRole>, AppError> {
-        Ok(self
-            .store
-            .teams_of(&user.username)
-            .await?
-            .into_iter()
-            .find(|(t, _)| t == team)
-            .map(|(_, r)| r))
+        self.membership_of(&user.username, team).await
     }
 
     /// The first team (by name) the user is in.

@@ -213,7 +213,8 @@ async fn apply_in(
     let mut lines = vec![];
     for service in objects_of(store, cluster, a).await? {
         let svc = service.as_deref();
-        let (_, after, managed) = before_after(store, cluster, a, svc, cp.revision.clone()).await?;
+        let (before, after, managed) =
+            before_after(store, cluster, a, svc, cp.revision.clone()).await?;
         let live = portal::live(&t.client, &a.namespace, svc)
             .await
             .map_err(|e| e.to_string())?;
@@ -223,7 +224,7 @@ async fn apply_in(
         }
         let drifted = live.is_none()
             || !portal::drift(&after, live.as_ref()).is_empty()
-            || released(&after, live.as_ref(), store, cluster, a, svc).await;
+            || released(&before, &after, live.as_ref());
         let obj = portal::object(&a.namespace, svc, &after);
         mesh::apply::apply(&t.client, &obj, false)
             .await
@@ -258,22 +259,8 @@ async fn apply_in(
 }
 
 /// Whether applying `after` releases labels still live that the portal applied before.
-async fn released(
-    after: &Owned,
-    live: Option<&portal::Live>,
-    store: &crate::ssr::store::Store,
-    cluster: &str,
-    a: &PortalAction,
-    svc: Option<&str>,
-) -> bool {
+fn released(before: &Owned, after: &Owned, live: Option<&portal::Live>) -> bool {
     let Some(live) = live else { return false };
-    let Ok(Some(row)) = store
-        .portal_object(cluster, &a.namespace, svc.unwrap_or(""))
-        .await
-    else {
-        return false;
-    };
-    let before = owned_of(&row);
     before
         .labels
         .keys()
