@@ -1,7 +1,8 @@
 // The team portal in Chromium: an admin makes a team on the Teams page; a team member who never touches
 // Kubernetes enrols a namespace in three clusters and asks to share a service; an operator approves it on
-// the Requests page; the member's page follows it live, shows a label removed by hand as drift within
-// seconds and puts it back; the labels are in the clusters, and the timeline says who did what.
+// the Requests page; the member's page follows it live; the topology's team filter shows the team's
+// namespaces and shared service; a label removed by hand shows as drift on both within seconds and is put
+// back; the labels are in the clusters, and the timeline says who did what.
 import { BASE, eventually, expect, hydrated, signIn, test } from './lib.mjs';
 import { ADMIN_PASSWORD, callApi, ensureRegistered, kubectl } from './world.mjs';
 
@@ -102,12 +103,31 @@ test('portal: a team member enrols a namespace in three clusters and shares a se
   }
   await member.locator(`[data-testid=team-objects] tr[data-object="c2/${NS}/web"][data-drift=false]`).waitFor({ timeout: 30000 });
 
-  // Removed by hand in c2: drift on the open page within seconds, then re-applied from it.
+  // The topology with the team filter: its namespaces in the three clusters and the shared service with its
+  // address; rendered on the server too (a plain `?team=` link works without JavaScript).
+  const html = await (await member.request.get(`${BASE}/topology?team=${TEAM}`)).text();
+  expect(html.includes('data-testid="team-panel"') && html.includes(`web.${NS}.mesh.internal`), 'the team panel is in the server-rendered page');
+  const topo = await member.context().newPage();
+  await topo.goto(`${BASE}/topology`);
+  await hydrated(topo);
+  await topo.locator('[data-testid=filter-team]').selectOption(TEAM);
+  const panel = topo.locator('[data-testid=team-panel]');
+  for (const c of CLUSTERS) await panel.locator(`tr[data-team-namespace="${c}/${NS}"]`).waitFor();
+  const shared = panel.locator(`tr[data-team-service="${NS}/web"]`);
+  await eventually(async () => (await shared.locator('[data-shared-in]').textContent()) === CLUSTERS.join(', '),
+    'shared in all three clusters on the topology', 15000);
+  await topo.locator('[data-cluster=c1][data-team=home]').waitFor();
+
+  // Removed by hand in c2: drift on the open team page and topology within seconds, then re-applied.
   kubectl('--context', 'c2', '-n', NS, 'label', 'service', 'web', 'solo.io/service-scope-');
   const drifted = member.locator(`[data-testid=team-objects] tr[data-object="c2/${NS}/web"][data-drift=true]`);
   await drifted.waitFor({ timeout: 10000 });
+  await panel.locator(`tr[data-team-service="${NS}/web"][data-drift=true]`).waitFor({ timeout: 10000 });
+  await topo.locator('[data-cluster=c2][data-team-drift=true]').waitFor();
   await drifted.locator('[data-testid=reapply]').click();
   await member.locator(`[data-testid=team-objects] tr[data-object="c2/${NS}/web"][data-drift=false]`).waitFor({ timeout: 30000 });
+  await panel.locator(`tr[data-team-service="${NS}/web"][data-drift=false]`).waitFor({ timeout: 30000 });
+  await topo.close();
   expect(label('c2', 'service', 'web', 'solo.io/service-scope') === 'global', 'put back in c2');
 
   // The timeline: who did what.

@@ -101,12 +101,61 @@ async fn teams_requests_objects_and_audit(s: Store) {
         annotations: "{}".into(),
         job_id: "j".into(),
         updated_at: 0,
+        drift: String::new(),
     };
     s.put_portal_object(&row).await.expect("put");
     s.put_portal_object(&row).await.expect("put again");
     assert_eq!(
         s.portal_objects(Some("pay")).await.expect("objects").len(),
         1
+    );
+
+    // A drift is recorded once, however many consoles see it at the same moment; its end once too; a
+    // re-apply keeps what was recorded (only the drift audit changes it).
+    let drift = "label istio-injection=enabled was removed";
+    let record = NewAudit {
+        actor: "meshdeck",
+        team: "pay",
+        cluster: "c1",
+        kind: "drift",
+        subject: "namespace pay-web",
+        detail: drift,
+        ..Default::default()
+    };
+    let racers = (0..8).map(|_| s.record_drift(&row, drift, &record));
+    let won = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(|r| r.expect("record"))
+        .filter(|w| *w)
+        .count();
+    assert_eq!(won, 1, "one of 8 records the drift");
+    s.put_portal_object(&row).await.expect("re-applied");
+    let kept = s.portal_objects(Some("pay")).await.expect("objects");
+    assert_eq!(kept[0].drift, drift);
+    let back = NewAudit {
+        kind: "in-step",
+        detail: "in step again",
+        ..record.clone()
+    };
+    assert!(s.record_drift(&row, "", &back).await.expect("in step"));
+    assert!(!s.record_drift(&row, "", &back).await.expect("again"));
+    let drift_records = s
+        .audit_records(
+            &AuditFilter {
+                team: Some("pay".into()),
+                ..Default::default()
+            },
+            100,
+        )
+        .await
+        .expect("records");
+    assert_eq!(
+        drift_records
+            .iter()
+            .map(|r| r.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["drift", "in-step"]
     );
     row.labels = "{}".into();
     s.put_portal_object(&row).await.expect("emptied");
@@ -135,7 +184,7 @@ async fn teams_requests_objects_and_audit(s: Store) {
         .expect("records");
     assert_eq!(
         pay.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
-        vec!["request", "approve"]
+        vec!["drift", "in-step", "request", "approve"]
     );
     let kinds = s
         .audit_records(
@@ -160,7 +209,8 @@ async fn teams_requests_objects_and_audit(s: Store) {
             .await
             .expect("records")
             .len(),
-        3
+        5,
+        "nothing changed or deleted"
     );
 
     s.delete_team("pay").await.expect("delete");

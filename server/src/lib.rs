@@ -586,11 +586,12 @@ async fn error_status(resp: axum::response::Response) -> axum::response::Respons
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// Background work for as long as the process runs: every 15 s, take over jobs whose console stopped (their
-/// lease ran out); every `every`, delete expired sessions.
+/// Background work for as long as the process runs: the topology's watches, the drift audit, every 15 s
+/// taking over jobs whose console stopped (their lease ran out); every `every`, deleting expired sessions.
 pub fn spawn_background(console: &Console, every: std::time::Duration) {
     console.state.topology.start();
     console.state.notifier.start();
+    app::ssr::portal::record_drift(&console.state);
     let assets = console.assets.clone();
     tokio::spawn(async move { assets.warm().await });
     let jobs = console.state.jobs.clone();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use app::model::{
     AppError, AuditRecord, JobDetail, PortalPlan, PortalRequestView, PortalSubmitted, Role,
-    TeamOverview,
+    TeamOverview, TeamScope,
 };
 use axum::http::StatusCode;
 use common::{Client, add_user, console};
@@ -92,6 +92,41 @@ async fn overview(client: &mut Client, team: &str) -> TeamOverview {
     o.expect("the team")
 }
 
+/// Waits (up to 30 s) for `f` to give something.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < until, "waited 30 s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// The one audit record of `kind` about `subject` in the team's audit (None while there is none; a second
+/// one fails: a drift is recorded once).
+async fn audit_of(mut c: Client, team: &str, kind: &str, subject: String) -> Option<AuditRecord> {
+    let a = c
+        .call_json(
+            "list_audit",
+            json!({"filter": {"team": team, "kind": kind}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mut found: Vec<AuditRecord> = serde_json::from_str::<Vec<AuditRecord>>(&a.body)
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.subject == subject)
+        .collect();
+    assert!(found.len() <= 1, "recorded once: {found:?}");
+    found.pop()
+}
+
 fn team_settings(name: &str, max_namespaces: u32) -> Value {
     json!({"team": {"name": name, "description": "Payments", "contact": "pay@example.com",
         "max_namespaces": max_namespaces, "max_services": 5,
@@ -103,6 +138,8 @@ async fn a_team_enrols_shares_with_approval_sees_drift_and_undoes_within_its_gra
     let console = console("portal-flow", None, &[]).await;
     let ann_pw = add_user(&console, "ann", Role::Viewer).await;
     let olga_pw = add_user(&console, "olga", Role::Operator).await;
+    // The topology's watches and the drift audit, as the console runs them.
+    server::spawn_background(&console, std::time::Duration::from_secs(600));
     let app = server::router(console);
     let mut admin = Client::new(app.clone());
     admin.sign_in("admin", common::ADMIN_PASSWORD).await;
@@ -372,8 +409,50 @@ async fn a_team_enrols_shares_with_approval_sees_drift_and_undoes_within_its_gra
         drifted[0].drift[0].contains("solo.io/service-scope=global was removed"),
         "{drifted:?}"
     );
+    // The topology's team filter sees it from the watches, and the audit records it once it has lasted.
+    let scope = eventually("the topology's team scope shows the drift", || {
+        let mut ann = ann.clone();
+        async move {
+            let a = ann.call("topology_teams", &[]).await;
+            let scopes: Vec<TeamScope> = serde_json::from_str(&a.body).ok()?;
+            scopes
+                .into_iter()
+                .find(|s| s.team == "payments")
+                .filter(|s| s.objects.iter().any(|o| !o.drift.is_empty()))
+        }
+    })
+    .await;
+    let drifted: Vec<_> = scope
+        .objects
+        .iter()
+        .filter(|o| !o.drift.is_empty())
+        .collect();
+    assert_eq!(drifted.len(), 1, "{drifted:?}");
+    assert_eq!(
+        (drifted[0].cluster.as_str(), drifted[0].service.as_deref()),
+        ("c2", Some("web"))
+    );
+    let subject = format!("service {ns}/web");
+    let record = eventually("the drift is an audit record", || {
+        audit_of(ann.clone(), team, "drift", subject.clone())
+    })
+    .await;
+    assert_eq!(
+        (record.actor.as_str(), record.cluster.as_str()),
+        ("meshdeck", "c2")
+    );
+    assert!(
+        record
+            .detail
+            .contains("solo.io/service-scope=global was removed"),
+        "{record:?}"
+    );
     let s = submit(&mut ann, action(team, "reapply", &ns, None, &["c2"])).await;
     applied(&mut ann, team, &s.id).await;
+    eventually("back in step is an audit record", || {
+        audit_of(ann.clone(), team, "in-step", subject.clone())
+    })
+    .await;
     assert_eq!(
         labels("c2", &ns, Some("web"))
             .await
@@ -542,6 +621,7 @@ async fn who_may_do_what_with_teams() {
             )
             .await;
         let look = c.call("team_overview", &[("team", "team-a")]).await;
+        let scopes = c.call("topology_teams", &[]).await;
         let decide = c
             .call(
                 "decide_portal_request",
@@ -553,7 +633,7 @@ async fn who_may_do_what_with_teams() {
             )
             .await;
         if user.is_none() {
-            for a in [&plan, &look, &decide] {
+            for a in [&plan, &look, &scopes, &decide] {
                 assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{label}: {}", a.body);
             }
             continue;
@@ -572,6 +652,16 @@ async fn who_may_do_what_with_teams() {
             member || operator,
             "{label} looks: {}",
             look.body
+        );
+        // The topology's team filter offers the teams one may look at, and no other.
+        assert_eq!(scopes.status, StatusCode::OK, "{label}: {}", scopes.body);
+        let offered: Vec<serde_json::Value> =
+            serde_json::from_str(&scopes.body).expect("topology_teams answers a list");
+        assert_eq!(
+            offered.iter().any(|s| s["team"] == "team-a"),
+            member || operator,
+            "{label} is offered team-a on the topology: {}",
+            scopes.body
         );
         // Deciding: operators only (and the first one to decide wins; the others are told it was decided).
         if operator {

@@ -270,6 +270,12 @@ fn rows() -> Vec<Row> {
         ),
         row("my_teams", Some(Role::Viewer), Form(vec![]), StatusCode::OK),
         row(
+            "topology_teams",
+            Some(Role::Viewer),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
             "team_overview",
             Some(Role::Viewer),
             Form(vec![("team", "no-such-team")]),

@@ -7,7 +7,7 @@ use leptos::server_fn::codec::Json;
 
 use crate::model::{
     AppError, AuditFilter, AuditRecord, ClusterName, PortalAction, PortalPlan, PortalRequestView,
-    PortalSubmitted, TeamMember, TeamOverview, TeamRole, TeamSettings, TeamView,
+    PortalSubmitted, TeamMember, TeamOverview, TeamRole, TeamScope, TeamSettings, TeamView,
 };
 
 #[cfg(feature = "ssr")]
@@ -55,6 +55,19 @@ pub async fn get_team_overview(team: String) -> Result<Option<TeamOverview>, App
             team
         };
         p.overview(&c, &team).await.map(Some)
+    })
+    .await
+}
+
+/// The teams the caller may look at on the Topology page (their own; every team for platform operators),
+/// each with its grants and what the portal keeps applied, with the drift the watches see. Nothing is read
+/// from the clusters.
+#[server(endpoint = "topology_teams")]
+pub async fn topology_teams() -> Result<Vec<TeamScope>, AppError> {
+    use crate::model::Role;
+    with_portal(Role::Viewer, |p, c| async move {
+        let topology = crate::ssr::state::state()?.topology;
+        p.scopes(&c, &topology).await
     })
     .await
 }

@@ -14,6 +14,7 @@ pub mod plan_archive;
 mod portal;
 mod settings;
 mod setup;
+mod team_map;
 pub mod topology;
 pub use checks::*;
 pub use error::{AppError, FieldError};
@@ -21,6 +22,7 @@ pub use jobs::*;
 pub use portal::*;
 pub use settings::*;
 pub use setup::*;
+pub use team_map::*;
 
 /// The three roles of the console. Ordered: each role can do what the ones below it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -202,6 +202,9 @@ fn Overview(
             <span class="text-sm" data-testid="live">
                 {move || if live.get() { "● following live" } else { "updates when you reload this page" }}
             </span>
+            <a class="text-sm underline" href=format!("/topology?team={}", s.name) data-testid="team-topology">
+                "See it on the topology"
+            </a>
         </div>
         <p class="mt-1 text-sm">
             {s.description.clone()}

@@ -26,7 +26,7 @@ use super::jobs::{self, Jobs};
 use super::state::AppState;
 use super::store::{NewAudit, ObjectRow, RequestRow, Store, User};
 
-pub use drift::watched_drift;
+pub use drift::{record_drift, watched_drift};
 pub use export::audit_export;
 pub use live::portal_stream;
 pub use run::run_job;

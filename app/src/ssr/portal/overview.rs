@@ -9,12 +9,71 @@ use mesh::portal::{self, SCOPE_LABEL};
 use super::plan::ports_differ;
 use super::{Caller, Portal, owned_of};
 use crate::model::{
-    AppError, ClusterName, PortalAction, PortalKind, PortalObjectView, SharedServiceView,
-    TeamOverview,
+    AppError, ClusterName, PortalAction, PortalDrift, PortalKind, PortalObjectView, Role,
+    SharedServiceView, TeamOverview, TeamScope,
 };
 use crate::ssr::store::ObjectRow;
 
 impl Portal {
+    /// The teams the caller may look at (all of them for platform operators, else their own), each with its
+    /// grants and what the portal keeps applied for it, with the drift the watches see: the Topology page's
+    /// team filter. Nothing is read from the clusters.
+    pub async fn scopes(
+        &self,
+        caller: &Caller,
+        topology: &crate::ssr::topology::Topology,
+    ) -> Result<Vec<TeamScope>, AppError> {
+        let names: Vec<String> = if caller.user.role >= Role::Operator {
+            self.store
+                .list_teams()
+                .await?
+                .into_iter()
+                .map(|t| t.name)
+                .collect()
+        } else {
+            self.store
+                .teams_of(&caller.user.username)
+                .await?
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect()
+        };
+        let mut out = vec![];
+        for team in names {
+            let rows = self.store.portal_objects(Some(&team)).await?;
+            let seen = super::watched_drift(&rows, |c| {
+                ClusterName::new(c).ok().and_then(|n| topology.snapshot(&n))
+            });
+            let objects = rows
+                .iter()
+                .map(|r| {
+                    let service = (!r.service.is_empty()).then(|| r.service.clone());
+                    let drift = seen
+                        .iter()
+                        .find(|d| {
+                            d.cluster == r.cluster
+                                && d.namespace == r.namespace
+                                && d.service == service
+                        })
+                        .map(|d| d.drift.clone())
+                        .unwrap_or_default();
+                    PortalDrift {
+                        cluster: r.cluster.clone(),
+                        namespace: r.namespace.clone(),
+                        service,
+                        drift,
+                    }
+                })
+                .collect();
+            out.push(TeamScope {
+                grants: self.store.grants(&team).await?,
+                team,
+                objects,
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn overview(&self, caller: &Caller, team: &str) -> Result<TeamOverview, AppError> {
         let view = self.team_view(team).await?;
         let my_role = self.require_viewer_of(&caller.user, team).await?;

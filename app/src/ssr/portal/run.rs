@@ -240,6 +240,8 @@ async fn apply_in(
                     .unwrap_or_else(|_| "{}".into()),
                 job_id: id.to_string(),
                 updated_at: 0,
+                // Kept by the store: only the drift audit changes it.
+                drift: String::new(),
             })
             .await
             .map_err(|e| format!("recording what was applied: {e}"))?;

@@ -61,6 +61,9 @@ pub struct ObjectRow {
     pub annotations: String,
     pub job_id: String,
     pub updated_at: i64,
+    /// The drift last recorded in the audit ('' = in step); only [`Store::record_drift`] changes it.
+    #[sqlx(default)]
+    pub drift: String,
 }
 
 /// An audit record to append.
@@ -350,7 +353,7 @@ impl Store {
         namespace: &str,
         service: &str,
     ) -> Result<Option<ObjectRow>> {
-        let sql = "SELECT cluster, namespace, service, team, labels, annotations, job_id, updated_at FROM portal_objects \
+        let sql = "SELECT cluster, namespace, service, team, labels, annotations, job_id, updated_at, drift FROM portal_objects \
                    WHERE cluster = $1 AND namespace = $2 AND service = $3";
         Ok(on_db!(self, |p| sqlx::query_as(sql)
             .bind(cluster)
@@ -397,12 +400,60 @@ impl Store {
 
     /// Everything the portal keeps applied for a team (None: for every team).
     pub async fn portal_objects(&self, team: Option<&str>) -> Result<Vec<ObjectRow>> {
-        let sql = "SELECT cluster, namespace, service, team, labels, annotations, job_id, updated_at FROM portal_objects \
+        let sql = "SELECT cluster, namespace, service, team, labels, annotations, job_id, updated_at, drift FROM portal_objects \
                    WHERE ($1 IS NULL OR team = $1) ORDER BY namespace, service, cluster";
         Ok(on_db!(self, |p| sqlx::query_as(sql)
             .bind(team)
             .fetch_all(p)
             .await)?)
+    }
+
+    /// Records that an object's drift is now `drift` ('' = in step again) with its audit record, once: only
+    /// the caller whose conditional update changed the row appends the record (consoles sharing a database
+    /// all watch the same clusters). False when the row already said so, or is gone.
+    pub async fn record_drift(
+        &self,
+        row: &ObjectRow,
+        drift: &str,
+        a: &NewAudit<'_>,
+    ) -> Result<bool> {
+        let changed: std::result::Result<bool, sqlx::Error> = on_db!(self, |p| {
+            async {
+                let mut tx = p.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE portal_objects SET drift = $4 \
+                     WHERE cluster = $1 AND namespace = $2 AND service = $3 AND drift <> $4",
+                )
+                .bind(&row.cluster)
+                .bind(&row.namespace)
+                .bind(&row.service)
+                .bind(drift)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO audit (at, actor, source, team, cluster, kind, subject, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(now())
+                .bind(a.actor)
+                .bind(a.source)
+                .bind(a.team)
+                .bind(a.cluster)
+                .bind(a.kind)
+                .bind(a.subject)
+                .bind(a.detail)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await
+        });
+        Ok(changed?)
     }
 
     /// Appends an audit record (never updated or deleted; the database refuses both).
