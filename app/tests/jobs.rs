@@ -197,6 +197,36 @@ async fn a_setup_job_takes_its_clusters_to_all_checks_green_and_holds_them_while
     );
     let row = store.active_root().await.expect("root row").expect("root");
     assert!(!String::from_utf8_lossy(&row.key_sealed).contains("PRIVATE KEY"));
+
+    // Its verification is kept as a check report (as a run from the Checks page is), and a topology that
+    // starts watching the clusters knows their licenses from it: no "not read yet" after a green setup.
+    let latest: app::model::ChecksReport =
+        serde_json::from_str(&store.recent_check_reports(1).await.expect("reports")[0])
+            .expect("report");
+    assert_eq!(latest.ran_by.as_deref(), Some(format!("job {id}").as_str()));
+    assert_eq!(
+        latest
+            .clusters
+            .iter()
+            .map(|c| c.cluster.as_str())
+            .collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+    let topology = app::ssr::topology::Topology::new(registry.clone(), store.clone());
+    let c1 = ClusterName::new("c1").expect("name");
+    topology.watch(&c1).await;
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let license = topology.snapshot(&c1).map(|s| s.license);
+        if license == Some(mesh::topology::LicenseState::Valid) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "c1's license from the setup's checks: {license:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -586,12 +586,14 @@ async fn error_status(resp: axum::response::Response) -> axum::response::Respons
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// Background work for as long as the process runs: the topology's watches, the drift audit, every 15 s
+/// Background work for as long as the process runs: the topology's watches (and the licenses the checks
+/// found), the drift audit, every 15 s
 /// taking over jobs whose console stopped (their lease ran out); every `every`, deleting expired sessions.
 pub fn spawn_background(console: &Console, every: std::time::Duration) {
     console.state.topology.start();
     console.state.notifier.start();
     app::ssr::portal::record_drift(&console.state);
+    spawn_license_reader(console);
     let assets = console.assets.clone();
     tokio::spawn(async move { assets.warm().await });
     let jobs = console.state.jobs.clone();
@@ -608,6 +610,24 @@ pub fn spawn_background(console: &Console, every: std::time::Duration) {
         }
     });
     spawn_session_cleanup(console, every);
+}
+
+/// The topology reads the licenses of every check report kept, by this replica or another (a setup's
+/// verification, a run from the Checks page).
+fn spawn_license_reader(console: &Console) {
+    use app::ssr::notify::Notice;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut notices = console.state.notifier.subscribe();
+    let topology = console.state.topology.clone();
+    tokio::spawn(async move {
+        loop {
+            match notices.recv().await {
+                Ok(Notice::Checked { report }) => topology.record_report(&report).await,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 fn spawn_session_cleanup(console: &Console, every: std::time::Duration) {

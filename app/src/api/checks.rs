@@ -42,6 +42,10 @@ async fn run_and_keep(clusters: Vec<ClusterName>, user: &str) -> Result<ChecksRe
         .insert_check_report(&id, report.ran_at, user, &json)
         .await?;
     st.topology.record_checks(&report);
+    // Other replicas' topologies read it too.
+    st.notifier
+        .publish(crate::ssr::notify::Notice::Checked { report: id })
+        .await;
     Ok(report)
 }
 

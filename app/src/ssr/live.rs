@@ -71,7 +71,7 @@ impl Owner {
         match n {
             Notice::SessionEnded { session } => self.session_id.as_deref() == Some(session),
             Notice::UserSessionsEnded { user } => *user == self.user,
-            Notice::Job { .. } | Notice::Portal { .. } => false,
+            Notice::Job { .. } | Notice::Portal { .. } | Notice::Checked { .. } => false,
         }
     }
 

@@ -26,6 +26,9 @@ pub enum Notice {
     SessionEnded { session: String },
     /// Every session of this user ended (password changed or reset, user disabled).
     UserSessionsEnded { user: i64 },
+    /// A check report was kept (a run from the Checks page, or a job's verification): the topology reads
+    /// the licenses it found.
+    Checked { report: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ use crate::model::{CheckStatus, ChecksReport, ClusterName};
 pub const RESYNC: Duration = Duration::from_secs(30);
 /// How many of the latest jobs are read for the linking chosen at setup.
 const JOBS_READ: i64 = 1000;
+/// How many of the latest check reports are read for a license when a cluster's watch starts.
+const SEED_REPORTS: i64 = 50;
 /// How long a burst of changes may settle before the graph is computed again (on top of the watches' own
 /// debounce).
 const SETTLE: Duration = Duration::from_millis(20);
@@ -215,9 +217,45 @@ impl Topology {
         match client {
             Ok(client) => {
                 self.inner.watches.add(name.clone(), client);
+                self.seed_license(name).await;
                 tracing::info!(cluster = %name, "topology: watching");
             }
             Err(e) => tracing::warn!(cluster = %name, "topology: cannot watch: {e}"),
+        }
+    }
+
+    /// Reads a kept check report (see [`Notice::Checked`](crate::ssr::notify::Notice)) and records its licenses.
+    pub async fn record_report(&self, id: &str) {
+        match self.inner.store.check_report(id).await {
+            Ok(Some(json)) => match serde_json::from_str::<ChecksReport>(&json) {
+                Ok(report) => self.record_checks(&report),
+                Err(e) => tracing::warn!(report = id, "topology: reading a check report: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(report = id, "topology: reading a check report: {e}"),
+        }
+    }
+
+    /// What the latest kept check report that looked at `name` found of its license (a console that starts,
+    /// or starts watching a cluster, knows it from the last checks rather than showing "not read yet").
+    async fn seed_license(&self, name: &ClusterName) {
+        let reports = match self.inner.store.recent_check_reports(SEED_REPORTS).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(cluster = %name, "topology: reading the last check reports: {e}");
+                return;
+            }
+        };
+        for json in reports {
+            let Ok(report) = serde_json::from_str::<ChecksReport>(&json) else {
+                continue;
+            };
+            if let Some(c) = report.clusters.iter().find(|c| c.cluster == name.as_str())
+                && let Some(state) = license_found(c)
+            {
+                self.inner.watches.set_license(name, state);
+                return;
+            }
         }
     }
 
@@ -228,16 +266,9 @@ impl Topology {
             let Ok(name) = ClusterName::new(&c.cluster) else {
                 continue;
             };
-            let Some(r) = c.results.iter().find(|r| r.title == "License Check") else {
-                continue;
-            };
-            let state = match r.status {
-                CheckStatus::Pass => LicenseState::Valid,
-                CheckStatus::Fail => LicenseState::Invalid(r.message.clone()),
-                _ if r.message.contains("not supported") => LicenseState::NotCheckable,
-                _ => LicenseState::Unknown(r.message.clone()),
-            };
-            self.inner.watches.set_license(&name, state);
+            if let Some(state) = license_found(c) {
+                self.inner.watches.set_license(&name, state);
+            }
         }
     }
 
@@ -365,6 +396,17 @@ fn slim(mut graph: Graph) -> Graph {
         }
     }
     graph
+}
+
+/// What one cluster's checks found of its license, if they looked.
+fn license_found(c: &crate::model::ClusterCheckView) -> Option<LicenseState> {
+    let r = c.results.iter().find(|r| r.title == "License Check")?;
+    Some(match r.status {
+        CheckStatus::Pass => LicenseState::Valid,
+        CheckStatus::Fail => LicenseState::Invalid(r.message.clone()),
+        _ if r.message.contains("not supported") => LicenseState::NotCheckable,
+        _ => LicenseState::Unknown(r.message.clone()),
+    })
 }
 
 #[cfg(test)]

@@ -30,31 +30,7 @@ impl Jobs {
         }
         let mut all = mesh::checks::check_all(reachable).await;
         all.extend(unreachable);
-        all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-        ChecksReport {
-            text: mesh::checks::to_text(&all),
-            clusters: all
-                .iter()
-                .map(|c| ClusterCheckView {
-                    cluster: c.cluster.to_string(),
-                    worst: status(c.worst()),
-                    results: c
-                        .results
-                        .iter()
-                        .map(|r| CheckView {
-                            title: r.id.title().to_string(),
-                            status: status(r.status),
-                            message: r.message.clone(),
-                            remediation: r.remediation.clone(),
-                            details: r.details.clone(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            ran_at: now(),
-            id: None,
-            ran_by: None,
-        }
+        report_of(all)
     }
 
     /// Each cluster's root of trust as its `cacerts` Secret holds it (public certificates only: the key is
@@ -567,4 +543,59 @@ pub(super) fn apply_settings(
     }
     c.extensions = extra;
     Ok(())
+}
+
+impl Jobs {
+    /// Keeps the checks a job ran as a check report, as a run from the Checks page is kept, and tells the
+    /// topology (of every replica) to read it: a setup ending "every check passes" shows its clusters'
+    /// licenses at once rather than "not read yet".
+    pub(crate) async fn keep_checks(&self, job: &str, results: Vec<mesh::checks::ClusterChecks>) {
+        let mut report = report_of(results);
+        let id = random_id();
+        let by = format!("job {job}");
+        report.id = Some(id.clone());
+        report.ran_by = Some(by.clone());
+        let kept = match serde_json::to_string(&report) {
+            Ok(json) => self
+                .inner
+                .store
+                .insert_check_report(&id, report.ran_at, &by, &json)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match kept {
+            Ok(()) => self.notify(Notice::Checked { report: id }).await,
+            Err(e) => tracing::warn!(job, "keeping the checks of the job: {e}"),
+        }
+    }
+}
+
+/// A report of check results (sorted by cluster), as the Checks page shows it and the topology reads it.
+pub(crate) fn report_of(mut all: Vec<mesh::checks::ClusterChecks>) -> ChecksReport {
+    all.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    ChecksReport {
+        text: mesh::checks::to_text(&all),
+        clusters: all
+            .iter()
+            .map(|c| ClusterCheckView {
+                cluster: c.cluster.to_string(),
+                worst: status(c.worst()),
+                results: c
+                    .results
+                    .iter()
+                    .map(|r| CheckView {
+                        title: r.id.title().to_string(),
+                        status: status(r.status),
+                        message: r.message.clone(),
+                        remediation: r.remediation.clone(),
+                        details: r.details.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ran_at: now(),
+        id: None,
+        ran_by: None,
+    }
 }

@@ -212,6 +212,7 @@ impl Jobs {
                 setup::verify(list, holders, wait, &*progress).await
             })
             .await;
+        self.keep_checks(id, results.clone()).await;
         if results
             .iter()
             .all(|c| c.worst() == mesh::checks::Status::Pass)

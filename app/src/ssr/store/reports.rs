@@ -74,6 +74,17 @@ impl Store {
         Ok(())
     }
 
+    /// The latest `limit` check reports (JSON), newest first.
+    pub async fn recent_check_reports(&self, limit: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_db!(self, |p| sqlx::query_as(
+            "SELECT report FROM check_reports ORDER BY at DESC, id LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     /// A check run's report (JSON), if kept.
     pub async fn check_report(&self, id: &str) -> Result<Option<String>> {
         let row: Option<(String,)> = on_db!(self, |p| sqlx::query_as(
