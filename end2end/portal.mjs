@@ -138,3 +138,42 @@ test('portal: a team member enrols a namespace in three clusters and shares a se
   await audit.locator('tr[data-audit=request]', { hasText: MEMBER.username }).first().waitFor();
   for (const c of CLUSTERS) kubectl('--context', c, 'delete', 'namespace', NS, '--wait=false');
 });
+
+test('portal with JavaScript off: an admin sets a grant; a member previews a plan, asks for a change, and is told why another is refused', async ({ page, newPage }) => {
+  const NS2 = `e2e-plain-${process.pid}`;
+  // The admin widens the team's grant in c1 with the plain form (the server splits the list).
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.goto(`${BASE}/teams`);
+  const row = page.locator(`section[data-team=${TEAM}] tr[data-grant=c1]`);
+  await row.locator('input').fill('e2e-pay-*, e2e-plain-*');
+  await row.getByRole('button', { name: 'Set' }).click();
+  await page.waitForURL(/\/teams\??$/);
+  const kept = await page.locator(`section[data-team=${TEAM}] tr[data-grant=c1] input`).getAttribute('value');
+  expect(kept === 'e2e-pay-*, e2e-plain-*', `grant kept: ${kept}`);
+
+  // The member: the plan first (a GET of the team page), then the request (a post), followed by its state.
+  const member = await newPage();
+  await signIn(member, MEMBER.username, MEMBER.password);
+  await member.goto(`${BASE}/team?team=${TEAM}`);
+  const form = member.locator('[data-testid=request-form]');
+  await form.locator('input[name=namespace]').fill(NS2);
+  for (const c of ['c2', 'c3']) await form.locator(`input[name=cluster][value=${c}]`).uncheck();
+  await form.locator('[data-testid=preview]').click();
+  await member.waitForURL(/preview=1/);
+  await member.locator('[data-testid=portal-plan]').getByText('Runs at once when submitted.').waitFor();
+  expect(await member.locator('input[name=namespace]').inputValue() === NS2, 'what was typed stays');
+  expect(!(await member.locator('input[name=cluster][value=c2]').isChecked()), 'c2 stays unticked');
+  await member.locator('[data-testid=submit-request]').click();
+  await member.waitForURL(/request=/);
+  await member.locator('[data-testid=request-outcome]').waitFor();
+  await eventually(() => kubectl('--context', 'c1', 'get', 'namespace', NS2, '-o', 'jsonpath={.metadata.labels.meshdeck\\.io/team}', '--ignore-not-found').trim() === TEAM,
+    'the namespace made and labelled in c1', 30000);
+
+  // Outside the grant: nothing is recorded; the form comes back with what was typed and says why.
+  await member.goto(`${BASE}/team?team=${TEAM}`);
+  await member.locator('[data-testid=request-form] input[name=namespace]').fill('kube-system');
+  await member.locator('[data-testid=submit-request]').click();
+  await member.waitForURL(/preview=1/);
+  await member.locator('[data-testid=request-form] [role=alert]', { hasText: 'belongs to the platform' }).waitFor();
+  kubectl('--context', 'c1', 'delete', 'namespace', NS2, '--wait=false', '--ignore-not-found');
+}, { javaScript: false });

@@ -535,6 +535,10 @@ pub fn router(console: Console) -> Router {
         .route("/live/topology", get(app::ssr::live::topology_stream))
         .route("/live/portal/{team}", get(app::ssr::portal::portal_stream))
         .route("/export/audit", get(app::ssr::portal::audit_export))
+        .route(
+            "/portal/request",
+            axum::routing::post(app::ssr::portal::request_form),
+        )
         .with_state(state.clone());
     let files = Router::new()
         .route("/pkg/{file}", get(assets::serve))

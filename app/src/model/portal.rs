@@ -219,6 +219,74 @@ pub struct PortalAction {
     pub spread: bool,
 }
 
+impl PortalAction {
+    /// A request as the team page's form sends it without JavaScript: `team`, `kind`, `namespace`, `service`,
+    /// `cluster` (once per ticked cluster), `mode`, `scope`, `spread` (`on` when ticked). Checked on the
+    /// server as every request is.
+    pub fn from_form(pairs: &[(String, String)]) -> Result<PortalAction, super::AppError> {
+        let one = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let kind = PortalKind::parse(&one("kind"))
+            .ok_or_else(|| super::AppError::invalid("kind", "pick what to ask for"))?;
+        let service = Some(one("service"))
+            .filter(|s| !s.is_empty() && matches!(kind, PortalKind::Share | PortalKind::Unshare));
+        let spread = matches!(one("spread").as_str(), "on" | "true")
+            && kind == PortalKind::Share
+            && service.is_some();
+        Ok(PortalAction {
+            team: one("team"),
+            kind,
+            namespace: one("namespace"),
+            service,
+            clusters: pairs
+                .iter()
+                .filter(|(n, v)| n == "cluster" && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_string())
+                .collect(),
+            mode: if one("mode") == "ambient" {
+                MeshMode::Ambient
+            } else {
+                MeshMode::Sidecar
+            },
+            scope: if one("scope") == "global-only" {
+                ShareScope::GlobalOnly
+            } else {
+                ShareScope::Global
+            },
+            spread,
+        })
+    }
+
+    /// The request as the form's fields, the other way round (a link back to the form with what was asked).
+    pub fn to_form(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("team", self.team.clone()),
+            ("kind", self.kind.as_str().to_string()),
+            ("namespace", self.namespace.clone()),
+            ("service", self.service.clone().unwrap_or_default()),
+        ];
+        out.extend(self.clusters.iter().map(|c| ("cluster", c.clone())));
+        out.push((
+            "mode",
+            match self.mode {
+                MeshMode::Sidecar => "sidecar",
+                MeshMode::Ambient => "ambient",
+            }
+            .to_string(),
+        ));
+        out.push(("scope", self.scope.label_value().to_string()));
+        if self.spread {
+            out.push(("spread", "on".to_string()));
+        }
+        out
+    }
+}
+
 /// A request and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortalRequestView {
@@ -424,5 +492,42 @@ mod tests {
         let line = csv.lines().nth(1).expect("row");
         assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
         assert!(csv.contains("\"a, \"\"b\"\"\nc\""), "{csv}");
+    }
+
+    #[test]
+    fn a_request_read_from_a_plain_form_and_written_back_is_the_same() {
+        let pairs: Vec<(String, String)> = [
+            ("team", "pay"),
+            ("kind", "share"),
+            ("namespace", " pay-web "),
+            ("service", "web"),
+            ("cluster", "c1"),
+            ("cluster", "c3"),
+            ("mode", "sidecar"),
+            ("scope", "global-only"),
+            ("spread", "on"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let a = PortalAction::from_form(&pairs).expect("action");
+        assert_eq!(a.namespace, "pay-web");
+        assert_eq!(a.clusters, ["c1", "c3"]);
+        assert_eq!((a.scope, a.spread), (ShareScope::GlobalOnly, true));
+        let back: Vec<(String, String)> = a
+            .to_form()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(PortalAction::from_form(&back).expect("again"), a);
+        // A namespace request names no service, and spreading is for a shared Service only.
+        let enrol: Vec<(String, String)> =
+            [("kind", "enrol"), ("service", "web"), ("spread", "on")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let e = PortalAction::from_form(&enrol).expect("enrol");
+        assert_eq!((e.service, e.spread), (None, false));
+        assert!(PortalAction::from_form(&[]).is_err(), "no kind");
     }
 }

@@ -1,6 +1,8 @@
 //! Asking for a change: what (enrol, leave, share, stop sharing), which namespace (and Service), in which of
 //! the team's clusters; the plan first (objects per cluster with the server-side dry-run diff, the kubectl
 //! commands, what the portal noticed, whether it runs at once or waits for an operator), then the request.
+//! A plain form too: without JavaScript, "Preview" reloads the team page with the plan (a GET) and "Submit"
+//! posts to `/portal/request`, which sends the browser back to the request or, refused, to its plan.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +11,7 @@ use leptos::prelude::*;
 use super::super::setup::{Copyable, PlanView};
 use crate::api::{PlanPortalRequest, SubmitPortalRequest};
 use crate::components::{Alert, BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT, field_error};
-use crate::model::{MeshMode, PortalAction, PortalKind, ShareScope};
+use crate::model::{AppError, MeshMode, PortalAction, PortalKind, PortalPlan, ShareScope};
 
 /// What the form holds, kept by the page: the team's page is drawn again when a request settles, and what
 /// was typed, the plan and the last outcome stay.
@@ -28,15 +30,17 @@ pub struct FormState {
 }
 
 impl FormState {
-    pub fn new() -> Self {
+    /// An empty form, or one holding `draft` (what the plain form sent).
+    pub fn new(draft: Option<PortalAction>) -> Self {
+        let d = draft.as_ref();
         FormState {
-            kind: RwSignal::new(PortalKind::Enrol),
-            namespace: RwSignal::new(String::new()),
-            service: RwSignal::new(String::new()),
-            chosen: RwSignal::new(None),
-            mode: RwSignal::new(MeshMode::Sidecar),
-            scope: RwSignal::new(ShareScope::Global),
-            spread: RwSignal::new(false),
+            kind: RwSignal::new(d.map_or(PortalKind::Enrol, |d| d.kind)),
+            namespace: RwSignal::new(d.map(|d| d.namespace.clone()).unwrap_or_default()),
+            service: RwSignal::new(d.and_then(|d| d.service.clone()).unwrap_or_default()),
+            chosen: RwSignal::new(d.map(|d| d.clusters.iter().cloned().collect())),
+            mode: RwSignal::new(d.map(|d| d.mode).unwrap_or_default()),
+            scope: RwSignal::new(d.map(|d| d.scope).unwrap_or_default()),
+            spread: RwSignal::new(d.is_some_and(|d| d.spread)),
             plan: ServerAction::new(),
             submit: ServerAction::new(),
         }
@@ -54,6 +58,8 @@ pub fn RequestForm(
     /// The clusters the team is granted.
     clusters: Vec<String>,
     state: FormState,
+    /// A plan to show at once: the plain form's preview (planned while the page was drawn).
+    preview: Option<Result<PortalPlan, AppError>>,
 ) -> impl IntoView {
     let FormState {
         kind,
@@ -83,12 +89,23 @@ pub fn RequestForm(
         scope: scope.get(),
         spread: spread.get() && kind.get() == PortalKind::Share && !service.get().trim().is_empty(),
     };
+    let previewed = RwSignal::new(preview);
     // A change of the request makes the plan shown stale.
-    Effect::new(move |_| {
-        let _ = action();
-        plan.clear();
+    Effect::new(move |before: Option<PortalAction>| {
+        let now = action();
+        if before.is_some_and(|b| b != now) {
+            plan.clear();
+            previewed.set(None);
+        }
+        now
     });
-    let plan_error = move || plan.value().get().and_then(Result::err);
+    let preview_result = move || previewed.get();
+    let plan_error = move || {
+        plan.value()
+            .get()
+            .or_else(preview_result)
+            .and_then(Result::err)
+    };
     let submit_error = move || submit.value().get().and_then(Result::err);
     let any_error = move || submit_error().or_else(plan_error);
     let kinds = [
@@ -109,7 +126,9 @@ pub fn RequestForm(
                 <label class="mr-4 inline-flex items-center gap-1">
                     <input
                         type="checkbox"
+                        name="cluster"
                         value=c.clone()
+                        checked=chosen.with_untracked(|s| s.as_ref().is_some_and(|s| s.contains(c)))
                         prop:checked=move || chosen_set().contains(&c1)
                         on:change=move |ev| {
                             let on = event_target_checked(&ev);
@@ -126,7 +145,14 @@ pub fn RequestForm(
         .collect_view();
     let sharing = move || matches!(kind.get(), PortalKind::Share | PortalKind::Unshare);
     view! {
-        <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900" data-testid="request-form">
+        <form
+            method="post"
+            action="/portal/request"
+            class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900"
+            data-testid="request-form"
+            on:submit=move |ev| ev.prevent_default()
+        >
+            <input type="hidden" name="team" value=team_name.get_value() />
             <h2 class="text-lg font-semibold">"Ask for a change"</h2>
             <p class="mt-1 max-w-prose text-sm">
                 "Preview the plan first: it shows what would change in each cluster. Within your team's rules and limits the change runs at once; otherwise a platform operator approves it."
@@ -153,6 +179,7 @@ pub fn RequestForm(
                         name="namespace"
                         autocomplete="off"
                         placeholder="e.g. payments-web"
+                        value=namespace.get_untracked()
                         prop:value=move || namespace.get()
                         on:input=move |ev| namespace.set(event_target_value(&ev))
                     />
@@ -164,6 +191,7 @@ pub fn RequestForm(
                         class=INPUT
                         name="service"
                         autocomplete="off"
+                        value=service.get_untracked()
                         prop:value=move || service.get()
                         on:input=move |ev| service.set(event_target_value(&ev))
                     />
@@ -177,34 +205,44 @@ pub fn RequestForm(
             </fieldset>
             <fieldset class="mt-3" class:hidden=move || kind.get() != PortalKind::Enrol>
                 <legend class="text-sm font-medium">"Data plane"</legend>
-                {radio("mode", mode, MeshMode::Sidecar, "Sidecar")}
-                {radio("mode", mode, MeshMode::Ambient, "Ambient")}
+                {radio("mode", mode, MeshMode::Sidecar, "sidecar", "Sidecar")}
+                {radio("mode", mode, MeshMode::Ambient, "ambient", "Ambient")}
             </fieldset>
             <fieldset class="mt-3" class:hidden=move || kind.get() != PortalKind::Share>
                 <legend class="text-sm font-medium">"Scope"</legend>
-                {radio("scope", scope, ShareScope::Global, "global: also reachable as <service>.<namespace>.mesh.internal")}
-                {radio("scope", scope, ShareScope::GlobalOnly, "global-only: the usual name reaches every cluster")}
+                {radio("scope", scope, ShareScope::Global, "global", "global: also reachable as <service>.<namespace>.mesh.internal")}
+                {radio("scope", scope, ShareScope::GlobalOnly, "global-only", "global-only: the usual name reaches every cluster")}
                 <label class="mt-2 flex items-center gap-1">
-                    <input type="checkbox" name="spread" prop:checked=move || spread.get() on:change=move |ev| spread.set(event_target_checked(&ev)) />
+                    <input type="checkbox" name="spread" value="on" checked=spread.get_untracked() prop:checked=move || spread.get() on:change=move |ev| spread.set(event_target_checked(&ev)) />
                     "Spread traffic across clusters (instead of preferring the local one)"
                 </label>
             </fieldset>
             <div class="mt-4 flex flex-wrap gap-3">
                 <button
-                    type="button"
+                    type="submit"
+                    formmethod="get"
+                    formaction="/team"
+                    name="preview"
+                    value="1"
                     class=BUTTON_SECONDARY
                     data-testid="preview"
                     disabled=move || plan.pending().get()
-                    on:click=move |_| { plan.dispatch(PlanPortalRequest { action: action() }); }
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        plan.dispatch(PlanPortalRequest { action: action() });
+                    }
                 >
                     {move || if plan.pending().get() { "Planning…" } else { "Preview the plan" }}
                 </button>
                 <button
-                    type="button"
+                    type="submit"
                     class=BUTTON
                     data-testid="submit-request"
                     disabled=move || submit.pending().get()
-                    on:click=move |_| { submit.dispatch(SubmitPortalRequest { action: action() }); }
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        submit.dispatch(SubmitPortalRequest { action: action() });
+                    }
                 >
                     "Submit the request"
                 </button>
@@ -223,28 +261,44 @@ pub fn RequestForm(
                     </p>
                 }.into_any(),
             })}
-            {move || plan.value().get().and_then(Result::ok).map(|p| {
-                let warnings = p.warnings.iter().map(|w| view! { <Alert message=w.clone() /> }).collect_view();
-                view! {
-                    <div class="mt-4" data-testid="portal-plan">
-                        <p class="font-medium">
-                            {match &p.waits_for {
-                                None => "Runs at once when submitted.".to_string(),
-                                Some(w) => format!("Waits for a platform operator: {w}"),
-                            }}
-                        </p>
-                        {p.address.clone().map(|a| view! { <Copyable text=a label="Other clusters call it" /> })}
-                        {warnings}
-                        <PlanView list=p.clusters.clone() />
-                    </div>
-                }
-            })}
-        </section>
+            {move || plan.value().get().or_else(preview_result).and_then(Result::ok).map(plan_view)}
+        </form>
+    }
+}
+
+/// A request's plan: whether it runs at once, the address other clusters use, what the portal noticed, and
+/// the objects per cluster with their diff and commands.
+fn plan_view(p: PortalPlan) -> impl IntoView {
+    let warnings = p
+        .warnings
+        .iter()
+        .map(|w| view! { <Alert message=w.clone() /> })
+        .collect_view();
+    view! {
+        <div class="mt-4" data-testid="portal-plan">
+            <p class="font-medium">
+                {match &p.waits_for {
+                    None => "Runs at once when submitted.".to_string(),
+                    Some(w) => format!("Waits for a platform operator: {w}"),
+                }}
+            </p>
+            {p.address.clone().map(|a| view! { <Copyable text=a label="Other clusters call it" /> })}
+            {warnings}
+            <PlanView list=p.clusters.clone() />
+        </div>
     }
 }
 
 /// One choice of a radio group bound to `signal`.
-fn radio<T>(name: &'static str, signal: RwSignal<T>, value: T, label: &'static str) -> impl IntoView
+/// (`sent` is what the plain form sends for it; `checked` is also an attribute, so the page drawn on the
+/// server shows the choice.)
+fn radio<T>(
+    name: &'static str,
+    signal: RwSignal<T>,
+    value: T,
+    sent: &'static str,
+    label: &'static str,
+) -> impl IntoView
 where
     T: Copy + PartialEq + Send + Sync + 'static,
 {
@@ -253,6 +307,8 @@ where
             <input
                 type="radio"
                 name=name
+                value=sent
+                checked=signal.get_untracked() == value
                 prop:checked=move || signal.get() == value
                 on:change=move |_| signal.set(value)
             />

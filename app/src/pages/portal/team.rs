@@ -9,10 +9,15 @@ use leptos_router::hooks::use_query_map;
 
 use super::super::setup::Copyable;
 use super::form::{FormState, RequestForm};
-use super::{AuditTable, request_rows};
-use crate::api::{SubmitPortalRequest, WithdrawPortalRequest, get_team_overview};
+use super::{AuditTable, describe, request_rows};
+use crate::api::{
+    SubmitPortalRequest, WithdrawPortalRequest, get_team_overview, plan_portal_request,
+};
 use crate::components::{Alert, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, TD, TD_NOWRAP, TR};
-use crate::model::{PortalAction, PortalKind, PortalObjectView, PortalRequestView, TeamOverview};
+use crate::model::{
+    AppError, PortalAction, PortalKind, PortalObjectView, PortalPlan, PortalRequestView,
+    TeamOverview,
+};
 
 /// Drift by (cluster, namespace, service), as the live stream last said.
 type DriftMap = BTreeMap<(String, String, Option<String>), Vec<String>>;
@@ -24,7 +29,50 @@ pub fn TeamPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let withdraw = ServerAction::<WithdrawPortalRequest>::new();
     let reapply = ServerAction::<SubmitPortalRequest>::new();
-    let form = FormState::new();
+    // What the plain form sent back (without JavaScript: a preview, or a refused request to look at again),
+    // and the request just made through it.
+    let (draft, preview, just_made) = query.with_untracked(|q| {
+        let mut pairs: Vec<(String, String)> = [
+            "team",
+            "kind",
+            "namespace",
+            "service",
+            "mode",
+            "scope",
+            "spread",
+        ]
+        .iter()
+        .filter_map(|k| q.get(k).map(|v| (k.to_string(), v)))
+        .collect();
+        pairs.extend(
+            q.get_all("cluster")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| ("cluster".to_string(), c)),
+        );
+        let draft = q
+            .get("kind")
+            .and_then(|_| PortalAction::from_form(&pairs).ok());
+        let preview = draft
+            .clone()
+            .filter(|_| q.get("preview").as_deref() == Some("1"));
+        (draft, preview, q.get("request"))
+    });
+    let form = FormState::new(draft);
+    let just_made = StoredValue::new(just_made);
+    // The plain form's preview (or a refused request sent back to it), planned while the page is drawn.
+    let previewed = Resource::new(
+        || (),
+        move |_| {
+            let a = preview.clone();
+            async move {
+                match a {
+                    Some(a) => Some(plan_portal_request(a).await),
+                    None => None,
+                }
+            }
+        },
+    );
     let overview = Resource::new(
         move || {
             (
@@ -46,9 +94,10 @@ pub fn TeamPage() -> impl IntoView {
             // A transition: the page stays as it is while it is read again (after a request settles).
             <Transition fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    let preview = previewed.await;
                     match overview.await {
                         Ok(Some(o)) => view! {
-                            <Overview o=o requests=requests drift=drift live=live withdraw=withdraw reapply=reapply refresh=refresh form=form />
+                            <Overview o=o requests=requests drift=drift live=live withdraw=withdraw reapply=reapply refresh=refresh form=form preview=preview just_made=just_made.get_value() />
                         }
                         .into_any(),
                         Ok(None) => view! {
@@ -127,6 +176,10 @@ fn Overview(
     reapply: ServerAction<SubmitPortalRequest>,
     refresh: RwSignal<u32>,
     form: FormState,
+    /// A plan to show at once (the plain form's preview).
+    preview: Option<Result<PortalPlan, AppError>>,
+    /// The request the plain form just made.
+    just_made: Option<String>,
 ) -> impl IntoView {
     let s = &o.team.settings;
     let grants = o
@@ -237,7 +290,18 @@ fn Overview(
                 <ul>{shared}</ul>
             </section>
         })}
-        {my_role.map(|_| view! { <RequestForm team=team.clone() clusters=o.clusters.clone() state=form /> })}
+        {just_made.and_then(|id| o.requests.iter().find(|r| r.id == id).cloned()).map(|r| view! {
+            <p class="mt-6" role="status" data-testid="request-outcome" data-request-state=r.state.clone()>
+                {format!(
+                    "✓ Request {} ({}): {}{}",
+                    r.id,
+                    describe(&r.action),
+                    r.state,
+                    r.waits_for.clone().map(|w| format!(" — waits for a platform operator: {w}")).unwrap_or_default()
+                )}
+            </p>
+        })}
+        {my_role.map(|_| view! { <RequestForm team=team.clone() clusters=o.clusters.clone() state=form preview=preview.clone() /> })}
         <section class="mt-6">
             <h2 class="text-lg font-semibold">"Requests"</h2>
             {move || withdraw.value().get().and_then(Result::err).map(|e| view! { <div class="mt-2"><ErrorBox error=e /></div> })}

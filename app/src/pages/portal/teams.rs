@@ -104,6 +104,16 @@ fn TeamCard(
             .into_any()
         })
         .collect::<Vec<_>>();
+    let grant_fields = clusters
+        .iter()
+        .map(|c| {
+            let form = grant_form_id(&name, c);
+            view! {
+                <input type="hidden" form=form.clone() name="team" value=name.clone() />
+                <input type="hidden" form=form name="cluster" value=c.clone() />
+            }
+        })
+        .collect_view();
     let grants = clusters
         .iter()
         .map(|c| {
@@ -178,6 +188,8 @@ fn TeamCard(
             })}
             <h3 class="mt-4 font-semibold">"Namespaces it may touch"</h3>
             <DataTable caption=format!("Grants of {}", s.name) head=vec!["Cluster", "Namespaces (names or prefixes ending in *)"] rows=grants empty="No cluster registered." />
+            // What each grant form sends besides its list, outside the rows (`form=`), for the plain post.
+            {is_admin.then(|| grant_fields.clone())}
             {is_admin.then(|| view! {
                 <details class="mt-4">
                     <summary class="cursor-pointer font-semibold">"Limits and rules"</summary>
@@ -190,6 +202,10 @@ fn TeamCard(
             })}
         </section>
     }
+}
+
+fn grant_form_id(team: &str, cluster: &str) -> String {
+    format!("grant-{team}-{cluster}")
 }
 
 /// One cluster's patterns, as a comma-separated list (a plain form).
@@ -211,7 +227,11 @@ fn GrantForm(
             && !grant.pending().get()
     };
     view! {
+        // Without JavaScript a plain post of the same fields (the server splits the list).
         <form
+            id=grant_form_id(&t.get_value(), &c.get_value())
+            method="post"
+            action="/api/set_team_grant"
             class="flex flex-wrap items-end gap-2"
             on:submit=move |ev| {
                 ev.prevent_default();
@@ -228,8 +248,10 @@ fn GrantForm(
         >
             <input
                 class=INPUT
+                name="patterns[0]"
                 aria-label=move || format!("Namespaces in {}", c.get_value())
                 placeholder="e.g. payments-*"
+                value=text.get_untracked()
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))
             />

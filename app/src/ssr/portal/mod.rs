@@ -5,6 +5,7 @@
 
 mod drift;
 mod export;
+mod form;
 mod live;
 mod overview;
 mod plan;
@@ -28,6 +29,7 @@ use super::store::{NewAudit, ObjectRow, RequestRow, Store, User};
 
 pub use drift::{record_drift, watched_drift};
 pub use export::audit_export;
+pub use form::request_form;
 pub use live::portal_stream;
 pub use run::run_job;
 

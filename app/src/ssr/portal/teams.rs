@@ -141,7 +141,8 @@ impl Portal {
         self.store.members(team).await.map_err(Into::into)
     }
 
-    /// Sets the namespaces a team may touch in one cluster (no patterns: none there).
+    /// Sets the namespaces a team may touch in one cluster (no patterns: none there). Each pattern may be a
+    /// list separated by commas or spaces (what the form without JavaScript sends in one field).
     pub async fn set_grant(
         &self,
         caller: &Caller,
@@ -149,6 +150,14 @@ impl Portal {
         cluster: &str,
         patterns: &[String],
     ) -> Result<(), AppError> {
+        let split: Vec<String> = patterns
+            .iter()
+            .flat_map(|p| p.split([',', ' ']))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
+        let patterns = split.as_slice();
         self.team(team).await?;
         let name =
             ClusterName::new(cluster).map_err(|e| AppError::invalid("cluster", e.to_string()))?;
