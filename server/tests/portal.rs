@@ -12,7 +12,8 @@ use app::model::{
     AppError, AuditRecord, JobDetail, PortalPlan, PortalRequestView, PortalSubmitted, Role,
     TeamOverview, TeamScope,
 };
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use common::{Client, add_user, console};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::{Api, ResourceExt};
@@ -703,9 +704,54 @@ async fn who_may_do_what_with_teams() {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
-    // Members of another team do not see team-a's audit.
+    // The plain request form (JavaScript off): a member's request is recorded and the browser sent to it; one
+    // outside the grants goes back to the form; no one signed in goes to sign in; another site is refused.
+    let plain = |origin: &str| {
+        Request::post("/portal/request")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(format!(
+                "team=team-a&kind=share&namespace={ns}&service=web&cluster=c1&scope=global"
+            )))
+            .expect("request")
+    };
+    let location = |a: &common::Answer| {
+        a.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut mia = Client::new(app.clone());
+    mia.sign_in("mia", &passwords["mia"]).await;
+    let a = mia.send(plain("http://localhost")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert!(
+        location(&a).starts_with("/team?team=team-a&request="),
+        "{}",
+        location(&a)
+    );
     let mut otis = Client::new(app.clone());
     otis.sign_in("otis", &passwords["otis"]).await;
+    let a = otis.send(plain("http://localhost")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert!(
+        location(&a).contains("namespace=") && location(&a).ends_with("&preview=1"),
+        "{}",
+        location(&a)
+    );
+    let a = Client::new(app.clone())
+        .send(plain("http://localhost"))
+        .await;
+    assert_eq!(
+        (a.status, location(&a).as_str()),
+        (StatusCode::SEE_OTHER, "/sign-in?next=/team")
+    );
+    let a = mia.send(plain("https://evil.example")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+
+    // Members of another team do not see team-a's audit.
     let a = otis
         .call_json("list_audit", json!({"filter": {"team": "team-a"}}))
         .await;
