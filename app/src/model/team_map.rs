@@ -196,38 +196,17 @@ pub fn team_map(graph: &Graph, scope: &TeamScope) -> TeamMap {
 mod tests {
     use super::*;
     use crate::model::ClusterName;
-    use crate::model::topology::{ClusterNode, Health};
-    use mesh_ids::graph::{NamespaceNode, Part, ServiceNode};
-
-    fn part() -> Part {
-        Part {
-            state: Health::Healthy,
-            detail: String::new(),
-        }
-    }
+    use crate::model::topology::{ClusterNode, test_cluster};
+    use mesh_ids::graph::{NamespaceNode, ServiceNode};
 
     fn cluster(name: &str, namespaces: Vec<NamespaceNode>, reached_by: &[&str]) -> ClusterNode {
         ClusterNode {
-            name: ClusterName::new(name).expect("name"),
-            network: None,
-            region: None,
-            reachable: true,
-            health: Health::Healthy,
-            reasons: vec![],
-            operator: part(),
-            control_plane: part(),
-            revision: None,
-            version: None,
-            ztunnel: part(),
-            eastwest: None,
-            root_fingerprint: None,
-            trust_domain: None,
-            license: part(),
             namespaces,
             exports_reachable_from: reached_by
                 .iter()
                 .map(|n| ClusterName::new(n).expect("name"))
                 .collect(),
+            ..test_cluster(name, None)
         }
     }
 

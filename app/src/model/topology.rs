@@ -323,38 +323,41 @@ pub fn health_icon(h: Health) -> &'static str {
     }
 }
 
+/// A healthy cluster with nothing in it, for the tests of the page's models.
+#[cfg(test)]
+pub(crate) fn test_cluster(name: &str, network: Option<&str>) -> ClusterNode {
+    let part = || mesh_ids::graph::Part {
+        state: Health::Healthy,
+        detail: String::new(),
+    };
+    ClusterNode {
+        name: ClusterName::new(name).expect("name"),
+        network: network.map(String::from),
+        region: None,
+        reachable: true,
+        health: Health::Healthy,
+        reasons: vec![],
+        operator: part(),
+        control_plane: part(),
+        revision: None,
+        version: None,
+        ztunnel: part(),
+        eastwest: None,
+        root_fingerprint: None,
+        trust_domain: None,
+        license: part(),
+        namespaces: vec![],
+        exports_reachable_from: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_ids::graph::{NamespaceNode, Part, ServiceNode};
-
-    fn part() -> Part {
-        Part {
-            state: Health::Healthy,
-            detail: String::new(),
-        }
-    }
+    use mesh_ids::graph::{NamespaceNode, ServiceNode};
 
     fn cluster(name: &str, network: &str) -> ClusterNode {
-        ClusterNode {
-            name: ClusterName::new(name).expect("name"),
-            network: Some(network.into()),
-            region: None,
-            reachable: true,
-            health: Health::Healthy,
-            reasons: vec![],
-            operator: part(),
-            control_plane: part(),
-            revision: None,
-            version: None,
-            ztunnel: part(),
-            eastwest: None,
-            root_fingerprint: None,
-            trust_domain: None,
-            license: part(),
-            namespaces: vec![],
-            exports_reachable_from: vec![],
-        }
+        test_cluster(name, Some(network))
     }
 
     fn link(from: &str, to: &str) -> LinkEdge {
