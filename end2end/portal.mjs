@@ -127,6 +127,15 @@ test('portal: a team member enrols a namespace in three clusters and shares a se
   await drifted.locator('[data-testid=reapply]').click();
   await member.locator(`[data-testid=team-objects] tr[data-object="c2/${NS}/web"][data-drift=false]`).waitFor({ timeout: 30000 });
   await panel.locator(`tr[data-team-service="${NS}/web"][data-drift=false]`).waitFor({ timeout: 30000 });
+  // Again in c3, put back from the topology this time.
+  kubectl('--context', 'c3', '-n', NS, 'label', 'service', 'web', 'solo.io/service-scope-');
+  const fix = topo.locator(`[data-testid=topology-reapply][data-target="c3/${NS}"]`);
+  await fix.waitFor({ timeout: 10000 });
+  await fix.click();
+  await topo.locator('[data-testid=topology-reapply-outcome]').waitFor();
+  await panel.locator(`tr[data-team-service="${NS}/web"][data-drift=false]`).waitFor({ timeout: 30000 });
+  await topo.locator('[data-cluster=c3][data-team-drift=false]').waitFor({ timeout: 10000 });
+  expect(label('c3', 'service', 'web', 'solo.io/service-scope') === 'global', 'put back in c3');
   await topo.close();
   expect(label('c2', 'service', 'web', 'solo.io/service-scope') === 'global', 'put back in c2');
 

@@ -15,6 +15,9 @@ use super::topology::Graph;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamScope {
     pub team: String,
+    /// The caller is in the team (and may ask for a re-apply from the topology).
+    #[serde(default)]
+    pub member: bool,
     pub grants: Vec<TeamGrant>,
     pub objects: Vec<PortalDrift>,
 }
@@ -59,6 +62,9 @@ pub struct TeamMap {
     pub links: BTreeSet<(String, String)>,
     /// Clusters where something the portal applied for the team has drifted.
     pub drifting: BTreeSet<String>,
+    /// `(cluster, namespace)` holding drift: what a re-apply is asked for.
+    pub to_reapply: BTreeSet<(String, String)>,
+    pub member: bool,
     pub namespaces: Vec<TeamNamespace>,
     pub services: Vec<TeamService>,
 }
@@ -75,6 +81,7 @@ impl TeamMap {
 pub fn team_map(graph: &Graph, scope: &TeamScope) -> TeamMap {
     let mut map = TeamMap {
         team: scope.team.clone(),
+        member: scope.member,
         ..Default::default()
     };
     let granted = |cluster: &str, ns: &str| {
@@ -105,6 +112,8 @@ pub fn team_map(graph: &Graph, scope: &TeamScope) -> TeamMap {
         }
         if !o.drift.is_empty() {
             map.drifting.insert(o.cluster.clone());
+            map.to_reapply
+                .insert((o.cluster.clone(), o.namespace.clone()));
         }
     }
     let mut services: BTreeMap<(String, String), TeamService> = BTreeMap::new();
@@ -252,6 +261,7 @@ mod tests {
             ..Default::default()
         };
         let scope = TeamScope {
+            member: true,
             team: "payments".into(),
             grants: vec![
                 TeamGrant {
@@ -312,6 +322,13 @@ mod tests {
             m.drifting,
             ["c2", "c3"].map(String::from).into_iter().collect()
         );
+        assert_eq!(
+            m.to_reapply,
+            [("c2", "pay-api"), ("c3", "pay-old")]
+                .map(|(c, n)| (c.to_string(), n.to_string()))
+                .into_iter()
+                .collect()
+        );
         assert!(m.touches("c3") && !m.touches("c9"));
     }
 
@@ -322,6 +339,7 @@ mod tests {
             ..Default::default()
         };
         let scope = TeamScope {
+            member: true,
             team: "t".into(),
             grants: vec![],
             objects: vec![

@@ -6,8 +6,9 @@
 use leptos::prelude::*;
 
 use super::PANEL;
-use crate::components::{DataTable, TD, TD_NOWRAP, TR};
-use crate::model::{TeamMap, TeamScope};
+use crate::api::SubmitPortalRequest;
+use crate::components::{BUTTON_SECONDARY, DataTable, ErrorBox, TD, TD_NOWRAP, TR};
+use crate::model::{PortalAction, PortalKind, TeamMap, TeamScope};
 
 const SELECT: &str =
     "ml-1 rounded border border-slate-300 px-2 py-1 dark:border-slate-700 dark:bg-slate-900";
@@ -102,9 +103,56 @@ fn list(names: &[String]) -> String {
 /// The team's namespaces and shared services, with where they are reachable from and any drift.
 #[component]
 pub(super) fn TeamPanel(map: Memo<Option<TeamMap>>) -> impl IntoView {
-    move || {
+    // Kept across live redraws of the panel, so a re-apply's outcome stays.
+    let reapply = ServerAction::<SubmitPortalRequest>::new();
+    let outcome = move || {
+        reapply.value().get().map(|r| match r {
+            Ok(s) => view! {
+                <p class="mt-1 text-sm" role="status" data-testid="topology-reapply-outcome">
+                    {match s.job_id {
+                        Some(_) => format!("✓ Re-apply {} is running; the drift clears here when it is done.", s.id),
+                        None => format!("Re-apply {} waits for a platform operator.", s.id),
+                    }}
+                </p>
+            }
+            .into_any(),
+            Err(e) => view! { <div class="mt-1"><ErrorBox error=e /></div> }.into_any(),
+        })
+    };
+    let panel = move || {
         map.get().map(|m| {
             let team = m.team.clone();
+            let buttons = m
+                .to_reapply
+                .iter()
+                .filter(|_| m.member)
+                .map(|(cluster, namespace)| {
+                    let action = PortalAction {
+                        team: team.clone(),
+                        kind: PortalKind::Reapply,
+                        namespace: namespace.clone(),
+                        service: None,
+                        clusters: vec![cluster.clone()],
+                        mode: Default::default(),
+                        scope: Default::default(),
+                        spread: false,
+                    };
+                    view! {
+                        <button
+                            type="button"
+                            class=format!("mr-2 mt-1 {BUTTON_SECONDARY}")
+                            data-testid="topology-reapply"
+                            data-target=format!("{cluster}/{namespace}")
+                            disabled=move || reapply.pending().get()
+                            on:click=move |_| {
+                                reapply.dispatch(SubmitPortalRequest { action: action.clone() });
+                            }
+                        >
+                            {format!("Re-apply {namespace} in {cluster}")}
+                        </button>
+                    }
+                })
+                .collect_view();
             let summary = format!(
                 "{} namespace(s) in {} cluster(s); {} shared service(s), reachable from {} cluster(s)",
                 m.namespaces.len(),
@@ -117,8 +165,9 @@ pub(super) fn TeamPanel(map: Memo<Option<TeamMap>>) -> impl IntoView {
                 view! {
                     <p role="status" class="mt-1 text-sm font-medium text-amber-800 dark:text-amber-300" data-testid="team-drift">
                         {format!("! Drift in {clusters}: a label the portal applied was changed or removed by hand. ")}
-                        <a class="underline" href=format!("/team?team={team}")>"Re-apply it on the team's page"</a>
+                        <a class="underline" href=format!("/team?team={team}")>"See it on the team's page"</a>
                     </p>
+                    <div>{buttons}</div>
                 }
             });
             let ns_rows = m
@@ -194,6 +243,10 @@ pub(super) fn TeamPanel(map: Memo<Option<TeamMap>>) -> impl IntoView {
                 </section>
             }
         })
+    };
+    view! {
+        {panel}
+        {outcome}
     }
 }
 
@@ -214,6 +267,7 @@ mod tests {
     #[test]
     fn the_stream_replaces_what_it_says_of_a_cluster_and_keeps_the_others() {
         let mut s = TeamScope {
+            member: true,
             team: "t".into(),
             grants: vec![],
             objects: vec![d("c1", "a", &[]), d("c2", "a", &[]), d("c2", "b", &[])],

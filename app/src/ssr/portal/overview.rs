@@ -23,6 +23,13 @@ impl Portal {
         caller: &Caller,
         topology: &crate::ssr::topology::Topology,
     ) -> Result<Vec<TeamScope>, AppError> {
+        let mine: std::collections::BTreeSet<String> = self
+            .store
+            .teams_of(&caller.user.username)
+            .await?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         let names: Vec<String> = if caller.user.role >= Role::Operator {
             self.store
                 .list_teams()
@@ -31,12 +38,7 @@ impl Portal {
                 .map(|t| t.name)
                 .collect()
         } else {
-            self.store
-                .teams_of(&caller.user.username)
-                .await?
-                .into_iter()
-                .map(|(t, _)| t)
-                .collect()
+            mine.iter().cloned().collect()
         };
         let mut out = vec![];
         for team in names {
@@ -67,6 +69,7 @@ impl Portal {
                 .collect();
             out.push(TeamScope {
                 grants: self.store.grants(&team).await?,
+                member: mine.contains(&team),
                 team,
                 objects,
             });
