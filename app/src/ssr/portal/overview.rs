@@ -24,11 +24,9 @@ impl Portal {
         topology: &crate::ssr::topology::Topology,
     ) -> Result<Vec<TeamScope>, AppError> {
         let mine: std::collections::BTreeSet<String> = self
-            .store
-            .teams_of(&caller.user.username)
+            .team_names_of(&caller.user)
             .await?
             .into_iter()
-            .map(|(t, _)| t)
             .collect();
         let names: Vec<String> = if caller.user.role >= Role::Operator {
             self.store
@@ -116,13 +114,7 @@ impl Portal {
             )
             .await?;
         timeline.drain(..timeline.len().saturating_sub(200));
-        let my_teams = self
-            .store
-            .teams_of(&caller.user.username)
-            .await?
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
+        let my_teams = self.team_names_of(&caller.user).await?;
         Ok(TeamOverview {
             timeline,
             my_teams,
@@ -135,6 +127,17 @@ impl Portal {
             requests,
             clusters: granted,
         })
+    }
+
+    /// The names of the teams `user` is in.
+    async fn team_names_of(&self, user: &crate::ssr::store::User) -> Result<Vec<String>, AppError> {
+        Ok(self
+            .store
+            .teams_of(&user.username)
+            .await?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
     }
 
     /// What is live of one cluster's portal objects; with the cluster's global-name suffix.

@@ -49,6 +49,10 @@ pub struct RequestRow {
     pub job_state: Option<String>,
 }
 
+/// Appends one audit record (its arguments bound in the order of [`NewAudit`]'s fields, `at` first).
+const AUDIT_INSERT: &str = "INSERT INTO audit (at, actor, source, team, cluster, kind, subject, detail) \
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// What the portal keeps applied on one object.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ObjectRow {
@@ -434,20 +438,17 @@ impl Store {
                 if n == 0 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO audit (at, actor, source, team, cluster, kind, subject, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(now())
-                .bind(a.actor)
-                .bind(a.source)
-                .bind(a.team)
-                .bind(a.cluster)
-                .bind(a.kind)
-                .bind(a.subject)
-                .bind(a.detail)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(AUDIT_INSERT)
+                    .bind(now())
+                    .bind(a.actor)
+                    .bind(a.source)
+                    .bind(a.team)
+                    .bind(a.cluster)
+                    .bind(a.kind)
+                    .bind(a.subject)
+                    .bind(a.detail)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -458,9 +459,7 @@ impl Store {
 
     /// Appends an audit record (never updated or deleted; the database refuses both).
     pub async fn audit(&self, a: &NewAudit<'_>) -> Result<()> {
-        let sql = "INSERT INTO audit (at, actor, source, team, cluster, kind, subject, detail) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        on_db!(self, |p| sqlx::query(sql)
+        on_db!(self, |p| sqlx::query(AUDIT_INSERT)
             .bind(now())
             .bind(a.actor)
             .bind(a.source)
