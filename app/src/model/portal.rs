@@ -220,6 +220,20 @@ pub struct PortalAction {
 }
 
 impl PortalAction {
+    /// Putting back what the portal keeps applied on `namespace` (and its Services) in `cluster`.
+    pub fn reapply(team: &str, namespace: &str, cluster: &str) -> PortalAction {
+        PortalAction {
+            team: team.to_string(),
+            kind: PortalKind::Reapply,
+            namespace: namespace.to_string(),
+            service: None,
+            clusters: vec![cluster.to_string()],
+            mode: Default::default(),
+            scope: Default::default(),
+            spread: false,
+        }
+    }
+
     /// A request as the team page's form sends it without JavaScript: `team`, `kind`, `namespace`, `service`,
     /// `cluster` (once per ticked cluster), `mode`, `scope`, `spread` (`on` when ticked). Checked on the
     /// server as every request is.

@@ -15,8 +15,7 @@ use crate::api::{
 };
 use crate::components::{Alert, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, TD, TD_NOWRAP, TR};
 use crate::model::{
-    AppError, PortalAction, PortalKind, PortalObjectView, PortalPlan, PortalRequestView,
-    TeamOverview,
+    AppError, PortalAction, PortalObjectView, PortalPlan, PortalRequestView, TeamOverview,
 };
 
 /// Drift by (cluster, namespace, service), as the live stream last said.
@@ -370,16 +369,7 @@ fn object_row(
         ),
     };
     let fix = (!drift.is_empty()).then(|| {
-        let action = PortalAction {
-            team: team.to_string(),
-            kind: PortalKind::Reapply,
-            namespace: o.namespace.clone(),
-            service: None,
-            clusters: vec![o.cluster.clone()],
-            mode: Default::default(),
-            scope: Default::default(),
-            spread: false,
-        };
+        let action = PortalAction::reapply(team, &o.namespace, &o.cluster);
         view! {
             <button
                 type="button"

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::PANEL;
 use crate::api::SubmitPortalRequest;
 use crate::components::{BUTTON_SECONDARY, DataTable, ErrorBox, TD, TD_NOWRAP, TR};
-use crate::model::{PortalAction, PortalKind, TeamMap, TeamScope};
+use crate::model::{PortalAction, TeamMap, TeamScope};
 
 const SELECT: &str =
     "ml-1 rounded border border-slate-300 px-2 py-1 dark:border-slate-700 dark:bg-slate-900";
@@ -127,16 +127,7 @@ pub(super) fn TeamPanel(map: Memo<Option<TeamMap>>) -> impl IntoView {
                 .iter()
                 .filter(|_| m.member)
                 .map(|(cluster, namespace)| {
-                    let action = PortalAction {
-                        team: team.clone(),
-                        kind: PortalKind::Reapply,
-                        namespace: namespace.clone(),
-                        service: None,
-                        clusters: vec![cluster.clone()],
-                        mode: Default::default(),
-                        scope: Default::default(),
-                        spread: false,
-                    };
+                    let action = PortalAction::reapply(&team, namespace, cluster);
                     view! {
                         <button
                             type="button"
