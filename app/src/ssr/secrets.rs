@@ -63,7 +63,9 @@ impl SecretBox {
     }
 
     /// Loads the key file, or creates it (mode 0600) with a new random key when it does not exist.
-    /// Refuses a key file that other users can read.
+    /// Refuses a key file that other users can read. Consoles starting at once on one key file all end up
+    /// with the same key: the new key is written whole to a private file first and then published with a
+    /// hard link, which never replaces a key another console published first (that one is read instead).
     pub fn load_or_create(path: &Path) -> Result<Self> {
         let p = path.display().to_string();
         let io = |source| Error::KeyFile {
@@ -71,37 +73,62 @@ impl SecretBox {
             source,
         };
         match std::fs::metadata(path) {
-            Ok(meta) => {
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(Error::KeyFileMode { path: p, mode });
-                }
-                let text = std::fs::read_to_string(path).map_err(io)?;
-                Self::from_base64(&text)
-            }
+            Ok(_) => Self::load(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                std::fs::create_dir_all(dir).map_err(io)?;
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(io)?;
-                f.write_all(
-                    base64::engine::general_purpose::STANDARD
-                        .encode(key)
-                        .as_bytes(),
-                )
-                .map_err(io)?;
-                f.sync_all().map_err(io)?;
-                Self::from_key(&key)
+                let mut tag = [0u8; 8];
+                rand::rngs::OsRng.fill_bytes(&mut tag);
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                let draft = dir.join(format!(
+                    ".{}.{}.new",
+                    name.as_deref().unwrap_or("secret.key"),
+                    tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ));
+                let written = (|| {
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&draft)?;
+                    f.write_all(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(key)
+                            .as_bytes(),
+                    )?;
+                    f.sync_all()?;
+                    std::fs::hard_link(&draft, path)
+                })();
+                let _ = std::fs::remove_file(&draft);
+                match written {
+                    Ok(()) => Self::from_key(&key),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path),
+                    Err(e) => Err(io(e)),
+                }
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// Reads an existing key file, refusing one that other users can read.
+    fn load(path: &Path) -> Result<Self> {
+        let p = path.display().to_string();
+        let io = |source| Error::KeyFile {
+            path: p.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::KeyFileMode { path: p, mode });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Self::from_base64(&text)
     }
 
     /// Seals `plain`, bound to `context` (e.g. "cluster/c1/kubeconfig").
@@ -186,6 +213,42 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = SecretBox::load_or_create(&path).expect_err("world-readable key");
         assert!(err.to_string().contains("chmod 600"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn consoles_starting_at_once_share_one_whole_key() {
+        let dir = std::env::temp_dir().join(format!("meshdeck-key-race-{}", std::process::id()));
+        for round in 0..20 {
+            let _ = std::fs::remove_dir_all(&dir);
+            let path = dir.join(format!("{round}/secret.key"));
+            let boxes: Vec<SecretBox> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..6)
+                    .map(|_| s.spawn(|| SecretBox::load_or_create(&path)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .expect("thread")
+                            .expect("every console gets the key")
+                    })
+                    .collect()
+            });
+            let sealed = boxes[0].seal("k", b"v");
+            for b in &boxes {
+                assert_eq!(b.open("k", &sealed).expect("one key"), b"v");
+            }
+            let left: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(
+                left,
+                vec![std::ffi::OsString::from("secret.key")],
+                "no drafts left"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
