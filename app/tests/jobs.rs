@@ -86,6 +86,8 @@ async fn register(registry: &Registry, context: &str) {
             kubeconfig,
             context: context.into(),
             allow_insecure: false,
+            onboard: false,
+            by: "test".into(),
         })
         .await
         .expect("register");

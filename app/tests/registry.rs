@@ -46,6 +46,8 @@ fn reg(name: &str, context: &str, kubeconfig: String) -> Registration {
         kubeconfig,
         context: context.into(),
         allow_insecure: false,
+        onboard: false,
+        by: "test".into(),
     }
 }
 

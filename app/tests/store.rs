@@ -22,6 +22,7 @@ fn cluster(name: &str) -> ClusterRecord {
         credentials: vec![1, 2, 3, 0, 255],
         insecure_skip_tls_verify: false,
         connectivity: None,
+        access: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -133,6 +134,33 @@ async fn clusters_round_trip_and_names_stay_unique(store: Store) {
         ("west", Some("staging"))
     );
     assert_eq!(got.connectivity.as_deref(), Some(r#"{"reachable":true}"#));
+    assert_eq!(got.access, None, "registered with the credentials given");
+    // Onboarding swaps the credentials and records how the cluster is reached, together; a renewal that
+    // failed records only the reason.
+    store
+        .set_cluster_credentials(
+            &c1.name,
+            &[9, 9],
+            Some(r#"{"account":"meshdeck/meshdeck"}"#),
+        )
+        .await
+        .expect("onboarded");
+    store
+        .set_cluster_access(&c1.name, r#"{"account":"meshdeck/meshdeck","problem":"x"}"#)
+        .await
+        .expect("marked");
+    let got = store.cluster(&c1.name).await.expect("get").expect("exists");
+    assert_eq!(got.credentials, [9, 9]);
+    assert_eq!(
+        got.access.as_deref(),
+        Some(r#"{"account":"meshdeck/meshdeck","problem":"x"}"#)
+    );
+    assert!(matches!(
+        store
+            .set_cluster_credentials(&ClusterName::new("nope").expect("name"), &[1], None)
+            .await,
+        Err(Error::NotFound(_))
+    ));
     let names: Vec<String> = store
         .list_clusters()
         .await

@@ -25,8 +25,13 @@ pub struct Permission {
     pub group: &'static str,
     pub resource: &'static str,
     pub subresource: Option<&'static str>,
+    /// The one object the verb is needed on, when the console only ever touches that one.
+    pub name: Option<&'static str>,
     pub namespace: Option<&'static str>,
     pub purpose: &'static str,
+    /// Only an administrator holds it: the Gloo Operator's chart creates a ClusterRole and its binding, which
+    /// the console's least-privilege account (see [`crate::access`]) may not.
+    pub admin_only: bool,
 }
 
 impl std::fmt::Display for Permission {
@@ -36,9 +41,10 @@ impl std::fmt::Display for Permission {
         } else {
             self.group.to_string()
         };
-        let res = match self.subresource {
-            Some(s) => format!("{}/{s}", self.resource),
-            None => self.resource.to_string(),
+        let res = match (self.subresource, self.name) {
+            (Some(s), _) => format!("{}/{s}", self.resource),
+            (None, Some(n)) => format!("{} {n}", self.resource),
+            (None, None) => self.resource.to_string(),
         };
         match self.namespace {
             Some(ns) => write!(f, "{} {res} ({group}) in namespace {ns}", self.verb),
@@ -59,8 +65,24 @@ const fn perm(
         group,
         resource,
         subresource: None,
+        name: None,
         namespace,
         purpose,
+        admin_only: false,
+    }
+}
+
+const fn on(name: &'static str, p: Permission) -> Permission {
+    Permission {
+        name: Some(name),
+        ..p
+    }
+}
+
+const fn admin(p: Permission) -> Permission {
+    Permission {
+        admin_only: true,
+        ..p
     }
 }
 
@@ -87,68 +109,86 @@ pub const REQUIRED: &[Permission] = &[
         None,
         "label istio-system with its network",
     ),
-    perm(
-        "create",
-        "",
-        "secrets",
-        Some("istio-system"),
-        "write the cacerts intermediate CA",
+    on(
+        "cacerts",
+        perm(
+            "create",
+            "",
+            "secrets",
+            Some("istio-system"),
+            "write the cacerts intermediate CA",
+        ),
     ),
-    perm(
-        "patch",
-        "",
-        "secrets",
-        Some("istio-system"),
-        "update the cacerts intermediate CA",
+    on(
+        "cacerts",
+        perm(
+            "patch",
+            "",
+            "secrets",
+            Some("istio-system"),
+            "update the cacerts intermediate CA",
+        ),
     ),
-    perm(
-        "create",
-        "apiextensions.k8s.io",
-        "customresourcedefinitions",
-        None,
-        "install the Gateway API and operator CRDs",
+    on(
+        "gateways.gateway.networking.k8s.io",
+        perm(
+            "create",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+            "install the Gateway API and operator CRDs",
+        ),
     ),
-    perm(
-        "patch",
-        "apiextensions.k8s.io",
-        "customresourcedefinitions",
-        None,
-        "upgrade the Gateway API CRDs",
+    on(
+        "gateways.gateway.networking.k8s.io",
+        perm(
+            "patch",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+            "upgrade the Gateway API CRDs",
+        ),
     ),
-    perm(
+    admin(perm(
         "create",
         "rbac.authorization.k8s.io",
         "clusterroles",
         None,
         "install the gloo-operator chart",
-    ),
-    perm(
+    )),
+    admin(perm(
         "create",
         "rbac.authorization.k8s.io",
         "clusterrolebindings",
         None,
         "install the gloo-operator chart",
-    ),
-    perm(
+    )),
+    admin(perm(
         "create",
         "apps",
         "deployments",
         Some("gloo-mesh"),
         "install the gloo-operator chart",
+    )),
+    on(
+        "gloo-extensions-config",
+        perm(
+            "patch",
+            "",
+            "configmaps",
+            Some("gloo-mesh"),
+            "write gloo-extensions-config",
+        ),
     ),
-    perm(
-        "patch",
-        "",
-        "configmaps",
-        Some("gloo-mesh"),
-        "write gloo-extensions-config",
-    ),
-    perm(
-        "patch",
-        "operator.gloo.solo.io",
-        "servicemeshcontrollers",
-        Some("gloo-mesh"),
-        "create the ServiceMeshController",
+    on(
+        "managed-istio",
+        perm(
+            "patch",
+            "operator.gloo.solo.io",
+            "servicemeshcontrollers",
+            Some("gloo-mesh"),
+            "create the ServiceMeshController",
+        ),
     ),
     perm(
         "patch",
@@ -187,12 +227,24 @@ pub const REQUIRED: &[Permission] = &[
         "read istiod's settings",
     ),
     Permission {
+        verb: "get",
+        group: "",
+        resource: "pods",
+        subresource: Some("portforward"),
+        name: None,
+        namespace: Some("istio-system"),
+        purpose: "check istiod's license through its debug endpoint (a WebSocket upgrade is a get)",
+        admin_only: false,
+    },
+    Permission {
         verb: "create",
         group: "",
         resource: "pods",
         subresource: Some("portforward"),
+        name: None,
         namespace: Some("istio-system"),
         purpose: "check istiod's license through its debug endpoint",
+        admin_only: false,
     },
 ];
 
@@ -641,6 +693,7 @@ pub(crate) async fn review(
                 group: Some(p.group.into()),
                 resource: Some(p.resource.into()),
                 subresource: p.subresource.map(String::from),
+                name: p.name.map(String::from),
                 namespace: p.namespace.map(String::from),
                 ..Default::default()
             }),

@@ -3,6 +3,7 @@
 //! that would let a web user run commands or read files on the server), and the connectivity report of a
 //! cluster (reachability, version, latency, and which of the verbs Meshdeck needs are allowed).
 
+pub mod access;
 pub mod apply;
 pub mod ca;
 pub mod checks;

@@ -41,6 +41,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Apply(#[from] crate::apply::Error),
+    #[error(
+        "installing or upgrading the Gloo Operator creates its ClusterRole and ClusterRoleBinding, which the \
+         console's credentials here may not (the cluster is onboarded with least privilege); an administrator \
+         runs once: {command}"
+    )]
+    NeedsAdmin { command: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -254,6 +260,7 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
         None => Outcome::Installed,
     };
     if outcome != Outcome::Unchanged {
+        may_bind(client, install, &creds.context).await?;
         let values_file = run.write(
             "values.yaml",
             &serde_json::to_string(&wanted).unwrap_or_default(),
@@ -285,6 +292,28 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
     drop(run);
     wait_ready(client, Duration::from_secs(120)).await?;
     Ok(outcome)
+}
+
+/// Refuses, saying what an administrator runs, when the credentials may not create the chart's
+/// ClusterRoleBinding (helm would fail halfway, leaving a release pending).
+async fn may_bind(client: &Client, install: &Install, context: &str) -> Result<()> {
+    let p = crate::connect::REQUIRED
+        .iter()
+        .find(|p| p.admin_only && p.resource == "clusterrolebindings");
+    let Some(p) = p else {
+        return Ok(());
+    };
+    let allowed = crate::connect::review(client, p)
+        .await
+        .map(|r| r.allowed)
+        .unwrap_or(true);
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::NeedsAdmin {
+            command: command(install, context),
+        })
+    }
 }
 
 /// Waits for a ready operator pod and an established ServiceMeshController CRD.

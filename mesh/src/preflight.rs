@@ -209,18 +209,38 @@ pub async fn cluster(
             _ => None,
         })
         .collect();
+    // Only what an administrator holds is lacking (a cluster onboarded with least privilege): the setup can
+    // go on; its Operator step stops, showing the helm command, unless the release is installed already.
+    let admin_only = reviews.iter().all(|r| match r {
+        Ok(r) => r.allowed || r.permission.admin_only,
+        Err(_) => false,
+    });
+    let status = match (missing.is_empty(), admin_only) {
+        (true, _) => Status::Pass,
+        (false, true) => Status::Warn,
+        (false, false) => Status::Fail,
+    };
     findings.push(
         finding(
             "permissions",
             "Permissions",
-            if missing.is_empty() { Status::Pass } else { Status::Fail },
-            if missing.is_empty() {
-                "every verb the setup needs is allowed".to_string()
-            } else {
-                format!("missing {}: {}", missing.len(), missing.join("; "))
+            status,
+            match status {
+                Status::Pass => "every verb the setup needs is allowed".to_string(),
+                Status::Warn => format!(
+                    "every verb the setup needs is allowed but installing the Gloo Operator's chart, which only an \
+                     administrator may do ({}): {}",
+                    missing.len(),
+                    missing.join("; ")
+                ),
+                _ => format!("missing {}: {}", missing.len(), missing.join("; ")),
             },
         )
-        .fix("Grant these to the credentials Meshdeck uses for this cluster (for example bind cluster-admin for the setup), then run the preflight again."),
+        .fix(if status == Status::Warn {
+            "If the Gloo Operator is not installed as planned yet, the Operator step stops and shows the helm command: an administrator runs it once, then retries the step."
+        } else {
+            "Grant these to the credentials Meshdeck uses for this cluster (for example bind cluster-admin for the setup), then run the preflight again."
+        }),
     );
     let (gw, istio, cacerts, legacy, lb, nodes, license) = tokio::join!(
         gateway_api(client),

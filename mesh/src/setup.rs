@@ -327,6 +327,7 @@ pub async fn run_step(
                 .map_err(|e| {
                     let advice = match &e {
                         operator::Error::Helm(crate::helm::Error::Missing { .. }) => "Install helm on the Meshdeck server, then retry",
+                        operator::Error::NeedsAdmin { .. } => "Have an administrator run that command once with cluster-admin credentials, then retry this cluster: the step finds the release deployed and goes on",
                         operator::Error::Kube { source, .. } => advice_for(source),
                         _ => "Look at the message above, fix the chart settings or the cluster, then retry this cluster",
                     };

@@ -42,7 +42,8 @@ async fn a_limited_user_is_reachable_and_told_which_verbs_to_grant() {
     );
     assert!(
         missing.contains(
-            &"create customresourcedefinitions (apiextensions.k8s.io) cluster-wide".to_string()
+            &"create customresourcedefinitions gateways.gateway.networking.k8s.io (apiextensions.k8s.io) cluster-wide"
+                .to_string()
         ),
         "{missing:?}"
     );

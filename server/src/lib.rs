@@ -48,6 +48,9 @@ pub struct Config {
     /// `--job-lease` / `MESHDECK_JOB_LEASE_SECS`: how long a job stays with a console that stopped renewing it
     /// before another takes it over (default 30 s).
     pub job_lease: std::time::Duration,
+    /// `--cluster-token-ttl` / `MESHDECK_CLUSTER_TOKEN_TTL`: seconds the console's tokens for onboarded
+    /// clusters live (600–86400, default 3600); each is renewed after two thirds of that.
+    pub cluster_token_ttl: i64,
     /// `--cluster-networks` / `MESHDECK_CLUSTER_NETWORKS` and `--allow-loopback-clusters` /
     /// `MESHDECK_ALLOW_LOOPBACK_CLUSTERS`: which API server addresses clusters may have (mesh::connect::Reach).
     pub reach: mesh::connect::Reach,
@@ -75,7 +78,8 @@ pub enum ConfigError {
 
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
                       [--public-url URL] [--site-root DIR] [--helm PATH] [--operator-chart REF]
-                      [--operator-chart-version V] [--job-lease SECONDS] [--cluster-networks CIDRS]
+                      [--operator-chart-version V] [--job-lease SECONDS] [--cluster-token-ttl SECONDS]
+                      [--cluster-networks CIDRS]
                       [--allow-loopback-clusters] [--trusted-proxies CIDRS] [--live-streams N]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
@@ -89,6 +93,7 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                                                    (default oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator)
   --operator-chart-version MESHDECK_OPERATOR_CHART_VERSION  its version (needed for OCI/repository references)
   --job-lease          MESHDECK_JOB_LEASE_SECS     seconds before a job whose console stopped is taken over (default 30)
+  --cluster-token-ttl  MESHDECK_CLUSTER_TOKEN_TTL  seconds the tokens of onboarded clusters live (600-86400, default 3600)
   --cluster-networks   MESHDECK_CLUSTER_NETWORKS   address ranges cluster API servers may be in, e.g. 10.0.0.0/8,fd00::/8
                                                    (default: any but loopback, link-local, multicast)
   --allow-loopback-clusters MESHDECK_ALLOW_LOOPBACK_CLUSTERS=1  allow API servers on this machine's loopback (demos, tests)
@@ -116,6 +121,7 @@ impl Config {
         let mut chart = env("MESHDECK_OPERATOR_CHART").unwrap_or(default_chart.reference);
         let mut chart_version = env("MESHDECK_OPERATOR_CHART_VERSION").or(default_chart.version);
         let mut lease = env("MESHDECK_JOB_LEASE_SECS").unwrap_or_else(|| "30".into());
+        let mut token_ttl = env("MESHDECK_CLUSTER_TOKEN_TTL").unwrap_or_else(|| "3600".into());
         let mut site_root = env("MESHDECK_SITE_ROOT")
             .or_else(|| env("LEPTOS_SITE_ROOT"))
             .unwrap_or_else(|| "target/site".into());
@@ -143,6 +149,7 @@ impl Config {
                 "--operator-chart" => chart = value()?,
                 "--operator-chart-version" => chart_version = Some(value()?),
                 "--job-lease" => lease = value()?,
+                "--cluster-token-ttl" => token_ttl = value()?,
                 "--cluster-networks" => networks = value()?,
                 "--allow-loopback-clusters" => loopback = true,
                 "--trusted-proxies" => proxies = value()?,
@@ -160,6 +167,14 @@ impl Config {
             .filter(|s| (2..=3600).contains(s))
             .map(std::time::Duration::from_secs)
             .ok_or_else(|| ConfigError::BadLease(lease.clone()))?;
+        let cluster_token_ttl = token_ttl
+            .parse::<i64>()
+            .ok()
+            .filter(|s| (mesh::access::MIN_TOKEN_SECONDS..=86_400).contains(s))
+            .ok_or_else(|| ConfigError::BadValue {
+                flag: "--cluster-token-ttl".into(),
+                message: format!("{token_ttl:?} is not a number of seconds from 600 to 86400"),
+            })?;
         let public_url = public_url.filter(|s| !s.is_empty());
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -200,6 +215,7 @@ impl Config {
                 version: chart_version.filter(|v| !v.is_empty()),
             },
             job_lease,
+            cluster_token_ttl,
             reach: mesh::connect::Reach {
                 networks,
                 allow_loopback: loopback,
@@ -278,7 +294,8 @@ pub async fn start(
     if removed > 0 {
         tracing::info!(removed, "removed helm folders of consoles that stopped");
     }
-    let registry = Registry::new(store.clone(), secrets.clone(), config.reach.clone());
+    let registry = Registry::new(store.clone(), secrets.clone(), config.reach.clone())
+        .with_token_seconds(config.cluster_token_ttl);
     let notifier = app::ssr::notify::Notifier::new(
         store.clone(),
         format!("{}-{}", std::process::id(), random_suffix()),
@@ -414,6 +431,8 @@ async fn import(registry: &Registry, path: &std::path::Path) -> Result<(), Start
             kubeconfig: text.clone(),
             context: ctx.name.clone(),
             allow_insecure: false,
+            onboard: false,
+            by: "meshdeck (import)".into(),
         };
         match registry.register(reg).await {
             Ok((_, c)) => {
@@ -598,6 +617,7 @@ pub fn spawn_background(console: &Console, every: std::time::Duration) {
     console.state.notifier.start();
     app::ssr::portal::record_drift(&console.state);
     spawn_license_reader(console);
+    spawn_token_renewal(console);
     let assets = console.assets.clone();
     tokio::spawn(async move { assets.warm().await });
     let jobs = console.state.jobs.clone();
@@ -614,6 +634,25 @@ pub fn spawn_background(console: &Console, every: std::time::Duration) {
         }
     });
     spawn_session_cleanup(console, every);
+}
+
+/// Renews the console's tokens for onboarded clusters after two thirds of their life; the cluster's watches
+/// restart with the new token. A renewal that fails is recorded on the cluster (its page says what to do)
+/// and tried again each round until the token expires.
+fn spawn_token_renewal(console: &Console) {
+    let registry = console.state.registry.clone();
+    let topology = console.state.topology.clone();
+    tokio::spawn(async move {
+        loop {
+            for (name, outcome) in registry.renew_due().await {
+                match outcome {
+                    Ok(_) => topology.watch(&name).await,
+                    Err(e) => tracing::warn!(cluster = %name, "renewing the console's token: {e}"),
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
+    });
 }
 
 /// The topology reads the licenses of every check report kept, by this replica or another (a setup's

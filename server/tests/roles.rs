@@ -103,6 +103,39 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row(
+            "plan_onboarding",
+            Some(Role::Operator),
+            Json(json!({"name": "no-such-cluster"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "onboard_cluster",
+            Some(Role::Operator),
+            Json(json!({"name": "no-such-cluster"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "renew_cluster_token",
+            Some(Role::Operator),
+            Form(vec![("name", "no-such-cluster")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "plan_revoke",
+            Some(Role::Admin),
+            Form(vec![("name", "no-such-cluster")]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "revoke_cluster_access",
+            Some(Role::Admin),
+            Form(vec![
+                ("name", "no-such-cluster"),
+                ("confirm", "no-such-cluster"),
+            ]),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_users",
             Some(Role::Admin),
             Form(vec![]),

@@ -6,16 +6,18 @@ use crate::model::{
 };
 
 #[cfg(feature = "ssr")]
-fn summary(
+pub(super) fn summary(
     record: crate::ssr::store::ClusterRecord,
     connectivity: Option<crate::model::Connectivity>,
 ) -> ClusterSummary {
+    let access = crate::ssr::registry::access_of(&record);
     ClusterSummary {
         name: record.name,
         network: record.network,
         labels: record.labels,
         server: record.server,
         insecure_skip_tls_verify: record.insecure_skip_tls_verify,
+        access,
         connectivity,
         created_at: record.created_at,
         updated_at: record.updated_at,
@@ -87,7 +89,7 @@ pub async fn register_clusters(
             let mut out = Vec::with_capacity(clusters.len());
             for form in clusters {
                 let result = async {
-                    let reg = registry::Registration::from_form(&form, &kubeconfig)?;
+                    let reg = registry::Registration::from_form(&form, &kubeconfig, &user.username)?;
                     let (record, connectivity) = st.registry.register(reg).await?;
                     tracing::info!(user = %user.username, cluster = %record.name, "registered a cluster");
                     Ok::<_, AppError>(summary(record, Some(connectivity)))

@@ -1,6 +1,7 @@
 //! Server functions: the console's public HTTP endpoints (`/api/<name>`). Each one is thin — authenticate
 //! and authorize first, call a service from `ssr`, convert to wire types, return (README, invariant 3).
 
+mod access;
 mod checks;
 mod clusters;
 mod jobs;
@@ -10,6 +11,7 @@ mod setup;
 mod topology;
 mod users;
 
+pub use access::*;
 pub use checks::*;
 pub use clusters::*;
 pub use jobs::*;

@@ -101,6 +101,11 @@ pub struct Connectivity {
     pub latency_ms: Option<u64>,
     /// Verbs Meshdeck needs and lacks, e.g. "create namespaces (core) cluster-wide — create istio-system, …".
     pub missing: Vec<String>,
+    /// Verbs only an administrator's credentials hold and the console, onboarded with least privilege, does
+    /// not (installing the Gloo Operator's chart): not a fault of the cluster, a step someone with admin
+    /// rights takes once.
+    #[serde(default)]
+    pub needs_admin: Vec<String>,
     pub problem: Option<String>,
     pub checked_at: i64,
 }
@@ -151,8 +156,32 @@ pub struct ClusterSummary {
     pub server: String,
     pub insecure_skip_tls_verify: bool,
     pub connectivity: Option<Connectivity>,
+    /// How the console reaches the cluster: `None` with the credentials given at registration.
+    pub access: Option<ClusterAccess>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A cluster onboarded with least privilege: the console holds only short-lived tokens of its own
+/// ServiceAccount there, renewed before they expire; the admin credentials used once are forgotten.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterAccess {
+    /// `<namespace>/<name>` of the console's ServiceAccount in the cluster.
+    pub account: String,
+    pub onboarded_at: i64,
+    pub onboarded_by: String,
+    /// Unix seconds: when the token held now was issued and when it expires.
+    pub token_issued_at: i64,
+    pub token_expires_at: i64,
+    /// Why the token could not be renewed, and what to do.
+    pub problem: Option<String>,
+}
+
+impl ClusterAccess {
+    /// The token expired without being renewed: nothing works until the cluster is onboarded again.
+    pub fn expired(&self, now: i64) -> bool {
+        now >= self.token_expires_at
+    }
 }
 
 impl ClusterSummary {
@@ -187,6 +216,10 @@ pub struct ClusterForm {
     pub env: String,
     pub region: String,
     pub allow_insecure: bool,
+    /// Onboard with least privilege: the credentials given create the console's own ServiceAccount and
+    /// roles, then are forgotten.
+    #[serde(default)]
+    pub onboard: bool,
 }
 
 /// The outcome of registering one context: the cluster, or what is wrong.
@@ -384,10 +417,15 @@ mod tests {
             server_version: Some("v1.34.4".into()),
             latency_ms: Some(3),
             missing: vec![],
+            needs_admin: vec!["create clusterrolebindings".into()],
             problem: None,
             checked_at: 0,
         };
-        assert_eq!(c.health(), Health::Healthy);
+        assert_eq!(
+            c.health(),
+            Health::Healthy,
+            "what only an admin may do is no fault"
+        );
         c.missing.push("create namespaces".into());
         assert_eq!(c.health(), Health::Degraded);
         c.reachable = false;

@@ -32,7 +32,7 @@ impl Row {
         }
     }
 
-    fn form(&self) -> ClusterForm {
+    fn form(&self, onboard: bool) -> ClusterForm {
         ClusterForm {
             context: self.choice.context.clone(),
             name: self.name.get_untracked(),
@@ -40,6 +40,7 @@ impl Row {
             env: self.env.get_untracked(),
             region: self.region.get_untracked(),
             allow_insecure: self.allow_insecure.get_untracked(),
+            onboard,
         }
     }
 }
@@ -58,6 +59,7 @@ fn RegisterFlow() -> impl IntoView {
     let kubeconfig = RwSignal::new(String::new());
     let local_error = RwSignal::new(None::<String>);
     let rows = RwSignal::new(Vec::<Row>::new());
+    let onboard = RwSignal::new(false);
     let read = Action::new(move |text: &String| {
         let text = text.clone();
         async move { read_kubeconfig(text).await }
@@ -94,7 +96,7 @@ fn RegisterFlow() -> impl IntoView {
             .get_untracked()
             .iter()
             .filter(|r| r.selected.get_untracked())
-            .map(Row::form)
+            .map(|r| r.form(onboard.get_untracked()))
             .collect();
         if forms.is_empty() {
             local_error.set(Some("Pick at least one context.".into()));
@@ -139,6 +141,13 @@ fn RegisterFlow() -> impl IntoView {
                         <ContextRow row=row />
                     </For>
                 </div>
+                <label class="mt-4 flex max-w-prose items-start gap-2 rounded border border-slate-200 p-3 text-sm dark:border-slate-800">
+                    <input type="checkbox" name="onboard" bind:checked=onboard data-testid="onboard" />
+                    <span>
+                        <span class="font-medium">"Onboard with least privilege. "</span>
+                        "These credentials (cluster-admin) are used once: Meshdeck creates its own ServiceAccount (meshdeck/meshdeck) with only the verbs its flows need, keeps short-lived tokens of it (renewed before they expire), and forgets the credentials pasted here. Installing or upgrading the Gloo Operator then needs an administrator once (its chart creates a ClusterRoleBinding)."
+                    </span>
+                </label>
                 <button type="button" class=format!("{BUTTON} mt-4") on:click=on_register disabled=move || register.pending().get() || selected_count() == 0>
                     {move || {
                         if register.pending().get() {

@@ -46,6 +46,15 @@ impl From<registry::Error> for AppError {
                 AppError::invalid("kubeconfig", format!("cluster {cluster}: {problem}"))
             }
             e @ registry::Error::Sealed(_) => AppError::Conflict(e.to_string()),
+            registry::Error::Access {
+                cluster,
+                step,
+                message,
+            } => AppError::Cluster {
+                cluster,
+                step: step.into(),
+                message,
+            },
             registry::Error::Store(e) => e.into(),
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::model::{
     CheckStatus, CheckView, ChecksReport, ClusterCheckView, ClusterPlan, ClusterTrust, EastWest,
     FindingView, IntermediateView, JobDetail, JobEvent, JobStep, JobSummary, LicenseChoice,
-    PeeringChoice, PlanObject, PlanStep, PreflightView, RootAlgorithm, RootSummary, SetupRequest,
+    PeeringChoice, PlanStep, PreflightView, RootAlgorithm, RootSummary, SetupRequest,
 };
 use mesh::ca::{KeyAlgorithm, RootCa};
 use mesh::ids::ClusterName;

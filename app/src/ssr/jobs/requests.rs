@@ -208,7 +208,6 @@ impl Jobs {
 
     /// What a setup would change on each cluster (server-side dry runs; nothing is written).
     pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
-        use mesh::setup::Change;
         let (spec, key) = self.checked_spec(req).await?;
         let settings = self.settings_of(&spec, license_of(&spec, key));
         let runs = spec.clusters.iter().map(|c| {
@@ -236,22 +235,7 @@ impl Jobs {
                             objects: s
                                 .objects
                                 .into_iter()
-                                .map(|o| {
-                                    let (change, detail) = match o.change {
-                                        Change::Create => ("create", None),
-                                        Change::Update { diff } => ("update", Some(diff)),
-                                        Change::Unchanged => ("unchanged", None),
-                                        Change::Unknown { reason } => ("unknown", Some(reason)),
-                                    };
-                                    PlanObject {
-                                        kind: o.kind,
-                                        namespace: o.namespace,
-                                        name: o.name,
-                                        yaml: o.yaml,
-                                        change: change.into(),
-                                        detail,
-                                    }
-                                })
+                                .map(crate::ssr::registry::plan_object)
                                 .collect(),
                         })
                         .collect(),

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use mesh::portal;
-use mesh::setup::Change;
 
 use super::run::{before_after, objects_of, precheck, refuse_control_plane};
 use super::{Caller, Portal};
@@ -195,21 +194,9 @@ impl Portal {
                 svc.is_none() && live.is_none(),
             ));
             let obj = portal::object(&a.namespace, svc, &after);
-            let diff = mesh::setup::diff_object(&t.client, &obj).await;
-            let (change, detail) = match diff.change {
-                Change::Create => ("create", None),
-                Change::Update { diff } => ("update", Some(diff)),
-                Change::Unchanged => ("unchanged", None),
-                Change::Unknown { reason } => ("unknown", Some(reason)),
-            };
-            objects.push(PlanObject {
-                kind: diff.kind,
-                namespace: diff.namespace,
-                name: diff.name,
-                yaml: diff.yaml,
-                change: change.into(),
-                detail,
-            });
+            objects.push(crate::ssr::registry::plan_object(
+                mesh::setup::diff_object(&t.client, &obj).await,
+            ));
         }
         let plan = ClusterPlan {
             cluster: cluster.to_string(),

@@ -6,7 +6,7 @@ use mesh::ids::{ClusterName, NetworkName};
 
 use super::{ClusterRecord, Db, Error, Result, Store, conflict_or, found, now};
 
-const CLUSTER_COLUMNS: &str = "name, network, labels, server, credentials, insecure_skip_tls_verify, connectivity, created_at, updated_at";
+const CLUSTER_COLUMNS: &str = "name, network, labels, server, credentials, insecure_skip_tls_verify, connectivity, created_at, updated_at, access";
 
 #[derive(sqlx::FromRow)]
 struct ClusterRow {
@@ -19,6 +19,7 @@ struct ClusterRow {
     connectivity: Option<String>,
     created_at: i64,
     updated_at: i64,
+    access: Option<String>,
 }
 
 impl ClusterRow {
@@ -35,6 +36,7 @@ impl ClusterRow {
             credentials: self.credentials,
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
             connectivity: self.connectivity,
+            access: self.access,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -44,7 +46,7 @@ impl ClusterRow {
 impl Store {
     pub async fn insert_cluster(&self, c: &ClusterRecord) -> Result<()> {
         let sql = format!(
-            "INSERT INTO clusters ({CLUSTER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO clusters ({CLUSTER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         let labels = serde_json::to_string(&c.labels).unwrap_or_else(|_| "{}".into());
         let r = on_db!(self, |p| sqlx::query(&sql)
@@ -57,6 +59,7 @@ impl Store {
             .bind(&c.connectivity)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(&c.access)
             .execute(p)
             .await
             .map(|r| r.rows_affected()));
@@ -103,6 +106,40 @@ impl Store {
         let sql = "UPDATE clusters SET connectivity = $1, updated_at = $2 WHERE name = $3";
         let n = on_db!(self, |p| sqlx::query(sql)
             .bind(report_json)
+            .bind(now())
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        found(n, || format!("cluster {:?}", name.as_str()))
+    }
+
+    /// Replaces a cluster's sealed credentials and how it is reached, in one statement (onboarding, a renewed
+    /// token).
+    pub async fn set_cluster_credentials(
+        &self,
+        name: &ClusterName,
+        credentials: &[u8],
+        access: Option<&str>,
+    ) -> Result<()> {
+        let sql =
+            "UPDATE clusters SET credentials = $1, access = $2, updated_at = $3 WHERE name = $4";
+        let n = on_db!(self, |p| sqlx::query(sql)
+            .bind(credentials)
+            .bind(access)
+            .bind(now())
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        found(n, || format!("cluster {:?}", name.as_str()))
+    }
+
+    /// Records how a cluster is reached (a renewal that failed), leaving its credentials alone.
+    pub async fn set_cluster_access(&self, name: &ClusterName, access: &str) -> Result<()> {
+        let sql = "UPDATE clusters SET access = $1, updated_at = $2 WHERE name = $3";
+        let n = on_db!(self, |p| sqlx::query(sql)
+            .bind(access)
             .bind(now())
             .bind(name.as_str())
             .execute(p)

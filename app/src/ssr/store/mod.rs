@@ -80,6 +80,9 @@ pub struct ClusterRecord {
     pub insecure_skip_tls_verify: bool,
     /// The last connectivity report, as JSON.
     pub connectivity: Option<String>,
+    /// How the console reaches the cluster ([`crate::model::ClusterAccess`] as JSON); `None`: with the
+    /// credentials given at registration.
+    pub access: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

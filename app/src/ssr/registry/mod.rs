@@ -13,6 +13,11 @@ use super::secrets::SecretBox;
 use super::store::{self, ClusterRecord, Store};
 use crate::model::{ClusterForm, ContextChoice};
 
+mod access;
+
+pub use access::Given;
+pub(crate) use access::plan_object;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {message}")]
@@ -32,6 +37,13 @@ pub enum Error {
         "the stored credentials of cluster {0:?} cannot be opened with this server's key; register it again"
     )]
     Sealed(String),
+    /// Onboarding, renewing or revoking the console's own account failed.
+    #[error("cluster {cluster:?} (step: {step}): {message}")]
+    Access {
+        cluster: String,
+        step: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Store(store::Error),
 }
@@ -51,17 +63,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub use crate::model::Connectivity;
 
 impl Connectivity {
-    pub(crate) fn from_report(r: &connect::Report) -> Self {
+    /// `onboarded`: the console holds only its own least-privilege account there, so what only an
+    /// administrator may do is listed apart (`needs_admin`), not as missing.
+    pub(crate) fn from_report(r: &connect::Report, onboarded: bool) -> Self {
+        let lacking = |admin: bool| -> Vec<String> {
+            r.permissions
+                .iter()
+                .filter(|p| !p.allowed && (onboarded && p.permission.admin_only) == admin)
+                .map(|p| format!("{} — {}", p.permission, p.permission.purpose))
+                .collect()
+        };
         Connectivity {
             reachable: r.reachable,
             server_version: r.server_version.clone(),
             latency_ms: r.latency.map(|l| l.as_millis() as u64),
-            missing: r
-                .permissions
-                .iter()
-                .filter(|p| !p.allowed)
-                .map(|p| format!("{} — {}", p.permission, p.permission.purpose))
-                .collect(),
+            missing: lacking(false),
+            needs_admin: lacking(true),
             problem: r.problem.as_ref().map(ToString::to_string),
             checked_at: super::now(),
         }
@@ -78,6 +95,10 @@ pub struct Registration {
     pub context: String,
     /// The user's explicit, visible choice to skip TLS verification for this cluster.
     pub allow_insecure: bool,
+    /// Onboard with least privilege (see [`access`]).
+    pub onboard: bool,
+    /// Who registers it (kept with an onboarding).
+    pub by: String,
 }
 
 /// Label keys and values follow Kubernetes' label syntax (63 characters of alphanumerics, '-', '_', '.').
@@ -120,7 +141,7 @@ pub fn labels_from(env: &str, region: &str) -> BTreeMap<String, String> {
 
 impl Registration {
     /// Validates what the user typed for one context.
-    pub fn from_form(form: &ClusterForm, kubeconfig: &str) -> Result<Registration> {
+    pub fn from_form(form: &ClusterForm, kubeconfig: &str, by: &str) -> Result<Registration> {
         let invalid = |field, e: &dyn std::fmt::Display| Error::Invalid {
             field,
             message: e.to_string(),
@@ -137,6 +158,8 @@ impl Registration {
             kubeconfig: kubeconfig.to_string(),
             context: form.context.clone(),
             allow_insecure: form.allow_insecure,
+            onboard: form.onboard,
+            by: by.to_string(),
         })
     }
 }
@@ -202,6 +225,14 @@ async fn extract_off_runtime(
     .await
 }
 
+/// How an onboarded cluster is reached, read from its record.
+pub(crate) fn access_of(record: &ClusterRecord) -> Option<crate::model::ClusterAccess> {
+    record
+        .access
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+}
+
 fn seal_context(name: &ClusterName) -> String {
     format!("cluster/{name}/kubeconfig")
 }
@@ -212,6 +243,8 @@ pub struct Registry {
     secrets: Arc<SecretBox>,
     /// Which API server addresses the console may connect to.
     reach: Arc<connect::Reach>,
+    /// How long the tokens of onboarded clusters live.
+    token_seconds: i64,
 }
 
 impl Registry {
@@ -220,7 +253,14 @@ impl Registry {
             store,
             secrets,
             reach: Arc::new(reach),
+            token_seconds: mesh::access::DEFAULT_TOKEN_SECONDS,
         }
+    }
+
+    /// Tokens of onboarded clusters live `seconds` (at least [`mesh::access::MIN_TOKEN_SECONDS`]).
+    pub fn with_token_seconds(mut self, seconds: i64) -> Self {
+        self.token_seconds = seconds.max(mesh::access::MIN_TOKEN_SECONDS);
+        self
     }
 
     /// Validates, tests and stores one cluster. A cluster that cannot be reached or refuses the credentials
@@ -254,6 +294,12 @@ impl Registry {
                 cluster: reg.name.to_string(),
                 problem,
             })?;
+        let (creds, access) = if reg.onboard {
+            let (creds, access) = self.onboard_with(&reg.name, &creds, &reg.by).await?;
+            (creds, Some(access))
+        } else {
+            (creds, None)
+        };
         let report = connect::probe(&creds).await;
         if let Some(problem) = &report.problem {
             return Err(Error::Unusable {
@@ -261,7 +307,7 @@ impl Registry {
                 problem: problem.clone(),
             });
         }
-        let connectivity = Connectivity::from_report(&report);
+        let connectivity = Connectivity::from_report(&report, access.is_some());
         let now = connectivity.checked_at;
         let record = ClusterRecord {
             network: reg
@@ -275,6 +321,7 @@ impl Registry {
                 .seal(&seal_context(&reg.name), creds.to_yaml().as_bytes()),
             insecure_skip_tls_verify: creds.insecure_skip_tls_verify,
             connectivity: serde_json::to_string(&connectivity).ok(),
+            access: access.as_ref().and_then(|a| serde_json::to_string(a).ok()),
             created_at: now,
             updated_at: now,
             name: reg.name,
@@ -284,13 +331,31 @@ impl Registry {
         Ok((record, connectivity))
     }
 
-    /// The credentials of a registered cluster, opened for use on the server only.
+    /// The credentials of a registered cluster, opened for use on the server only. An onboarded cluster
+    /// whose token expired unrenewed is refused, saying why and what to do.
     pub async fn credentials(&self, name: &ClusterName) -> Result<Credentials> {
         let record = self
             .store
             .cluster(name)
             .await?
             .ok_or_else(|| Error::NotFound(name.to_string()))?;
+        if let Some(access) = access_of(&record)
+            && access.expired(super::now())
+        {
+            return Err(Error::Access {
+                cluster: name.to_string(),
+                step: "credentials",
+                message: format!(
+                    "the console's token for ServiceAccount {} expired{}; onboard the cluster again with \
+                     admin credentials (Clusters → {name} → Onboard)",
+                    access.account,
+                    access
+                        .problem
+                        .map(|p| format!(" without being renewed ({p})"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
         let plain = self
             .secrets
             .open(&seal_context(name), &record.credentials)
@@ -320,7 +385,8 @@ impl Registry {
     #[tracing::instrument(skip_all, fields(cluster = %name))]
     pub async fn retest(&self, name: &ClusterName) -> Result<Connectivity> {
         let creds = self.credentials(name).await?;
-        let connectivity = Connectivity::from_report(&connect::probe(&creds).await);
+        let onboarded = self.get(name).await?.0.access.is_some();
+        let connectivity = Connectivity::from_report(&connect::probe(&creds).await, onboarded);
         if let Ok(json) = serde_json::to_string(&connectivity) {
             self.store.set_connectivity(name, &json).await?;
         }

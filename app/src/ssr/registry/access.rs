@@ -1,0 +1,333 @@
+//! Least-privilege access to registered clusters (issue 13): onboarding with admin credentials given once
+//! (then forgotten), renewing the console's short-lived token before it expires, revoking. The objects and
+//! the verbs are `mesh::access`'s.
+
+use mesh::access;
+use mesh::connect;
+use mesh::ids::ClusterName;
+use mesh::kubeconfig::Credentials;
+
+use super::{Error, Registry, Result, access_of, extract_off_runtime, seal_context};
+use crate::model::{ClusterAccess, ClusterPlan, Connectivity, PlanObject, PlanStep};
+use crate::ssr::now;
+
+/// Admin credentials given to onboard a registered cluster: a kubeconfig, the context, TLS choice.
+pub struct Given {
+    pub kubeconfig: String,
+    pub context: String,
+    pub allow_insecure: bool,
+}
+
+/// One planned object, as the plan views show it.
+pub(crate) fn plan_object(o: mesh::setup::ObjectChange) -> PlanObject {
+    use mesh::setup::Change;
+    let (change, detail) = match o.change {
+        Change::Create => ("create", None),
+        Change::Update { diff } => ("update", Some(diff)),
+        Change::Unchanged => ("unchanged", None),
+        Change::Unknown { reason } => ("unknown", Some(reason)),
+    };
+    PlanObject {
+        kind: o.kind,
+        namespace: o.namespace,
+        name: o.name,
+        yaml: o.yaml,
+        change: change.into(),
+        detail,
+    }
+}
+
+fn access_error(cluster: &ClusterName, step: &'static str, message: String) -> Error {
+    Error::Access {
+        cluster: cluster.to_string(),
+        step,
+        message,
+    }
+}
+
+impl Registry {
+    fn seal(&self, name: &ClusterName, creds: &Credentials) -> Vec<u8> {
+        self.secrets
+            .seal(&seal_context(name), creds.to_yaml().as_bytes())
+    }
+
+    /// Onboards with `admin`: applies the console's account, roles and bindings, asks for its first token.
+    /// Returns the account's credentials (the admin's are not kept).
+    pub(super) async fn onboard_with(
+        &self,
+        name: &ClusterName,
+        admin: &Credentials,
+        by: &str,
+    ) -> Result<(Credentials, ClusterAccess)> {
+        let client = connect::client(admin)
+            .await
+            .map_err(|problem| Error::Unusable {
+                cluster: name.to_string(),
+                problem,
+            })?;
+        access::onboard(&client).await.map_err(|e| {
+            access_error(
+                name,
+                "onboarding",
+                format!(
+                    "{e}; onboarding needs credentials allowed to create namespaces, ClusterRoles and their \
+                     bindings (cluster-admin) — they are used once and not kept"
+                ),
+            )
+        })?;
+        let token = access::request_token(&client, self.token_seconds)
+            .await
+            .map_err(|e| access_error(name, "onboarding", e.to_string()))?;
+        let issued = now();
+        tracing::info!(cluster = %name, expires_at = token.expires_at, "onboarded with least privilege");
+        Ok((
+            access::credentials(admin, &token.token),
+            ClusterAccess {
+                account: format!("{}/{}", access::NAMESPACE, access::ACCOUNT),
+                onboarded_at: issued,
+                onboarded_by: by.to_string(),
+                token_issued_at: issued,
+                token_expires_at: token.expires_at,
+                problem: None,
+            },
+        ))
+    }
+
+    /// The admin credentials to onboard a registered cluster with: those given (for the same API server),
+    /// or, when none are given, those it was registered with (never an onboarded account's).
+    async fn admin_credentials(
+        &self,
+        name: &ClusterName,
+        given: Option<Given>,
+    ) -> Result<Credentials> {
+        let (record, _) = self.get(name).await?;
+        let Some(given) = given else {
+            if record.access.is_some() {
+                return Err(Error::Invalid {
+                    field: "kubeconfig",
+                    message: format!(
+                        "cluster {name} holds only the console's own least-privilege account; paste admin \
+                         credentials to onboard it again"
+                    ),
+                });
+            }
+            return self.credentials(name).await;
+        };
+        let creds = extract_off_runtime(given.kubeconfig, given.context, given.allow_insecure)
+            .await
+            .map_err(|e| Error::Invalid {
+                field: "kubeconfig",
+                message: e.to_string(),
+            })?;
+        if creds.server != record.server {
+            return Err(Error::Invalid {
+                field: "kubeconfig",
+                message: format!(
+                    "the context points at {} but cluster {name} is registered at {}",
+                    creds.server, record.server
+                ),
+            });
+        }
+        self.reach
+            .check(&creds.server)
+            .await
+            .map_err(|problem| Error::NotAllowed {
+                cluster: name.to_string(),
+                problem,
+            })?;
+        Ok(creds)
+    }
+
+    /// Onboards a registered cluster (again): its stored credentials become the console's own account's.
+    #[tracing::instrument(skip_all, fields(cluster = %name))]
+    pub async fn onboard(
+        &self,
+        name: &ClusterName,
+        given: Option<Given>,
+        by: &str,
+    ) -> Result<Connectivity> {
+        let admin = self.admin_credentials(name, given).await?;
+        let (creds, access) = self.onboard_with(name, &admin, by).await?;
+        drop(admin);
+        let connectivity = Connectivity::from_report(&connect::probe(&creds).await, true);
+        self.store
+            .set_cluster_credentials(
+                name,
+                &self.seal(name, &creds),
+                serde_json::to_string(&access).ok().as_deref(),
+            )
+            .await?;
+        if let Ok(json) = serde_json::to_string(&connectivity) {
+            self.store.set_connectivity(name, &json).await?;
+        }
+        Ok(connectivity)
+    }
+
+    /// What onboarding would apply, compared with the cluster (server-side dry runs with the admin
+    /// credentials; nothing is written), and the same by hand.
+    pub async fn plan_onboarding(&self, name: &ClusterName, given: Option<Given>) -> ClusterPlan {
+        let planned = async {
+            let admin = self.admin_credentials(name, given).await?;
+            let client = connect::client(&admin)
+                .await
+                .map_err(|problem| Error::Unusable {
+                    cluster: name.to_string(),
+                    problem,
+                })?;
+            let uid = access::namespace_uid(&client, access::NAMESPACE)
+                .await
+                .map_err(|e| access_error(name, "plan", e.to_string()))?
+                .unwrap_or_else(|| "<uid of namespace meshdeck>".into());
+            let mut objects = vec![];
+            for obj in std::iter::once(access::namespace()).chain(access::objects(&uid)) {
+                objects.push(plan_object(mesh::setup::diff_object(&client, &obj).await));
+            }
+            Ok::<_, Error>(PlanStep {
+                title: "Onboard: the console's own account and roles".into(),
+                objects,
+                commands: access::commands(name.as_str()),
+            })
+        }
+        .await;
+        match planned {
+            Ok(step) => ClusterPlan {
+                cluster: name.to_string(),
+                error: None,
+                steps: vec![step],
+            },
+            Err(e) => ClusterPlan {
+                cluster: name.to_string(),
+                error: Some(e.to_string()),
+                steps: vec![],
+            },
+        }
+    }
+
+    /// Renews an onboarded cluster's token with the token it holds. A failure is recorded on the cluster
+    /// (its page says why and what to do) and returned.
+    #[tracing::instrument(skip_all, fields(cluster = %name))]
+    pub async fn renew(&self, name: &ClusterName) -> Result<ClusterAccess> {
+        let (record, _) = self.get(name).await?;
+        let Some(mut held) = access_of(&record) else {
+            return Err(Error::Invalid {
+                field: "cluster",
+                message: format!(
+                    "cluster {name} is reached with the credentials it was registered with; there is no \
+                     token to renew"
+                ),
+            });
+        };
+        let creds = self.credentials(name).await?;
+        let renewed = async {
+            let client = connect::client(&creds).await.map_err(|p| p.to_string())?;
+            access::request_token(&client, self.token_seconds)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match renewed {
+            Ok(token) => {
+                held.token_issued_at = now();
+                held.token_expires_at = token.expires_at;
+                held.problem = None;
+                self.store
+                    .set_cluster_credentials(
+                        name,
+                        &self.seal(name, &access::credentials(&creds, &token.token)),
+                        serde_json::to_string(&held).ok().as_deref(),
+                    )
+                    .await?;
+                tracing::info!(expires_at = token.expires_at, "renewed the console's token");
+                Ok(held)
+            }
+            Err(e) => {
+                tracing::warn!("renewing the console's token: {e}");
+                held.problem = Some(e.clone());
+                if let Ok(json) = serde_json::to_string(&held) {
+                    self.store.set_cluster_access(name, &json).await?;
+                }
+                Err(access_error(
+                    name,
+                    "token renewal",
+                    format!(
+                        "{e}; the token held now expires at {} (Unix time) — onboard the cluster again with \
+                         admin credentials",
+                        held.token_expires_at
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Renews every onboarded cluster's token past two thirds of its life (or after a failed renewal).
+    /// Returns each cluster tried with the outcome.
+    pub async fn renew_due(&self) -> Vec<(ClusterName, Result<ClusterAccess>)> {
+        let t = now();
+        let due: Vec<ClusterName> = match self.store.list_clusters().await {
+            Ok(list) => list
+                .iter()
+                .filter_map(|r| {
+                    let a = access_of(r)?;
+                    let due = a.problem.is_some()
+                        || t >= access::renew_at(a.token_issued_at, a.token_expires_at);
+                    (due && !a.expired(t)).then(|| r.name.clone())
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!("listing clusters to renew their tokens: {e}");
+                return vec![];
+            }
+        };
+        let mut out = vec![];
+        for name in due {
+            let r = self.renew(&name).await;
+            out.push((name, r));
+        }
+        out
+    }
+
+    /// Revokes the console's access to a cluster and removes it from the registry: deletes the console's
+    /// namespace there, which owns its account, roles and bindings (with the credentials held; a cluster
+    /// that was never onboarded has nothing to delete).
+    #[tracing::instrument(skip_all, fields(cluster = %name))]
+    pub async fn revoke(&self, name: &ClusterName) -> Result<bool> {
+        let creds = self.credentials(name).await?;
+        let client = connect::client(&creds)
+            .await
+            .map_err(|problem| Error::Unusable {
+                cluster: name.to_string(),
+                problem,
+            })?;
+        let deleted = access::revoke(&client)
+            .await
+            .map_err(|e| access_error(name, "revoking access", e.to_string()))?;
+        self.remove(name).await?;
+        tracing::info!(deleted, "revoked the console's access");
+        Ok(deleted)
+    }
+
+    /// What revoking deletes (the plan shown before), with the same by hand.
+    pub async fn plan_revoke(&self, name: &ClusterName) -> ClusterPlan {
+        let uid = "<uid of namespace meshdeck>";
+        let objects = std::iter::once(access::namespace())
+            .chain(access::objects(uid))
+            .map(|o| PlanObject {
+                kind: o["kind"].as_str().unwrap_or_default().into(),
+                namespace: o["metadata"]["namespace"].as_str().map(String::from),
+                name: o["metadata"]["name"].as_str().unwrap_or_default().into(),
+                yaml: String::new(),
+                change: "delete".into(),
+                detail: Some("owned by namespace meshdeck: deleted with it".into()),
+            })
+            .collect();
+        ClusterPlan {
+            cluster: name.to_string(),
+            error: None,
+            steps: vec![PlanStep {
+                title: "Revoke: delete the console's own account and roles".into(),
+                objects,
+                commands: access::revoke_commands(name.as_str()),
+            }],
+        }
+    }
+}

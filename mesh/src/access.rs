@@ -1,0 +1,620 @@
+//! Least-privilege access to a cluster (issue 13). Admin credentials, given once, **onboard** a cluster:
+//! Meshdeck creates its own ServiceAccount (`meshdeck/meshdeck`), a ClusterRole with exactly the verbs its
+//! flows use (no `*`, no escalate, no bind, no creation of role bindings), Roles for the Secrets it touches
+//! in the mesh's own namespaces, and the bindings — then keeps only short-lived tokens of that account
+//! (TokenRequest API), which the account renews itself. Everything it creates for itself is owned by the
+//! Namespace `meshdeck`, so revoking is one delete (`kubectl delete namespace meshdeck`): the garbage
+//! collector removes the cluster-wide role and binding with it.
+
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::Client;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::kubeconfig::Credentials;
+use crate::objects::{EASTWEST_NAMESPACE, ISTIO_NAMESPACE, OPERATOR_NAMESPACE};
+
+/// Meshdeck's own namespace and ServiceAccount (and the name of its roles and bindings).
+pub const NAMESPACE: &str = "meshdeck";
+pub const ACCOUNT: &str = "meshdeck";
+/// The name of Meshdeck's ClusterRole, ClusterRoleBinding, Roles and RoleBindings.
+pub const ROLE: &str = "meshdeck";
+/// How long a token lives unless configured otherwise.
+pub const DEFAULT_TOKEN_SECONDS: i64 = 3600;
+/// The shortest token the API server issues.
+pub const MIN_TOKEN_SECONDS: i64 = 600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Apply(#[from] crate::apply::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Kube { what, source }
+}
+
+/// One rule of Meshdeck's roles, with why the console needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub groups: &'static [&'static str],
+    pub resources: &'static [&'static str],
+    pub verbs: &'static [&'static str],
+    /// Only these objects (empty: any).
+    pub names: &'static [&'static str],
+    pub why: &'static str,
+}
+
+const fn rule(
+    groups: &'static [&'static str],
+    resources: &'static [&'static str],
+    verbs: &'static [&'static str],
+    why: &'static str,
+) -> Rule {
+    Rule {
+        groups,
+        resources,
+        verbs,
+        names: &[],
+        why,
+    }
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+/// Server-side apply is authorized as `patch`, and as `create` too when the object does not exist yet.
+const APPLY: &[&str] = &["get", "list", "watch", "create", "patch"];
+
+const fn named(
+    groups: &'static [&'static str],
+    resources: &'static [&'static str],
+    verbs: &'static [&'static str],
+    names: &'static [&'static str],
+    why: &'static str,
+) -> Rule {
+    Rule {
+        groups,
+        resources,
+        verbs,
+        names,
+        why,
+    }
+}
+
+/// The CRDs the console writes: the Gateway API bundle (`gateway_api::bundle`, checked by a test).
+pub const WRITTEN_CRDS: &[&str] = &[
+    "backendtlspolicies.gateway.networking.k8s.io",
+    "gatewayclasses.gateway.networking.k8s.io",
+    "gateways.gateway.networking.k8s.io",
+    "grpcroutes.gateway.networking.k8s.io",
+    "httproutes.gateway.networking.k8s.io",
+    "referencegrants.gateway.networking.k8s.io",
+];
+
+/// The ClusterRole: what the setup, checks, topology and portal flows read or write across the cluster
+/// (cluster-scoped objects, or namespaces that vary: the teams').
+pub const CLUSTER_RULES: &[Rule] = &[
+    rule(
+        &[""],
+        &["namespaces"],
+        APPLY,
+        "create the mesh's namespaces and label istio-system with its network; enrol (create or label) the \
+         portal's team namespaces; the topology watches the mesh's namespaces",
+    ),
+    rule(
+        &[""],
+        &["services"],
+        &["get", "list", "watch", "patch"],
+        "read east-west gateway addresses and the services across the mesh (topology); label the services a \
+         team shares (portal)",
+    ),
+    rule(
+        &[""],
+        &["pods"],
+        &["list"],
+        "run the pod health checks (istiod, ztunnel, east-west gateways)",
+    ),
+    rule(
+        &[""],
+        &["nodes"],
+        &["list"],
+        "preflight of the NodePort data plane: node addresses",
+    ),
+    rule(
+        &["discovery.k8s.io"],
+        &["endpointslices"],
+        &["list"],
+        "see in which clusters a shared service has ready endpoints (portal)",
+    ),
+    rule(
+        &["apps"],
+        &["deployments"],
+        &["list"],
+        "find istiod's revision and peering suffix (portal)",
+    ),
+    rule(
+        &["gateway.networking.k8s.io"],
+        &["gateways"],
+        &["list"],
+        "the gateway and peer checks",
+    ),
+    rule(
+        &["apiextensions.k8s.io"],
+        &["customresourcedefinitions"],
+        READ,
+        "see which Gateway API version and whether the operator's CRD is served",
+    ),
+    named(
+        &["apiextensions.k8s.io"],
+        &["customresourcedefinitions"],
+        &["create", "patch"],
+        WRITTEN_CRDS,
+        "install and upgrade the Gateway API CRDs (these six only)",
+    ),
+    named(
+        &["admissionregistration.k8s.io"],
+        &["validatingadmissionpolicies"],
+        &["get"],
+        &["safe-upgrades.gateway.networking.k8s.io"],
+        "see whether the Gateway API's safe-upgrades policy is installed",
+    ),
+    named(
+        &[""],
+        &["namespaces"],
+        &["delete"],
+        &[NAMESPACE],
+        "revoke Meshdeck's own access (its namespace owns its account, roles and bindings)",
+    ),
+];
+
+/// The Role in istio-system.
+pub const ISTIO_RULES: &[Rule] = &[
+    named(
+        &[""],
+        &["secrets"],
+        APPLY,
+        &["cacerts"],
+        "write the cluster's intermediate CA (cacerts) and read it back; no other Secret",
+    ),
+    named(
+        &[""],
+        &["configmaps"],
+        READ,
+        &["istio-ca-root-cert", "istio-gloo", "istio"],
+        "read istiod's mesh settings and the CA root it distributes",
+    ),
+    rule(
+        &[""],
+        &["pods/portforward"],
+        &["get", "create"],
+        "read istiod's license through its debug endpoint",
+    ),
+    rule(
+        &["apps"],
+        &["deployments", "daemonsets"],
+        READ,
+        "follow istiod and ztunnel",
+    ),
+    rule(
+        &["networking.istio.io"],
+        &["workloadentries"],
+        &["list"],
+        "the peer checks: workload entries istiod made for peer gateways",
+    ),
+];
+
+/// The Role in gloo-mesh: the operator's namespace.
+pub const OPERATOR_RULES: &[Rule] = &[
+    rule(
+        &[""],
+        &["secrets"],
+        &[
+            "get", "list", "watch", "create", "patch", "update", "delete",
+        ],
+        "the license Secret and helm's records of the gloo-operator release",
+    ),
+    named(
+        &[""],
+        &["configmaps"],
+        APPLY,
+        &["gloo-extensions-config"],
+        "write gloo-extensions-config",
+    ),
+    rule(&[""], &["pods"], &["list"], "wait for the operator's pod"),
+    rule(
+        &["apps"],
+        &["deployments"],
+        READ,
+        "follow the operator's Deployment",
+    ),
+    named(
+        &["operator.gloo.solo.io"],
+        &["servicemeshcontrollers"],
+        APPLY,
+        &["managed-istio"],
+        "create the ServiceMeshController and follow its status",
+    ),
+    rule(
+        &["operator.gloo.solo.io"],
+        &["servicemeshcontrollers"],
+        &["list", "watch"],
+        "follow the ServiceMeshController (watches list the namespace)",
+    ),
+];
+
+/// The Role in istio-eastwest: the gateways' namespace.
+pub const EASTWEST_RULES: &[Rule] = &[
+    rule(
+        &["gateway.networking.k8s.io"],
+        &["gateways"],
+        &["get", "list", "watch", "create", "patch", "delete"],
+        "create the east-west and peer gateways, follow their status, remove peer gateways",
+    ),
+    rule(
+        &[""],
+        &["services"],
+        &["get", "create", "patch", "delete"],
+        "the load-balancer probe of the preflight (a Service made and deleted)",
+    ),
+];
+
+/// The Role in Meshdeck's own namespace: renewing its own token, nothing else.
+pub const TOKEN_RULES: &[Rule] = &[named(
+    &[""],
+    &["serviceaccounts/token"],
+    &["create"],
+    &[ACCOUNT],
+    "renew the console's own short-lived token before it expires",
+)];
+
+/// Meshdeck's Roles: namespace and rules.
+pub fn roles() -> [(&'static str, &'static [Rule]); 4] {
+    [
+        (NAMESPACE, TOKEN_RULES),
+        (ISTIO_NAMESPACE, ISTIO_RULES),
+        (OPERATOR_NAMESPACE, OPERATOR_RULES),
+        (EASTWEST_NAMESPACE, EASTWEST_RULES),
+    ]
+}
+
+fn rules_json(rules: &[Rule]) -> Value {
+    Value::Array(
+        rules
+            .iter()
+            .map(|r| {
+                let mut v = json!({
+                    "apiGroups": r.groups,
+                    "resources": r.resources,
+                    "verbs": r.verbs,
+                });
+                if !r.names.is_empty() {
+                    v["resourceNames"] = json!(r.names);
+                }
+                v
+            })
+            .collect(),
+    )
+}
+
+fn owned(mut obj: Value, owner_uid: &str) -> Value {
+    obj["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "name": NAMESPACE,
+        "uid": owner_uid,
+    }]);
+    obj["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "meshdeck"});
+    obj
+}
+
+fn subjects() -> Value {
+    json!([{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": NAMESPACE}])
+}
+
+/// Meshdeck's own namespace.
+pub fn namespace() -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "meshdeck"}},
+    })
+}
+
+/// Everything onboarding applies after the namespace, each owned by it (`owner_uid`: the namespace's uid).
+pub fn objects(owner_uid: &str) -> Vec<Value> {
+    let mut out = vec![
+        owned(
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": ACCOUNT, "namespace": NAMESPACE}}),
+            owner_uid,
+        ),
+        owned(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": ROLE}, "rules": rules_json(CLUSTER_RULES)}),
+            owner_uid,
+        ),
+        owned(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": ROLE},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE},
+                   "subjects": subjects()}),
+            owner_uid,
+        ),
+    ];
+    for (ns, rules) in roles() {
+        out.push(owned(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": ROLE, "namespace": ns}, "rules": rules_json(rules)}),
+            owner_uid,
+        ));
+        out.push(owned(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": ROLE, "namespace": ns},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE},
+                   "subjects": subjects()}),
+            owner_uid,
+        ));
+    }
+    out
+}
+
+/// The namespaces onboarding makes sure exist (for the Roles in them); one that exists is left untouched,
+/// so the labels the setup gives it are never taken away.
+pub fn needed_namespaces() -> [&'static str; 3] {
+    [ISTIO_NAMESPACE, OPERATOR_NAMESPACE, EASTWEST_NAMESPACE]
+}
+
+/// The namespace's uid, when it exists.
+pub async fn namespace_uid(client: &Client, name: &str) -> Result<Option<String>> {
+    let ns = Api::<Namespace>::all(client.clone())
+        .get_opt(name)
+        .await
+        .map_err(kube_err(format!("reading namespace {name}")))?;
+    Ok(ns.and_then(|n| n.metadata.uid))
+}
+
+/// Onboards a cluster with `admin` (a client with rights to grant those roles): applies Meshdeck's
+/// namespace, account, roles and bindings. Safe to run again (re-onboarding puts back what was changed).
+#[tracing::instrument(skip_all)]
+pub async fn onboard(admin: &Client) -> Result<()> {
+    crate::apply::apply(admin, &namespace(), false).await?;
+    for ns in needed_namespaces() {
+        if namespace_uid(admin, ns).await?.is_none() {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            crate::apply::apply(admin, &obj, false).await?;
+        }
+    }
+    let uid = namespace_uid(admin, NAMESPACE)
+        .await?
+        .ok_or_else(|| Error::Other(format!("namespace {NAMESPACE} vanished while onboarding")))?;
+    if namespace_terminating(admin).await? {
+        return Err(Error::Other(format!(
+            "namespace {NAMESPACE} is being deleted (access was revoked moments ago); wait until it is gone, \
+             then onboard again"
+        )));
+    }
+    for obj in objects(&uid) {
+        crate::apply::apply(admin, &obj, false).await?;
+    }
+    Ok(())
+}
+
+async fn namespace_terminating(client: &Client) -> Result<bool> {
+    let ns = Api::<Namespace>::all(client.clone())
+        .get_opt(NAMESPACE)
+        .await
+        .map_err(kube_err(format!("reading namespace {NAMESPACE}")))?;
+    Ok(ns.and_then(|n| n.metadata.deletion_timestamp).is_some())
+}
+
+/// A token of Meshdeck's account.
+pub struct Token {
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Asks for a new token of Meshdeck's account, valid `seconds` (the API server may shorten it).
+pub async fn request_token(client: &Client, seconds: i64) -> Result<Token> {
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(seconds.max(MIN_TOKEN_SECONDS)),
+            bound_object_ref: None,
+        },
+        ..Default::default()
+    };
+    let r = Api::<ServiceAccount>::namespaced(client.clone(), NAMESPACE)
+        .create_token_request(ACCOUNT, &PostParams::default(), &req)
+        .await
+        .map_err(kube_err(format!(
+            "requesting a token for ServiceAccount {NAMESPACE}/{ACCOUNT}"
+        )))?;
+    let status = r
+        .status
+        .ok_or_else(|| Error::Other("the API server returned no token".into()))?;
+    Ok(Token {
+        token: status.token,
+        expires_at: status.expiration_timestamp.0.as_second(),
+    })
+}
+
+/// The credentials of Meshdeck's account: the cluster (server, CA) of `base`, with `token` as the user.
+pub fn credentials(base: &Credentials, token: &str) -> Credentials {
+    let mut kc = base.kubeconfig.clone();
+    for user in &mut kc.auth_infos {
+        user.auth_info = Some(kube::config::AuthInfo {
+            token: Some(token.to_string().into()),
+            ..Default::default()
+        });
+    }
+    Credentials {
+        kubeconfig: kc,
+        ..base.clone()
+    }
+}
+
+/// Revokes Meshdeck's access: deletes its namespace, which owns its account, roles and bindings (the
+/// garbage collector removes the cluster-wide ones). Works with Meshdeck's own credentials. Returns false
+/// when there was nothing to delete.
+pub async fn revoke(client: &Client) -> Result<bool> {
+    match Api::<Namespace>::all(client.clone())
+        .delete(NAMESPACE, &DeleteParams::foreground())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(kube_err(format!("deleting namespace {NAMESPACE}"))(e)),
+    }
+}
+
+/// Whether Meshdeck's cluster-wide role and binding are gone (after [`revoke`], once the garbage collector
+/// has run).
+pub async fn gone(client: &Client) -> Result<bool> {
+    let role = Api::<ClusterRole>::all(client.clone())
+        .get_opt(ROLE)
+        .await
+        .map_err(kube_err("reading ClusterRole meshdeck"))?;
+    let binding = Api::<ClusterRoleBinding>::all(client.clone())
+        .get_opt(ROLE)
+        .await
+        .map_err(kube_err("reading ClusterRoleBinding meshdeck"))?;
+    let ns = Api::<Namespace>::all(client.clone())
+        .get_opt(NAMESPACE)
+        .await
+        .map_err(kube_err("reading namespace meshdeck"))?;
+    let mesh_namespaces = needed_namespaces();
+    let roles = futures::future::join_all(mesh_namespaces.iter().map(|ns| {
+        let api = Api::<Role>::namespaced(client.clone(), ns);
+        async move { api.get_opt(ROLE).await }
+    }))
+    .await;
+    let bindings = futures::future::join_all(mesh_namespaces.iter().map(|ns| {
+        let api = Api::<RoleBinding>::namespaced(client.clone(), ns);
+        async move { api.get_opt(ROLE).await }
+    }))
+    .await;
+    Ok(role.is_none()
+        && binding.is_none()
+        && ns.is_none()
+        && roles.iter().all(|r| matches!(r, Ok(None)))
+        && bindings.iter().all(|r| matches!(r, Ok(None))))
+}
+
+/// When to renew a token issued at `issued_at` that expires at `expires_at`: after two thirds of its life.
+pub fn renew_at(issued_at: i64, expires_at: i64) -> i64 {
+    issued_at + (expires_at - issued_at) * 2 / 3
+}
+
+/// What `kubectl` does the same (the plan's CLI tab).
+pub fn commands(context: &str) -> Vec<String> {
+    let mut yaml = String::new();
+    for obj in std::iter::once(namespace()).chain(objects("<uid of namespace meshdeck>")) {
+        yaml.push_str("---\n");
+        yaml.push_str(&serde_yaml::to_string(&obj).unwrap_or_default());
+    }
+    vec![
+        format!(
+            "kubectl --context {context} apply --server-side --field-manager=meshdeck -f - <<'EOF'\n{yaml}EOF"
+        ),
+        format!(
+            "kubectl --context {context} -n {NAMESPACE} create token {ACCOUNT} --duration={}s",
+            DEFAULT_TOKEN_SECONDS
+        ),
+    ]
+}
+
+/// The commands revoking does.
+pub fn revoke_commands(context: &str) -> Vec<String> {
+    vec![format!(
+        "kubectl --context {context} delete namespace {NAMESPACE}   # owns the ServiceAccount, its roles and bindings"
+    )]
+}
+
+/// How long to wait between looks at whether revoked objects are gone.
+pub const GONE_POLL: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_wildcards_no_escalation_no_bindings() {
+        let all = roles().into_iter().flat_map(|(_, r)| r.iter());
+        for r in CLUSTER_RULES.iter().chain(all) {
+            for v in r.verbs {
+                assert!(
+                    !["*", "escalate", "bind", "impersonate"].contains(v),
+                    "{r:?}"
+                );
+            }
+            assert!(
+                !r.resources.contains(&"*") && !r.groups.contains(&"*"),
+                "{r:?}"
+            );
+            assert!(
+                !r.groups.contains(&"rbac.authorization.k8s.io"),
+                "no role or binding may be made: {r:?}"
+            );
+            assert!(!r.why.is_empty());
+        }
+        assert!(
+            CLUSTER_RULES
+                .iter()
+                .all(|r| !r.resources.contains(&"secrets")),
+            "no Secret is readable cluster-wide"
+        );
+    }
+
+    #[test]
+    fn everything_is_owned_by_the_namespace() {
+        let objs = objects("u-1");
+        assert_eq!(objs.len(), 3 + 2 * roles().len());
+        for o in &objs {
+            assert_eq!(o["metadata"]["ownerReferences"][0]["uid"], "u-1", "{o}");
+            assert_eq!(o["metadata"]["ownerReferences"][0]["kind"], "Namespace");
+        }
+        let cmds = commands("c1");
+        assert!(cmds[0].contains("kind: ClusterRole\n") && cmds[0].contains("--context c1"));
+        assert!(revoke_commands("c1")[0].contains("delete namespace meshdeck"));
+    }
+
+    #[test]
+    fn the_crds_written_are_those_of_the_bundle() {
+        use kube::ResourceExt;
+        let mut bundle: Vec<String> = crate::gateway_api::bundle()
+            .expect("bundle")
+            .iter()
+            .map(|c| c.name_any())
+            .collect();
+        bundle.sort();
+        assert_eq!(bundle, WRITTEN_CRDS);
+    }
+
+    #[test]
+    fn tokens_are_renewed_after_two_thirds_of_their_life() {
+        assert_eq!(renew_at(1000, 4600), 3400);
+    }
+}

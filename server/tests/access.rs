@@ -1,0 +1,398 @@
+//! Least-privilege access against a real cluster of the test world (c2): a cluster onboarded with admin
+//! credentials keeps only a short-lived token of the console's own ServiceAccount, which cannot create a
+//! ClusterRoleBinding (nor read Secrets outside the mesh's, nor widen its own role) yet can do the mesh's
+//! reads and writes; the token is renewed; a token that cannot be renewed marks the cluster and what runs on
+//! it fails naming the cluster; re-onboarding mends it; revoking deletes everything the console made for
+//! itself there.
+
+mod common;
+
+use app::model::{AppError, ClusterPlan, ClusterSummary, RegisterOutcome};
+use axum::http::StatusCode;
+use common::{Client, console};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use mesh::ids::ClusterName;
+use serde_json::json;
+
+const CONTEXT: &str = "c2";
+
+fn forbidden(r: Result<impl std::fmt::Debug, kube::Error>, what: &str) {
+    match r {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{what}: {s:?}"),
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+async fn summary(admin: &mut Client) -> ClusterSummary {
+    let a = admin.call("get_cluster", &[("name", CONTEXT)]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    serde_json::from_str(&a.body).expect("summary")
+}
+
+#[tokio::test]
+async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own_least_privileged_account()
+ {
+    let console = console("access", None, &[]).await;
+    let state = console.state.clone();
+    let mut admin = Client::new(server::router(console));
+    admin.sign_in("admin", common::ADMIN_PASSWORD).await;
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let name = ClusterName::new(CONTEXT).expect("name");
+    let world = testworld::client(CONTEXT).await;
+
+    // The plan first: every object, nothing written.
+    let a = admin
+        .call_json(
+            "plan_onboarding",
+            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT}),
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::NOT_FOUND,
+        "not registered yet: {}",
+        a.body
+    );
+
+    // Registered with onboarding: the admin credentials are used once.
+    let form = json!({"context": CONTEXT, "name": CONTEXT, "network": "", "env": "", "region": "",
+                      "allow_insecure": false, "onboard": true});
+    let a = admin
+        .call_json(
+            "register_clusters",
+            json!({"kubeconfig": kubeconfig, "clusters": [form]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let outcomes: Vec<RegisterOutcome> = serde_json::from_str(&a.body).expect("outcomes");
+    let registered = outcomes[0].result.clone().expect("registered");
+    let access = registered.access.clone().expect("onboarded");
+    assert_eq!(access.account, "meshdeck/meshdeck");
+    assert_eq!(access.onboarded_by, "admin");
+    let life = access.token_expires_at - access.token_issued_at;
+    assert!((3500..=3600).contains(&life), "a one-hour token: {life} s");
+    let c = registered.connectivity.clone().expect("tested");
+    assert!(
+        c.missing.is_empty(),
+        "every verb the flows need: {:?}",
+        c.missing
+    );
+    assert_eq!(c.needs_admin.len(), 3, "{:?}", c.needs_admin);
+    assert!(
+        c.needs_admin
+            .iter()
+            .any(|m| m.contains("clusterrolebindings")),
+        "{:?}",
+        c.needs_admin
+    );
+
+    // What is stored is the account's token, not the admin's credentials.
+    let creds = state
+        .registry
+        .credentials(&name)
+        .await
+        .expect("credentials");
+    let yaml = creds.to_yaml();
+    for line in kubeconfig.lines().filter(|l| l.contains("token:")) {
+        let token = line
+            .split("token:")
+            .nth(1)
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        assert!(
+            token.is_empty() || !yaml.contains(token),
+            "an admin token is kept"
+        );
+    }
+    let client = mesh::connect::client(&creds).await.expect("client");
+    let review =
+        Api::<k8s_openapi::api::authentication::v1::SelfSubjectReview>::all(client.clone())
+            .create(&PostParams::default(), &Default::default())
+            .await
+            .expect("who am I");
+    assert_eq!(
+        review
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .as_deref(),
+        Some("system:serviceaccount:meshdeck:meshdeck")
+    );
+
+    // It cannot make itself (or anyone) an administrator, nor read Secrets outside the mesh's.
+    let crb: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "meshdeck-escalation-attempt"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "meshdeck", "namespace": "meshdeck"}]
+    }))
+    .expect("crb");
+    forbidden(
+        Api::<ClusterRoleBinding>::all(client.clone())
+            .create(&PostParams::default(), &crb)
+            .await,
+        "create a ClusterRoleBinding",
+    );
+    let mut view = crb.clone();
+    view.metadata.name = Some("meshdeck-view-attempt".into());
+    view.role_ref.name = "view".into();
+    forbidden(
+        Api::<ClusterRoleBinding>::all(client.clone())
+            .create(&PostParams::default(), &view)
+            .await,
+        "create a ClusterRoleBinding to a harmless role",
+    );
+    forbidden(
+        Api::<ClusterRole>::all(client.clone())
+            .patch(
+                "meshdeck",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+                ),
+            )
+            .await,
+        "widen its own ClusterRole",
+    );
+    forbidden(
+        Api::<Secret>::namespaced(client.clone(), "kube-system")
+            .list(&Default::default())
+            .await,
+        "list Secrets in kube-system",
+    );
+    forbidden(
+        Api::<ServiceAccount>::namespaced(client.clone(), "kube-system")
+            .create_token_request("default", &PostParams::default(), &Default::default())
+            .await,
+        "mint a token for another account",
+    );
+
+    // It can do the mesh's own writes (server-side dry runs: authorized exactly as the real ones).
+    let writes = [
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "istio-system", "labels": {"topology.istio.io/network": "c2"}}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cacerts", "namespace": "istio-system"},
+               "stringData": {"ca-cert.pem": "x"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "gloo-extensions-config", "namespace": "gloo-mesh"}, "data": {"stable": "{}"}}),
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "meshdeck-lb-probe-test", "namespace": "istio-eastwest"},
+               "spec": {"type": "LoadBalancer", "ports": [{"port": 15008}]}}),
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "team-payments", "labels": {"istio-injection": "enabled"}}}),
+    ];
+    let crds = mesh::gateway_api::bundle().expect("bundle");
+    let crds = crds.iter().map(|c| serde_json::to_value(c).expect("crd"));
+    for obj in writes.into_iter().chain(crds) {
+        mesh::apply::apply(&client, &obj, true)
+            .await
+            .unwrap_or_else(|e| panic!("{} {}: {e}", obj["kind"], obj["metadata"]["name"]));
+    }
+    // A Secret it has no business with stays out of reach even in the mesh's namespace.
+    let other = json!({"apiVersion": "v1", "kind": "Secret",
+                       "metadata": {"name": "not-cacerts", "namespace": "istio-system"}});
+    assert!(mesh::apply::apply(&client, &other, true).await.is_err());
+
+    // The flows read what they need: preflight and plan name no refusal.
+    let request = json!({"request": {
+        "clusters": [CONTEXT], "istio_version": "1.28.1", "eastwest": "load-balancer",
+        "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "a-license-key"}
+    }});
+    let a = admin.call_json("preflight_setup", request.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let views: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
+    assert!(!views[0].blocked, "{:?}", views[0].findings);
+    let permissions = views[0]
+        .findings
+        .iter()
+        .find(|f| f.key == "permissions")
+        .expect("permissions");
+    assert_eq!(
+        permissions.status,
+        app::model::CheckStatus::Warn,
+        "{permissions:?}"
+    );
+    assert!(
+        permissions.message.contains("only an administrator"),
+        "{permissions:?}"
+    );
+    for f in &views[0].findings {
+        // Listing every Secret of istio-system (other clusters' credentials among them) is not granted.
+        if f.key != "legacy-remote-secrets" {
+            assert!(!f.message.contains("forbidden"), "{f:?}");
+        }
+    }
+    let a = admin.call_json("plan_setup", request.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(!a.body.contains("forbidden"), "{}", a.body);
+    let plans: Vec<ClusterPlan> = serde_json::from_str(&a.body).expect("plan");
+    assert_eq!(plans[0].error, None);
+
+    // Renewed on demand (and on its own after two thirds of its life): a new token that works.
+    let a = admin
+        .call("renew_cluster_token", &[("name", CONTEXT)])
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let renewed: ClusterSummary = serde_json::from_str(&a.body).expect("summary");
+    let renewed_access = renewed.access.expect("onboarded");
+    assert!(renewed_access.token_issued_at >= access.token_issued_at);
+    assert_eq!(renewed_access.problem, None);
+    let creds2 = state
+        .registry
+        .credentials(&name)
+        .await
+        .expect("credentials");
+    assert_ne!(creds2.to_yaml(), creds.to_yaml(), "a new token");
+    let client2 = mesh::connect::client(&creds2).await.expect("client");
+    let a = admin.call("retest_cluster", &[("name", CONTEXT)]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    // Onboarding again needs admin credentials: the console holds none.
+    let a = admin
+        .call_json("onboard_cluster", json!({"name": CONTEXT}))
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("admin credentials"), "{}", a.body);
+    // … and for the same API server.
+    let a = admin
+        .call_json(
+            "onboard_cluster",
+            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": "c1"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("registered at"), "{}", a.body);
+
+    // The token cannot be renewed (its account deleted by someone): the cluster is marked, and what runs
+    // on it fails naming the cluster and saying what to do.
+    Api::<ServiceAccount>::namespaced(world.clone(), "meshdeck")
+        .delete("meshdeck", &DeleteParams::default())
+        .await
+        .expect("delete the account");
+    testworld::wait_for(30, "the deleted account's token refused", || {
+        let client = client2.clone();
+        async move {
+            match Api::<k8s_openapi::api::authentication::v1::SelfSubjectReview>::all(client)
+                .create(&PostParams::default(), &Default::default())
+                .await
+            {
+                Err(kube::Error::Api(s)) if s.code == 401 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    let a = admin
+        .call("renew_cluster_token", &[("name", CONTEXT)])
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY, "{}", a.body);
+    match a.error() {
+        AppError::Cluster {
+            cluster,
+            step,
+            message,
+        } => {
+            assert_eq!(cluster, CONTEXT);
+            assert_eq!(step, "token renewal");
+            assert!(message.contains("onboard the cluster again"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let marked = summary(&mut admin).await.access.expect("onboarded");
+    assert!(marked.problem.is_some(), "the cluster says why");
+    let a = admin
+        .call_json("run_checks", json!({"clusters": [CONTEXT]}))
+        .await;
+    assert!(
+        a.body.contains(CONTEXT) && a.body.to_lowercase().contains("credentials"),
+        "{}",
+        a.body
+    );
+    // Once the token has expired, nothing is tried with it: the message says to onboard again.
+    let mut expired = marked.clone();
+    expired.token_expires_at = app::ssr::now() - 1;
+    state
+        .store
+        .set_cluster_access(&name, &serde_json::to_string(&expired).expect("json"))
+        .await
+        .expect("expire");
+    let a = admin.call("retest_cluster", &[("name", CONTEXT)]).await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY, "{}", a.body);
+    assert!(
+        a.body.contains("expired") && a.body.contains("onboard the cluster again"),
+        "{}",
+        a.body
+    );
+
+    // Onboarding again with admin credentials mends it.
+    let a = admin
+        .call_json(
+            "plan_onboarding",
+            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
+    assert_eq!(plan.error, None);
+    let objects = &plan.steps[0].objects;
+    let change_of = |kind: &str, ns: Option<&str>| {
+        objects
+            .iter()
+            .find(|o| o.kind == kind && o.namespace.as_deref() == ns)
+            .map(|o| o.change.clone())
+            .unwrap_or_else(|| panic!("{kind} planned: {objects:?}"))
+    };
+    assert_eq!(change_of("ServiceAccount", Some("meshdeck")), "create");
+    assert_eq!(change_of("ClusterRole", None), "unchanged");
+    assert!(plan.steps[0].commands[0].contains("kubectl --context c2 apply --server-side"));
+    let a = admin
+        .call_json(
+            "onboard_cluster",
+            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mended: ClusterSummary = serde_json::from_str(&a.body).expect("summary");
+    assert_eq!(mended.access.as_ref().and_then(|a| a.problem.clone()), None);
+    assert!(mended.connectivity.expect("tested").missing.is_empty());
+
+    // Revoking deletes everything the console made for itself there, and the cluster leaves the registry.
+    let a = admin.call("plan_revoke", &[("name", CONTEXT)]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
+    assert!(
+        plan.steps[0]
+            .objects
+            .iter()
+            .any(|o| o.kind == "ClusterRoleBinding" && o.change == "delete")
+    );
+    let a = admin
+        .call(
+            "revoke_cluster_access",
+            &[("name", CONTEXT), ("confirm", "c3")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let a = admin
+        .call(
+            "revoke_cluster_access",
+            &[("name", CONTEXT), ("confirm", CONTEXT)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let a = admin.call("get_cluster", &[("name", CONTEXT)]).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+    testworld::wait_for(60, "the console's account, roles and bindings gone", || {
+        let world = world.clone();
+        async move {
+            match mesh::access::gone(&world).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("still there".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+}
