@@ -617,5 +617,7 @@ spec:
 
 // The team portal's tests, after these (they register clusters the first tests register through the page).
 await import('./portal.mjs');
+// Least-privilege access last: it registers (and revokes) one more cluster.
+await import('./access.mjs');
 
 await run();

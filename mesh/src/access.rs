@@ -6,8 +6,6 @@
 //! Namespace `meshdeck`, so revoking is one delete (`kubectl delete namespace meshdeck`): the garbage
 //! collector removes the cluster-wide role and binding with it.
 
-use std::time::Duration;
-
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -523,11 +521,6 @@ pub async fn gone(client: &Client) -> Result<bool> {
         && bindings.iter().all(|r| matches!(r, Ok(None))))
 }
 
-/// When to renew a token issued at `issued_at` that expires at `expires_at`: after two thirds of its life.
-pub fn renew_at(issued_at: i64, expires_at: i64) -> i64 {
-    issued_at + (expires_at - issued_at) * 2 / 3
-}
-
 /// What `kubectl` does the same (the plan's CLI tab).
 pub fn commands(context: &str) -> Vec<String> {
     let mut yaml = String::new();
@@ -552,9 +545,6 @@ pub fn revoke_commands(context: &str) -> Vec<String> {
         "kubectl --context {context} delete namespace {NAMESPACE}   # owns the ServiceAccount, its roles and bindings"
     )]
 }
-
-/// How long to wait between looks at whether revoked objects are gone.
-pub const GONE_POLL: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
@@ -611,10 +601,5 @@ mod tests {
             .collect();
         bundle.sort();
         assert_eq!(bundle, WRITTEN_CRDS);
-    }
-
-    #[test]
-    fn tokens_are_renewed_after_two_thirds_of_their_life() {
-        assert_eq!(renew_at(1000, 4600), 3400);
     }
 }

@@ -636,20 +636,28 @@ pub fn spawn_background(console: &Console, every: std::time::Duration) {
     spawn_session_cleanup(console, every);
 }
 
-/// Renews the console's tokens for onboarded clusters after two thirds of their life; the cluster's watches
-/// restart with the new token. A renewal that fails is recorded on the cluster (its page says what to do)
-/// and tried again each round until the token expires.
+/// Renews the console's tokens for onboarded clusters after two thirds of their life. A renewal that fails
+/// is recorded on the cluster (its page says what to do) and tried again each round until the token
+/// expires. Whenever a cluster's token changed — renewed here or by another replica, or the cluster
+/// onboarded again — its watches restart with the new one (the old token expires under them otherwise).
 fn spawn_token_renewal(console: &Console) {
     let registry = console.state.registry.clone();
     let topology = console.state.topology.clone();
     tokio::spawn(async move {
+        let mut seen: std::collections::HashMap<mesh::ids::ClusterName, i64> = Default::default();
         loop {
             for (name, outcome) in registry.renew_due().await {
-                match outcome {
-                    Ok(_) => topology.watch(&name).await,
-                    Err(e) => tracing::warn!(cluster = %name, "renewing the console's token: {e}"),
+                if let Err(e) = outcome {
+                    tracing::warn!(cluster = %name, "renewing the console's token: {e}");
                 }
             }
+            let issued = registry.tokens_issued().await;
+            for (name, at) in &issued {
+                if seen.get(name).is_some_and(|before| before != at) {
+                    topology.watch(name).await;
+                }
+            }
+            seen = issued.into_iter().collect();
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         }
     });

@@ -182,6 +182,13 @@ impl ClusterAccess {
     pub fn expired(&self, now: i64) -> bool {
         now >= self.token_expires_at
     }
+
+    /// Time to renew: two thirds of the token's life are over, or the last renewal failed (and the token
+    /// still works).
+    pub fn renewal_due(&self, now: i64) -> bool {
+        let at = self.token_issued_at + (self.token_expires_at - self.token_issued_at) * 2 / 3;
+        !self.expired(now) && (self.problem.is_some() || now >= at)
+    }
 }
 
 impl ClusterSummary {
@@ -408,6 +415,23 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn tokens_are_renewed_after_two_thirds_of_their_life_or_after_a_failure() {
+        let mut a = ClusterAccess {
+            account: "meshdeck/meshdeck".into(),
+            onboarded_at: 1000,
+            onboarded_by: "admin".into(),
+            token_issued_at: 1000,
+            token_expires_at: 4600,
+            problem: None,
+        };
+        assert!(!a.renewal_due(3399));
+        assert!(a.renewal_due(3400));
+        assert!(!a.renewal_due(4600), "expired: only onboarding again helps");
+        a.problem = Some("forbidden".into());
+        assert!(a.renewal_due(1001), "a failed renewal is tried again");
     }
 
     #[test]

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::allowed;
+use super::cluster_access::AccessSection;
 use crate::api::{RemoveCluster, RetestCluster, UpdateCluster, get_cluster, list_clusters};
 use crate::components::{
     BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, ErrorBox, Gate, HealthBadge, INPUT,
@@ -67,6 +68,11 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                 .and_then(|x| x.latency_ms)
                 .map_or("—".into(), |ms| format!("{ms} ms"));
             let missing = c.connectivity.as_ref().map_or(0, |x| x.missing.len());
+            let access = match &c.access {
+                None => ("given", "credentials given".to_string()),
+                Some(a) if a.problem.is_some() => ("problem", "✕ least privilege: token not renewed".to_string()),
+                Some(_) => ("least-privilege", "least privilege".to_string()),
+            };
             let checked = c
                 .connectivity
                 .as_ref()
@@ -88,6 +94,7 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                     <td class="px-3 py-2">
                         {if missing == 0 { "none".to_string() } else { format!("{missing} missing") }}
                     </td>
+                    <td class="px-3 py-2 text-sm" data-access=access.0>{access.1}</td>
                     <td class="hidden px-3 py-2 text-sm lg:table-cell">{checked}</td>
                 </tr>
             }
@@ -105,6 +112,7 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                         <th scope="col" class="px-3 py-2">"Kubernetes"</th>
                         <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Latency"</th>
                         <th scope="col" class="px-3 py-2">"Permissions"</th>
+                        <th scope="col" class="px-3 py-2">"Access"</th>
                         <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Last tested"</th>
                     </tr>
                 </thead>
@@ -120,15 +128,18 @@ pub fn ClusterPage() -> impl IntoView {
     let retest = ServerAction::<RetestCluster>::new();
     let update = ServerAction::<UpdateCluster>::new();
     let remove = ServerAction::<RemoveCluster>::new();
+    // Bumped when the Access section changed how the cluster is reached (onboarded, token renewed).
+    let changed = RwSignal::new(0u32);
     let cluster = Resource::new(
         move || {
             (
                 params.read().get("name").unwrap_or_default(),
                 retest.version().get(),
                 update.version().get(),
+                changed.get(),
             )
         },
-        |(name, _, _)| async move {
+        |(name, _, _, _)| async move {
             let name = ClusterName::new(&name).map_err(|e| AppError::NotFound(e.to_string()))?;
             get_cluster(name).await
         },
@@ -149,7 +160,7 @@ pub fn ClusterPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match cluster.await {
-                        Ok(c) => view! { <ClusterDetail c=c retest=retest update=update remove=remove /> }.into_any(),
+                        Ok(c) => view! { <ClusterDetail c=c retest=retest update=update remove=remove changed=changed /> }.into_any(),
                         Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     }
                 })}
@@ -164,6 +175,7 @@ fn ClusterDetail(
     retest: ServerAction<RetestCluster>,
     update: ServerAction<UpdateCluster>,
     remove: ServerAction<RemoveCluster>,
+    changed: RwSignal<u32>,
 ) -> impl IntoView {
     // The role is known here (the gate loaded it); actions are shown once, the server checks again.
     let can_operate = allowed(Role::Operator)();
@@ -246,6 +258,7 @@ fn ClusterDetail(
             <div class="mt-3">{report}</div>
             {move || retest.value().get().and_then(Result::err).map(|e| view! { <ErrorBox error=e /> })}
         </section>
+        <AccessSection c=c.clone() changed=changed />
         {can_operate.then(|| view! {
             <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
                 <h2 class="text-lg font-semibold">"Edit"</h2>
@@ -276,7 +289,7 @@ fn ClusterDetail(
             <section class="mt-6 rounded border border-red-300 bg-white p-4 dark:border-red-900 dark:bg-slate-900">
                 <h2 class="text-lg font-semibold">"Remove from Meshdeck"</h2>
                 <p class="mt-1 max-w-prose text-sm">
-                    "Deletes this cluster and its stored credentials from Meshdeck. Nothing in the cluster is changed."
+                    "Deletes this cluster and its stored credentials from Meshdeck. Nothing in the cluster is changed (to delete the console's own account there too, use Revoke under Access)."
                 </p>
                 <ActionForm action=remove attr:class="mt-3 flex flex-wrap items-end gap-3">
                     <input type="hidden" name="name" value=name_remove.clone() />

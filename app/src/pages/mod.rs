@@ -3,6 +3,7 @@
 mod account;
 mod activity;
 mod checks;
+mod cluster_access;
 mod clusters;
 #[cfg(feature = "hydrate")]
 pub(crate) mod live;

@@ -266,12 +266,8 @@ impl Registry {
         let due: Vec<ClusterName> = match self.store.list_clusters().await {
             Ok(list) => list
                 .iter()
-                .filter_map(|r| {
-                    let a = access_of(r)?;
-                    let due = a.problem.is_some()
-                        || t >= access::renew_at(a.token_issued_at, a.token_expires_at);
-                    (due && !a.expired(t)).then(|| r.name.clone())
-                })
+                .filter(|r| access_of(r).is_some_and(|a| a.renewal_due(t)))
+                .map(|r| r.name.clone())
                 .collect(),
             Err(e) => {
                 tracing::warn!("listing clusters to renew their tokens: {e}");
@@ -284,6 +280,21 @@ impl Registry {
             out.push((name, r));
         }
         out
+    }
+
+    /// The onboarded clusters and when the token each holds was issued (by this console or another): a
+    /// console restarts its watches of a cluster whose token changed.
+    pub async fn tokens_issued(&self) -> Vec<(ClusterName, i64)> {
+        match self.store.list_clusters().await {
+            Ok(list) => list
+                .iter()
+                .filter_map(|r| Some((r.name.clone(), access_of(r)?.token_issued_at)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!("listing clusters to follow their tokens: {e}");
+                vec![]
+            }
+        }
     }
 
     /// Revokes the console's access to a cluster and removes it from the registry: deletes the console's
