@@ -702,3 +702,74 @@ async fn sqlite_jobs_lock_their_clusters_and_record_steps_events_and_leases() {
 async fn postgres_jobs_lock_their_clusters_and_record_steps_events_and_leases() {
     jobs_lock_their_clusters_and_record_steps_events_and_leases(postgres().await).await;
 }
+
+#[tokio::test]
+async fn a_sqlite_store_is_backed_up_while_in_use_and_restored_in_place_keeping_the_old_one() {
+    let dir = std::env::temp_dir().join(format!("meshdeck-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}/live/meshdeck.db", dir.display());
+    std::fs::create_dir_all(dir.join("live")).expect("dir");
+    let store = Store::connect(&url).await.expect("store");
+    store.insert_cluster(&cluster("c1")).await.expect("insert");
+    let backup = dir.join("backup.db");
+    store.backup_to(&backup).await.expect("backup while in use");
+    assert!(
+        store.backup_to(&backup).await.is_err(),
+        "an existing file is never overwritten"
+    );
+    // Written after the backup: not in it.
+    store.insert_cluster(&cluster("c2")).await.expect("insert");
+
+    // Not while a console is writing the store.
+    let busy = async {
+        // A write transaction held open stands for a console in the middle of a write.
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("live/meshdeck.db"));
+        let mut conn = sqlx::ConnectOptions::connect(&opts).await.expect("conn");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("begin");
+        let r = Store::restore(&backup, &url).await;
+        sqlx::query("ROLLBACK")
+            .execute(&mut conn)
+            .await
+            .expect("rollback");
+        r
+    }
+    .await;
+    assert!(matches!(busy, Err(Error::Busy(_))), "{busy:?}");
+    drop(store);
+
+    // Something that is not a Meshdeck store is refused, and nothing is replaced.
+    let junk = dir.join("junk.db");
+    std::fs::write(&junk, b"not a database at all").expect("junk");
+    let e = Store::restore(&junk, &url).await.expect_err("junk");
+    assert!(e.to_string().contains("junk.db"), "{e}");
+
+    let kept = Store::restore(&backup, &url)
+        .await
+        .expect("restore")
+        .expect("the old store is kept");
+    let restored = Store::connect(&url).await.expect("open restored");
+    let names: Vec<String> = restored
+        .list_clusters()
+        .await
+        .expect("list")
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    assert_eq!(names, ["c1"], "the store as of the backup");
+    let old = Store::connect(&format!("sqlite://{}", kept.display()))
+        .await
+        .expect("open the kept store");
+    assert_eq!(old.list_clusters().await.expect("list").len(), 2);
+
+    // Into a fresh place (a new machine): the folder is made.
+    let fresh = format!("sqlite://{}/new/place/meshdeck.db", dir.display());
+    assert_eq!(
+        Store::restore(&backup, &fresh).await.expect("restore"),
+        None
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

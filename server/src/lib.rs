@@ -76,6 +76,14 @@ pub enum ConfigError {
     BadValue { flag: String, message: String },
 }
 
+/// The version and the commit the binary was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MESHDECK_COMMIT"),
+    ")"
+);
+
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
                       [--public-url URL] [--site-root DIR] [--helm PATH] [--operator-chart REF]
                       [--operator-chart-version V] [--job-lease SECONDS] [--cluster-token-ttl SECONDS]
@@ -100,7 +108,12 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
   --trusted-proxies    MESHDECK_TRUSTED_PROXIES    proxies whose X-Forwarded-For names the client, e.g. 10.0.0.0/8
   --live-streams       MESHDECK_LIVE_STREAMS       open live views allowed in total (default 2000);
                        MESHDECK_LIVE_STREAMS_PER_USER  per user (default 32)
-                       MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)";
+                       MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)
+                       MESHDECK_METRICS_TOKEN      turns on /metrics for a scraper bearing this token
+                       MESHDECK_LOG                the log filter (default info); MESHDECK_LOG_FORMAT=json for JSON lines
+       meshdeck backup OUT [--database-url URL]    a consistent copy of the SQLite store, taken while it runs
+       meshdeck restore IN [--database-url URL]    put a backup in place (stop the console first; the old store is kept)
+       meshdeck --version";
 
 impl Config {
     /// Reads flags (after `serve`) over environment variables over defaults.

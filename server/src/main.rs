@@ -1,19 +1,41 @@
-//! `meshdeck serve`: starts the console server.
+//! `meshdeck serve`: starts the console server. `meshdeck backup OUT` / `meshdeck restore IN`: the embedded
+//! SQLite store. `meshdeck --version`.
 
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MESHDECK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,kube=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,kube=warn"));
+    // MESHDECK_LOG_FORMAT=json: one JSON object per line (for a log collector).
+    if std::env::var("MESHDECK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => {}
+        Some("--version" | "version") => {
+            println!("meshdeck {}", server::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Some(cmd @ ("backup" | "restore")) => {
+            return match store_command(cmd, &args[1..]).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("meshdeck {cmd}: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some("-h" | "--help" | "help") | None => {
             eprintln!("{}", server::USAGE);
             return if args.is_empty() {
@@ -34,6 +56,59 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `backup OUT` / `restore IN`, with `--database-url` (or `MESHDECK_DATABASE_URL` / `DATABASE_URL`, else the
+/// default store).
+async fn store_command(cmd: &str, args: &[String]) -> anyhow::Result<()> {
+    let mut url = std::env::var("MESHDECK_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "sqlite://meshdeck-data/meshdeck.db".into());
+    let mut path = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--database-url" => {
+                url = it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("--database-url needs a value"))?
+            }
+            p if path.is_none() && !p.starts_with("--") => path = Some(std::path::PathBuf::from(p)),
+            other => anyhow::bail!("unknown argument {other:?}\n{}", server::USAGE),
+        }
+    }
+    let path = path.ok_or_else(|| anyhow::anyhow!("name the file\n{}", server::USAGE))?;
+    if cmd == "backup" {
+        if let Some(file) = app::ssr::store::Store::sqlite_file(&url)
+            && !file.exists()
+        {
+            anyhow::bail!(
+                "there is no store at {} (give --database-url)",
+                file.display()
+            );
+        }
+        let store = app::ssr::store::Store::connect(&url).await?;
+        store.backup_to(&path).await?;
+        println!(
+            "backed up to {} — keep the console's secret key with it (its key file or MESHDECK_SECRET_KEY): \
+             the credentials in the store open only with that key",
+            path.display()
+        );
+    } else {
+        let kept = app::ssr::store::Store::restore(&path, &url).await?;
+        match kept {
+            Some(k) => println!(
+                "restored {}; the store it replaced is kept as {}",
+                path.display(),
+                k.display()
+            ),
+            None => println!("restored {}", path.display()),
+        }
+    }
+    Ok(())
 }
 
 async fn run(args: &[String]) -> anyhow::Result<()> {

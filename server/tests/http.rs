@@ -189,3 +189,90 @@ async fn a_kubeconfig_given_at_start_registers_its_contexts() {
         clusters.len()
     );
 }
+
+#[tokio::test]
+async fn the_store_is_backed_up_and_restored_from_the_command_line_and_the_version_names_the_commit()
+ {
+    let meshdeck = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meshdeck"))
+            .args(args)
+            .env_remove("MESHDECK_DATABASE_URL")
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("run meshdeck")
+    };
+    let v = meshdeck(&["--version"]);
+    assert!(v.status.success());
+    let v = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.starts_with(&format!("meshdeck {} (", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+
+    let dir = temp_dir("backup-cli");
+    std::fs::create_dir_all(dir.join("live")).expect("dir");
+    let live = format!("sqlite://{}/live/meshdeck.db", dir.display());
+    let store = app::ssr::store::Store::connect(&live).await.expect("store");
+    let hash = app::ssr::passwords::hash("a-long-password-for-ops").expect("hash");
+    store
+        .create_user("olga-ops", &hash, app::model::Role::Operator)
+        .await
+        .expect("user");
+    let out = dir.join("meshdeck-backup.db");
+    let b = meshdeck(&[
+        "backup",
+        &out.display().to_string(),
+        "--database-url",
+        &live,
+    ]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert!(
+        String::from_utf8_lossy(&b.stdout).contains("secret key"),
+        "reminds of the key"
+    );
+    let again = meshdeck(&[
+        "backup",
+        &out.display().to_string(),
+        "--database-url",
+        &live,
+    ]);
+    assert!(!again.status.success(), "never overwrites");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    let nowhere = format!("sqlite://{}/nowhere/meshdeck.db", dir.display());
+    let none = meshdeck(&[
+        "backup",
+        &dir.join("x.db").display().to_string(),
+        "--database-url",
+        &nowhere,
+    ]);
+    assert!(!none.status.success(), "no store is made up to back up");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("there is no store"));
+
+    let elsewhere = format!("sqlite://{}/restored/meshdeck.db", dir.display());
+    let r = meshdeck(&[
+        "restore",
+        &out.display().to_string(),
+        "--database-url",
+        &elsewhere,
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let restored = app::ssr::store::Store::connect(&elsewhere)
+        .await
+        .expect("open");
+    assert!(
+        restored
+            .user_by_name("olga-ops")
+            .await
+            .expect("read")
+            .is_some(),
+        "the user is back"
+    );
+    let bad = meshdeck(&["restore", "/etc/hostname", "--database-url", &elsewhere]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

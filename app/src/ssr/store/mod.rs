@@ -250,6 +250,156 @@ impl Store {
         }
     }
 
+    /// The file of a `sqlite:` URL.
+    pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        url.starts_with("sqlite:")
+            .then(|| SqliteConnectOptions::from_str(url).ok())
+            .flatten()
+            .map(|o| o.get_filename().to_path_buf())
+    }
+
+    /// Writes a consistent copy of the embedded SQLite store to `out` while the console uses it (`VACUUM
+    /// INTO`: one read transaction, so the copy is the store as of one moment). `out` must not exist. For
+    /// Postgres, use `pg_dump` (the README says how).
+    pub async fn backup_to(&self, out: &std::path::Path) -> Result<()> {
+        let Db::Sqlite(pool) = &self.db else {
+            return Err(Error::Invalid {
+                field: "database",
+                message: "the store is Postgres: back it up with pg_dump (see the README)".into(),
+            });
+        };
+        if out.exists() {
+            return Err(Error::Invalid {
+                field: "out",
+                message: format!("{} exists already; name a new file", out.display()),
+            });
+        }
+        let target = out.to_str().ok_or_else(|| Error::Invalid {
+            field: "out",
+            message: "the path is not UTF-8".into(),
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts a backup made by [`Store::backup_to`] in place of the SQLite store at `url`, which no console may
+    /// be using. The backup is checked first (a Meshdeck store, intact, not from a newer Meshdeck); the store
+    /// it replaces is kept beside it as `<file>.before-restore-<unix time>`, whose path is returned.
+    pub async fn restore(input: &std::path::Path, url: &str) -> Result<Option<std::path::PathBuf>> {
+        let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
+        if !url.starts_with("sqlite:") {
+            return Err(invalid(
+                "database",
+                "restore puts back the embedded SQLite store; for Postgres use pg_restore (see the README)"
+                    .into(),
+            ));
+        }
+        let target = SqliteConnectOptions::from_str(url)?
+            .get_filename()
+            .to_path_buf();
+        // The backup: a SQLite file, intact, with Meshdeck's schema, no newer than this binary's.
+        let opts = SqliteConnectOptions::new().filename(input).read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                invalid(
+                    "backup",
+                    format!("{}: not a readable SQLite file ({e})", input.display()),
+                )
+            })?;
+        let not_ours = |e: sqlx::Error| {
+            invalid(
+                "backup",
+                format!("{}: not a Meshdeck store ({e})", input.display()),
+            )
+        };
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await
+            .map_err(not_ours)?;
+        if check != "ok" {
+            return Err(invalid(
+                "backup",
+                format!("{}: damaged ({check})", input.display()),
+            ));
+        }
+        let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .map_err(not_ours)?;
+        sqlx::query("SELECT COUNT(*) FROM clusters")
+            .execute(&pool)
+            .await
+            .map_err(not_ours)?;
+        pool.close().await;
+        let known = sqlx::migrate!("migrations/sqlite")
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or_default();
+        if version.unwrap_or_default() > known {
+            return Err(invalid(
+                "backup",
+                format!(
+                    "{} comes from a newer Meshdeck (schema {} > {known}); restore it with that version",
+                    input.display(),
+                    version.unwrap_or_default()
+                ),
+            ));
+        }
+        // The store replaced: nobody may be writing it.
+        let kept = if target.exists() {
+            let opts = SqliteConnectOptions::new()
+                .filename(&target)
+                .busy_timeout(Duration::from_millis(0));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
+            let mut conn = pool.acquire().await?;
+            let locked = sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await;
+            if locked.is_err() {
+                return Err(Error::Busy(format!(
+                    "{} is in use: stop every console using it, then restore",
+                    target.display()
+                )));
+            }
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            drop(conn);
+            pool.close().await;
+            let kept = std::path::PathBuf::from(format!(
+                "{}.before-restore-{}",
+                target.display(),
+                super::now()
+            ));
+            std::fs::rename(&target, &kept).map_err(|e| invalid("database", e.to_string()))?;
+            for ext in ["-wal", "-shm"] {
+                let side = std::path::PathBuf::from(format!("{}{ext}", target.display()));
+                if side.exists() {
+                    let _ = std::fs::rename(&side, format!("{}{ext}", kept.display()));
+                }
+            }
+            Some(kept)
+        } else {
+            None
+        };
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| invalid("database", format!("{}: {e}", dir.display())))?;
+        }
+        let draft = std::path::PathBuf::from(format!("{}.restoring", target.display()));
+        std::fs::copy(input, &draft)
+            .and_then(|_| std::fs::rename(&draft, &target))
+            .map_err(|e| invalid("database", format!("{}: {e}", target.display())))?;
+        Ok(kept)
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.db {
             Db::Sqlite(_) => "sqlite",
