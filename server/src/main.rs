@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("serve") => {}
         Some("--version" | "version") => {
-            println!("meshdeck {}", server::VERSION);
+            say(format!("meshdeck {}", server::VERSION));
             return ExitCode::SUCCESS;
         }
         Some(cmd @ ("backup" | "restore")) => {
@@ -56,6 +56,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What a command answers, on stdout.
+fn say(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// `backup OUT` / `restore IN`, with `--database-url` (or `MESHDECK_DATABASE_URL` / `DATABASE_URL`, else the
@@ -92,20 +98,20 @@ async fn store_command(cmd: &str, args: &[String]) -> anyhow::Result<()> {
         }
         let store = app::ssr::store::Store::connect(&url).await?;
         store.backup_to(&path).await?;
-        println!(
+        say(format!(
             "backed up to {} — keep the console's secret key with it (its key file or MESHDECK_SECRET_KEY): \
              the credentials in the store open only with that key",
             path.display()
-        );
+        ));
     } else {
         let kept = app::ssr::store::Store::restore(&path, &url).await?;
         match kept {
-            Some(k) => println!(
+            Some(k) => say(format!(
                 "restored {}; the store it replaced is kept as {}",
                 path.display(),
                 k.display()
-            ),
-            None => println!("restored {}", path.display()),
+            )),
+            None => say(format!("restored {}", path.display())),
         }
     }
     Ok(())
