@@ -279,6 +279,16 @@ pub const TOKEN_RULES: &[Rule] = &[named(
     "renew the console's own short-lived token before it expires",
 )];
 
+/// The ClusterRole of the console's pod account when it manages the cluster it runs in (the chart's
+/// `inCluster`): the same, but for revoking, which the chart does instead.
+pub fn in_cluster_rules() -> Vec<Rule> {
+    CLUSTER_RULES
+        .iter()
+        .filter(|r| r.names != [NAMESPACE])
+        .copied()
+        .collect()
+}
+
 /// Meshdeck's Roles: namespace and rules.
 pub fn roles() -> [(&'static str, &'static [Rule]); 4] {
     [
@@ -289,7 +299,8 @@ pub fn roles() -> [(&'static str, &'static [Rule]); 4] {
     ]
 }
 
-fn rules_json(rules: &[Rule]) -> Value {
+/// Rules as a Role's or ClusterRole's `rules` (JSON).
+pub fn rules_json(rules: &[Rule]) -> Value {
     Value::Array(
         rules
             .iter()
@@ -436,6 +447,17 @@ impl std::fmt::Debug for Token {
 
 /// Asks for a new token of Meshdeck's account, valid `seconds` (the API server may shorten it).
 pub async fn request_token(client: &Client, seconds: i64) -> Result<Token> {
+    request_token_for(client, NAMESPACE, ACCOUNT, seconds).await
+}
+
+/// Asks for a new token of the ServiceAccount `namespace/name` (the console's own: a pod's account may mint
+/// its next token when a Role lets it).
+pub async fn request_token_for(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    seconds: i64,
+) -> Result<Token> {
     let req = TokenRequest {
         spec: TokenRequestSpec {
             audiences: vec![],
@@ -444,11 +466,11 @@ pub async fn request_token(client: &Client, seconds: i64) -> Result<Token> {
         },
         ..Default::default()
     };
-    let r = Api::<ServiceAccount>::namespaced(client.clone(), NAMESPACE)
-        .create_token_request(ACCOUNT, &PostParams::default(), &req)
+    let r = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+        .create_token_request(name, &PostParams::default(), &req)
         .await
         .map_err(kube_err(format!(
-            "requesting a token for ServiceAccount {NAMESPACE}/{ACCOUNT}"
+            "requesting a token for ServiceAccount {namespace}/{name}"
         )))?;
     let status = r
         .status
@@ -457,6 +479,24 @@ pub async fn request_token(client: &Client, seconds: i64) -> Result<Token> {
         token: status.token,
         expires_at: status.expiration_timestamp.0.as_second(),
     })
+}
+
+/// What a ServiceAccount token says of itself (its payload is not verified here: the API server does that
+/// on every request): `namespace/name`, issued at, expires at (Unix seconds).
+pub fn token_claims(token: &str) -> Option<(String, i64, i64)> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let sub = v["sub"].as_str()?.strip_prefix("system:serviceaccount:")?;
+    let (ns, name) = sub.split_once(':')?;
+    Some((
+        format!("{ns}/{name}"),
+        v["iat"].as_i64()?,
+        v["exp"].as_i64()?,
+    ))
 }
 
 /// The credentials of Meshdeck's account: the cluster (server, CA) of `base`, with `token` as the user.
@@ -589,6 +629,28 @@ mod tests {
         let cmds = commands("c1");
         assert!(cmds[0].contains("kind: ClusterRole\n") && cmds[0].contains("--context c1"));
         assert!(revoke_commands("c1")[0].contains("delete namespace meshdeck"));
+    }
+
+    #[test]
+    fn a_service_account_token_names_its_account_and_life() {
+        use base64::Engine;
+        let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let token = format!(
+            "{}.{}.sig",
+            enc(json!({"alg": "RS256"})),
+            enc(json!({"sub": "system:serviceaccount:tools:meshdeck", "iat": 10, "exp": 3610}))
+        );
+        assert_eq!(
+            token_claims(&token),
+            Some(("tools/meshdeck".into(), 10, 3610))
+        );
+        assert_eq!(token_claims("not-a-jwt"), None);
+        let user = format!(
+            "{}.{}.sig",
+            enc(json!({})),
+            enc(json!({"sub": "alice", "iat": 1, "exp": 2}))
+        );
+        assert_eq!(token_claims(&user), None, "not a ServiceAccount");
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct Config {
     pub key_file: PathBuf,
     /// `--import-kubeconfig` / `MESHDECK_IMPORT_KUBECONFIG`: register this file's contexts at start.
     pub import_kubeconfig: Option<PathBuf>,
+    /// `--in-cluster NAME` / `MESHDECK_IN_CLUSTER`: register the cluster the console runs in under NAME, with
+    /// its pod's ServiceAccount (`MESHDECK_SERVICEACCOUNT_DIR`, default the standard mount, and
+    /// `KUBERNETES_SERVICE_HOST`/`PORT`).
+    pub in_cluster: Option<String>,
     /// `--public-url` / `MESHDECK_PUBLIC_URL`: the address users open, when a TLS proxy is in front; an
     /// https:// URL makes the session cookie Secure.
     pub public_url: Option<String>,
@@ -85,6 +89,7 @@ pub const VERSION: &str = concat!(
 );
 
 pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-url URL] [--key-file PATH] [--import-kubeconfig PATH]
+                      [--in-cluster NAME]
                       [--public-url URL] [--site-root DIR] [--helm PATH] [--operator-chart REF]
                       [--operator-chart-version V] [--job-lease SECONDS] [--cluster-token-ttl SECONDS]
                       [--cluster-networks CIDRS]
@@ -94,6 +99,8 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
                        MESHDECK_SECRET_KEY         or the key itself, base64 (32 bytes)
   --import-kubeconfig  MESHDECK_IMPORT_KUBECONFIG  register this kubeconfig's contexts at start
+  --in-cluster NAME    MESHDECK_IN_CLUSTER         register the cluster the console runs in, with its pod's ServiceAccount
+                       (MESHDECK_SERVICEACCOUNT_DIR, KUBERNETES_SERVICE_HOST/PORT as a pod has them)
   --public-url         MESHDECK_PUBLIC_URL         the URL users open (https:// makes the session cookie Secure)
   --site-root          MESHDECK_SITE_ROOT          the built browser files (default target/site)
   --helm               MESHDECK_HELM               the helm binary for the operator install (default: helm on PATH)
@@ -128,6 +135,7 @@ impl Config {
         let mut key_file =
             env("MESHDECK_KEY_FILE").unwrap_or_else(|| "meshdeck-data/secret.key".into());
         let mut import = env("MESHDECK_IMPORT_KUBECONFIG");
+        let mut in_cluster = env("MESHDECK_IN_CLUSTER");
         let mut public_url = env("MESHDECK_PUBLIC_URL");
         let mut helm = env("MESHDECK_HELM").unwrap_or_else(|| "helm".into());
         let default_chart = mesh::operator::Chart::default();
@@ -156,6 +164,7 @@ impl Config {
                 "--database-url" => database_url = value()?,
                 "--key-file" => key_file = value()?,
                 "--import-kubeconfig" => import = Some(value()?),
+                "--in-cluster" => in_cluster = Some(value()?),
                 "--public-url" => public_url = Some(value()?),
                 "--site-root" => site_root = value()?,
                 "--helm" => helm = value()?,
@@ -220,6 +229,7 @@ impl Config {
             database_url,
             key_file: PathBuf::from(key_file),
             import_kubeconfig: import.filter(|s| !s.is_empty()).map(PathBuf::from),
+            in_cluster: in_cluster.filter(|s| !s.is_empty()),
             public_url,
             site_root: PathBuf::from(site_root),
             helm: PathBuf::from(helm),
@@ -271,6 +281,8 @@ pub enum StartError {
     Auth(#[from] app::ssr::auth::Error),
     #[error("kubeconfig import {path}: {message}")]
     Import { path: String, message: String },
+    #[error("--in-cluster {name}: {message}")]
+    InCluster { name: String, message: String },
 }
 
 /// Opens the store and the secret key, creates the first admin when there is none, and imports the
@@ -334,6 +346,27 @@ pub async fn start(
     }
     if let Some(path) = &config.import_kubeconfig {
         import(&registry, path).await?;
+    }
+    if let Some(name) = &config.in_cluster {
+        let failed = |message: String| StartError::InCluster {
+            name: name.clone(),
+            message,
+        };
+        let cluster = mesh::ids::ClusterName::new(name).map_err(|e| failed(e.to_string()))?;
+        let pod = app::ssr::registry::InCluster {
+            dir: env("MESHDECK_SERVICEACCOUNT_DIR")
+                .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount".into())
+                .into(),
+            host: env("KUBERNETES_SERVICE_HOST").ok_or_else(|| {
+                failed("KUBERNETES_SERVICE_HOST is not set: is the console in a pod?".into())
+            })?,
+            port: env("KUBERNETES_SERVICE_PORT").unwrap_or_else(|| "443".into()),
+        };
+        let c = registry
+            .register_in_cluster(&cluster, &pod)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        tracing::info!(cluster = %cluster, healthy = c.healthy(), missing = c.missing.len(), "the cluster the console runs in is registered");
     }
     let sessions = session_backend(&store).await?;
     let policy = app::ssr::session::Policy {

@@ -119,7 +119,56 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         }
     }
 
-    // Installed (SQLite on a volume): a static volume stands in for a provisioner.
+    // In-cluster mode grants the pod's account exactly the verbs of least-privilege onboarding.
+    let incluster = helm_ok(&[
+        "template",
+        "md",
+        &chart,
+        "-n",
+        NS,
+        "--set",
+        "inCluster.enabled=true,inCluster.name=mgmt",
+    ])
+    .await;
+    let docs = documents(&incluster);
+    let rules_of = |kind: &str, ns: Option<&str>| -> Value {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == kind
+                    && d["metadata"]["name"] == "md-meshdeck-in-cluster"
+                    && d["metadata"]["namespace"].as_str() == ns
+            })
+            .unwrap_or_else(|| panic!("{kind} in {ns:?}"))["rules"]
+            .clone()
+    };
+    use mesh::access;
+    assert_eq!(
+        rules_of("ClusterRole", None),
+        access::rules_json(&access::in_cluster_rules())
+    );
+    for (ns, rules) in [
+        ("istio-system", access::ISTIO_RULES),
+        ("gloo-mesh", access::OPERATOR_RULES),
+        ("istio-eastwest", access::EASTWEST_RULES),
+    ] {
+        assert_eq!(
+            rules_of("Role", Some(ns)),
+            access::rules_json(rules),
+            "{ns}"
+        );
+    }
+    let out = testworld::helm(
+        CONTEXT,
+        &["template", "t", &chart, "--set", "inCluster.enabled=true"],
+    )
+    .await;
+    assert!(
+        !out.ok && out.stderr.contains("inCluster.name"),
+        "{}",
+        out.stderr
+    );
+
+    // Installed (SQLite on a volume; in-cluster mode on): a static volume stands in for a provisioner.
     let _ = testworld::kubectl(CONTEXT, &["delete", "namespace", NS, "--wait=true"], None).await;
     let _ = testworld::kubectl(CONTEXT, &["delete", "pv", "meshdeck-chart-test"], None).await;
     let pv = r#"{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "meshdeck-chart-test"},
@@ -127,6 +176,15 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
         "hostPath": {"path": "/tmp/meshdeck-chart-test"}}}"#;
     testworld::kubectl_ok(CONTEXT, &["apply", "-f", "-"], Some(pv)).await;
+    let mut had = vec![];
+    for ns in ["istio-system", "gloo-mesh", "istio-eastwest"] {
+        if testworld::kubectl(CONTEXT, &["get", "namespace", ns], None)
+            .await
+            .ok
+        {
+            had.push(ns);
+        }
+    }
     helm_ok(&[
         "install",
         "md",
@@ -134,6 +192,8 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "-n",
         NS,
         "--create-namespace",
+        "--set",
+        "inCluster.enabled=true,inCluster.name=mgmt",
         "--wait",
         "--timeout",
         "120s",
@@ -155,7 +215,10 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
     let pod = &deploy["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(
+        pod["automountServiceAccountToken"], true,
+        "in-cluster mode needs the pod's token"
+    );
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
     assert_eq!(
@@ -197,7 +260,41 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         };
         cmd.env(name, value);
     }
+    // What Kubernetes gives every pod: the ServiceAccount's token and CA, and where the API server is.
+    let sa = dir.join("serviceaccount");
+    std::fs::create_dir_all(&sa).expect("dir");
+    let token =
+        testworld::kubectl_ok(CONTEXT, &["-n", NS, "create", "token", "md-meshdeck"], None).await;
+    std::fs::write(sa.join("token"), token.trim()).expect("token");
+    std::fs::write(sa.join("namespace"), NS).expect("namespace");
+    let kc: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig"),
+    )
+    .expect("yaml");
+    let cluster = kc["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == CONTEXT)
+        .expect("c3")["cluster"]
+        .clone();
+    {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(cluster["certificate-authority-data"].as_str().expect("ca"))
+            .expect("base64");
+        std::fs::write(sa.join("ca.crt"), ca).expect("ca");
+    }
+    let server = cluster["server"].as_str().expect("server");
+    let (host, port) = server
+        .trim_start_matches("https://")
+        .rsplit_once(':')
+        .expect("host:port");
+    cmd.env("MESHDECK_SERVICEACCOUNT_DIR", &sa)
+        .env("KUBERNETES_SERVICE_HOST", host)
+        .env("KUBERNETES_SERVICE_PORT", port);
     // The test world's API servers are on loopback; nothing else differs from the pod.
+    cmd.env("MESHDECK_ALLOW_LOOPBACK_CLUSTERS", "1");
     cmd.env("MESHDECK_SITE_ROOT", testworld::repo_path("target/site"));
     let mut child = cmd
         .stderr(std::process::Stdio::piped())
@@ -245,7 +342,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "-n",
         NS,
         "--set",
-        "config.publicUrl=https://meshdeck.example.com",
+        "config.publicUrl=https://meshdeck.example.com,inCluster.enabled=true,inCluster.name=mgmt",
         "--wait",
         "--timeout",
         "120s",
@@ -280,6 +377,13 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "Bound"
     );
     let _ = testworld::kubectl(CONTEXT, &["delete", "namespace", NS, "--wait=false"], None).await;
+    // The mesh's namespaces the chart made (kept by helm) go too, if they were not there before.
+    for ns in ["istio-system", "gloo-mesh", "istio-eastwest"] {
+        if !had.contains(&ns) {
+            let _ = testworld::kubectl(CONTEXT, &["delete", "namespace", ns, "--wait=false"], None)
+                .await;
+        }
+    }
     let _ = testworld::kubectl(
         CONTEXT,
         &["delete", "pv", "meshdeck-chart-test", "--wait=false"],

@@ -116,7 +116,7 @@ pub async fn plan_revoke(name: ClusterName) -> Result<ClusterPlan, AppError> {
             session::require(Role::Admin).await?;
             let st = state()?;
             st.registry.get(&name).await?;
-            Ok(st.registry.plan_revoke(&name).await)
+            Ok(st.registry.plan_revoke(&name).await?)
         }
         .await,
     )

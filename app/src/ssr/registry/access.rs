@@ -11,6 +11,17 @@ use super::{Error, Registry, Result, access_of, extract_off_runtime, seal_contex
 use crate::model::{ClusterAccess, ClusterPlan, Connectivity, PlanObject, PlanStep};
 use crate::ssr::now;
 
+/// Who "onboarded" the cluster the console runs in.
+pub const IN_CLUSTER: &str = "in-cluster";
+
+/// Where a pod finds its ServiceAccount: the folder of `token`, `ca.crt` (normally
+/// `/var/run/secrets/kubernetes.io/serviceaccount`) and the API server's `KUBERNETES_SERVICE_HOST`/`PORT`.
+pub struct InCluster {
+    pub dir: std::path::PathBuf,
+    pub host: String,
+    pub port: String,
+}
+
 /// Admin credentials given to onboard a registered cluster: a kubeconfig, the context, TLS choice.
 pub struct Given {
     pub kubeconfig: String,
@@ -219,8 +230,11 @@ impl Registry {
         };
         let creds = self.credentials(name).await?;
         let renewed = async {
+            let (ns, account) = held.account.split_once('/').ok_or_else(|| {
+                format!("the account {:?} is not <namespace>/<name>", held.account)
+            })?;
             let client = connect::client(&creds).await.map_err(|p| p.to_string())?;
-            access::request_token(&client, self.token_seconds)
+            access::request_token_for(&client, ns, account, self.token_seconds)
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -302,6 +316,7 @@ impl Registry {
     /// that was never onboarded has nothing to delete).
     #[tracing::instrument(skip_all, fields(cluster = %name))]
     pub async fn revoke(&self, name: &ClusterName) -> Result<bool> {
+        self.revocable(name).await?;
         let creds = self.credentials(name).await?;
         let client = connect::client(&creds)
             .await
@@ -317,8 +332,106 @@ impl Registry {
         Ok(deleted)
     }
 
+    /// Only an account onboarding made is revoked here; the pod's own account (in-cluster) goes with the
+    /// chart's setting.
+    async fn revocable(&self, name: &ClusterName) -> Result<()> {
+        let (record, _) = self.get(name).await?;
+        match access_of(&record) {
+            Some(a) if a.onboarded_by == IN_CLUSTER => Err(Error::Invalid {
+                field: "cluster",
+                message: format!(
+                    "cluster {name} is the one the console runs in, reached with its pod's ServiceAccount {}; \
+                     turn inCluster off in the chart (or remove the cluster) instead",
+                    a.account
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The cluster the console runs in, registered (or brought up to date) with the pod's own
+    /// ServiceAccount: its token, CA and the API server's address as Kubernetes gives them to every pod.
+    /// The token is renewed like an onboarded cluster's (the chart lets the account mint its own).
+    #[tracing::instrument(skip_all, fields(cluster = %name))]
+    pub async fn register_in_cluster(
+        &self,
+        name: &ClusterName,
+        pod: &InCluster,
+    ) -> Result<Connectivity> {
+        let read = |f: &str| {
+            std::fs::read_to_string(pod.dir.join(f)).map_err(|e| Error::Invalid {
+                field: "in-cluster",
+                message: format!(
+                    "{}: {e} (is the ServiceAccount token mounted?)",
+                    pod.dir.join(f).display()
+                ),
+            })
+        };
+        let token = read("token")?.trim().to_string();
+        let ca = read("ca.crt")?;
+        let (account, issued, expires) =
+            access::token_claims(&token).ok_or_else(|| Error::Invalid {
+                field: "in-cluster",
+                message: "the mounted token is not a ServiceAccount token".into(),
+            })?;
+        let host = if pod.host.contains(':') {
+            format!("[{}]", pod.host)
+        } else {
+            pod.host.clone()
+        };
+        let kubeconfig = {
+            use base64::Engine;
+            let ca = base64::engine::general_purpose::STANDARD.encode(ca.as_bytes());
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Config",
+                "clusters": [{"name": name.as_str(), "cluster": {
+                    "server": format!("https://{host}:{}", pod.port), "certificate-authority-data": ca}}],
+                "users": [{"name": name.as_str(), "user": {"token": token}}],
+                "contexts": [{"name": name.as_str(), "context": {"cluster": name.as_str(), "user": name.as_str()}}],
+            })
+            .to_string()
+        };
+        let held = ClusterAccess {
+            account,
+            onboarded_at: now(),
+            onboarded_by: IN_CLUSTER.into(),
+            token_issued_at: issued,
+            token_expires_at: expires,
+            problem: None,
+        };
+        let json = serde_json::to_string(&held).ok();
+        if self.store.cluster(name).await?.is_none() {
+            let reg = super::Registration {
+                name: name.clone(),
+                network: None,
+                labels: Default::default(),
+                kubeconfig,
+                context: name.to_string(),
+                allow_insecure: false,
+                onboard: false,
+                by: IN_CLUSTER.into(),
+            };
+            let (record, _) = self.register(reg).await?;
+            self.store
+                .set_cluster_credentials(name, &record.credentials, json.as_deref())
+                .await?;
+        } else {
+            let creds = extract_off_runtime(kubeconfig, name.to_string(), false)
+                .await
+                .map_err(|e| Error::Invalid {
+                    field: "in-cluster",
+                    message: e.to_string(),
+                })?;
+            self.store
+                .set_cluster_credentials(name, &self.seal(name, &creds), json.as_deref())
+                .await?;
+        }
+        self.retest(name).await
+    }
+
     /// What revoking deletes (the plan shown before), with the same by hand.
-    pub async fn plan_revoke(&self, name: &ClusterName) -> ClusterPlan {
+    pub async fn plan_revoke(&self, name: &ClusterName) -> Result<ClusterPlan> {
+        self.revocable(name).await?;
         let uid = "<uid of namespace meshdeck>";
         let objects = std::iter::once(access::namespace())
             .chain(access::objects(uid))
@@ -331,7 +444,7 @@ impl Registry {
                 detail: Some("owned by namespace meshdeck: deleted with it".into()),
             })
             .collect();
-        ClusterPlan {
+        Ok(ClusterPlan {
             cluster: name.to_string(),
             error: None,
             steps: vec![PlanStep {
@@ -339,6 +452,6 @@ impl Registry {
                 objects,
                 commands: access::revoke_commands(name.as_str()),
             }],
-        }
+        })
     }
 }

@@ -15,8 +15,8 @@ use crate::model::{ClusterForm, ContextChoice};
 
 mod access;
 
-pub use access::Given;
 pub(crate) use access::plan_object;
+pub use access::{Given, IN_CLUSTER, InCluster};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
