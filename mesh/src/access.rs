@@ -64,13 +64,7 @@ const fn rule(
     verbs: &'static [&'static str],
     why: &'static str,
 ) -> Rule {
-    Rule {
-        groups,
-        resources,
-        verbs,
-        names: &[],
-        why,
-    }
+    named(groups, resources, verbs, &[], why)
 }
 
 const READ: &[&str] = &["get", "list", "watch"];

@@ -126,28 +126,5 @@ pub async fn plan_revoke(name: ClusterName) -> Result<ClusterPlan, AppError> {
 /// namespace owns them all), then removes the cluster from the registry. `confirm` must repeat the name.
 #[server(endpoint = "revoke_cluster_access")]
 pub async fn revoke_cluster_access(name: ClusterName, confirm: String) -> Result<(), AppError> {
-    use crate::model::Role;
-    use crate::ssr::{session, state::state};
-    let plain = crate::ssr::session::is_plain_form();
-    let result = session::respond(
-        async {
-            let user = session::require(Role::Admin).await?;
-            if confirm.trim() != name.as_str() {
-                return Err(AppError::invalid(
-                    "confirm",
-                    format!("type {name} to confirm revoking the console's access"),
-                ));
-            }
-            let st = state()?;
-            st.registry.revoke(&name).await?;
-            st.topology.sync().await;
-            tracing::info!(user = %user.username, cluster = %name, "revoked the console's access to a cluster");
-            Ok(())
-        }
-        .await,
-    );
-    if plain && result.is_ok() {
-        leptos_axum::redirect("/clusters");
-    }
-    result
+    super::clusters::leave(name, confirm, super::clusters::Leaving::Revoke).await
 }

@@ -155,6 +155,27 @@ pub async fn update_cluster(
 /// it is. `confirm` must repeat the name.
 #[server(endpoint = "remove_cluster")]
 pub async fn remove_cluster(name: ClusterName, confirm: String) -> Result<(), AppError> {
+    leave(name, confirm, Leaving::Remove).await
+}
+
+/// How a cluster leaves the registry.
+#[cfg(feature = "ssr")]
+#[derive(Clone, Copy)]
+pub(super) enum Leaving {
+    /// Only the registry's record goes.
+    Remove,
+    /// The console's own account in the cluster is deleted first (least privilege).
+    Revoke,
+}
+
+/// Takes a cluster out of the registry once `confirm` repeats its name (admins only); back to the list for a
+/// plain form.
+#[cfg(feature = "ssr")]
+pub(super) async fn leave(
+    name: ClusterName,
+    confirm: String,
+    how: Leaving,
+) -> Result<(), AppError> {
     use crate::model::Role;
     use crate::ssr::{session, state::state};
     let plain = crate::ssr::session::is_plain_form();
@@ -162,15 +183,28 @@ pub async fn remove_cluster(name: ClusterName, confirm: String) -> Result<(), Ap
         async {
             let user = session::require(Role::Admin).await?;
             if confirm.trim() != name.as_str() {
+                let what = match how {
+                    Leaving::Remove => "the removal",
+                    Leaving::Revoke => "revoking the console's access",
+                };
                 return Err(AppError::invalid(
                     "confirm",
-                    format!("type {name} to confirm the removal"),
+                    format!("type {name} to confirm {what}"),
                 ));
             }
             let st = state()?;
-            st.registry.remove(&name).await?;
+            match how {
+                Leaving::Remove => st.registry.remove(&name).await?,
+                Leaving::Revoke => {
+                    st.registry.revoke(&name).await?;
+                }
+            }
             st.topology.sync().await;
-            tracing::info!(user = %user.username, cluster = %name, "removed a cluster");
+            let done = match how {
+                Leaving::Remove => "removed a cluster",
+                Leaving::Revoke => "revoked the console's access to a cluster",
+            };
+            tracing::info!(user = %user.username, cluster = %name, "{done}");
             Ok(())
         }
         .await,

@@ -139,13 +139,7 @@ impl Registry {
                 ),
             });
         }
-        self.reach
-            .check(&creds.server)
-            .await
-            .map_err(|problem| Error::NotAllowed {
-                cluster: name.to_string(),
-                problem,
-            })?;
+        self.reachable(name, &creds.server).await?;
         Ok(creds)
     }
 

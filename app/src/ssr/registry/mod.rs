@@ -287,13 +287,7 @@ impl Registry {
         if self.store.cluster(&reg.name).await?.is_some() {
             return Err(Error::Duplicate(reg.name.to_string()));
         }
-        self.reach
-            .check(&creds.server)
-            .await
-            .map_err(|problem| Error::NotAllowed {
-                cluster: reg.name.to_string(),
-                problem,
-            })?;
+        self.reachable(&reg.name, &creds.server).await?;
         let (creds, access) = if reg.onboard {
             let (creds, access) = self.onboard_with(&reg.name, &creds, &reg.by).await?;
             (creds, Some(access))
@@ -371,14 +365,19 @@ impl Registry {
                 },
             })?;
         // The ranges may have narrowed since the cluster was registered.
+        self.reachable(name, &creds.server).await?;
+        Ok(creds)
+    }
+
+    /// Refuses an API server address outside the ranges the console may reach.
+    pub(super) async fn reachable(&self, name: &ClusterName, server: &str) -> Result<()> {
         self.reach
-            .check(&creds.server)
+            .check(server)
             .await
             .map_err(|problem| Error::NotAllowed {
                 cluster: name.to_string(),
                 problem,
-            })?;
-        Ok(creds)
+            })
     }
 
     /// Tests a registered cluster again and stores the report (a failure is a report, not an error).
