@@ -103,9 +103,14 @@ impl Store {
     }
 
     pub async fn set_connectivity(&self, name: &ClusterName, report_json: &str) -> Result<()> {
-        let sql = "UPDATE clusters SET connectivity = $1, updated_at = $2 WHERE name = $3";
-        let n = on_db!(self, |p| sqlx::query(sql)
-            .bind(report_json)
+        self.set_text(name, "connectivity", report_json).await
+    }
+
+    /// Sets one text column of a cluster's row (a fixed name, never from outside).
+    async fn set_text(&self, name: &ClusterName, column: &'static str, value: &str) -> Result<()> {
+        let sql = format!("UPDATE clusters SET {column} = $1, updated_at = $2 WHERE name = $3");
+        let n = on_db!(self, |p| sqlx::query(&sql)
+            .bind(value)
             .bind(now())
             .bind(name.as_str())
             .execute(p)
@@ -137,15 +142,7 @@ impl Store {
 
     /// Records how a cluster is reached (a renewal that failed), leaving its credentials alone.
     pub async fn set_cluster_access(&self, name: &ClusterName, access: &str) -> Result<()> {
-        let sql = "UPDATE clusters SET access = $1, updated_at = $2 WHERE name = $3";
-        let n = on_db!(self, |p| sqlx::query(sql)
-            .bind(access)
-            .bind(now())
-            .bind(name.as_str())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        found(n, || format!("cluster {:?}", name.as_str()))
+        self.set_text(name, "access", access).await
     }
 
     /// Deletes a cluster unless a job holds it (one statement, so a job starting at the same moment either
