@@ -31,7 +31,7 @@ test('least privilege: register a cluster onboarded, see its own account and tok
   let canBind;
   try {
     canBind = kubectl('--context', 'c3', 'auth', 'can-i', 'create', 'clusterrolebindings',
-      '--as', 'system:serviceaccount:meshdeck:meshdeck').trim();
+      '--as', 'system:serviceaccount:meshdeck-access:meshdeck').trim();
   } catch (e) { canBind = String(e.stdout).trim(); }
   expect(canBind === 'no', `the account may create ClusterRoleBindings: ${canBind}`);
 
@@ -43,7 +43,7 @@ test('least privilege: register a cluster onboarded, see its own account and tok
   await hydrated(page);
   const mode = page.locator('[data-testid=access-mode]');
   await mode.waitFor();
-  expect((await mode.textContent()).includes('meshdeck/meshdeck'), await mode.textContent());
+  expect((await mode.textContent()).includes('meshdeck-access/meshdeck'), await mode.textContent());
   const token = await page.locator('[data-testid=token-state]').textContent();
   expect(token.includes('expires'), token);
   const issued = Number(await page.locator('[data-testid=token-state]').getAttribute('data-issued'));

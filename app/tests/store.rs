@@ -713,11 +713,22 @@ async fn a_sqlite_store_is_backed_up_while_in_use_and_restored_in_place_keeping_
     let store = Store::connect(&url).await.expect("store");
     store.insert_cluster(&cluster("c1")).await.expect("insert");
     let backup = dir.join("backup.db");
-    store.backup_to(&backup).await.expect("backup while in use");
+    Store::backup(&url, &backup)
+        .await
+        .expect("backup while in use");
     assert!(
-        store.backup_to(&backup).await.is_err(),
+        Store::backup(&url, &backup).await.is_err(),
         "an existing file is never overwritten"
     );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "it holds password hashes and sessions");
+    }
     // Written after the backup: not in it.
     store.insert_cluster(&cluster("c2")).await.expect("insert");
 

@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use crate::kubeconfig::Credentials;
 use crate::objects::{EASTWEST_NAMESPACE, ISTIO_NAMESPACE, OPERATOR_NAMESPACE};
 
-/// Meshdeck's own namespace and ServiceAccount (and the name of its roles and bindings).
-pub const NAMESPACE: &str = "meshdeck";
+/// Meshdeck's own namespace and ServiceAccount (and the name of its roles and bindings). Not `meshdeck`: a
+/// console installed with the chart into namespace `meshdeck` keeps its own objects apart from these.
+pub const NAMESPACE: &str = "meshdeck-access";
 pub const ACCOUNT: &str = "meshdeck";
 /// The name of Meshdeck's ClusterRole, ClusterRoleBinding, Roles and RoleBindings.
 pub const ROLE: &str = "meshdeck";
@@ -214,10 +215,15 @@ pub const OPERATOR_RULES: &[Rule] = &[
     rule(
         &[""],
         &["secrets"],
-        &[
-            "get", "list", "watch", "create", "patch", "update", "delete",
-        ],
-        "the license Secret and helm's records of the gloo-operator release",
+        READ,
+        "read helm's records of the gloo-operator release (is it deployed as planned?)",
+    ),
+    named(
+        &[""],
+        &["secrets"],
+        APPLY,
+        &["meshdeck-license"],
+        "write the license Secret the release points at; no other Secret",
     ),
     named(
         &[""],
@@ -375,6 +381,54 @@ pub fn objects(owner_uid: &str) -> Vec<Value> {
     out
 }
 
+/// The name of the admission policy (and its binding) that narrows what the console's account may write.
+pub const GUARD: &str = "meshdeck-access-guard";
+
+/// An admission policy bound to the console's account only: RBAC cannot say "this Secret, but not as a
+/// ServiceAccount token" or "label a Service, but leave its spec", so the API server's own CEL does. It
+/// refuses Secrets of type `kubernetes.io/service-account-token` (a way to another account's token), changes
+/// to a Service's spec outside istio-eastwest (traffic interception), and CRDs with a webhook conversion.
+pub fn guard(owner_uid: &str) -> [Value; 2] {
+    let user = format!("system:serviceaccount:{NAMESPACE}:{ACCOUNT}");
+    [
+        owned(
+            json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": GUARD},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {"resourceRules": [
+                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                         "resources": ["secrets", "services"]},
+                        {"apiGroups": ["apiextensions.k8s.io"], "apiVersions": ["v1"],
+                         "operations": ["CREATE", "UPDATE"], "resources": ["customresourcedefinitions"]}
+                    ]},
+                    "matchConditions": [{"name": "the-console", "expression": format!("request.userInfo.username == '{user}'")}],
+                    "validations": [
+                        {"expression": "request.resource.resource != 'secrets' || !has(object.type) || object.type != 'kubernetes.io/service-account-token'",
+                         "message": "the console's account may not make ServiceAccount token Secrets"},
+                        {"expression": "request.resource.resource != 'services' || request.operation != 'UPDATE' || request.namespace == 'istio-eastwest' || object.spec == oldObject.spec",
+                         "message": "the console's account may label Services, not change their spec"},
+                        {"expression": "request.resource.resource != 'customresourcedefinitions' || !has(object.spec.conversion) || !has(object.spec.conversion.strategy) || object.spec.conversion.strategy == 'None'",
+                         "message": "the console's account may not install CRDs with a conversion webhook"}
+                    ]
+                }
+            }),
+            owner_uid,
+        ),
+        owned(
+            json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": GUARD},
+                "spec": {"policyName": GUARD, "validationActions": ["Deny"]}
+            }),
+            owner_uid,
+        ),
+    ]
+}
+
 /// The namespaces onboarding makes sure exist (for the Roles in them); one that exists is left untouched,
 /// so the labels the setup gives it are never taken away.
 pub fn needed_namespaces() -> [&'static str; 3] {
@@ -410,7 +464,7 @@ pub async fn onboard(admin: &Client) -> Result<()> {
              then onboard again"
         )));
     }
-    for obj in objects(&uid) {
+    for obj in objects(&uid).into_iter().chain(guard(&uid)) {
         crate::apply::apply(admin, &obj, false).await?;
     }
     Ok(())
@@ -512,10 +566,32 @@ pub fn credentials(base: &Credentials, token: &str) -> Credentials {
 /// garbage collector removes the cluster-wide ones). Works with Meshdeck's own credentials. Returns false
 /// when there was nothing to delete.
 pub async fn revoke(client: &Client) -> Result<bool> {
-    match Api::<Namespace>::all(client.clone())
-        .delete(NAMESPACE, &DeleteParams::foreground())
+    let api = Api::<Namespace>::all(client.clone());
+    let Some(ns) = api
+        .get_opt(NAMESPACE)
         .await
+        .map_err(kube_err(format!("reading namespace {NAMESPACE}")))?
+    else {
+        return Ok(false);
+    };
+    let labels = ns.metadata.labels.clone().unwrap_or_default();
+    if labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        != Some("meshdeck")
+        || labels.contains_key("helm.sh/chart")
     {
+        return Err(Error::Other(format!(
+            "namespace {NAMESPACE} was not made by onboarding (not labelled app.kubernetes.io/managed-by=meshdeck): \
+             left alone; delete what you want gone by hand"
+        )));
+    }
+    let mut dp = DeleteParams::foreground();
+    dp.preconditions = ns.metadata.uid.map(|uid| kube::api::Preconditions {
+        uid: Some(uid),
+        resource_version: None,
+    });
+    match api.delete(NAMESPACE, &dp).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(kube_err(format!("deleting namespace {NAMESPACE}"))(e)),
@@ -528,15 +604,15 @@ pub async fn gone(client: &Client) -> Result<bool> {
     let role = Api::<ClusterRole>::all(client.clone())
         .get_opt(ROLE)
         .await
-        .map_err(kube_err("reading ClusterRole meshdeck"))?;
+        .map_err(kube_err(format!("reading ClusterRole {ROLE}")))?;
     let binding = Api::<ClusterRoleBinding>::all(client.clone())
         .get_opt(ROLE)
         .await
-        .map_err(kube_err("reading ClusterRoleBinding meshdeck"))?;
+        .map_err(kube_err(format!("reading ClusterRoleBinding {ROLE}")))?;
     let ns = Api::<Namespace>::all(client.clone())
         .get_opt(NAMESPACE)
         .await
-        .map_err(kube_err("reading namespace meshdeck"))?;
+        .map_err(kube_err(format!("reading namespace {NAMESPACE}")))?;
     let mesh_namespaces = needed_namespaces();
     let roles = futures::future::join_all(mesh_namespaces.iter().map(|ns| {
         let api = Api::<Role>::namespaced(client.clone(), ns);
@@ -555,28 +631,37 @@ pub async fn gone(client: &Client) -> Result<bool> {
         && bindings.iter().all(|r| matches!(r, Ok(None))))
 }
 
-/// What `kubectl` does the same (the plan's CLI tab).
+/// What `kubectl` does the same (the plan's CLI tab): the namespace first, then everything else owned by it
+/// (its uid filled in), the mesh's namespaces when missing, and a first token.
 pub fn commands(context: &str) -> Vec<String> {
+    let k = format!("kubectl --context {context}");
     let mut yaml = String::new();
-    for obj in std::iter::once(namespace()).chain(objects("<uid of namespace meshdeck>")) {
+    for obj in objects("${OWNER_UID}")
+        .into_iter()
+        .chain(guard("${OWNER_UID}"))
+    {
         yaml.push_str("---\n");
         yaml.push_str(&serde_yaml::to_string(&obj).unwrap_or_default());
     }
+    let ns = serde_yaml::to_string(&namespace()).unwrap_or_default();
     vec![
+        format!("{k} apply --server-side --field-manager=meshdeck -f - <<'EOF'\n{ns}EOF"),
         format!(
-            "kubectl --context {context} apply --server-side --field-manager=meshdeck -f - <<'EOF'\n{yaml}EOF"
+            "for ns in {}; do {k} get namespace $ns >/dev/null 2>&1 || {k} create namespace $ns; done",
+            needed_namespaces().join(" ")
         ),
+        format!("OWNER_UID=$({k} get namespace {NAMESPACE} -o jsonpath='{{.metadata.uid}}')"),
         format!(
-            "kubectl --context {context} -n {NAMESPACE} create token {ACCOUNT} --duration={}s",
-            DEFAULT_TOKEN_SECONDS
+            "sed \"s/\\${{OWNER_UID}}/$OWNER_UID/\" <<'EOF' | {k} apply --server-side --field-manager=meshdeck -f -\n{yaml}EOF"
         ),
+        format!("{k} -n {NAMESPACE} create token {ACCOUNT} --duration={DEFAULT_TOKEN_SECONDS}s"),
     ]
 }
 
 /// The commands revoking does.
 pub fn revoke_commands(context: &str) -> Vec<String> {
     vec![format!(
-        "kubectl --context {context} delete namespace {NAMESPACE}   # owns the ServiceAccount, its roles and bindings"
+        "kubectl --context {context} delete namespace {NAMESPACE}   # owns the ServiceAccount, its roles, bindings and admission policy"
     )]
 }
 
@@ -621,8 +706,15 @@ mod tests {
             assert_eq!(o["metadata"]["ownerReferences"][0]["kind"], "Namespace");
         }
         let cmds = commands("c1");
-        assert!(cmds[0].contains("kind: ClusterRole\n") && cmds[0].contains("--context c1"));
-        assert!(revoke_commands("c1")[0].contains("delete namespace meshdeck"));
+        assert!(cmds[0].contains("kind: Namespace") && cmds[0].contains("--context c1"));
+        assert!(cmds[3].contains("kind: ClusterRole\n") && cmds[3].contains("uid: ${OWNER_UID}"));
+        assert!(
+            cmds[2].starts_with("OWNER_UID=$(kubectl --context c1 get namespace meshdeck-access")
+        );
+        assert!(revoke_commands("c1")[0].contains("delete namespace meshdeck-access"));
+        for o in guard("u-1") {
+            assert_eq!(o["metadata"]["ownerReferences"][0]["uid"], "u-1");
+        }
     }
 
     #[test]

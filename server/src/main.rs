@@ -88,16 +88,7 @@ async fn store_command(cmd: &str, args: &[String]) -> anyhow::Result<()> {
     }
     let path = path.ok_or_else(|| anyhow::anyhow!("name the file\n{}", server::USAGE))?;
     if cmd == "backup" {
-        if let Some(file) = app::ssr::store::Store::sqlite_file(&url)
-            && !file.exists()
-        {
-            anyhow::bail!(
-                "there is no store at {} (give --database-url)",
-                file.display()
-            );
-        }
-        let store = app::ssr::store::Store::connect(&url).await?;
-        store.backup_to(&path).await?;
+        app::ssr::store::Store::backup(&url, &path).await?;
         say(format!(
             "backed up to {} — keep the console's secret key with it (its key file or MESHDECK_SECRET_KEY): \
              the credentials in the store open only with that key",

@@ -69,7 +69,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     let outcomes: Vec<RegisterOutcome> = serde_json::from_str(&a.body).expect("outcomes");
     let registered = outcomes[0].result.clone().expect("registered");
     let access = registered.access.clone().expect("onboarded");
-    assert_eq!(access.account, "meshdeck/meshdeck");
+    assert_eq!(access.account, "meshdeck-access/meshdeck");
     assert_eq!(access.onboarded_by, "admin");
     let life = access.token_expires_at - access.token_issued_at;
     assert!((3500..=3600).contains(&life), "a one-hour token: {life} s");
@@ -119,14 +119,14 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
             .and_then(|s| s.user_info)
             .and_then(|u| u.username)
             .as_deref(),
-        Some("system:serviceaccount:meshdeck:meshdeck")
+        Some("system:serviceaccount:meshdeck-access:meshdeck")
     );
 
     // It cannot make itself (or anyone) an administrator, nor read Secrets outside the mesh's.
     let crb: ClusterRoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "meshdeck-escalation-attempt"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "meshdeck", "namespace": "meshdeck"}]
+        "subjects": [{"kind": "ServiceAccount", "name": "meshdeck", "namespace": "meshdeck-access"}]
     }))
     .expect("crb");
     forbidden(
@@ -190,6 +190,26 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
             .await
             .unwrap_or_else(|e| panic!("{} {}: {e}", obj["kind"], obj["metadata"]["name"]));
     }
+    // What RBAC cannot say, the admission guard does: no ServiceAccount token Secret (a way to another
+    // account's token, even under the one name it may write), no change to a Service's spec (only labels).
+    let token_secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "cacerts", "namespace": "istio-system",
+                     "annotations": {"kubernetes.io/service-account.name": "default"}}});
+    let e = mesh::apply::apply(&client, &token_secret, true)
+        .await
+        .expect_err("a token Secret");
+    assert!(e.to_string().contains("token Secrets"), "{e}");
+    let respec = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"},
+        "spec": {"ports": [{"name": "intercept", "port": 8443, "targetPort": 8443}]}});
+    let e = mesh::apply::apply(&client, &respec, true)
+        .await
+        .expect_err("a Service's spec");
+    assert!(e.to_string().contains("not change their spec"), "{e}");
+    let label = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",
+        "labels": {"solo.io/service-scope": "global"}}});
+    mesh::apply::apply(&client, &label, true)
+        .await
+        .expect("labelling a Service");
     // A Secret it has no business with stays out of reach even in the mesh's namespace.
     let other = json!({"apiVersion": "v1", "kind": "Secret",
                        "metadata": {"name": "not-cacerts", "namespace": "istio-system"}});
@@ -267,7 +287,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
 
     // The token cannot be renewed (its account deleted by someone): the cluster is marked, and what runs
     // on it fails naming the cluster and saying what to do.
-    Api::<ServiceAccount>::namespaced(world.clone(), "meshdeck")
+    Api::<ServiceAccount>::namespaced(world.clone(), "meshdeck-access")
         .delete("meshdeck", &DeleteParams::default())
         .await
         .expect("delete the account");
@@ -344,7 +364,10 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
             .map(|o| o.change.clone())
             .unwrap_or_else(|| panic!("{kind} planned: {objects:?}"))
     };
-    assert_eq!(change_of("ServiceAccount", Some("meshdeck")), "create");
+    assert_eq!(
+        change_of("ServiceAccount", Some("meshdeck-access")),
+        "create"
+    );
     assert_eq!(change_of("ClusterRole", None), "unchanged");
     assert!(plan.steps[0].commands[0].contains("kubectl --context c2 apply --server-side"));
     let a = admin
@@ -359,6 +382,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     assert!(mended.connectivity.expect("tested").missing.is_empty());
 
     // Revoking deletes everything the console made for itself there, and the cluster leaves the registry.
+
     let a = admin.call("plan_revoke", &[("name", CONTEXT)]).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");

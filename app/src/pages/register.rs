@@ -145,7 +145,7 @@ fn RegisterFlow() -> impl IntoView {
                     <input type="checkbox" name="onboard" bind:checked=onboard data-testid="onboard" />
                     <span>
                         <span class="font-medium">"Onboard with least privilege. "</span>
-                        "These credentials (cluster-admin) are used once: Meshdeck creates its own ServiceAccount (meshdeck/meshdeck) with only the verbs its flows need, keeps short-lived tokens of it (renewed before they expire), and forgets the credentials pasted here. Installing or upgrading the Gloo Operator then needs an administrator once (its chart creates a ClusterRoleBinding)."
+                        "These credentials (cluster-admin) are used once: Meshdeck creates its own ServiceAccount (meshdeck-access/meshdeck) with only the verbs its flows need, keeps short-lived tokens of it (renewed before they expire), and forgets the credentials pasted here. Installing or upgrading the Gloo Operator then needs an administrator once (its chart creates a ClusterRoleBinding)."
                     </span>
                 </label>
                 <button type="button" class=format!("{BUTTON} mt-4") on:click=on_register disabled=move || register.pending().get() || selected_count() == 0>

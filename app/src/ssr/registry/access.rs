@@ -130,6 +130,25 @@ impl Registry {
                 field: "kubeconfig",
                 message: e.to_string(),
             })?;
+        if creds.insecure_skip_tls_verify != record.insecure_skip_tls_verify {
+            return Err(Error::Invalid {
+                field: "kubeconfig",
+                message: format!(
+                    "the context turns TLS verification {} but cluster {name} was registered with it {}; use \
+                     a kubeconfig that verifies the same way (or register the cluster again)",
+                    if creds.insecure_skip_tls_verify {
+                        "off"
+                    } else {
+                        "on"
+                    },
+                    if record.insecure_skip_tls_verify {
+                        "off"
+                    } else {
+                        "on"
+                    },
+                ),
+            });
+        }
         if creds.server != record.server {
             return Err(Error::Invalid {
                 field: "kubeconfig",
@@ -182,9 +201,12 @@ impl Registry {
             let uid = access::namespace_uid(&client, access::NAMESPACE)
                 .await
                 .map_err(|e| access_error(name, "plan", e.to_string()))?
-                .unwrap_or_else(|| "<uid of namespace meshdeck>".into());
+                .unwrap_or_else(|| format!("<uid of namespace {}>", access::NAMESPACE));
             let mut objects = vec![];
-            for obj in std::iter::once(access::namespace()).chain(access::objects(&uid)) {
+            let all = std::iter::once(access::namespace())
+                .chain(access::objects(&uid))
+                .chain(access::guard(&uid));
+            for obj in all {
                 objects.push(plan_object(mesh::setup::diff_object(&client, &obj).await));
             }
             Ok::<_, Error>(PlanStep {
@@ -330,7 +352,20 @@ impl Registry {
     /// chart's setting.
     async fn revocable(&self, name: &ClusterName) -> Result<()> {
         let (record, _) = self.get(name).await?;
+        if let Some(h) = self.store.holders(&[name.to_string()]).await?.first() {
+            return Err(Error::Store(crate::ssr::store::Error::Busy(format!(
+                "cluster {name} is in use by job {} started by {}; wait for it to finish (or fail), then revoke",
+                h.job_id, h.started_by
+            ))));
+        }
         match access_of(&record) {
+            None => Err(Error::Invalid {
+                field: "cluster",
+                message: format!(
+                    "cluster {name} was not onboarded: the console holds the credentials it was registered with \
+                     and made no account there; remove it instead"
+                ),
+            }),
             Some(a) if a.onboarded_by == IN_CLUSTER => Err(Error::Invalid {
                 field: "cluster",
                 message: format!(
@@ -394,22 +429,30 @@ impl Registry {
             problem: None,
         };
         let json = serde_json::to_string(&held).ok();
-        if self.store.cluster(name).await?.is_none() {
+        let mut update = self.store.cluster(name).await?.is_some();
+        if !update {
             let reg = super::Registration {
                 name: name.clone(),
                 network: None,
                 labels: Default::default(),
-                kubeconfig,
+                kubeconfig: kubeconfig.clone(),
                 context: name.to_string(),
                 allow_insecure: false,
                 onboard: false,
                 by: IN_CLUSTER.into(),
             };
-            let (record, _) = self.register(reg).await?;
-            self.store
-                .set_cluster_credentials(name, &record.credentials, json.as_deref())
-                .await?;
-        } else {
+            match self.register(reg).await {
+                Ok((record, _)) => {
+                    self.store
+                        .set_cluster_credentials(name, &record.credentials, json.as_deref())
+                        .await?;
+                }
+                // Another replica, starting at the same moment, registered it first.
+                Err(Error::Duplicate(_)) => update = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if update {
             let creds = extract_off_runtime(kubeconfig, name.to_string(), false)
                 .await
                 .map_err(|e| Error::Invalid {
@@ -420,22 +463,31 @@ impl Registry {
                 .set_cluster_credentials(name, &self.seal(name, &creds), json.as_deref())
                 .await?;
         }
+        // The mounted token is the pod's (it dies with the pod, and may live a year): swap it for one of the
+        // account's own, renewed like an onboarded cluster's.
+        if let Err(e) = self.renew(name).await {
+            tracing::warn!("replacing the pod's mounted token with one of the account's own: {e}");
+        }
         self.retest(name).await
     }
 
     /// What revoking deletes (the plan shown before), with the same by hand.
     pub async fn plan_revoke(&self, name: &ClusterName) -> Result<ClusterPlan> {
         self.revocable(name).await?;
-        let uid = "<uid of namespace meshdeck>";
+        let uid = format!("<uid of namespace {}>", access::NAMESPACE);
         let objects = std::iter::once(access::namespace())
-            .chain(access::objects(uid))
+            .chain(access::objects(&uid))
+            .chain(access::guard(&uid))
             .map(|o| PlanObject {
                 kind: o["kind"].as_str().unwrap_or_default().into(),
                 namespace: o["metadata"]["namespace"].as_str().map(String::from),
                 name: o["metadata"]["name"].as_str().unwrap_or_default().into(),
                 yaml: String::new(),
                 change: "delete".into(),
-                detail: Some("owned by namespace meshdeck: deleted with it".into()),
+                detail: Some(format!(
+                    "owned by namespace {}: deleted with it",
+                    access::NAMESPACE
+                )),
             })
             .collect();
         Ok(ClusterPlan {

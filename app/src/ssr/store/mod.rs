@@ -258,30 +258,61 @@ impl Store {
             .map(|o| o.get_filename().to_path_buf())
     }
 
-    /// Writes a consistent copy of the embedded SQLite store to `out` while the console uses it (`VACUUM
-    /// INTO`: one read transaction, so the copy is the store as of one moment). `out` must not exist. For
-    /// Postgres, use `pg_dump` (the README says how).
-    pub async fn backup_to(&self, out: &std::path::Path) -> Result<()> {
-        let Db::Sqlite(pool) = &self.db else {
-            return Err(Error::Invalid {
-                field: "database",
-                message: "the store is Postgres: back it up with pg_dump (see the README)".into(),
-            });
+    /// Writes a consistent copy of the embedded SQLite store at `url` to `out` while consoles use it (`VACUUM
+    /// INTO`: one read transaction, so the copy is the store as of one moment). The store is opened as it is
+    /// (no migration: a newer binary never changes the schema under a running console); `out` must not exist
+    /// and is made 0600 (it holds password hashes and sessions). For Postgres, use `pg_dump` (see the README).
+    pub async fn backup(url: &str, out: &std::path::Path) -> Result<()> {
+        let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
+        let Some(file) = Self::sqlite_file(url) else {
+            return Err(invalid(
+                "database",
+                "the store is Postgres: back it up with pg_dump (see the README)".into(),
+            ));
         };
-        if out.exists() {
-            return Err(Error::Invalid {
-                field: "out",
-                message: format!("{} exists already; name a new file", out.display()),
-            });
+        if !file.exists() {
+            return Err(invalid(
+                "database",
+                format!(
+                    "there is no store at {} (give --database-url)",
+                    file.display()
+                ),
+            ));
         }
-        let target = out.to_str().ok_or_else(|| Error::Invalid {
-            field: "out",
-            message: "the path is not UTF-8".into(),
-        })?;
-        sqlx::query("VACUUM INTO $1")
-            .bind(target)
-            .execute(pool)
+        let target = out
+            .to_str()
+            .ok_or_else(|| invalid("out", "the path is not UTF-8".into()))?;
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(out)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => invalid(
+                        "out",
+                        format!("{} exists already; name a new file", out.display()),
+                    ),
+                    _ => invalid("out", format!("{}: {e}", out.display())),
+                })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(&file)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
             .await?;
+        let done = sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&pool)
+            .await;
+        pool.close().await;
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(out);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -353,6 +384,18 @@ impl Store {
                 ),
             ));
         }
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| invalid("database", format!("{}: {e}", dir.display())))?;
+        }
+        // The copy is made (and synced) before anything is moved: a full disk leaves the store as it was.
+        let draft = std::path::PathBuf::from(format!("{}.restoring", target.display()));
+        let copied =
+            std::fs::copy(input, &draft).and_then(|_| std::fs::File::open(&draft)?.sync_all());
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&draft);
+            return Err(invalid("database", format!("{}: {e}", draft.display())));
+        }
         // The store replaced: nobody may be writing it.
         let kept = if target.exists() {
             let opts = SqliteConnectOptions::new()
@@ -365,6 +408,7 @@ impl Store {
             let mut conn = pool.acquire().await?;
             let locked = sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await;
             if locked.is_err() {
+                let _ = std::fs::remove_file(&draft);
                 return Err(Error::Busy(format!(
                     "{} is in use: stop every console using it, then restore",
                     target.display()
@@ -389,14 +433,13 @@ impl Store {
         } else {
             None
         };
-        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| invalid("database", format!("{}: {e}", dir.display())))?;
+        if let Err(e) = std::fs::rename(&draft, &target) {
+            // Put the old store back rather than leave none.
+            if let Some(k) = &kept {
+                let _ = std::fs::rename(k, &target);
+            }
+            return Err(invalid("database", format!("{}: {e}", target.display())));
         }
-        let draft = std::path::PathBuf::from(format!("{}.restoring", target.display()));
-        std::fs::copy(input, &draft)
-            .and_then(|_| std::fs::rename(&draft, &target))
-            .map_err(|e| invalid("database", format!("{}: {e}", target.display())))?;
         Ok(kept)
     }
 
