@@ -103,4 +103,4 @@ fn every_server_function_is_checked_for_a_user_or_is_one_of_the_public_ones() {
 }
 
 /// Helpers that server functions call with the role they need, and that call `session::require` first.
-const WRAPPERS: [&str; 1] = ["with_portal"];
+const WRAPPERS: [&str; 2] = ["with_portal", "leave"];

@@ -126,5 +126,6 @@ pub async fn plan_revoke(name: ClusterName) -> Result<ClusterPlan, AppError> {
 /// namespace owns them all), then removes the cluster from the registry. `confirm` must repeat the name.
 #[server(endpoint = "revoke_cluster_access")]
 pub async fn revoke_cluster_access(name: ClusterName, confirm: String) -> Result<(), AppError> {
-    super::clusters::leave(name, confirm, super::clusters::Leaving::Revoke).await
+    use crate::model::Role;
+    super::clusters::leave(Role::Admin, name, confirm, super::clusters::Leaving::Revoke).await
 }

@@ -155,7 +155,8 @@ pub async fn update_cluster(
 /// it is. `confirm` must repeat the name.
 #[server(endpoint = "remove_cluster")]
 pub async fn remove_cluster(name: ClusterName, confirm: String) -> Result<(), AppError> {
-    leave(name, confirm, Leaving::Remove).await
+    use crate::model::Role;
+    leave(Role::Admin, name, confirm, Leaving::Remove).await
 }
 
 /// How a cluster leaves the registry.
@@ -171,18 +172,18 @@ pub(super) enum Leaving {
 /// Takes a cluster out of the registry once `confirm` repeats its name (admins only); back to the list for a
 /// plain form.
 #[cfg(feature = "ssr")]
-pub(super) async fn leave(
+pub(super) async fn leave<S: AsRef<str>>(
+    needed: crate::model::Role,
     name: ClusterName,
-    confirm: String,
+    confirm: S,
     how: Leaving,
 ) -> Result<(), AppError> {
-    use crate::model::Role;
     use crate::ssr::{session, state::state};
     let plain = crate::ssr::session::is_plain_form();
     let result = session::respond(
         async {
-            let user = session::require(Role::Admin).await?;
-            if confirm.trim() != name.as_str() {
+            let user = session::require(needed).await?;
+            if confirm.as_ref().trim() != name.as_str() {
                 let what = match how {
                     Leaving::Remove => "the removal",
                     Leaving::Revoke => "revoking the console's access",
