@@ -617,7 +617,9 @@ spec:
 
 // The team portal's tests, after these (they register clusters the first tests register through the page).
 await import('./portal.mjs');
-// Least-privilege access last: it registers (and revokes) one more cluster.
+// Least-privilege access: it registers (and revokes) one more cluster.
 await import('./access.mjs');
+// Single sign-on last: it adds group mappings and accounts the tests above do not expect.
+await import('./oidc.mjs');
 
 await run();

@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route path=path!("/") view=|| view! { <Redirect path="/clusters" /> } ssr=SsrMode::Async />
                 <Route path=path!("/sign-in") view=pages::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/no-access") view=pages::NoAccessPage ssr=SsrMode::Async />
                 <Route path=path!("/clusters") view=pages::ClustersPage ssr=SsrMode::Async />
                 <Route path=path!("/clusters/new") view=pages::RegisterPage ssr=SsrMode::Async />
                 <Route path=path!("/clusters/:name") view=pages::ClusterPage ssr=SsrMode::Async />

@@ -62,6 +62,11 @@ pub struct Config {
     pub trusted_proxies: Vec<mesh::connect::IpNet>,
     /// `--live-streams` / `MESHDECK_LIVE_STREAMS` and `MESHDECK_LIVE_STREAMS_PER_USER`: open live views allowed.
     pub streams: app::ssr::notify::StreamLimits,
+    /// `--oidc-*` / `MESHDECK_OIDC_*`: single sign-on through the organisation's OpenID provider.
+    pub oidc: Option<app::ssr::oidc::Config>,
+    /// `--break-glass USER` / `MESHDECK_BREAK_GLASS`: with single sign-on, the one local admin that still
+    /// signs in with a password.
+    pub break_glass: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -94,6 +99,9 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                       [--operator-chart-version V] [--job-lease SECONDS] [--cluster-token-ttl SECONDS]
                       [--cluster-networks CIDRS]
                       [--allow-loopback-clusters] [--trusted-proxies CIDRS] [--live-streams N]
+                      [--oidc-issuer URL --oidc-client-id ID [--oidc-client-secret-file PATH] [--oidc-scopes S]
+                       [--oidc-groups-claim C] [--oidc-username-claim C] [--oidc-label TEXT] [--oidc-ca-file PEM]
+                       [--oidc-mappings FILE] [--oidc-session-max SECONDS] [--break-glass USER]]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
@@ -115,6 +123,19 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
   --trusted-proxies    MESHDECK_TRUSTED_PROXIES    proxies whose X-Forwarded-For names the client, e.g. 10.0.0.0/8
   --live-streams       MESHDECK_LIVE_STREAMS       open live views allowed in total (default 2000);
                        MESHDECK_LIVE_STREAMS_PER_USER  per user (default 32)
+  --oidc-issuer        MESHDECK_OIDC_ISSUER        sign in through this OpenID provider (its discovery document);
+                                                   needs --public-url: the redirect URL is <public-url>/auth/oidc/callback
+  --oidc-client-id     MESHDECK_OIDC_CLIENT_ID     the console's client id at the provider
+  --oidc-client-secret-file MESHDECK_OIDC_CLIENT_SECRET_FILE  its secret, in a file only its owner reads (0600);
+                       MESHDECK_OIDC_CLIENT_SECRET or the secret itself (never as a flag); neither: a public client (PKCE)
+  --oidc-scopes        MESHDECK_OIDC_SCOPES        scopes asked for (default \"openid email profile groups\")
+  --oidc-groups-claim  MESHDECK_OIDC_GROUPS_CLAIM  the claim holding the user's groups (default groups)
+  --oidc-username-claim MESHDECK_OIDC_USERNAME_CLAIM  the claim naming the user (default email)
+  --oidc-label         MESHDECK_OIDC_LABEL         the sign-in button says \"Sign in with LABEL\" (default single sign-on)
+  --oidc-ca-file       MESHDECK_OIDC_CA_FILE       extra trusted CA certificates (PEM) for the provider
+  --oidc-mappings      MESHDECK_OIDC_MAPPINGS      group mappings as a settings file (YAML; then read-only in the UI)
+  --oidc-session-max   MESHDECK_OIDC_SESSION_MAX   seconds a single sign-on session lasts at most (300-86400, default 3600)
+  --break-glass USER   MESHDECK_BREAK_GLASS        with single sign-on: only this local admin signs in with a password
                        MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)
                        MESHDECK_METRICS_TOKEN      turns on /metrics for a scraper bearing this token
                        MESHDECK_LOG                the log filter (default info); MESHDECK_LOG_FORMAT=json for JSON lines
@@ -152,6 +173,7 @@ impl Config {
         let mut proxies = env("MESHDECK_TRUSTED_PROXIES").unwrap_or_default();
         let mut streams = env("MESHDECK_LIVE_STREAMS").unwrap_or_else(|| "2000".into());
         let streams_per_user = env("MESHDECK_LIVE_STREAMS_PER_USER").unwrap_or_else(|| "32".into());
+        let mut o = OidcFlags::from_env(&env);
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || {
@@ -176,6 +198,17 @@ impl Config {
                 "--allow-loopback-clusters" => loopback = true,
                 "--trusted-proxies" => proxies = value()?,
                 "--live-streams" => streams = value()?,
+                "--oidc-issuer" => o.issuer = Some(value()?),
+                "--oidc-client-id" => o.client_id = Some(value()?),
+                "--oidc-client-secret-file" => o.secret_file = Some(value()?),
+                "--oidc-scopes" => o.scopes = Some(value()?),
+                "--oidc-groups-claim" => o.groups_claim = Some(value()?),
+                "--oidc-username-claim" => o.username_claim = Some(value()?),
+                "--oidc-label" => o.label = Some(value()?),
+                "--oidc-ca-file" => o.ca_file = Some(value()?),
+                "--oidc-mappings" => o.mappings = Some(value()?),
+                "--oidc-session-max" => o.session_max = Some(value()?),
+                "--break-glass" => o.break_glass = Some(value()?),
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
         }
@@ -224,6 +257,7 @@ impl Config {
             total: count("--live-streams", &streams)?,
             per_user: count("MESHDECK_LIVE_STREAMS_PER_USER", &streams_per_user)?,
         };
+        let (oidc, break_glass) = o.build(public_url.as_deref())?;
         Ok(Config {
             addr,
             database_url,
@@ -245,8 +279,175 @@ impl Config {
             },
             trusted_proxies,
             streams,
+            oidc,
+            break_glass,
         })
     }
+}
+
+/// The single sign-on flags as given, before they are checked.
+#[derive(Default)]
+struct OidcFlags {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<String>,
+    scopes: Option<String>,
+    groups_claim: Option<String>,
+    username_claim: Option<String>,
+    label: Option<String>,
+    ca_file: Option<String>,
+    mappings: Option<String>,
+    session_max: Option<String>,
+    break_glass: Option<String>,
+}
+
+impl OidcFlags {
+    fn from_env(env: &impl Fn(&str) -> Option<String>) -> OidcFlags {
+        let e = |k: &str| env(k).filter(|v| !v.is_empty());
+        OidcFlags {
+            issuer: e("MESHDECK_OIDC_ISSUER"),
+            client_id: e("MESHDECK_OIDC_CLIENT_ID"),
+            secret: e("MESHDECK_OIDC_CLIENT_SECRET"),
+            secret_file: e("MESHDECK_OIDC_CLIENT_SECRET_FILE"),
+            scopes: e("MESHDECK_OIDC_SCOPES"),
+            groups_claim: e("MESHDECK_OIDC_GROUPS_CLAIM"),
+            username_claim: e("MESHDECK_OIDC_USERNAME_CLAIM"),
+            label: e("MESHDECK_OIDC_LABEL"),
+            ca_file: e("MESHDECK_OIDC_CA_FILE"),
+            mappings: e("MESHDECK_OIDC_MAPPINGS"),
+            session_max: e("MESHDECK_OIDC_SESSION_MAX"),
+            break_glass: e("MESHDECK_BREAK_GLASS"),
+        }
+    }
+
+    /// Checks the flags; the client secret file must be the owner's alone (0600), the issuer an https://
+    /// URL (http:// only on loopback, for tests and demos).
+    fn build(
+        self,
+        public_url: Option<&str>,
+    ) -> Result<(Option<app::ssr::oidc::Config>, Option<String>), ConfigError> {
+        let bad = |flag: &str, message: String| ConfigError::BadValue {
+            flag: flag.into(),
+            message,
+        };
+        let Some(issuer) = self.issuer else {
+            if self.break_glass.is_some() {
+                return Err(bad(
+                    "--break-glass",
+                    "only with single sign-on (--oidc-issuer): without it every local account signs in".into(),
+                ));
+            }
+            return Ok((None, None));
+        };
+        let issuer = issuer.trim_end_matches('/').to_string();
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+            .iter()
+            .any(|p| issuer.starts_with(p));
+        if !(issuer.starts_with("https://") || loopback) {
+            return Err(bad(
+                "--oidc-issuer",
+                format!(
+                    "{issuer:?} is not an https:// URL (http:// only on this machine's loopback)"
+                ),
+            ));
+        }
+        let public = public_url.ok_or_else(|| {
+            bad(
+                "--oidc-issuer",
+                "needs --public-url: the provider sends people back to <public-url>/auth/oidc/callback".into(),
+            )
+        })?;
+        let public = public.trim_end_matches('/');
+        let client_id = self
+            .client_id
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| bad("--oidc-client-id", "needed with --oidc-issuer".into()))?;
+        let client_secret = match (self.secret, self.secret_file) {
+            (Some(s), _) => Some(s),
+            (None, Some(path)) => Some(read_private("--oidc-client-secret-file", &path)?),
+            (None, None) => None,
+        };
+        let mut scopes: Vec<String> = self
+            .scopes
+            .unwrap_or_else(|| "openid email profile groups".into())
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        let session_max = match self.session_max {
+            None => 3600,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (300..=86_400).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "--oidc-session-max",
+                        format!("{v:?} is not a number of seconds from 300 to 86400"),
+                    )
+                })?,
+        };
+        let ca_pem = match self.ca_file {
+            None => None,
+            Some(p) => {
+                Some(std::fs::read(&p).map_err(|e| bad("--oidc-ca-file", format!("{p}: {e}")))?)
+            }
+        };
+        let claim = |flag: &str, v: Option<String>, default: &str| {
+            let v = v.unwrap_or_else(|| default.into());
+            if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
+                Err(bad(flag, format!("{v:?} is not a claim name")))
+            } else {
+                Ok(v)
+            }
+        };
+        if let Some(u) = &self.break_glass {
+            app::ssr::store::check_username(u).map_err(|e| bad("--break-glass", e.to_string()))?;
+        }
+        let config = app::ssr::oidc::Config {
+            issuer,
+            client_id,
+            client_secret,
+            scopes,
+            groups_claim: claim("--oidc-groups-claim", self.groups_claim, "groups")?,
+            username_claim: claim("--oidc-username-claim", self.username_claim, "email")?,
+            label: self
+                .label
+                .map(|l| l.chars().take(60).collect())
+                .unwrap_or_else(|| "single sign-on".into()),
+            redirect_url: format!("{public}/auth/oidc/callback"),
+            signed_out_url: format!("{public}/sign-in"),
+            ca_pem,
+            session_max: std::time::Duration::from_secs(session_max),
+            mappings_file: self.mappings.map(PathBuf::from),
+        };
+        Ok((Some(config), self.break_glass))
+    }
+}
+
+/// A secret file's text (trimmed), refused when others may read it.
+fn read_private(flag: &str, path: &str) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |message: String| ConfigError::BadValue {
+        flag: flag.into(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(format!("{path}: {e}")))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(bad(format!(
+            "{path} may be read by others: chmod 600 it (it holds a secret)"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("{path}: {e}")))?;
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return Err(bad(format!("{path} is empty")));
+    }
+    Ok(text)
 }
 
 /// The console, started: its services and the built site's options.
@@ -283,6 +484,8 @@ pub enum StartError {
     Import { path: String, message: String },
     #[error("--in-cluster {name}: {message}")]
     InCluster { name: String, message: String },
+    #[error("single sign-on: {0}")]
+    Oidc(String),
 }
 
 /// Opens the store and the secret key, creates the first admin when there is none, and imports the
@@ -368,6 +571,22 @@ pub async fn start(
             .map_err(|e| failed(e.to_string()))?;
         tracing::info!(cluster = %cluster, healthy = c.healthy(), missing = c.missing.len(), "the cluster the console runs in is registered");
     }
+    let oidc = match &config.oidc {
+        None => None,
+        Some(c) => Some(Arc::new(
+            app::ssr::oidc::Oidc::new(c.clone()).map_err(StartError::Oidc)?,
+        )),
+    };
+    if let Some(name) = &config.break_glass {
+        match store.user_by_name(name).await? {
+            Some((u, _)) if u.role == app::model::Role::Admin && !u.sso => {}
+            _ => {
+                return Err(StartError::Oidc(format!(
+                    "--break-glass {name}: there is no local admin of that name"
+                )));
+            }
+        }
+    }
     let sessions = session_backend(&store).await?;
     let policy = app::ssr::session::Policy {
         secure: config
@@ -395,7 +614,7 @@ pub async fn start(
         let host = rest.split('/').next().unwrap_or(rest);
         Arc::<str>::from(format!("{scheme}://{host}"))
     });
-    Ok(Console {
+    let console = Console {
         state: AppState {
             store,
             registry,
@@ -406,6 +625,8 @@ pub async fn start(
             secrets,
             throttle: app::ssr::store::Limits::default(),
             session_store: sessions.clone(),
+            oidc,
+            break_glass: config.break_glass.clone(),
         },
         sessions,
         leptos,
@@ -415,7 +636,14 @@ pub async fn start(
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             public_origin,
         },
-    })
+    };
+    if let Some(path) = config.oidc.as_ref().and_then(|o| o.mappings_file.as_ref()) {
+        let n = app::ssr::oidc::mappings::load_file(&console.state, path)
+            .await
+            .map_err(StartError::Oidc)?;
+        tracing::info!(mappings = n, file = %path.display(), "group mappings read from the settings file");
+    }
+    Ok(console)
 }
 
 fn random_suffix() -> String {
@@ -600,6 +828,8 @@ pub fn router(console: Console) -> Router {
         .route("/live/topology", get(app::ssr::live::topology_stream))
         .route("/live/portal/{team}", get(app::ssr::portal::portal_stream))
         .route("/export/audit", get(app::ssr::portal::audit_export))
+        .route("/auth/oidc/start", get(app::ssr::oidc::start))
+        .route("/auth/oidc/callback", get(app::ssr::oidc::callback))
         .route(
             "/portal/request",
             axum::routing::post(app::ssr::portal::request_form),

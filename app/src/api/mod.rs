@@ -4,6 +4,7 @@
 mod access;
 mod checks;
 mod clusters;
+mod identity;
 mod jobs;
 mod portal;
 mod session;
@@ -14,6 +15,7 @@ mod users;
 pub use access::*;
 pub use checks::*;
 pub use clusters::*;
+pub use identity::*;
 pub use jobs::*;
 pub use portal::*;
 pub use session::*;

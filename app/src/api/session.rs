@@ -43,6 +43,16 @@ pub async fn sign_in(
     let who = client::attempter();
     let username = username.trim().to_string();
     let result: Result<Me, AppError> = async {
+        // Break-glass: with single sign-on the only password account may be this one. Said before the
+        // password is checked, so the answer tells nothing about it.
+        if let Some(only) = &st.break_glass
+            && &username != only
+        {
+            return Err(AppError::invalid(
+                "username",
+                "sign in with the single sign-on button; passwords are kept for the break-glass account",
+            ));
+        }
         let user = auth::sign_in(
             &st.store,
             &st.secrets,
@@ -72,6 +82,7 @@ pub async fn sign_in(
         Ok(Me {
             username: user.username,
             role: user.role,
+            sso: user.sso,
         })
     }
     .await;
@@ -114,6 +125,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
     Ok(user.map(|u| Me {
         username: u.username,
         role: u.role,
+        sso: u.sso,
     }))
 }
 
@@ -126,6 +138,11 @@ pub async fn change_password(current: String, new: String) -> Result<(), AppErro
     session::respond(
         async {
             let user = session::require(Role::Viewer).await?;
+            if user.sso {
+                return Err(AppError::Conflict(
+                    "you sign in through the OpenID provider: change your password there".into(),
+                ));
+            }
             let st = state()?;
             recheck_password(&user, &current, "current").await?;
             let hash = passwords::hash_async(&new).await.map_err(|e| match e {
@@ -152,6 +169,12 @@ pub async fn confirm_password(password: String) -> Result<(), AppError> {
     let result = session::respond(
         async {
             let user = session::require(Role::Viewer).await?;
+            if user.sso {
+                return Err(AppError::invalid(
+                    "password",
+                    "you sign in through the OpenID provider: confirm with the provider's button",
+                ));
+            }
             recheck_password(&user, &password, "password").await?;
             session::mark_reauthenticated().await?;
             tracing::info!(user = %user.username, "re-entered the password");

@@ -10,7 +10,21 @@ fn summary(u: crate::ssr::store::User) -> UserSummary {
         role: u.role,
         disabled: u.disabled,
         created_at: u.created_at,
+        sso: u.sso,
+        groups: vec![],
     }
+}
+
+/// A single sign-on account's role follows its groups, and it has no password: refuse both changes.
+#[cfg(feature = "ssr")]
+fn not_for_sso(user: &crate::ssr::store::User, what: &str) -> Result<(), AppError> {
+    if user.sso {
+        return Err(AppError::Conflict(format!(
+            "{} signs in through the OpenID provider: {what}",
+            user.username
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(feature = "ssr")]
@@ -30,12 +44,26 @@ pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     session::respond(
         async {
             session::require(Role::Admin).await?;
-            Ok(state()?
+            let st = state()?;
+            let groups: std::collections::HashMap<i64, Vec<String>> = st
+                .store
+                .sso_users()
+                .await?
+                .into_iter()
+                .map(|u| (u.user.id, u.groups))
+                .collect();
+            Ok(st
                 .store
                 .list_users()
                 .await?
                 .into_iter()
-                .map(summary)
+                .map(|u| {
+                    let g = groups.get(&u.id).cloned().unwrap_or_default();
+                    UserSummary {
+                        groups: g,
+                        ..summary(u)
+                    }
+                })
                 .collect())
         }
         .await,
@@ -83,6 +111,7 @@ pub async fn set_user_role(id: i64, role: Role) -> Result<UserSummary, AppError>
             session::require_recent_auth().await?;
             let st = state()?;
             let user = user_or_not_found(&st, id).await?;
+            not_for_sso(&user, "its role follows its groups; change the group mappings")?;
             if user.role == Role::Admin
                 && role != Role::Admin
                 && !user.disabled
@@ -144,6 +173,7 @@ pub async fn reset_user_password(id: i64, password: String) -> Result<(), AppErr
             session::require_recent_auth().await?;
             let st = state()?;
             let user = user_or_not_found(&st, id).await?;
+            not_for_sso(&user, "it has no password here")?;
             let hash = passwords::hash_async(&password).await?;
             st.store.set_password_hash(id, &hash).await?;
             if id == admin.id {

@@ -9,6 +9,7 @@ pub use mesh_ids::{ClusterName, InvalidName, NetworkName, version_rule};
 
 mod checks;
 mod error;
+mod identity;
 mod jobs;
 pub mod plan_archive;
 mod portal;
@@ -18,6 +19,7 @@ mod team_map;
 pub mod topology;
 pub use checks::*;
 pub use error::{AppError, FieldError};
+pub use identity::*;
 pub use jobs::*;
 pub use portal::*;
 pub use settings::*;
@@ -69,6 +71,9 @@ impl std::fmt::Display for Role {
 pub struct Me {
     pub username: String,
     pub role: Role,
+    /// Signed in through the OpenID provider (confirming it is you then goes through the provider too).
+    #[serde(default)]
+    pub sso: bool,
 }
 
 /// A console account as an admin sees it.
@@ -79,6 +84,12 @@ pub struct UserSummary {
     pub role: Role,
     pub disabled: bool,
     pub created_at: i64,
+    /// Signed in through the OpenID provider: the role follows the groups, set again at each sign-in.
+    #[serde(default)]
+    pub sso: bool,
+    /// The provider's groups at the last sign-in (single sign-on accounts).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// A sign-in lock in force, as an admin sees it (Users page), with what lifts it.

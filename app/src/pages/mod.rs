@@ -15,6 +15,7 @@ mod setup_settings;
 mod sign_in;
 mod topology;
 mod users;
+mod users_sso;
 
 pub use account::AccountPage;
 pub use activity::{ActivityPage, JobPage, StateBadge};
@@ -23,7 +24,7 @@ pub use clusters::{ClusterPage, ClustersPage};
 pub use portal::{RequestsPage, TeamPage, TeamsPage};
 pub use register::RegisterPage;
 pub use setup::SetupPage;
-pub use sign_in::SignInPage;
+pub use sign_in::{NoAccessPage, SignInPage};
 pub use topology::TopologyPage;
 pub use users::UsersPage;
 

@@ -3,7 +3,8 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{Alert, BUTTON, INPUT, ThemeToggle};
+use crate::api::get_sign_in_options;
+use crate::components::{Alert, BUTTON, BUTTON_SECONDARY, INPUT, ThemeToggle};
 use crate::model::AppError;
 use crate::use_session;
 
@@ -42,6 +43,7 @@ fn SignInForm(next: String) -> impl IntoView {
                     <h1 class="text-xl font-bold">"◈ Sign in to Meshdeck"</h1>
                     <ThemeToggle />
                 </div>
+                <SsoBlock next=next.clone() />
                 <ActionForm action=session.sign_in attr:class="mt-4 space-y-4">
                     <input type="hidden" name="next" value=next />
                     <label class="block">
@@ -63,6 +65,84 @@ fn SignInForm(next: String) -> impl IntoView {
                         "Sign in"
                     </button>
                 </ActionForm>
+            </div>
+        </div>
+    }
+}
+
+/// The provider's button (first, when single sign-on is configured), and why the last single sign-on of this
+/// browser did not go through.
+#[component]
+fn SsoBlock(next: String) -> impl IntoView {
+    // Read once on the server and carried to the browser (a refusal is shown once).
+    let options = Resource::new(|| (), |_| get_sign_in_options());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let next = next.clone();
+                Suspend::new(async move {
+                    let o = options.await.unwrap_or_default();
+                    let href = format!("/auth/oidc/start?next={}", crate::pages::encode_query(&next));
+                    let label = o.provider.clone().unwrap_or_default();
+                    let note = if o.break_glass_only {
+                        "Passwords are kept for the break-glass account only."
+                    } else {
+                        "Or with a local account:"
+                    };
+                    view! {
+                        <div class="mt-4" class:hidden=o.provider.is_none()>
+                            <a href=href rel="external" class=format!("{BUTTON} block w-full text-center") data-testid="sso">
+                                {format!("Sign in with {label}")}
+                            </a>
+                            <div class="mt-3" data-testid="sso-failed" class:hidden=o.failed.is_none()>
+                                <Alert message=o.failed.clone().unwrap_or_default() />
+                            </div>
+                            <p class="mt-4 text-center text-sm text-slate-500">{note}</p>
+                        </div>
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// Where a single sign-on without any mapped group lands: who the provider said you are, your groups, and
+/// what to ask for. Deny by default: such a user gets no account, not a viewer one.
+#[component]
+pub fn NoAccessPage() -> impl IntoView {
+    let options = Resource::new(|| (), |_| get_sign_in_options());
+    view! {
+        <Title text="No access" />
+        <div class="flex min-h-screen items-center justify-center p-4">
+            <div class="w-full max-w-lg rounded-lg border border-amber-400 bg-white p-6 shadow-sm dark:bg-slate-900" data-testid="no-access">
+                <h1 class="text-xl font-bold">"No access to Meshdeck"</h1>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let denied = options.await.ok().and_then(|o| o.denied);
+                        match denied {
+                            Some(d) => {
+                                let groups = if d.groups.is_empty() {
+                                    "no groups at all".to_string()
+                                } else {
+                                    d.groups.join(", ")
+                                };
+                                view! {
+                                    <p class="mt-3">
+                                        "The provider signed you in as " <strong>{d.username}</strong>
+                                        ", but none of your groups gives access to Meshdeck."
+                                    </p>
+                                    <p class="mt-2 text-sm">"Your groups: " <span data-testid="groups">{groups}</span></p>
+                                }
+                                .into_any()
+                            }
+                            None => view! { <p class="mt-3">"Your single sign-on gave no access to Meshdeck."</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <p class="mt-3 text-sm">
+                    "Ask a Meshdeck admin to map one of your groups to a role or a team (Users → Single sign-on groups), then sign in again."
+                </p>
+                <a href="/sign-in" class=format!("{BUTTON_SECONDARY} mt-4 inline-block")>"Back to sign-in"</a>
             </div>
         </div>
     }

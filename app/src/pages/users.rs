@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 
+use super::users_sso::{GroupMappingsSection, needs_confirm as mappings_need_confirm};
 use crate::api::{
-    ConfirmPassword, CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, UnlockSignIn,
-    list_sign_in_locks, list_users,
+    AddGroupMapping, ConfirmPassword, CreateUser, RemoveGroupMapping, ResetUserPassword,
+    SetUserDisabled, SetUserRole, UnlockSignIn, list_sign_in_locks, list_users,
 };
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT, field_error};
 use crate::model::{AppError, Role, SignInLock, UserSummary, format_time};
@@ -15,6 +16,8 @@ pub fn UsersPage() -> impl IntoView {
     let reset = ServerAction::<ResetUserPassword>::new();
     let confirm = ServerAction::<ConfirmPassword>::new();
     let unlock = ServerAction::<UnlockSignIn>::new();
+    let add_mapping = ServerAction::<AddGroupMapping>::new();
+    let remove_mapping = ServerAction::<RemoveGroupMapping>::new();
     let locks = Resource::new(move || unlock.version().get(), |_| list_sign_in_locks());
     let users = Resource::new(
         move || {
@@ -46,6 +49,7 @@ pub fn UsersPage() -> impl IntoView {
                 Some(Err(AppError::ReauthRequired(_)))
             )
             || matches!(reset.value().get(), Some(Err(AppError::ReauthRequired(_))))
+            || mappings_need_confirm(add_mapping, remove_mapping)
     };
     view! {
         <Gate title="Users" needs=Role::Admin>
@@ -91,6 +95,7 @@ pub fn UsersPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <GroupMappingsSection add=add_mapping remove=remove_mapping />
         </Gate>
     }
 }
@@ -99,6 +104,7 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 fn ConfirmBox(confirm: ServerAction<ConfirmPassword>, highlight: Signal<bool>) -> impl IntoView {
     let error = move || confirm.value().get().and_then(Result::err);
+    let session = crate::use_session();
     view! {
         <section
             class="mt-4 rounded border p-4"
@@ -108,15 +114,32 @@ fn ConfirmBox(confirm: ServerAction<ConfirmPassword>, highlight: Signal<bool>) -
         >
             <h2 class="text-lg font-semibold">"Confirm it is you"</h2>
             <p class="mt-1 max-w-prose text-sm">
-                "Creating an admin, changing a role, enabling a user and resetting a password give power: they need your own password, entered within the last 5 minutes."
+                "Creating an admin, changing a role or a group mapping, enabling a user and resetting a password give power: they need you to confirm it is you (your password, or the provider again for single sign-on) within the last 5 minutes."
             </p>
-            <ActionForm action=confirm attr:class="mt-3 flex flex-wrap items-end gap-3">
-                <label class="block">
-                    <span class="text-sm font-medium">"Your password"</span>
-                    <input class=INPUT name="password" type="password" required autocomplete="current-password" />
-                </label>
-                <button type="submit" class=BUTTON_SECONDARY>"Confirm"</button>
-            </ActionForm>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let sso = session.me.await.ok().flatten().is_some_and(|m| m.sso);
+                    if sso {
+                        view! {
+                            <a href="/auth/oidc/start?reauth=1&next=/users" rel="external" class=format!("{BUTTON_SECONDARY} mt-3 inline-block") data-testid="confirm-sso">
+                                "Confirm with the provider"
+                            </a>
+                        }
+                        .into_any()
+                    } else {
+                        view! {
+                            <ActionForm action=confirm attr:class="mt-3 flex flex-wrap items-end gap-3">
+                                <label class="block">
+                                    <span class="text-sm font-medium">"Your password"</span>
+                                    <input class=INPUT name="password" type="password" required autocomplete="current-password" />
+                                </label>
+                                <button type="submit" class=BUTTON_SECONDARY>"Confirm"</button>
+                            </ActionForm>
+                        }
+                        .into_any()
+                    }
+                })}
+            </Suspense>
             {move || error().map(|e| view! { <div class="mt-2"><ErrorBox error=e /></div> })}
             {move || matches!(confirm.value().get(), Some(Ok(()))).then(|| view! { <p class="mt-2" role="status">"✓ Confirmed for the next 5 minutes."</p> })}
         </section>
@@ -206,16 +229,47 @@ fn UserTable(
         .map(|u| {
             let id = u.id.to_string();
             let (id1, id2, id3) = (id.clone(), id.clone(), id.clone());
+            let role_cell = if u.sso {
+                let groups = if u.groups.is_empty() { "none".to_string() } else { u.groups.join(", ") };
+                view! {
+                    <span data-role=u.role.as_str()>{u.role.as_str()}</span>
+                    <span class="block text-xs text-slate-500">{format!("from groups: {groups}")}</span>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <ActionForm action=set_role attr:class="flex gap-2">
+                        <input type="hidden" name="id" value=id1 />
+                        <RoleSelect selected=u.role label=Some("Role") />
+                        <button type="submit" class=BUTTON_SECONDARY>"Set"</button>
+                    </ActionForm>
+                }
+                .into_any()
+            };
+            let password_cell = if u.sso {
+                view! { <span class="text-sm" data-sso="true">"single sign-on"</span> }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=reset attr:class="flex gap-2">
+                        <input type="hidden" name="id" value=id3 />
+                        <input
+                            aria-label="New password"
+                            class=INPUT
+                            type="password"
+                            name="password"
+                            placeholder="new password"
+                            autocomplete="new-password"
+                            required
+                        />
+                        <button type="submit" class=BUTTON_SECONDARY>"Reset"</button>
+                    </ActionForm>
+                }
+                .into_any()
+            };
             view! {
                 <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-user=u.username.clone()>
                     <td class="px-3 py-2 font-medium">{u.username.clone()}</td>
-                    <td class="px-3 py-2">
-                        <ActionForm action=set_role attr:class="flex gap-2">
-                            <input type="hidden" name="id" value=id1 />
-                            <RoleSelect selected=u.role label=Some("Role") />
-                            <button type="submit" class=BUTTON_SECONDARY>"Set"</button>
-                        </ActionForm>
-                    </td>
+                    <td class="px-3 py-2">{role_cell}</td>
                     <td class="px-3 py-2">
                         <ActionForm action=set_disabled attr:class="flex items-center gap-2">
                             <input type="hidden" name="id" value=id2 />
@@ -226,21 +280,7 @@ fn UserTable(
                             </button>
                         </ActionForm>
                     </td>
-                    <td class="px-3 py-2">
-                        <ActionForm action=reset attr:class="flex gap-2">
-                            <input type="hidden" name="id" value=id3 />
-                            <input
-                                aria-label="New password"
-                                class=INPUT
-                                type="password"
-                                name="password"
-                                placeholder="new password"
-                                autocomplete="new-password"
-                                required
-                            />
-                            <button type="submit" class=BUTTON_SECONDARY>"Reset"</button>
-                        </ActionForm>
-                    </td>
+                    <td class="px-3 py-2">{password_cell}</td>
                     <td class="px-3 py-2 text-sm">{format_time(u.created_at)}</td>
                 </tr>
             }

@@ -158,7 +158,8 @@ pub async fn sign_in(
         }
     };
     let checked = match &found {
-        Some((_, hash)) if password.len() <= passwords::MAX_LENGTH * 4 => {
+        // A single sign-on account has no password here: checked like an unknown user.
+        Some((user, hash)) if !user.sso && password.len() <= passwords::MAX_LENGTH * 4 => {
             passwords::verify_async(password, hash).await
         }
         // Spend the same time as a real check so timing does not reveal unknown users.
@@ -175,7 +176,7 @@ pub async fn sign_in(
         }
     };
     match found {
-        Some((user, _)) if ok && !user.disabled => {
+        Some((user, _)) if ok && !user.disabled && !user.sso => {
             store.forget_attempt(attempt, name, &source).await?;
             Ok(user)
         }
@@ -205,6 +206,7 @@ mod tests {
             disabled: false,
             created_at: 0,
             session_epoch: 0,
+            sso: false,
         }
     }
 

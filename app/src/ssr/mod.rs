@@ -8,6 +8,7 @@ pub mod errors;
 pub mod jobs;
 pub mod live;
 pub mod notify;
+pub mod oidc;
 pub mod passwords;
 pub mod portal;
 pub mod registry;

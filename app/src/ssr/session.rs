@@ -21,6 +21,7 @@ const USER_ID: &str = "user_id";
 const SIGNED_IN_AT: &str = "signed_in_at";
 const EPOCH: &str = "epoch";
 const REAUTH_AT: &str = "reauth_at";
+const UNTIL: &str = "until";
 
 /// How sessions behave; set by the server from its configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,7 +78,12 @@ pub async fn user_in(
         .await
         .map_err(session_error)?
         .unwrap_or(0);
-    if now() - signed_in_at > st.sessions.absolute.as_secs() as i64 {
+    let until = session
+        .get::<i64>(UNTIL)
+        .await
+        .map_err(session_error)?
+        .unwrap_or(i64::MAX);
+    if now() - signed_in_at > st.sessions.absolute.as_secs() as i64 || now() > until {
         session.flush().await.map_err(session_error)?;
         return Ok(None);
     }
@@ -114,7 +120,9 @@ pub async fn still_valid(
     let (Some(user), Some(at)) = (get(USER_ID), get(SIGNED_IN_AT)) else {
         return false;
     };
-    if now() - at > st.sessions.absolute.as_secs() as i64 {
+    if now() - at > st.sessions.absolute.as_secs() as i64
+        || get(UNTIL).is_some_and(|until| now() > until)
+    {
         return false;
     }
     matches!(st.store.user(user).await, Ok(Some(u)) if !u.disabled && u.session_epoch == get(EPOCH).unwrap_or(0))
@@ -122,8 +130,12 @@ pub async fn still_valid(
 
 /// Records that the signed-in user just re-entered their password.
 pub async fn mark_reauthenticated() -> Result<(), AppError> {
-    session()
-        .await?
+    mark_reauthenticated_in(&session().await?).await
+}
+
+/// Records that the user of `session` just proved it is them (a password, or the provider again).
+pub async fn mark_reauthenticated_in(session: &Session) -> Result<(), AppError> {
+    session
         .insert(REAUTH_AT, now())
         .await
         .map_err(session_error)
@@ -145,7 +157,7 @@ pub async fn require_recent_auth() -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::ReauthRequired(
-            "this action gives or exports power: enter your password again to confirm it is you"
+            "this action gives or exports power: confirm it is you (your password, or the provider for single sign-on)"
                 .into(),
         ))
     }
@@ -166,7 +178,13 @@ pub async fn require(needed: Role) -> Result<User, AppError> {
 
 /// Starts a session for `user`: a new session id (no fixation), then the user id and sign-in time.
 pub async fn begin(user: &User) -> Result<(), AppError> {
-    let session = session().await?;
+    begin_in(&session().await?, user, None).await
+}
+
+/// Starts a session for `user` in `session` (for handlers outside server functions); `until` caps it (a
+/// single sign-on session lasts at most `--oidc-session-max`, so a user removed from a group loses the role
+/// by then).
+pub async fn begin_in(session: &Session, user: &User, until: Option<i64>) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_error)?;
     session
         .insert(USER_ID, user.id)
@@ -180,6 +198,12 @@ pub async fn begin(user: &User) -> Result<(), AppError> {
         .insert(EPOCH, user.session_epoch)
         .await
         .map_err(session_error)?;
+    match until {
+        Some(t) => session.insert(UNTIL, t).await.map_err(session_error)?,
+        None => {
+            session.remove::<i64>(UNTIL).await.map_err(session_error)?;
+        }
+    }
     Ok(())
 }
 

@@ -27,6 +27,11 @@ pub struct AppState {
     pub throttle: super::store::Limits,
     /// The session store itself, for live streams that must see a session end.
     pub session_store: super::session::SessionBackend,
+    /// Single sign-on through the organisation's OpenID provider, when configured.
+    pub oidc: Option<std::sync::Arc<super::oidc::Oidc>>,
+    /// When set, only this local account signs in with a password (break-glass); everyone else uses the
+    /// provider.
+    pub break_glass: Option<String>,
 }
 
 /// The state provided by the server for this request.

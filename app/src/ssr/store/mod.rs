@@ -67,6 +67,8 @@ pub struct User {
     pub created_at: i64,
     /// Sessions begun under an older epoch are over (raised by a password change, a reset, a disable).
     pub session_epoch: i64,
+    /// Signed in through the OpenID provider (no password; the role follows the groups).
+    pub sso: bool,
 }
 
 /// A registered cluster. `credentials` is sealed (see `secrets`); the store never sees it in clear.
@@ -97,19 +99,22 @@ impl std::fmt::Debug for ClusterRecord {
     }
 }
 
-/// Usernames: 1–64 characters of lowercase letters, digits, '.', '_' and '-'.
+/// Usernames: 1–64 characters of lowercase letters, digits, '.', '_', '-', '@' and '+' (an e-mail address names a
+/// single sign-on user).
 pub fn check_username(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+')
         });
     if ok {
         Ok(())
     } else {
         Err(Error::Invalid {
             field: "username",
-            message: "use 1–64 lowercase letters, digits, '.', '_' or '-'".into(),
+            message: "use 1–64 lowercase letters, digits, '.', '_', '-', '@' or '+'".into(),
         })
     }
 }
@@ -452,6 +457,7 @@ impl Store {
 }
 
 mod clusters;
+mod identity;
 mod jobs;
 mod portal;
 mod reports;

@@ -150,8 +150,9 @@ impl Store {
     }
 
     pub async fn set_member(&self, team: &str, username: &str, role: TeamRole) -> Result<()> {
+        // Set by hand: the membership no longer follows a provider group.
         let sql = "INSERT INTO team_members (team, username, role, added_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT (team, username) DO UPDATE SET role = excluded.role";
+                   ON CONFLICT (team, username) DO UPDATE SET role = excluded.role, via = ''";
         on_db!(self, |p| sqlx::query(sql)
             .bind(team)
             .bind(username)

@@ -3,10 +3,11 @@
 use super::Db;
 use super::{Result, Role, Store, User, check_username, conflict_or, found, now};
 
-const USER_COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, session_epoch";
+pub(super) const USER_COLUMNS: &str =
+    "id, username, password_hash, role, disabled, created_at, session_epoch, origin";
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: i64,
     username: String,
     password_hash: String,
@@ -14,10 +15,11 @@ struct UserRow {
     disabled: bool,
     created_at: i64,
     session_epoch: i64,
+    origin: String,
 }
 
 impl UserRow {
-    fn into_user(self) -> Result<(User, String)> {
+    pub(super) fn into_user(self) -> Result<(User, String)> {
         let role = self.role.parse()?;
         Ok((
             User {
@@ -27,6 +29,7 @@ impl UserRow {
                 disabled: self.disabled,
                 created_at: self.created_at,
                 session_epoch: self.session_epoch,
+                sso: self.origin == "sso",
             },
             self.password_hash,
         ))

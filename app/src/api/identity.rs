@@ -1,0 +1,123 @@
+//! Single sign-on: what the sign-in page offers, and the group mappings admins keep.
+
+use leptos::prelude::*;
+
+use crate::model::{AppError, GroupMapping, GroupMappings, SignInOptions};
+
+/// What the sign-in page offers, and why the last single sign-on of this browser was refused. Public: asked
+/// before anyone is signed in; it tells nothing a stranger could not see on the page.
+#[server(endpoint = "sign_in_options")]
+pub async fn get_sign_in_options() -> Result<SignInOptions, AppError> {
+    use crate::model::Denied;
+    use crate::ssr::oidc::flow_keys::{DENIED, FAILED};
+    use crate::ssr::state::state;
+    let st = state()?;
+    let session = leptos_axum::extract::<tower_sessions::Session>()
+        .await
+        .map_err(|e| crate::ssr::errors::incident(format!("no session layer: {e}")))?;
+    // Read once: the page shows it, a reload does not.
+    let denied = session.remove::<Denied>(DENIED).await.ok().flatten();
+    let failed = session.remove::<String>(FAILED).await.ok().flatten();
+    Ok(SignInOptions {
+        provider: st.oidc.as_ref().map(|o| o.config.label.clone()),
+        break_glass_only: st.oidc.is_some() && st.break_glass.is_some(),
+        denied,
+        failed,
+    })
+}
+
+/// The group mappings (admins).
+#[server(endpoint = "list_group_mappings")]
+pub async fn list_group_mappings() -> Result<GroupMappings, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Admin).await?;
+            let st = state()?;
+            Ok(GroupMappings {
+                list: st.store.group_mappings().await?,
+                file: st
+                    .oidc
+                    .as_ref()
+                    .and_then(|o| o.config.mappings_file.as_ref())
+                    .map(|p| p.display().to_string()),
+                configured: st.oidc.is_some(),
+                groups_claim: st
+                    .oidc
+                    .as_ref()
+                    .map(|o| o.config.groups_claim.clone())
+                    .unwrap_or_default(),
+            })
+        }
+        .await,
+    )
+}
+
+/// Adds or removes a mapping: gives or takes power, so an admin who confirmed it is them in the last few
+/// minutes; refused while a settings file holds the mappings. Every single sign-on account follows at once.
+#[cfg(feature = "ssr")]
+async fn change_mapping(mapping: GroupMapping, add: bool) -> Result<usize, AppError> {
+    use crate::model::Role;
+    use crate::ssr::oidc::mappings;
+    use crate::ssr::{client, session, state::state, store::NewAudit};
+    let admin = session::require(Role::Admin).await?;
+    session::require_recent_auth().await?;
+    let st = state()?;
+    if let Some(path) = st
+        .oidc
+        .as_ref()
+        .and_then(|o| o.config.mappings_file.as_ref())
+    {
+        return Err(AppError::Conflict(format!(
+            "the group mappings come from the settings file {}; change them there",
+            path.display()
+        )));
+    }
+    mappings::check(&mapping)?;
+    if add {
+        st.store
+            .add_group_mapping(&mapping, &admin.username)
+            .await?;
+    } else {
+        st.store.remove_group_mapping(&mapping).await?;
+    }
+    let changed = mappings::apply(&st).await?;
+    let what = match &mapping.grant {
+        crate::model::Grant::Role { role } => format!("role {role}"),
+        crate::model::Grant::Team { team, role } => format!("team {team} as {}", role.as_str()),
+    };
+    let detail = format!(
+        "{} group {:?} → {what}; {changed} account(s) changed role",
+        if add { "mapped" } else { "unmapped" },
+        mapping.group
+    );
+    let source = client::attempter().source;
+    if let Err(e) = st
+        .store
+        .audit(&NewAudit {
+            actor: &admin.username,
+            source: &source,
+            team: "",
+            cluster: "",
+            kind: "group-mapping",
+            subject: &mapping.group,
+            detail: &detail,
+        })
+        .await
+    {
+        tracing::error!("could not write an audit record: {e}");
+    }
+    tracing::info!(admin = %admin.username, "{detail}");
+    Ok(changed)
+}
+
+#[server(endpoint = "add_group_mapping", input = leptos::server_fn::codec::Json)]
+pub async fn add_group_mapping(mapping: GroupMapping) -> Result<usize, AppError> {
+    crate::ssr::session::respond(change_mapping(mapping, true).await)
+}
+
+#[server(endpoint = "remove_group_mapping", input = leptos::server_fn::codec::Json)]
+pub async fn remove_group_mapping(mapping: GroupMapping) -> Result<usize, AppError> {
+    crate::ssr::session::respond(change_mapping(mapping, false).await)
+}
