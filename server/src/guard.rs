@@ -48,7 +48,41 @@ pub async fn client_addr(State(guard): State<Guard>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok());
     let client = app::ssr::client::resolve(peer, forwarded, &guard.trusted_proxies);
     req.extensions_mut().insert(ClientAddr(client));
-    next.run(req).await
+    // A request id: the trusted proxy's (`X-Request-Id`, when well-formed), else a new one. Every log line of
+    // the request carries it, and the answer names it, so a user's report finds its lines.
+    let from_proxy = guard.trusted_proxies.iter().any(|n| n.contains(peer));
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| from_proxy && well_formed_id(v))
+        .map(String::from)
+        .unwrap_or_else(new_request_id);
+    let span =
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+/// The header that carries a request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// 1–64 characters of letters, digits, '-', '_', '.' (what proxies such as Envoy and nginx send).
+fn well_formed_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn new_request_id() -> String {
+    use rand::Rng;
+    let mut b = [0u8; 12];
+    rand::rngs::OsRng.fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The origin a request says it comes from, when it says so: `Origin`, else the origin of `Referer`.
@@ -209,6 +243,19 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_bounded_and_new_ones_are_random() {
+        assert!(well_formed_id("a1b2-c3_d4.e5"));
+        assert!(!well_formed_id(""));
+        assert!(!well_formed_id("has space"));
+        assert!(!well_formed_id("line\nbreak"));
+        assert!(!well_formed_id(&"x".repeat(65)));
+        let (a, b) = (new_request_id(), new_request_id());
+        assert_eq!(a.len(), 24);
+        assert!(well_formed_id(&a));
+        assert_ne!(a, b);
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

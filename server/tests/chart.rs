@@ -63,6 +63,12 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
             "metrics.serviceMonitor.enabled=true",
             "metrics.existingSecret",
         ),
+        ("oidc.enabled=true", "needs oidc.issuer and oidc.clientId"),
+        (
+            "oidc.enabled=true,oidc.issuer=https://idp.example.com,oidc.clientId=md",
+            "needs config.publicUrl",
+        ),
+        ("oidc.breakGlassUser=admin", "only for oidc.enabled=true"),
     ] {
         let out = testworld::helm(CONTEXT, &["template", "t", &chart, "--set", set]).await;
         assert!(!out.ok, "{set} is refused");
@@ -78,7 +84,11 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "default",
         "--set",
         "database.type=postgres,database.postgres.existingSecret=pg,replicaCount=2,ingress.enabled=true,\
-         config.publicUrl=https://meshdeck.example.com,config.clusterNetworks=10.0.0.0/8",
+         config.publicUrl=https://meshdeck.example.com,config.clusterNetworks=10.0.0.0/8,\
+         oidc.enabled=true,oidc.issuer=https://idp.example.com,oidc.clientId=md,oidc.existingSecret=oidc,\
+         oidc.caConfigMap=corp-ca,oidc.breakGlassUser=admin,oidc.label=Acme",
+        "--set-json",
+        r#"oidc.mappings=[{"group":"platform-admins","role":"admin"},{"group":"payments-devs","team":"payments"}]"#,
     ])
     .await;
     let out = testworld::kubectl(
@@ -96,6 +106,49 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         docs.iter().all(|d| d["kind"] != "PersistentVolumeClaim"),
         "no volume with Postgres"
     );
+
+    // Single sign-on: the client secret is a file only the console reads, the mappings a settings file.
+    let pod = &deploy["spec"]["template"]["spec"];
+    let oidc_volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "oidc")
+        .expect("the client secret's volume");
+    assert_eq!(oidc_volume["secret"]["defaultMode"], 0o400);
+    let mappings = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "md-meshdeck-oidc-mappings")
+        .expect("the mappings ConfigMap");
+    let file = mappings["data"]["mappings.yaml"].as_str().expect("file");
+    assert!(
+        file.contains("platform-admins") && file.contains("team: payments"),
+        "{file}"
+    );
+    let set = |name: &str| {
+        pod["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .map(String::from)
+    };
+    assert_eq!(
+        set("MESHDECK_OIDC_ISSUER").as_deref(),
+        Some("https://idp.example.com")
+    );
+    assert_eq!(
+        set("MESHDECK_OIDC_CLIENT_SECRET_FILE").as_deref(),
+        Some("/etc/meshdeck/oidc/client-secret")
+    );
+    assert_eq!(
+        set("MESHDECK_OIDC_MAPPINGS").as_deref(),
+        Some("/etc/meshdeck/mappings/mappings.yaml")
+    );
+    assert_eq!(set("MESHDECK_BREAK_GLASS").as_deref(), Some("admin"));
+    // The rendered file is one the console reads.
+    app::ssr::oidc::mappings::parse_file(file).expect("the console reads the chart's mappings");
 
     // Every variable the chart sets is one the console reads.
     let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]

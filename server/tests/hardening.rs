@@ -642,3 +642,43 @@ async fn every_answer_carries_its_security_headers() {
         "server-function answers allow nothing"
     );
 }
+
+#[tokio::test]
+async fn every_answer_names_its_request_id_and_only_a_trusted_proxy_may_choose_it() {
+    use axum::body::Body;
+    use axum::http::Request;
+    let get = |id: &str| {
+        Request::get("/healthz")
+            .header("x-request-id", id)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let console = common::console("request-id", None, &[]).await;
+    let mut c = common::Client::new(server::router(console));
+    let a = c.send(get("from-the-client")).await;
+    let id = a
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an id");
+    assert_ne!(id, "from-the-client", "a client does not choose its id");
+    assert_eq!(id.len(), 24);
+    // The in-process client comes from 127.0.0.1: a trusted proxy here.
+    let console = common::console(
+        "request-id-proxy",
+        None,
+        &["--trusted-proxies", "127.0.0.1/32"],
+    )
+    .await;
+    let mut c = common::Client::new(server::router(console));
+    let a = c.send(get("edge-7f3a")).await;
+    assert_eq!(
+        a.headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("edge-7f3a")
+    );
+    let a = c.send(get("bad id with spaces")).await;
+    assert_ne!(
+        a.headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("bad id with spaces")
+    );
+}

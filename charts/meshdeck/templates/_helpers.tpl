@@ -57,4 +57,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and (eq .Values.database.type "sqlite") (not .Values.persistence.enabled) }}
 {{- fail "database.type=sqlite needs persistence.enabled=true: the database would be lost with the pod" }}
 {{- end }}
+{{- if .Values.oidc.enabled }}
+{{- if not (and .Values.oidc.issuer .Values.oidc.clientId) }}
+{{- fail "oidc.enabled needs oidc.issuer and oidc.clientId" }}
+{{- end }}
+{{- if not .Values.config.publicUrl }}
+{{- fail "oidc.enabled needs config.publicUrl: the provider sends people back to <publicUrl>/auth/oidc/callback" }}
+{{- end }}
+{{- else if .Values.oidc.breakGlassUser }}
+{{- fail "oidc.breakGlassUser is only for oidc.enabled=true: without single sign-on every local account signs in" }}
+{{- end }}
 {{- end }}
