@@ -381,6 +381,46 @@ pub fn objects(owner_uid: &str) -> Vec<Value> {
     out
 }
 
+/// The ClusterRole (and binding) that lets the console act as the signed-in user (`--oidc-impersonate`).
+pub const IMPERSONATE_ROLE: &str = "meshdeck-impersonate";
+
+/// With per-user rights (`--oidc-impersonate`): act as people and their groups — nothing else, never as
+/// ServiceAccounts (RBAC then decides per user; impersonating a user gives no more than that user has).
+pub const IMPERSONATE_RULES: &[Rule] = &[rule(
+    &[""],
+    &["users", "groups"],
+    &["impersonate"],
+    "act as the signed-in single sign-on user and their groups, so the cluster's RBAC decides (--oidc-impersonate)",
+)];
+
+/// The impersonation ClusterRole and its binding, owned by Meshdeck's namespace like the rest.
+pub fn impersonation_objects(owner_uid: &str) -> Vec<Value> {
+    vec![
+        owned(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": IMPERSONATE_ROLE}, "rules": rules_json(IMPERSONATE_RULES)}),
+            owner_uid,
+        ),
+        owned(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": IMPERSONATE_ROLE},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": IMPERSONATE_ROLE},
+                   "subjects": subjects()}),
+            owner_uid,
+        ),
+    ]
+}
+
+/// What onboarding applies after the namespace: `objects`, the impersonation role when asked, the guard.
+pub fn all_objects(owner_uid: &str, impersonate: bool) -> Vec<Value> {
+    let mut out = objects(owner_uid);
+    if impersonate {
+        out.extend(impersonation_objects(owner_uid));
+    }
+    out.extend(guard(owner_uid));
+    out
+}
+
 /// The name of the admission policy (and its binding) that narrows what the console's account may write.
 pub const GUARD: &str = "meshdeck-access-guard";
 
@@ -447,7 +487,7 @@ pub async fn namespace_uid(client: &Client, name: &str) -> Result<Option<String>
 /// Onboards a cluster with `admin` (a client with rights to grant those roles): applies Meshdeck's
 /// namespace, account, roles and bindings. Safe to run again (re-onboarding puts back what was changed).
 #[tracing::instrument(skip_all)]
-pub async fn onboard(admin: &Client) -> Result<()> {
+pub async fn onboard(admin: &Client, impersonate: bool) -> Result<()> {
     crate::apply::apply(admin, &namespace(), false).await?;
     for ns in needed_namespaces() {
         if namespace_uid(admin, ns).await?.is_none() {
@@ -464,7 +504,7 @@ pub async fn onboard(admin: &Client) -> Result<()> {
              then onboard again"
         )));
     }
-    for obj in objects(&uid).into_iter().chain(guard(&uid)) {
+    for obj in all_objects(&uid, impersonate) {
         crate::apply::apply(admin, &obj, false).await?;
     }
     Ok(())
@@ -633,13 +673,10 @@ pub async fn gone(client: &Client) -> Result<bool> {
 
 /// What `kubectl` does the same (the plan's CLI tab): the namespace first, then everything else owned by it
 /// (its uid filled in), the mesh's namespaces when missing, and a first token.
-pub fn commands(context: &str) -> Vec<String> {
+pub fn commands(context: &str, impersonate: bool) -> Vec<String> {
     let k = format!("kubectl --context {context}");
     let mut yaml = String::new();
-    for obj in objects("${OWNER_UID}")
-        .into_iter()
-        .chain(guard("${OWNER_UID}"))
-    {
+    for obj in all_objects("${OWNER_UID}", impersonate) {
         yaml.push_str("---\n");
         yaml.push_str(&serde_yaml::to_string(&obj).unwrap_or_default());
     }
@@ -698,6 +735,27 @@ mod tests {
     }
 
     #[test]
+    fn per_user_rights_add_only_impersonating_people_and_groups() {
+        let plain = all_objects("u-1", false);
+        let with = all_objects("u-1", true);
+        assert_eq!(with.len(), plain.len() + 2);
+        let role = with
+            .iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == IMPERSONATE_ROLE)
+            .expect("the impersonation role");
+        assert_eq!(
+            role["rules"],
+            json!([{"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]}]),
+            "never serviceaccounts, never more than impersonate"
+        );
+        assert!(
+            with.iter()
+                .all(|o| o["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+                    || o["metadata"]["ownerReferences"].is_null() && o["kind"] == "Namespace")
+        );
+    }
+
+    #[test]
     fn everything_is_owned_by_the_namespace() {
         let objs = objects("u-1");
         assert_eq!(objs.len(), 3 + 2 * roles().len());
@@ -705,7 +763,9 @@ mod tests {
             assert_eq!(o["metadata"]["ownerReferences"][0]["uid"], "u-1", "{o}");
             assert_eq!(o["metadata"]["ownerReferences"][0]["kind"], "Namespace");
         }
-        let cmds = commands("c1");
+        let cmds = commands("c1", false);
+        assert!(!cmds.join("\n").contains(IMPERSONATE_ROLE));
+        assert!(commands("c1", true).join("\n").contains("impersonate"));
         assert!(cmds[0].contains("kind: Namespace") && cmds[0].contains("--context c1"));
         assert!(cmds[3].contains("kind: ClusterRole\n") && cmds[3].contains("uid: ${OWNER_UID}"));
         assert!(

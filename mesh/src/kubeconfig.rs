@@ -137,6 +137,28 @@ impl Credentials {
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(&self.kubeconfig).unwrap_or_default()
     }
+
+    /// The same credentials acting as `user` in `groups` (`Impersonate-User` / `Impersonate-Group` on every
+    /// request; `as` / `as-groups` in the kubeconfig, which helm honours too): the cluster's own RBAC decides
+    /// what the user may do. The account behind the credentials needs only the `impersonate` verb for that.
+    pub fn impersonating(&self, user: &str, groups: &[String]) -> Credentials {
+        let mut c = self.clone();
+        for a in &mut c.kubeconfig.auth_infos {
+            if let Some(info) = a.auth_info.as_mut() {
+                info.impersonate = Some(user.to_string());
+                info.impersonate_groups = (!groups.is_empty()).then(|| groups.to_vec());
+            }
+        }
+        c
+    }
+
+    /// Who these credentials act as, when they impersonate someone.
+    pub fn acting_as(&self) -> Option<&str> {
+        self.kubeconfig
+            .auth_infos
+            .iter()
+            .find_map(|a| a.auth_info.as_ref()?.impersonate.as_deref())
+    }
 }
 
 fn check_b64(context: &str, field: &'static str, value: Option<&str>) -> Result<()> {
@@ -343,6 +365,26 @@ mod tests {
             !format!("{creds:?}").contains("abc.def"),
             "Debug never shows the token"
         );
+    }
+
+    #[test]
+    fn impersonating_credentials_say_so_in_the_kubeconfig_helm_reads() {
+        let creds = extract(
+            &parse(&kc("    token: abc.def\n", "")).expect("parse"),
+            "prod",
+            false,
+        )
+        .expect("extract");
+        assert_eq!(creds.acting_as(), None);
+        let alice = creds.impersonating("alice@example.com", &["platform-admins".into()]);
+        assert_eq!(alice.acting_as(), Some("alice@example.com"));
+        let yaml = alice.to_yaml();
+        assert!(yaml.contains("as: alice@example.com"), "{yaml}");
+        assert!(
+            yaml.contains("as-groups:") && yaml.contains("platform-admins"),
+            "{yaml}"
+        );
+        assert_eq!(creds.acting_as(), None, "the original is unchanged");
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                       [--allow-loopback-clusters] [--trusted-proxies CIDRS] [--live-streams N]
                       [--oidc-issuer URL --oidc-client-id ID [--oidc-client-secret-file PATH] [--oidc-scopes S]
                        [--oidc-groups-claim C] [--oidc-username-claim C] [--oidc-label TEXT] [--oidc-ca-file PEM]
-                       [--oidc-mappings FILE] [--oidc-session-max SECONDS] [--break-glass USER]]
+                       [--oidc-mappings FILE] [--oidc-session-max SECONDS] [--break-glass USER]
+                       [--oidc-impersonate]]
   --addr               MESHDECK_ADDR               where to listen (default 127.0.0.1:3000)
   --database-url       MESHDECK_DATABASE_URL       sqlite://PATH (default sqlite://meshdeck-data/meshdeck.db) or postgres://...
   --key-file           MESHDECK_KEY_FILE           secret key file, created 0600 (default meshdeck-data/secret.key);
@@ -136,6 +137,8 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
   --oidc-mappings      MESHDECK_OIDC_MAPPINGS      group mappings as a settings file (YAML; then read-only in the UI)
   --oidc-session-max   MESHDECK_OIDC_SESSION_MAX   seconds a single sign-on session lasts at most (300-86400, default 3600)
   --break-glass USER   MESHDECK_BREAK_GLASS        with single sign-on: only this local admin signs in with a password
+  --oidc-impersonate   MESHDECK_OIDC_IMPERSONATE=1 per-user rights: what the console does on a cluster for a provider
+                                                   user goes out as that user (Impersonate-User/-Group): the cluster's RBAC decides
                        MESHDECK_ADMIN_PASSWORD     password of the first admin (else one is generated and logged once)
                        MESHDECK_METRICS_TOKEN      turns on /metrics for a scraper bearing this token
                        MESHDECK_LOG                the log filter (default info); MESHDECK_LOG_FORMAT=json for JSON lines
@@ -209,6 +212,7 @@ impl Config {
                 "--oidc-mappings" => o.mappings = Some(value()?),
                 "--oidc-session-max" => o.session_max = Some(value()?),
                 "--break-glass" => o.break_glass = Some(value()?),
+                "--oidc-impersonate" => o.impersonate = true,
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
         }
@@ -300,6 +304,7 @@ struct OidcFlags {
     mappings: Option<String>,
     session_max: Option<String>,
     break_glass: Option<String>,
+    impersonate: bool,
 }
 
 impl OidcFlags {
@@ -318,6 +323,8 @@ impl OidcFlags {
             mappings: e("MESHDECK_OIDC_MAPPINGS"),
             session_max: e("MESHDECK_OIDC_SESSION_MAX"),
             break_glass: e("MESHDECK_BREAK_GLASS"),
+            impersonate: e("MESHDECK_OIDC_IMPERSONATE")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
         }
     }
 
@@ -332,6 +339,12 @@ impl OidcFlags {
             message,
         };
         let Some(issuer) = self.issuer else {
+            if self.impersonate {
+                return Err(bad(
+                    "--oidc-impersonate",
+                    "only with single sign-on (--oidc-issuer): it acts as the signed-in provider user".into(),
+                ));
+            }
             if self.break_glass.is_some() {
                 return Err(bad(
                     "--break-glass",
@@ -424,6 +437,7 @@ impl OidcFlags {
             ca_pem,
             session_max: std::time::Duration::from_secs(session_max),
             mappings_file: self.mappings.map(PathBuf::from),
+            impersonate: self.impersonate,
         };
         Ok((Some(config), self.break_glass))
     }
@@ -523,7 +537,8 @@ pub async fn start(
         tracing::info!(removed, "removed helm folders of consoles that stopped");
     }
     let registry = Registry::new(store.clone(), secrets.clone(), config.reach.clone())
-        .with_token_seconds(config.cluster_token_ttl);
+        .with_token_seconds(config.cluster_token_ttl)
+        .with_impersonation(config.oidc.as_ref().is_some_and(|o| o.impersonate));
     let notifier = app::ssr::notify::Notifier::new(
         store.clone(),
         format!("{}-{}", std::process::id(), random_suffix()),

@@ -86,7 +86,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "database.type=postgres,database.postgres.existingSecret=pg,replicaCount=2,ingress.enabled=true,\
          config.publicUrl=https://meshdeck.example.com,config.clusterNetworks=10.0.0.0/8,\
          oidc.enabled=true,oidc.issuer=https://idp.example.com,oidc.clientId=md,oidc.existingSecret=oidc,\
-         oidc.caConfigMap=corp-ca,oidc.breakGlassUser=admin,oidc.label=Acme",
+         oidc.caConfigMap=corp-ca,oidc.breakGlassUser=admin,oidc.label=Acme,oidc.impersonate=true",
         "--set-json",
         r#"oidc.mappings=[{"group":"platform-admins","role":"admin"},{"group":"payments-devs","team":"payments"}]"#,
     ])
@@ -147,6 +147,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         Some("/etc/meshdeck/mappings/mappings.yaml")
     );
     assert_eq!(set("MESHDECK_BREAK_GLASS").as_deref(), Some("admin"));
+    assert_eq!(set("MESHDECK_OIDC_IMPERSONATE").as_deref(), Some("1"));
     // The rendered file is one the console reads.
     app::ssr::oidc::mappings::parse_file(file).expect("the console reads the chart's mappings");
 

@@ -519,3 +519,84 @@ fn oidc_flags_are_checked() {
     assert_eq!(o.scopes, vec!["openid", "email", "profile", "groups"]);
     assert!(!format!("{o:?}").contains("s3cret"));
 }
+
+#[tokio::test]
+async fn oidc_per_user_rights_act_as_the_user_so_the_clusters_rbac_decides() {
+    let (console, mut admin) = console("oidc-impersonate", &["--oidc-impersonate"]).await;
+    for (group, role) in [
+        ("platform-admins", app::model::Role::Admin),
+        ("sre-viewers", app::model::Role::Viewer),
+    ] {
+        console
+            .state
+            .store
+            .add_group_mapping(
+                &app::model::GroupMapping {
+                    group: group.into(),
+                    grant: app::model::Grant::Role { role },
+                },
+                "test",
+            )
+            .await
+            .expect("map");
+    }
+    admin.sign_in("admin", ADMIN_PASSWORD).await;
+    common::register(&mut admin, &["c2"]).await;
+    let checks = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            let a = c.call_json("run_checks", json!({"clusters": ["c2"]})).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            a.body
+        }
+    };
+    // The local admin acts as the console itself.
+    let own = checks(&mut admin).await;
+    assert!(!own.contains("example.com"), "{own}");
+
+    // vic (a console viewer) reads c2 as vic: the cluster has granted vic nothing.
+    let mut vic = Client::new(server::router(console.clone()));
+    sign_in_sso(&mut vic, "vic@example.com", "/checks").await;
+    let as_vic = checks(&mut vic).await;
+    assert!(
+        as_vic.contains("User \\\"vic@example.com\\\" cannot"),
+        "the cluster refused vic by name: {as_vic}"
+    );
+
+    // Granted through vic's group in the cluster, vic reads what the grant allows.
+    let binding = "meshdeck-test-sre-viewers";
+    let out = testworld::kubectl(
+        "c2",
+        &[
+            "create",
+            "clusterrolebinding",
+            binding,
+            "--clusterrole=view",
+            "--group=sre-viewers",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        out.ok || out.stderr.contains("already exists"),
+        "{}",
+        out.stderr
+    );
+    let granted = checks(&mut vic).await;
+    let refusals = |s: &str| s.matches("cannot").count();
+    testworld::kubectl(
+        "c2",
+        &[
+            "delete",
+            "clusterrolebinding",
+            binding,
+            "--ignore-not-found",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        refusals(&granted) < refusals(&as_vic),
+        "the group's grant counts: before {as_vic}\nafter {granted}"
+    );
+}

@@ -2,6 +2,7 @@
 //! encryption of secrets at rest, password hashing, sign-in, sessions, the cluster registry, and the glue
 //! server functions use to reach them (state in context, the signed-in user, error mapping).
 
+pub mod acting;
 pub mod auth;
 pub mod client;
 pub mod errors;

@@ -524,8 +524,15 @@ impl Jobs {
                     }
                 }
             };
+            // The job acts for whoever started it (per-user rights, `acting`).
+            let actor = match this.inner.store.job(&id).await {
+                Ok(Some(j)) if this.inner.registry.impersonates() => {
+                    super::acting::of_username(&this.inner.store, &j.started_by).await
+                }
+                _ => None,
+            };
             tokio::select! {
-                () = this.run(&id) => {}
+                () = super::acting::scope(actor, this.run(&id)) => {}
                 () = heartbeat => {}
             }
         });
@@ -639,7 +646,7 @@ impl Jobs {
         let creds = self
             .inner
             .registry
-            .credentials(name)
+            .credentials_acting(name)
             .await
             .map_err(|e| e.to_string())?;
         let client = mesh::connect::client(&creds)

@@ -44,7 +44,8 @@ pub fn check(m: &GroupMapping) -> Result<(), AppError> {
 
 /// Reads the settings file; errors name the entry and say what is wrong.
 pub fn parse_file(text: &str) -> Result<Vec<GroupMapping>, String> {
-    let file: File = serde_yaml::from_str(text).map_err(|e| format!("not a mappings file: {e}"))?;
+    let file: File = mesh::yaml::from_str(text, &mesh::yaml::Limits::INPUT)
+        .map_err(|e| format!("not a mappings file: {e}"))?;
     let mut out = Vec::with_capacity(file.mappings.len());
     for (i, e) in file.mappings.into_iter().enumerate() {
         let at = |m: String| format!("mapping {} ({:?}): {m}", i + 1, e.group);

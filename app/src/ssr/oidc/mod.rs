@@ -46,6 +46,8 @@ pub struct Config {
     pub session_max: Duration,
     /// The group mappings as a settings file (then read-only in the UI).
     pub mappings_file: Option<PathBuf>,
+    /// Per-user rights: work for a single sign-on user acts as that user on clusters (`acting`).
+    pub impersonate: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Config {
             .field("redirect_url", &self.redirect_url)
             .field("session_max", &self.session_max)
             .field("mappings_file", &self.mappings_file)
+            .field("impersonate", &self.impersonate)
             .finish_non_exhaustive()
     }
 }

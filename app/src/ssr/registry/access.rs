@@ -76,7 +76,7 @@ impl Registry {
                 cluster: name.to_string(),
                 problem,
             })?;
-        access::onboard(&client).await.map_err(|e| {
+        access::onboard(&client, self.impersonate).await.map_err(|e| {
             access_error(
                 name,
                 "onboarding",
@@ -204,15 +204,14 @@ impl Registry {
                 .unwrap_or_else(|| format!("<uid of namespace {}>", access::NAMESPACE));
             let mut objects = vec![];
             let all = std::iter::once(access::namespace())
-                .chain(access::objects(&uid))
-                .chain(access::guard(&uid));
+                .chain(access::all_objects(&uid, self.impersonate));
             for obj in all {
                 objects.push(plan_object(mesh::setup::diff_object(&client, &obj).await));
             }
             Ok::<_, Error>(PlanStep {
                 title: "Onboard: the console's own account and roles".into(),
                 objects,
-                commands: access::commands(name.as_str()),
+                commands: access::commands(name.as_str(), self.impersonate),
             })
         }
         .await;
@@ -476,8 +475,7 @@ impl Registry {
         self.revocable(name).await?;
         let uid = format!("<uid of namespace {}>", access::NAMESPACE);
         let objects = std::iter::once(access::namespace())
-            .chain(access::objects(&uid))
-            .chain(access::guard(&uid))
+            .chain(access::all_objects(&uid, self.impersonate))
             .map(|o| PlanObject {
                 kind: o["kind"].as_str().unwrap_or_default().into(),
                 namespace: o["metadata"]["namespace"].as_str().map(String::from),

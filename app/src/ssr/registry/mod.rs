@@ -245,6 +245,8 @@ pub struct Registry {
     reach: Arc<connect::Reach>,
     /// How long the tokens of onboarded clusters live.
     token_seconds: i64,
+    /// Act as the single sign-on user the work is for (`acting`), so the cluster's RBAC decides.
+    impersonate: bool,
 }
 
 impl Registry {
@@ -254,7 +256,34 @@ impl Registry {
             secrets,
             reach: Arc::new(reach),
             token_seconds: mesh::access::DEFAULT_TOKEN_SECONDS,
+            impersonate: false,
         }
+    }
+
+    /// Work for a single sign-on user acts as that user on clusters (`--oidc-impersonate`).
+    pub fn with_impersonation(mut self, on: bool) -> Self {
+        self.impersonate = on;
+        self
+    }
+
+    /// Whether work for single sign-on users acts as them.
+    pub fn impersonates(&self) -> bool {
+        self.impersonate
+    }
+
+    /// The credentials for work done for someone: with `--oidc-impersonate`, those of the current work's
+    /// single sign-on user (`acting`), so the cluster's own RBAC decides; otherwise the console's own.
+    pub async fn credentials_acting(&self, name: &ClusterName) -> Result<Credentials> {
+        let creds = self.credentials(name).await?;
+        let actor = if self.impersonate {
+            super::acting::current().await
+        } else {
+            None
+        };
+        Ok(match actor {
+            Some(a) => creds.impersonating(&a.username, &a.groups),
+            None => creds,
+        })
     }
 
     /// Tokens of onboarded clusters live `seconds` (at least [`mesh::access::MIN_TOKEN_SECONDS`]).

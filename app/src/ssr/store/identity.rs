@@ -193,6 +193,19 @@ impl Store {
             .ok_or_else(|| Error::NotFound(format!("the account of {username}")))
     }
 
+    /// The groups of a single sign-on account's last sign-in.
+    pub async fn sso_groups(&self, id: i64) -> Result<Vec<String>> {
+        let row: Option<(String,)> = on_db!(self, |p| sqlx::query_as(
+            "SELECT groups FROM users WHERE id = $1 AND origin = 'sso'"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row
+            .and_then(|(g,)| serde_json::from_str(&g).ok())
+            .unwrap_or_default())
+    }
+
     /// Every single sign-on account with its last groups.
     pub async fn sso_users(&self) -> Result<Vec<SsoUser>> {
         let sql = format!(
