@@ -277,6 +277,25 @@ fn rows() -> Vec<Row> {
             Form(vec![("password", "not-the-password")]),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
+        row("sign_in_options", None, Form(vec![]), StatusCode::OK),
+        row(
+            "list_group_mappings",
+            Some(Role::Admin),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "add_group_mapping",
+            Some(Role::Admin),
+            Json(json!({"mapping": {"group": " padded", "kind": "role", "role": "viewer"}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "remove_group_mapping",
+            Some(Role::Admin),
+            Json(json!({"mapping": {"group": "no-such-group", "kind": "role", "role": "viewer"}})),
+            StatusCode::NOT_FOUND,
+        ),
         row(
             "list_sign_in_locks",
             Some(Role::Admin),

@@ -18,11 +18,22 @@ pub async fn get_sign_in_options() -> Result<SignInOptions, AppError> {
     // Read once: the page shows it, a reload does not.
     let denied = session.remove::<Denied>(DENIED).await.ok().flatten();
     let failed = session.remove::<String>(FAILED).await.ok().flatten();
+    let signed_out = session
+        .remove::<bool>(crate::ssr::oidc::SIGNED_OUT)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let end_session = match (&st.oidc, signed_out) {
+        (Some(o), true) => o.end_session().await,
+        _ => None,
+    };
     Ok(SignInOptions {
         provider: st.oidc.as_ref().map(|o| o.config.label.clone()),
         break_glass_only: st.oidc.is_some() && st.break_glass.is_some(),
         denied,
         failed,
+        end_session,
     })
 }
 
@@ -57,11 +68,13 @@ pub async fn list_group_mappings() -> Result<GroupMappings, AppError> {
 /// Adds or removes a mapping: gives or takes power, so an admin who confirmed it is them in the last few
 /// minutes; refused while a settings file holds the mappings. Every single sign-on account follows at once.
 #[cfg(feature = "ssr")]
-async fn change_mapping(mapping: GroupMapping, add: bool) -> Result<usize, AppError> {
-    use crate::model::Role;
+async fn change_mapping(
+    admin: crate::ssr::store::User,
+    mapping: GroupMapping,
+    add: bool,
+) -> Result<usize, AppError> {
     use crate::ssr::oidc::mappings;
     use crate::ssr::{client, session, state::state, store::NewAudit};
-    let admin = session::require(Role::Admin).await?;
     session::require_recent_auth().await?;
     let st = state()?;
     if let Some(path) = st
@@ -114,10 +127,26 @@ async fn change_mapping(mapping: GroupMapping, add: bool) -> Result<usize, AppEr
 
 #[server(endpoint = "add_group_mapping", input = leptos::server_fn::codec::Json)]
 pub async fn add_group_mapping(mapping: GroupMapping) -> Result<usize, AppError> {
-    crate::ssr::session::respond(change_mapping(mapping, true).await)
+    use crate::model::Role;
+    use crate::ssr::session;
+    session::respond(
+        async {
+            let admin = session::require(Role::Admin).await?;
+            change_mapping(admin, mapping, true).await
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "remove_group_mapping", input = leptos::server_fn::codec::Json)]
 pub async fn remove_group_mapping(mapping: GroupMapping) -> Result<usize, AppError> {
-    crate::ssr::session::respond(change_mapping(mapping, false).await)
+    use crate::model::Role;
+    use crate::ssr::session;
+    session::respond(
+        async {
+            let admin = session::require(Role::Admin).await?;
+            change_mapping(admin, mapping, false).await
+        }
+        .await,
+    )
 }

@@ -110,7 +110,16 @@ pub async fn sign_in(
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     use crate::ssr::session;
+    let sso = session::current_user()
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.sso);
     session::end().await?;
+    if sso {
+        // The sign-in page then offers the provider's own end-session (where it has one).
+        session::note_signed_out_of_sso().await;
+    }
     if session::is_plain_form() {
         leptos_axum::redirect("/sign-in");
     }

@@ -18,6 +18,10 @@ pub struct SignInOptions {
     pub denied: Option<Denied>,
     /// The last single sign-on of this browser failed (a tampered or expired answer, the provider down).
     pub failed: Option<String>,
+    /// This browser just signed out of a single sign-on session: the provider's end-session URL, when its
+    /// discovery document names one (to sign out there too).
+    #[serde(default)]
+    pub end_session: Option<String>,
 }
 
 /// A single sign-on that proved who the user is but found no group that gives access.

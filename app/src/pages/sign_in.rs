@@ -97,6 +97,12 @@ fn SsoBlock(next: String) -> impl IntoView {
                             <div class="mt-3" data-testid="sso-failed" class:hidden=o.failed.is_none()>
                                 <Alert message=o.failed.clone().unwrap_or_default() />
                             </div>
+                            <p class="mt-3 text-sm" class:hidden=o.end_session.is_none()>
+                                "You are signed out of Meshdeck. "
+                                <a href=o.end_session.clone().unwrap_or_default() rel="external" class="underline" data-testid="end-session">
+                                    {format!("Sign out of {label} too")}
+                                </a>
+                            </p>
                             <p class="mt-4 text-center text-sm text-slate-500">{note}</p>
                         </div>
                     }

@@ -223,6 +223,13 @@ pub async fn end() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Remembers, in the browser's fresh session, that it signed out of a single sign-on session.
+pub async fn note_signed_out_of_sso() {
+    if let Ok(s) = session().await {
+        let _ = s.insert(super::oidc::SIGNED_OUT, true).await;
+    }
+}
+
 /// Ends every session of `user` but the caller's own, which continues under the new epoch (after a password
 /// change). The store has already raised the epoch.
 pub async fn end_other_sessions(user: &User) -> Result<(), AppError> {

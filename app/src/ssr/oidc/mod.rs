@@ -138,10 +138,43 @@ impl Oidc {
     pub async fn end_session(&self) -> Option<String> {
         let d = self.discovered.lock().await;
         let url = d.as_ref()?.1.end_session.clone()?;
-        let mut u = openidconnect::url::Url::parse(&url).ok()?;
-        u.query_pairs_mut()
-            .append_pair("client_id", &self.config.client_id)
-            .append_pair("post_logout_redirect_uri", &self.config.signed_out_url);
-        Some(u.to_string())
+        end_session_url(&url, &self.config.client_id, &self.config.signed_out_url)
+    }
+}
+
+/// `endpoint` with the client and where to come back after signing out there (OpenID RP-initiated logout).
+fn end_session_url(endpoint: &str, client_id: &str, back: &str) -> Option<String> {
+    let mut u = openidconnect::url::Url::parse(endpoint).ok()?;
+    if !matches!(u.scheme(), "https" | "http") {
+        return None;
+    }
+    u.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("post_logout_redirect_uri", back);
+    Some(u.to_string())
+}
+
+/// The session key that says this browser just signed out of a single sign-on session.
+pub const SIGNED_OUT: &str = "oidc_signed_out";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_end_session_url_names_the_client_and_the_way_back() {
+        let u = super::end_session_url(
+            "https://idp.example.com/logout?x=1",
+            "meshdeck",
+            "https://md.example.com/sign-in",
+        )
+        .expect("url");
+        assert_eq!(
+            u,
+            "https://idp.example.com/logout?x=1&client_id=meshdeck&post_logout_redirect_uri=https%3A%2F%2Fmd.example.com%2Fsign-in"
+        );
+        assert_eq!(
+            super::end_session_url("javascript:alert(1)", "m", "b"),
+            None
+        );
+        assert_eq!(super::end_session_url("not a url", "m", "b"), None);
     }
 }
