@@ -95,6 +95,9 @@ async function tamperedSignIn(page, tamper) {
   expect(answer && answer.includes('/auth/oidc/callback?'), `the provider answered: ${r.status} ${answer}`);
   await page.goto(tamper(answer));
   await page.waitForURL(u => u.pathname === '/sign-in', { timeout: 15000 });
+  // After hydration too (the page's question may be asked again from the browser): the reason stays.
+  await hydrated(page);
+  await new Promise(r => setTimeout(r, 300));
   expect((await me(page)) === null, 'not signed in');
   return page.locator('[data-testid=sso-failed]').textContent();
 }

@@ -15,11 +15,11 @@ pub async fn get_sign_in_options() -> Result<SignInOptions, AppError> {
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
         .map_err(|e| crate::ssr::errors::incident(format!("no session layer: {e}")))?;
-    // Read once: the page shows it, a reload does not.
-    let denied = session.remove::<Denied>(DENIED).await.ok().flatten();
-    let failed = session.remove::<String>(FAILED).await.ok().flatten();
+    // Kept until the next sign-in starts or succeeds (the page may ask twice: server, then browser).
+    let denied = session.get::<Denied>(DENIED).await.ok().flatten();
+    let failed = session.get::<String>(FAILED).await.ok().flatten();
     let signed_out = session
-        .remove::<bool>(crate::ssr::oidc::SIGNED_OUT)
+        .get::<bool>(crate::ssr::oidc::SIGNED_OUT)
         .await
         .ok()
         .flatten()

@@ -74,7 +74,7 @@ fn SignInForm(next: String) -> impl IntoView {
 /// browser did not go through.
 #[component]
 fn SsoBlock(next: String) -> impl IntoView {
-    // Read once on the server and carried to the browser (a refusal is shown once).
+    // What the server says about this browser's last single sign-on (kept until the next one starts).
     let options = Resource::new(|| (), |_| get_sign_in_options());
     view! {
         <Suspense fallback=|| ()>

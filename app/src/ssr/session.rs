@@ -186,6 +186,7 @@ pub async fn begin(user: &User) -> Result<(), AppError> {
 /// by then).
 pub async fn begin_in(session: &Session, user: &User, until: Option<i64>) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_error)?;
+    super::oidc::forget_outcomes(session).await;
     session
         .insert(USER_ID, user.id)
         .await

@@ -312,6 +312,14 @@ fn oidc_of(st: &AppState) -> Option<Arc<Oidc>> {
     st.oidc.clone()
 }
 
+/// Forgets what the sign-in page says about this browser's last single sign-on (a new one starts, or a
+/// sign-in succeeded).
+pub(crate) async fn forget_outcomes(session: &Session) {
+    let _ = session.remove::<String>(FAILED).await;
+    let _ = session.remove::<Denied>(DENIED).await;
+    let _ = session.remove::<bool>(super::SIGNED_OUT).await;
+}
+
 /// Back to the sign-in page, saying why.
 async fn fail(session: &Session, e: &Error) -> Response {
     tracing::info!("single sign-on refused: {e}");
@@ -337,8 +345,7 @@ pub async fn start(
     } else {
         None
     };
-    let _ = session.remove::<String>(FAILED).await;
-    let _ = session.remove::<Denied>(DENIED).await;
+    forget_outcomes(&session).await;
     match oidc.begin(next, reauth_of).await {
         Ok((url, pending)) => {
             if let Err(e) = session.insert(PENDING, &pending).await {

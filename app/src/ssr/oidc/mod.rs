@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use flow::{callback, start};
+pub(crate) use flow::forget_outcomes;
 
 /// The session keys the sign-in page reads.
 pub mod flow_keys {
