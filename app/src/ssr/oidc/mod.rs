@@ -14,8 +14,8 @@ pub mod mappings;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use flow::{callback, start};
 pub(crate) use flow::forget_outcomes;
+pub use flow::{callback, start};
 
 /// The session keys the sign-in page reads.
 pub mod flow_keys {
