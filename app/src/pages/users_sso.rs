@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::{AddGroupMapping, RemoveGroupMapping, list_group_mappings};
-use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT};
+use crate::components::{BUTTON, BUTTON_SECONDARY, DataTable, ErrorBox, INPUT, TD, TR};
 use crate::model::{AppError, Grant, GroupMapping, GroupMappings, Role, TeamRole};
 
 /// Signals that an action of this section needs the admin to confirm it is them.
@@ -85,14 +85,15 @@ fn MappingsBody(
                 }
             });
             view! {
-                <tr class="border-t border-slate-200 dark:border-slate-800" data-mapping=mapping.group.clone()>
-                    <td class="px-3 py-2 font-mono text-sm">{mapping.group.clone()}</td>
-                    <td class="px-3 py-2">{gives}</td>
-                    <td class="px-3 py-2">{button}</td>
+                <tr class=TR data-mapping=mapping.group.clone()>
+                    <td class=format!("{TD} font-mono text-sm")>{mapping.group.clone()}</td>
+                    <td class=TD>{gives}</td>
+                    <td class=TD>{button}</td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
+        .collect::<Vec<_>>();
     let form = match read_only {
         Some(path) => view! {
             <p class="mt-3 text-sm" data-testid="mappings-file">
@@ -104,18 +105,13 @@ fn MappingsBody(
     };
     view! {
         <p class="mt-1 max-w-prose text-sm">{intro}</p>
-        <div class="mt-2 overflow-x-auto">
-            <table class="w-full text-left">
-                <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"Group"</th>
-                        <th scope="col" class="px-3 py-2">"Gives"</th>
-                        <th scope="col" class="px-3 py-2"><span class="sr-only">"Action"</span></th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Provider groups and what they give".to_string()
+            head=vec!["Group", "Gives", ""]
+            rows=rows
+            empty="No group is mapped: nobody signs in through the provider yet."
+            testid="mappings"
+        />
         {form}
     }
 }
