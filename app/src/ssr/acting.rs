@@ -30,14 +30,7 @@ pub async fn current() -> Option<Actor> {
     let session = parts.extensions.get::<tower_sessions::Session>()?.clone();
     let st = leptos::prelude::use_context::<super::state::AppState>()?;
     let user = super::session::user_in(&session, &st).await.ok()??;
-    if !user.sso {
-        return None;
-    }
-    let groups = st.store.sso_groups(user.id).await.ok()?;
-    Some(Actor {
-        username: user.username,
-        groups,
-    })
+    of_user(&st.store, user).await
 }
 
 /// Runs `work` acting for `actor`.
@@ -49,6 +42,11 @@ pub async fn scope<F: Future>(actor: Option<Actor>, work: F) -> F::Output {
 /// local account (the console acts as itself for it).
 pub async fn of_username(store: &Store, username: &str) -> Option<Actor> {
     let (user, _) = store.user_by_name(username).await.ok()??;
+    of_user(store, user).await
+}
+
+/// The actor of `user`: with the groups of their last sign-in when they signed in through the provider.
+async fn of_user(store: &Store, user: super::store::User) -> Option<Actor> {
     if !user.sso {
         return None;
     }

@@ -50,7 +50,8 @@ impl Default for Policy {
 /// The cookie's name.
 pub const COOKIE: &str = "meshdeck_session";
 
-async fn session() -> Result<Session, AppError> {
+/// The request's session (server functions).
+pub(crate) async fn session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>()
         .await
         .map_err(|e| super::errors::incident(format!("no session layer: {e}")))

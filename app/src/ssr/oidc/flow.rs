@@ -3,8 +3,6 @@
 //! state against the session (single use, 10 minutes), exchanges the code with the PKCE verifier, checks the
 //! ID token, maps the groups (deny by default) and begins the console session.
 
-use std::sync::Arc;
-
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use openidconnect::core::{
@@ -61,11 +59,10 @@ fn digest(s: &str) -> String {
 }
 
 impl Oidc {
-    /// The provider's metadata and keys, discovered again when older than `REDISCOVER` or when `fresh`.
-    async fn discover(&self, fresh: bool) -> Result<Discovered, Error> {
+    /// The provider's metadata and keys, discovered again when older than `REDISCOVER`.
+    async fn discover(&self) -> Result<Discovered, Error> {
         let mut cached = self.discovered.lock().await;
         if let Some((at, d)) = cached.as_ref()
-            && !fresh
             && at.elapsed() < REDISCOVER
         {
             return Ok(d.clone());
@@ -128,7 +125,7 @@ impl Oidc {
         next: String,
         reauth_of: Option<i64>,
     ) -> Result<(String, Pending), Error> {
-        let d = self.discover(false).await?;
+        let d = self.discover().await?;
         let client = CoreClient::from_provider_metadata(
             d.metadata,
             ClientId::new(self.config.client_id.clone()),
@@ -166,7 +163,7 @@ impl Oidc {
 
     /// Exchanges `code`, checks the ID token and reads who it names and their groups.
     async fn finish(&self, pending: Pending, code: String) -> Result<Identity, Error> {
-        let d = self.discover(false).await?;
+        let d = self.discover().await?;
         let client = CoreClient::from_provider_metadata(
             d.metadata.clone(),
             ClientId::new(self.config.client_id.clone()),
@@ -308,10 +305,6 @@ pub struct StartQuery {
     reauth: Option<String>,
 }
 
-fn oidc_of(st: &AppState) -> Option<Arc<Oidc>> {
-    st.oidc.clone()
-}
-
 /// Forgets what the sign-in page says about this browser's last single sign-on (a new one starts, or a
 /// sign-in succeeded).
 pub(crate) async fn forget_outcomes(session: &Session) {
@@ -333,7 +326,7 @@ pub async fn start(
     session: Session,
     Query(q): Query<StartQuery>,
 ) -> Response {
-    let Some(oidc) = oidc_of(&st) else {
+    let Some(oidc) = st.oidc.clone() else {
         return Redirect::to("/sign-in").into_response();
     };
     let next = crate::model::after_sign_in(q.next.as_deref());
@@ -373,7 +366,7 @@ pub async fn callback(
     addr: Option<axum::Extension<ClientAddr>>,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    let Some(oidc) = oidc_of(&st) else {
+    let Some(oidc) = st.oidc.clone() else {
         return Redirect::to("/sign-in").into_response();
     };
     let source = addr.map(|a| a.0.0.to_string()).unwrap_or_default();
@@ -427,23 +420,18 @@ async fn complete(
 ) -> Result<bool, crate::model::AppError> {
     let mappings = st.store.group_mappings().await?;
     let resolved = resolve(&who.groups, &mappings);
-    let audit = |kind: &'static str, detail: String| {
-        let store = st.store.clone();
-        let (actor, source) = (who.username.clone(), source.to_string());
-        async move {
-            let record = NewAudit {
-                actor: &actor,
-                source: &source,
+    let audit = |kind: &'static str, detail: String| async move {
+        st.store
+            .audit_logged(&NewAudit {
+                actor: &who.username,
+                source,
                 team: "",
                 cluster: "",
                 kind,
-                subject: &actor,
+                subject: &who.username,
                 detail: &detail,
-            };
-            if let Err(e) = store.audit(&record).await {
-                tracing::error!(kind, "could not write an audit record: {e}");
-            }
-        }
+            })
+            .await
     };
     if let Some(id) = reauth_of {
         let me = st.store.sso_user(&who.subject).await?;

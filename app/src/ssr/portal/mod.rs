@@ -110,9 +110,7 @@ impl Portal {
             source: &c.source,
             ..a
         };
-        if let Err(e) = self.store.audit(&record).await {
-            tracing::error!(kind = record.kind, "could not write an audit record: {e}");
-        }
+        self.store.audit_logged(&record).await;
     }
 
     /// The caller's role in `team`, if any.

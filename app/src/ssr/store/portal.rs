@@ -458,6 +458,13 @@ impl Store {
         Ok(changed?)
     }
 
+    /// Appends an audit record for work that goes on whether or not it is recorded: a failure is logged.
+    pub async fn audit_logged(&self, a: &NewAudit<'_>) {
+        if let Err(e) = self.audit(a).await {
+            tracing::error!(kind = a.kind, "could not write an audit record: {e}");
+        }
+    }
+
     /// Appends an audit record (never updated or deleted; the database refuses both).
     pub async fn audit(&self, a: &NewAudit<'_>) -> Result<()> {
         on_db!(self, |p| sqlx::query(AUDIT_INSERT)
