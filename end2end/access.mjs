@@ -53,7 +53,7 @@ test('least privilege: register a cluster onboarded, see its own account and tok
   // Onboarding again needs admin credentials: the preview says so; with them it shows the plan.
   await page.locator('[data-testid=onboard] summary').click();
   await page.getByRole('button', { name: 'Preview' }).click();
-  await page.getByText('paste admin credentials').waitFor();
+  await page.locator('[data-testid=onboard] [role=alert]', { hasText: 'paste admin credentials' }).waitFor();
   await page.locator('[data-testid=onboard] textarea[name=kubeconfig]').fill(KUBECONFIG);
   await page.locator('[data-testid=onboard] input[name=context]').fill('c3');
   await page.getByRole('button', { name: 'Preview' }).click();

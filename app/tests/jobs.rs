@@ -306,6 +306,82 @@ async fn a_job_continues_where_it_stopped_after_the_console_running_it_stops() {
 }
 
 #[tokio::test]
+async fn a_stopping_console_finishes_the_step_it_is_on_and_hands_the_job_over_at_once() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    // A lease far longer than the test: another console may take the job only because it was released.
+    let lease = Duration::from_secs(600);
+    let (store, registry, first) = console("handover", lease).await;
+    register(&registry, "c1").await;
+    register(&registry, "c2").await;
+    let (root_id, _) = first.root("alice").await.expect("root");
+    let id = first
+        .start_setup(
+            spec(&["c1", "c2"], &root_id),
+            Some("meshdeck-test-license".into()),
+            "alice",
+        )
+        .await
+        .expect("start");
+    wait_for(120, "control plane step running", || async {
+        let steps = store.job_steps(&id).await.map_err(|e| e.to_string())?;
+        if steps
+            .iter()
+            .any(|s| s.step == "control-plane" && s.state == "running")
+        {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await;
+
+    // SIGTERM, as the console's main loop handles it: the steps under way finish, no next one starts.
+    let handed = first.hand_over(Duration::from_secs(120)).await;
+    assert_eq!(handed.released, vec![id.clone()], "{handed:?}");
+    assert!(handed.cut.is_empty(), "no step was cut short: {handed:?}");
+    assert!(first.stopping());
+    let steps = store.job_steps(&id).await.expect("steps");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.state != "running" && s.state != "failed"),
+        "every step finished or not begun: {steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.step == "control-plane" && s.state == "done"),
+        "the step under way finished: {steps:?}"
+    );
+    assert!(
+        steps.iter().any(|s| s.state == "pending"),
+        "the job was not run to its end: {steps:?}"
+    );
+    assert_eq!(
+        store.job(&id).await.expect("job").expect("job").state,
+        "running"
+    );
+    let events = store.job_events(&id, 0).await.expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.contains("handed over before the next step")),
+        "{events:?}"
+    );
+    // A stopping console takes nothing over.
+    assert!(first.resume_orphans().await.expect("resume").is_empty());
+
+    // Another console takes it at its first look, long before the lease would have run out.
+    let second = another_replica(&store, &registry, lease);
+    assert_eq!(
+        second.resume_orphans().await.expect("resume"),
+        vec![id.clone()]
+    );
+    assert_eq!(wait_finished(&store, &id, 300).await, "succeeded");
+}
+
+#[tokio::test]
 async fn a_failing_cluster_stops_alone_and_is_retried_alone() {
     let _l = WORLD_LOCK.lock().await;
     reset_all(&["c1", "c2"]).await;

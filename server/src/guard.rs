@@ -60,7 +60,10 @@ pub async fn client_addr(State(guard): State<Guard>, mut req: Request, next: Nex
         .unwrap_or_else(new_request_id);
     let span =
         tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let kind = crate::telemetry::route_kind(req.uri().path());
+    let started = std::time::Instant::now();
     let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
+    crate::telemetry::record(kind, resp.status(), started.elapsed());
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }

@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod guard;
+pub mod telemetry;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,8 +16,7 @@ use app::ssr::secrets::SecretBox;
 pub use app::ssr::state::AppState;
 use app::ssr::store::Store;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -52,6 +52,10 @@ pub struct Config {
     /// `--job-lease` / `MESHDECK_JOB_LEASE_SECS`: how long a job stays with a console that stopped renewing it
     /// before another takes it over (default 30 s).
     pub job_lease: std::time::Duration,
+    /// `--shutdown-grace` / `MESHDECK_SHUTDOWN_GRACE`: at SIGTERM, how long running jobs get to finish the
+    /// step they are on before they are stopped there and handed over (default 20 s; keep it under the pod's
+    /// termination grace period).
+    pub shutdown_grace: std::time::Duration,
     /// `--cluster-token-ttl` / `MESHDECK_CLUSTER_TOKEN_TTL`: seconds the console's tokens for onboarded
     /// clusters live (600–86400, default 3600); each is renewed after two thirds of that.
     pub cluster_token_ttl: i64,
@@ -79,6 +83,8 @@ pub enum ConfigError {
     Unknown(String),
     #[error("--job-lease: {0:?} is not a number of seconds between 2 and 3600")]
     BadLease(String),
+    #[error("--shutdown-grace: {0:?} is not a number of seconds between 0 and 3600")]
+    BadGrace(String),
     #[error("{flag}: {value:?} is not an http:// or https:// URL")]
     BadUrl { flag: String, value: String },
     #[error("{flag}: {message}")]
@@ -97,7 +103,7 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                       [--in-cluster NAME]
                       [--public-url URL] [--site-root DIR] [--helm PATH] [--operator-chart REF]
                       [--operator-chart-version V] [--job-lease SECONDS] [--cluster-token-ttl SECONDS]
-                      [--cluster-networks CIDRS]
+                      [--shutdown-grace SECONDS] [--cluster-networks CIDRS]
                       [--allow-loopback-clusters] [--trusted-proxies CIDRS] [--live-streams N]
                       [--oidc-issuer URL --oidc-client-id ID [--oidc-client-secret-file PATH] [--oidc-scopes S]
                        [--oidc-groups-claim C] [--oidc-username-claim C] [--oidc-label TEXT] [--oidc-ca-file PEM]
@@ -117,6 +123,8 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                                                    (default oci://us-docker.pkg.dev/solo-public/gloo-operator-helm/gloo-operator)
   --operator-chart-version MESHDECK_OPERATOR_CHART_VERSION  its version (needed for OCI/repository references)
   --job-lease          MESHDECK_JOB_LEASE_SECS     seconds before a job whose console stopped is taken over (default 30)
+  --shutdown-grace     MESHDECK_SHUTDOWN_GRACE     at SIGTERM, seconds running jobs get to finish their step before they
+                                                   are handed over to another console (default 20)
   --cluster-token-ttl  MESHDECK_CLUSTER_TOKEN_TTL  seconds the tokens of onboarded clusters live (600-86400, default 3600)
   --cluster-networks   MESHDECK_CLUSTER_NETWORKS   address ranges cluster API servers may be in, e.g. 10.0.0.0/8,fd00::/8
                                                    (default: any but loopback, link-local, multicast)
@@ -166,6 +174,7 @@ impl Config {
         let mut chart = env("MESHDECK_OPERATOR_CHART").unwrap_or(default_chart.reference);
         let mut chart_version = env("MESHDECK_OPERATOR_CHART_VERSION").or(default_chart.version);
         let mut lease = env("MESHDECK_JOB_LEASE_SECS").unwrap_or_else(|| "30".into());
+        let mut grace = env("MESHDECK_SHUTDOWN_GRACE").unwrap_or_else(|| "20".into());
         let mut token_ttl = env("MESHDECK_CLUSTER_TOKEN_TTL").unwrap_or_else(|| "3600".into());
         let mut site_root = env("MESHDECK_SITE_ROOT")
             .or_else(|| env("LEPTOS_SITE_ROOT"))
@@ -196,6 +205,7 @@ impl Config {
                 "--operator-chart" => chart = value()?,
                 "--operator-chart-version" => chart_version = Some(value()?),
                 "--job-lease" => lease = value()?,
+                "--shutdown-grace" => grace = value()?,
                 "--cluster-token-ttl" => token_ttl = value()?,
                 "--cluster-networks" => networks = value()?,
                 "--allow-loopback-clusters" => loopback = true,
@@ -226,6 +236,12 @@ impl Config {
             .filter(|s| (2..=3600).contains(s))
             .map(std::time::Duration::from_secs)
             .ok_or_else(|| ConfigError::BadLease(lease.clone()))?;
+        let shutdown_grace = grace
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s <= 3600)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| ConfigError::BadGrace(grace.clone()))?;
         let cluster_token_ttl = token_ttl
             .parse::<i64>()
             .ok()
@@ -276,6 +292,7 @@ impl Config {
                 version: chart_version.filter(|v| !v.is_empty()),
             },
             job_lease,
+            shutdown_grace,
             cluster_token_ttl,
             reach: mesh::connect::Reach {
                 networks,
@@ -733,65 +750,6 @@ async fn import(registry: &Registry, path: &std::path::Path) -> Result<(), Start
     Ok(())
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// Prometheus metrics, for a scraper bearing `MESHDECK_METRICS_TOKEN` (off when it is not set): the requests
-/// this console sent to each registered cluster's API server, plain requests and watches apart.
-async fn metrics(
-    State((state, token)): State<Health>,
-    headers: axum::http::HeaderMap,
-) -> (StatusCode, String) {
-    let Some(token) = token else {
-        return (
-            StatusCode::NOT_FOUND,
-            "metrics are off: set MESHDECK_METRICS_TOKEN\n".into(),
-        );
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // Compare in constant time.
-    let same = given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
-        return (StatusCode::UNAUTHORIZED, "bearer token required\n".into());
-    }
-    let clusters = state.registry.list().await.unwrap_or_default();
-    let mut out = String::from(
-        "# HELP meshdeck_kube_requests_total Requests sent to each cluster's API server (watches apart).\n\
-         # TYPE meshdeck_kube_requests_total counter\n",
-    );
-    for (server, requests, watches) in mesh::connect::request_counts() {
-        for (record, _) in clusters.iter().filter(|(r, _)| r.server == server) {
-            out.push_str(&format!(
-                "meshdeck_kube_requests_total{{cluster=\"{}\",kind=\"request\"}} {requests}\n\
-                 meshdeck_kube_requests_total{{cluster=\"{}\",kind=\"watch\"}} {watches}\n",
-                record.name, record.name
-            ));
-        }
-    }
-    (StatusCode::OK, out)
-}
-
-/// What the health and metrics routes need.
-type Health = (AppState, Option<std::sync::Arc<str>>);
-
-async fn readyz(State((state, _)): State<Health>) -> (StatusCode, &'static str) {
-    if state.store.ping().await {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
-    }
-}
-
 /// Server functions accept bodies up to this size, so an oversize kubeconfig reaches the validation that
 /// explains the limit instead of a bare 413.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -834,9 +792,9 @@ pub fn router(console: Console) -> Router {
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(leptos);
     let health = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(telemetry::healthz))
+        .route("/readyz", get(telemetry::readyz))
+        .route("/metrics", get(telemetry::metrics))
         .with_state((state.clone(), metrics_token));
     let live = Router::new()
         .route("/live/jobs/{id}", get(app::ssr::live::job_stream))
@@ -1051,6 +1009,15 @@ mod tests {
         assert_eq!(
             Config::from_args(&args(&["--verbose"]), env(&[])),
             Err(ConfigError::Unknown("--verbose".into()))
+        );
+        assert_eq!(
+            Config::from_args(&args(&["--shutdown-grace", "soon"]), env(&[])),
+            Err(ConfigError::BadGrace("soon".into()))
+        );
+        assert_eq!(
+            Config::from_args(&[], env(&[("MESHDECK_SHUTDOWN_GRACE", "7")]))
+                .map(|c| c.shutdown_grace),
+            Ok(std::time::Duration::from_secs(7))
         );
     }
 }

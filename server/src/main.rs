@@ -1,6 +1,7 @@
 //! `meshdeck serve`: starts the console server. `meshdeck backup OUT` / `meshdeck restore IN`: the embedded
 //! SQLite store. `meshdeck --version`.
 
+use std::future::IntoFuture;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -118,19 +119,62 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     // The one line scripts and people look for.
     tracing::info!("listening on http://{local}");
+    let jobs = console.state.jobs.clone();
+    let notifier = console.state.notifier.clone();
+    let grace = config.shutdown_grace;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     // With each connection's address: sign-in throttling keys on the client's address.
-    axum::serve(
+    let server = axum::serve(
         listener,
         server::router(console).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-            }
-            tracing::info!("shutting down");
-        })
-        .await?;
+    .with_graceful_shutdown(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+    .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => return Ok(served?),
+        () = stop_signal() => {}
+    }
+    // Stopping (SIGTERM from Kubernetes, or Ctrl-C): no new connections, /readyz answers 503, live views
+    // end (browsers reconnect elsewhere), running jobs finish their step and are handed over (see
+    // `Jobs::hand_over`), requests under way complete.
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "stopping: running jobs finish their step, then are handed over"
+    );
+    let _ = stop.send(true);
+    let handing = tokio::spawn(async move { jobs.hand_over(grace).await });
+    notifier.stopping();
+    if tokio::time::timeout(grace + std::time::Duration::from_secs(5), &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still open after the grace period: stopping anyway");
+    }
+    let handed = handing.await?;
+    tracing::info!(
+        handed_over = handed.released.len(),
+        stopped_mid_step = handed.cut.len(),
+        "stopped"
+    );
     Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
 }

@@ -281,6 +281,15 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
     );
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // A stop gives running jobs their grace to finish a step, and the pod time beyond it to close.
+    let grace = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "MESHDECK_SHUTDOWN_GRACE")
+        .and_then(|e| e["value"].as_str()?.parse::<i64>().ok())
+        .expect("the chart sets the shutdown grace");
+    assert_eq!(pod["terminationGracePeriodSeconds"], grace + 15);
     let pvc = get("pvc", "md-meshdeck-data").await;
     assert_eq!(pvc["status"]["phase"], "Bound");
     let secret = get("secret", "md-meshdeck").await;

@@ -292,6 +292,28 @@ async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_other_on
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no request count for {c}: {}", a.body));
         assert!(n > 10, "{c}: {n} requests");
+        assert!(
+            a.body
+                .contains(&format!("meshdeck_cluster_watched{{cluster=\"{c}\"}} ")),
+            "{c}'s watch state: {}",
+            a.body
+        );
+    }
+    // What the console answered, its jobs (the store's, every replica's) and its live views.
+    for line in [
+        "meshdeck_http_requests_total{route=\"health\",status=\"4xx\"} ",
+        "meshdeck_http_request_duration_seconds_count{route=\"health\"} ",
+        "meshdeck_jobs{state=\"succeeded\"} ",
+        "meshdeck_jobs_running_here 0",
+        "meshdeck_live_streams 0",
+        "meshdeck_stopping 0",
+        "meshdeck_build_info{version=",
+    ] {
+        assert!(
+            a.body.contains(line),
+            "{line} missing from /metrics:\n{}",
+            a.body
+        );
     }
     drop(second);
 }

@@ -92,6 +92,7 @@ impl From<jobs::Error> for AppError {
             jobs::Error::Invalid { field, message } => AppError::invalid(field, message),
             jobs::Error::Ca(e) => AppError::invalid("root", e.to_string()),
             jobs::Error::Store(e) => e.into(),
+            e @ jobs::Error::HandedOver => AppError::Busy(format!("{e}; try again in a moment")),
             other @ (jobs::Error::Sealed | jobs::Error::Unrecorded(_)) => incident(other),
         }
     }

@@ -45,6 +45,10 @@ pub(crate) struct Owner {
 impl Owner {
     /// Opens a stream for the signed-in user of `session`, within the limits.
     pub(crate) async fn open(state: AppState, session: &Session) -> Result<Owner, Response> {
+        if state.jobs.stopping() {
+            // It would miss the notice that ends the others: the browser reconnects to another console.
+            return Err(error(AppError::Busy("this console is stopping".into())));
+        }
         let user = match user_in(session, &state).await {
             Ok(Some(u)) => u,
             Ok(None) => return Err(error(AppError::Unauthenticated)),
@@ -71,6 +75,7 @@ impl Owner {
         match n {
             Notice::SessionEnded { session } => self.session_id.as_deref() == Some(session),
             Notice::UserSessionsEnded { user } => *user == self.user,
+            Notice::Stopping => true,
             Notice::Job { .. } | Notice::Portal { .. } | Notice::Checked { .. } => false,
         }
     }

@@ -29,6 +29,10 @@ pub enum Notice {
     /// A check report was kept (a run from the Checks page, or a job's verification): the topology reads
     /// the licenses it found.
     Checked { report: String },
+    /// This console is stopping: its live streams end (browsers reconnect, to another replica or to the
+    /// next console). Local only, never passed to other replicas.
+    #[serde(skip)]
+    Stopping,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -144,6 +148,12 @@ impl Notifier {
                 tracing::warn!("passing a notice to the other replicas: {e}");
             }
         }
+    }
+
+    /// Ends every live stream of this process (the console is stopping), so that a graceful shutdown is not
+    /// held up by browsers following a job or the topology.
+    pub fn stopping(&self) {
+        let _ = self.inner.tx.send(Notice::Stopping);
     }
 
     /// Passes on what other replicas publish (Postgres only; nothing to do on SQLite). Reconnects after a

@@ -54,6 +54,9 @@ pub enum Error {
     /// answers again — by this console or another.
     #[error("could not record the job's progress: {0}")]
     Unrecorded(String),
+    /// This console is stopping: the job stops before its next step and another console continues it.
+    #[error("handed over: this console is stopping")]
+    HandedOver,
 }
 
 fn describe_holders(h: &[Holder]) -> String {
@@ -173,7 +176,19 @@ struct Inner {
     updates: broadcast::Sender<Update>,
     /// Tells live streams (here and in other replicas) that a job changed.
     notifier: Notifier,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The running jobs' tasks, by job id.
+    tasks: Mutex<Vec<(String, tokio::task::JoinHandle<()>)>>,
+    /// Set when the console stops: no job starts a new step or a new task; see [`Jobs::hand_over`].
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// What [`Jobs::hand_over`] did.
+#[derive(Debug, Default)]
+pub struct HandOver {
+    /// Jobs released for another console (their lease ended at once).
+    pub released: Vec<String>,
+    /// Of those, the ones stopped mid-step when the grace period ended (that step runs again).
+    pub cut: Vec<String>,
 }
 
 mod requests;
@@ -203,6 +218,7 @@ impl Jobs {
                 updates: broadcast::channel(1024).0,
                 notifier,
                 tasks: Mutex::new(vec![]),
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -452,6 +468,9 @@ impl Jobs {
 
     /// Takes over the jobs whose replica stopped (lease expired) and continues them. Call at start.
     pub async fn resume_orphans(&self) -> Result<Vec<String>> {
+        if self.stopping() {
+            return Ok(vec![]);
+        }
         let ids = self
             .inner
             .store
@@ -478,7 +497,7 @@ impl Jobs {
 
     /// Stops every job task of this process at once, as a crash would (for tests of resumption).
     pub fn abort_all(&self) {
-        for t in self
+        for (_, t) in self
             .inner
             .tasks
             .lock()
@@ -489,8 +508,86 @@ impl Jobs {
         }
     }
 
+    /// How many jobs this console is running now.
+    pub fn running_here(&self) -> usize {
+        self.inner
+            .tasks
+            .lock()
+            .map(|t| t.iter().filter(|(_, h)| !h.is_finished()).count())
+            .unwrap_or(0)
+    }
+
+    /// Whether this console is stopping (no new step, no new job task).
+    pub fn stopping(&self) -> bool {
+        self.inner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The console is stopping: every running job finishes the step it is on and stops before the next
+    /// (or ends, if that was its last); after `grace` the ones still inside a step are stopped there. Then
+    /// every job this console held is released at once — its lease ended, a line in its log — so another
+    /// console (another replica now, or this one's successor at its start) continues it from its first
+    /// step not done, instead of waiting for the lease to run out. Steps are idempotent (server-side apply,
+    /// `helm upgrade --install`), so a step cut short simply runs again.
+    pub async fn hand_over(&self, grace: Duration) -> HandOver {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let running = self.running_here();
+            if running == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut out = HandOver::default();
+        for (id, h) in self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
+        {
+            if !h.is_finished() {
+                h.abort();
+                out.cut.push(id);
+            }
+        }
+        match self.inner.store.release_leases(&self.inner.replica).await {
+            Ok(ids) => out.released = ids,
+            Err(e) => {
+                tracing::error!(
+                    "releasing the jobs' leases (they are taken over when the leases run out): {e}"
+                )
+            }
+        }
+        for id in &out.released {
+            let message = if out.cut.contains(id) {
+                "this console stopped while a step ran; another console runs that step again and continues"
+            } else {
+                "this console is stopping: handed over before the next step; another console continues"
+            };
+            self.event(id, None, None, "info", message).await;
+            tracing::info!(job = %id, "{message}");
+        }
+        out
+    }
+
     fn spawn(&self, id: String) {
+        if self.stopping() {
+            // Started while the console stops: leave it to another console, at once.
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.inner.store.release_leases(&this.inner.replica).await {
+                    tracing::warn!(job = %id, "releasing the job's lease: {e}");
+                }
+            });
+            return;
+        }
         let this = self.clone();
+        let job = id.clone();
         // The job and its lease renewal live in one task: when the task stops, so does the lease (and any
         // helm it started, which is killed when dropped).
         let handle = tokio::spawn(async move {
@@ -537,8 +634,8 @@ impl Jobs {
             }
         });
         if let Ok(mut t) = self.inner.tasks.lock() {
-            t.retain(|h| !h.is_finished());
-            t.push(handle);
+            t.retain(|(_, h)| !h.is_finished());
+            t.push((job, handle));
         }
     }
 
@@ -624,6 +721,9 @@ impl Jobs {
         changed: Option<bool>,
         message: Option<&str>,
     ) -> Result<()> {
+        if state == "running" && self.stopping() {
+            return Err(Error::HandedOver);
+        }
         let st = &self.inner.store;
         self.recorded("a step", || {
             st.set_step(job, cluster, step, state, changed, message)

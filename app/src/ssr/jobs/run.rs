@@ -10,6 +10,11 @@ impl Jobs {
     pub(super) async fn run(&self, id: &str) {
         match self.run_inner(id).await {
             Ok(()) => {}
+            // Released by `hand_over`, for another console.
+            Err(Error::HandedOver) => tracing::info!(
+                job = id,
+                "stopped before its next step: this console is stopping"
+            ),
             Err(e @ Error::Unrecorded(_)) => {
                 // Not finished on purpose: the lease runs out and the job is continued when the database
                 // answers (resume_orphans, every 15 s).

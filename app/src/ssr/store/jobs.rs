@@ -389,4 +389,28 @@ impl Store {
         .await)?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
+
+    /// Ends the leases of every running job `owner` holds (a console stopping): another console takes them
+    /// over at its next look instead of when the leases run out. Returns their ids.
+    pub async fn release_leases(&self, owner: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_db!(self, |p| {
+            sqlx::query_as(
+            "UPDATE jobs SET lease_until = 0 WHERE lease_owner = $1 AND state = 'running' RETURNING id"
+        )
+        .bind(owner)
+        .fetch_all(p)
+        .await
+        })?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// How many jobs are in each state (for `/metrics`).
+    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = on_db!(self, |p| sqlx::query_as(
+            "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state"
+        )
+        .fetch_all(p)
+        .await)?;
+        Ok(rows)
+    }
 }
