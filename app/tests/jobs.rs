@@ -231,16 +231,13 @@ async fn a_setup_job_takes_its_clusters_to_all_checks_green_and_holds_them_while
     }
 }
 
-#[tokio::test]
-async fn a_job_continues_where_it_stopped_after_the_console_running_it_stops() {
-    let _l = WORLD_LOCK.lock().await;
-    reset_all(&["c1", "c2"]).await;
-    let lease = Duration::from_secs(2);
-    let (store, registry, first) = console("resume", lease).await;
+/// A console running a setup of c1 and c2, caught while the control plane is being installed somewhere.
+async fn setup_under_way(tag: &str, lease: Duration) -> (Store, Registry, Jobs, String) {
+    let (store, registry, jobs) = console(tag, lease).await;
     register(&registry, "c1").await;
     register(&registry, "c2").await;
-    let (root_id, _) = first.root("alice").await.expect("root");
-    let id = first
+    let (root_id, _) = jobs.root("alice").await.expect("root");
+    let id = jobs
         .start_setup(
             spec(&["c1", "c2"], &root_id),
             Some("meshdeck-test-license".into()),
@@ -248,7 +245,6 @@ async fn a_job_continues_where_it_stopped_after_the_console_running_it_stops() {
         )
         .await
         .expect("start");
-    // Stop it once the control plane is being installed somewhere.
     wait_for(120, "control plane step running", || async {
         let steps = store.job_steps(&id).await.map_err(|e| e.to_string())?;
         if steps
@@ -261,6 +257,15 @@ async fn a_job_continues_where_it_stopped_after_the_console_running_it_stops() {
         }
     })
     .await;
+    (store, registry, jobs, id)
+}
+
+#[tokio::test]
+async fn a_job_continues_where_it_stopped_after_the_console_running_it_stops() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    let lease = Duration::from_secs(2);
+    let (store, registry, first, id) = setup_under_way("resume", lease).await;
     first.abort_all();
     let before = store.job_steps(&id).await.expect("steps");
     let done_before: Vec<(String, String, Option<i64>)> = before
@@ -311,30 +316,7 @@ async fn a_stopping_console_finishes_the_step_it_is_on_and_hands_the_job_over_at
     reset_all(&["c1", "c2"]).await;
     // A lease far longer than the test: another console may take the job only because it was released.
     let lease = Duration::from_secs(600);
-    let (store, registry, first) = console("handover", lease).await;
-    register(&registry, "c1").await;
-    register(&registry, "c2").await;
-    let (root_id, _) = first.root("alice").await.expect("root");
-    let id = first
-        .start_setup(
-            spec(&["c1", "c2"], &root_id),
-            Some("meshdeck-test-license".into()),
-            "alice",
-        )
-        .await
-        .expect("start");
-    wait_for(120, "control plane step running", || async {
-        let steps = store.job_steps(&id).await.map_err(|e| e.to_string())?;
-        if steps
-            .iter()
-            .any(|s| s.step == "control-plane" && s.state == "running")
-        {
-            Ok(())
-        } else {
-            Err("not yet".to_string())
-        }
-    })
-    .await;
+    let (store, registry, first, id) = setup_under_way("handover", lease).await;
 
     // SIGTERM, as the console's main loop handles it: the steps under way finish, no next one starts.
     let handed = first.hand_over(Duration::from_secs(120)).await;
