@@ -50,13 +50,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match run(&args[1..]).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(&args[1..]).await {
+        Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Stopped: exit now. Returning would drop the runtime, which waits for work on blocking threads (such as
+    // the browser files' compression at start) and so could hold a stop up for minutes.
+    std::process::exit(code)
 }
 
 /// What a command answers, on stdout.
