@@ -187,13 +187,14 @@ struct Layer {
     tar_size: u64,
 }
 
-fn write_layer(a: &Args, root: &Path, blobs: &Path) -> Result<Layer> {
-    let tmp = blobs.join(".layer.tmp");
-    let file = io::BufWriter::new(fs::File::create(&tmp)?);
-    let gz = GzBuilder::new()
-        .mtime(0)
-        .write(Hashing::new(file), Compression::new(6));
-    let mut tar = tar::Builder::new(Hashing::new(gz));
+/// Appends every entry under `root`, sorted, as the image wants it: every time `created`, owners root unless
+/// `owners` names the path, modes 0755/0644 (1777 for a sticky folder).
+fn append_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    root: &Path,
+    created: i64,
+    owners: &BTreeMap<String, (u64, u64)>,
+) -> Result<()> {
     for rel in entries(root)? {
         let path = root.join(&rel);
         let meta = fs::symlink_metadata(&path)?;
@@ -201,8 +202,8 @@ fn write_layer(a: &Args, root: &Path, blobs: &Path) -> Result<Layer> {
             .to_str()
             .ok_or_else(|| anyhow!("{}: not UTF-8", rel.display()))?;
         let mut h = tar::Header::new_gnu();
-        h.set_mtime(a.created.max(0) as u64);
-        let (uid, gid) = a.owners.get(name).copied().unwrap_or((0, 0));
+        h.set_mtime(created.max(0) as u64);
+        let (uid, gid) = owners.get(name).copied().unwrap_or((0, 0));
         h.set_uid(uid);
         h.set_gid(gid);
         let ft = meta.file_type();
@@ -236,6 +237,17 @@ fn write_layer(a: &Args, root: &Path, blobs: &Path) -> Result<Layer> {
             );
         }
     }
+    Ok(())
+}
+
+fn write_layer(a: &Args, root: &Path, blobs: &Path) -> Result<Layer> {
+    let tmp = blobs.join(".layer.tmp");
+    let file = io::BufWriter::new(fs::File::create(&tmp)?);
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .write(Hashing::new(file), Compression::new(6));
+    let mut tar = tar::Builder::new(Hashing::new(gz));
+    append_tree(&mut tar, root, a.created, &a.owners)?;
     let (gz, diff_id, tar_size) = tar.into_inner()?.finish();
     let (file, digest, size) = gz.finish()?.finish();
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
@@ -462,28 +474,8 @@ fn run(a: &Args) -> Result<()> {
 fn write_layout_tar(a: &Args, path: &Path) -> Result<()> {
     let tmp = path.with_extension("tar.tmp");
     let mut tar = tar::Builder::new(io::BufWriter::new(fs::File::create(&tmp)?));
-    for rel in entries(&a.out)? {
-        let full = a.out.join(&rel);
-        let meta = fs::metadata(&full)?;
-        let name = rel
-            .to_str()
-            .ok_or_else(|| anyhow!("{}: not UTF-8", rel.display()))?;
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(a.created.max(0) as u64);
-        h.set_uid(0);
-        h.set_gid(0);
-        if meta.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            tar.append_data(&mut h, format!("{name}/"), io::empty())?;
-        } else {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(meta.len());
-            tar.append_data(&mut h, name, fs::File::open(&full)?)?;
-        }
-    }
+    // Nothing in a layout is owned by anyone but root, executable or sticky: the same rules give 0644/0755.
+    append_tree(&mut tar, &a.out, a.created, &BTreeMap::new())?;
     tar.into_inner()?
         .into_inner()
         .map_err(|e| e.into_error())?

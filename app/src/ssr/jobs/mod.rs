@@ -497,15 +497,18 @@ impl Jobs {
 
     /// Stops every job task of this process at once, as a crash would (for tests of resumption).
     pub fn abort_all(&self) {
-        for (_, t) in self
-            .inner
+        for (_, t) in self.take_tasks() {
+            t.abort();
+        }
+    }
+
+    /// This process's job tasks, taken out of the list.
+    fn take_tasks(&self) -> Vec<(String, tokio::task::JoinHandle<()>)> {
+        self.inner
             .tasks
             .lock()
             .map(|mut t| std::mem::take(&mut *t))
             .unwrap_or_default()
-        {
-            t.abort();
-        }
     }
 
     /// How many jobs this console is running now.
@@ -543,13 +546,7 @@ impl Jobs {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let mut out = HandOver::default();
-        for (id, h) in self
-            .inner
-            .tasks
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default()
-        {
+        for (id, h) in self.take_tasks() {
             if !h.is_finished() {
                 h.abort();
                 out.cut.push(id);
