@@ -617,6 +617,7 @@ spec:
 
 // The team portal's tests, after these (they register clusters the first tests register through the page).
 await import('./portal.mjs');
+await import('./day2.mjs');
 // Least-privilege access: it registers (and revokes) one more cluster.
 await import('./access.mjs');
 // Single sign-on last: it adds group mappings and accounts the tests above do not expect.

@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/teams") view=pages::TeamsPage ssr=SsrMode::Async />
                 <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=pages::SetupPage ssr=SsrMode::Async />
+                <Route path=path!("/mesh") view=pages::MeshPage ssr=SsrMode::Async />
                 <Route path=path!("/topology") view=pages::TopologyPage ssr=SsrMode::Async />
                 <Route path=path!("/checks") view=pages::ChecksPage ssr=SsrMode::Async />
                 <Route path=path!("/activity") view=pages::ActivityPage ssr=SsrMode::Async />

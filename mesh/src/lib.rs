@@ -17,6 +17,7 @@ pub mod objects;
 pub mod operator;
 pub mod portal;
 pub mod preflight;
+pub mod remove;
 pub mod setup;
 pub mod topology;
 pub mod watch;

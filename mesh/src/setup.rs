@@ -218,7 +218,7 @@ fn advice_for(e: &kube::Error) -> &'static str {
 }
 
 impl StepError {
-    fn new(
+    pub(crate) fn new(
         cluster: &ClusterName,
         step: &str,
         message: impl Into<String>,
@@ -232,7 +232,7 @@ impl StepError {
         }
     }
 
-    fn kube(cluster: &ClusterName, step: &str, what: &str, e: &kube::Error) -> Self {
+    pub(crate) fn kube(cluster: &ClusterName, step: &str, what: &str, e: &kube::Error) -> Self {
         Self::new(
             cluster,
             step,
@@ -962,200 +962,6 @@ pub async fn verify(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-/// What removing a cluster's mesh deletes, in order (the reverse of the setup), with the commands by hand.
-/// The Gateway API CRDs stay: other software may use them.
-pub fn removal_plan(cluster: &ClusterName, others: &[ClusterName]) -> Vec<(String, String)> {
-    let mut out = vec![];
-    for o in others {
-        out.push((
-            format!("{o}: Gateway {EASTWEST_NAMESPACE}/istio-remote-peer-{cluster} (if Meshdeck made it)"),
-            format!("kubectl --context {o} -n {EASTWEST_NAMESPACE} delete gateway istio-remote-peer-{cluster}"),
-        ));
-    }
-    let c = cluster.as_str();
-    out.extend([
-        (
-            format!("{c}: peer gateways Meshdeck made in {EASTWEST_NAMESPACE}"),
-            format!("kubectl --context {c} -n {EASTWEST_NAMESPACE} delete gateways -l '!gloo.solo.io/distributed-from' --field-selector metadata.name!={EASTWEST_NAME}"),
-        ),
-        (
-            format!("{c}: Gateway {EASTWEST_NAMESPACE}/{EASTWEST_NAME}"),
-            format!("kubectl --context {c} -n {EASTWEST_NAMESPACE} delete gateway {EASTWEST_NAME}"),
-        ),
-        (
-            format!("{c}: ServiceMeshController {OPERATOR_NAMESPACE}/{SMC_NAME} (the operator removes istiod, ztunnel, CNI)"),
-            format!("kubectl --context {c} -n {OPERATOR_NAMESPACE} delete servicemeshcontroller {SMC_NAME} --wait"),
-        ),
-        (
-            format!("{c}: ConfigMap {OPERATOR_NAMESPACE}/gloo-extensions-config"),
-            format!("kubectl --context {c} -n {OPERATOR_NAMESPACE} delete configmap gloo-extensions-config"),
-        ),
-        (
-            format!("{c}: Helm release {}", operator::RELEASE),
-            format!("helm --kube-context {c} -n {OPERATOR_NAMESPACE} uninstall {}", operator::RELEASE),
-        ),
-        (
-            format!("{c}: Secret {OPERATOR_NAMESPACE}/{}", operator::LICENSE_SECRET),
-            format!("kubectl --context {c} -n {OPERATOR_NAMESPACE} delete secret {}", operator::LICENSE_SECRET),
-        ),
-        (
-            format!("{c}: Secret {ISTIO_NAMESPACE}/cacerts"),
-            format!("kubectl --context {c} -n {ISTIO_NAMESPACE} delete secret cacerts"),
-        ),
-    ]);
-    out
-}
-
-async fn delete_if_ours(
-    t: &Target,
-    ar: &ApiResource,
-    ns: &str,
-    name: &str,
-    step: &str,
-    only_ours: bool,
-) -> Result<bool, StepError> {
-    let api = Api::<DynamicObject>::namespaced_with(t.client.clone(), ns, ar);
-    let Some(obj) = api
-        .get_opt(name)
-        .await
-        .map_err(|e| StepError::kube(&t.name, step, &format!("reading {ns}/{name}"), &e))?
-    else {
-        return Ok(false);
-    };
-    if only_ours
-        && !obj
-            .managed_fields()
-            .iter()
-            .any(|m| m.manager.as_deref() == Some(crate::FIELD_MANAGER))
-    {
-        return Ok(false);
-    }
-    api.delete(name, &DeleteParams::default())
-        .await
-        .map_err(|e| StepError::kube(&t.name, step, &format!("deleting {ns}/{name}"), &e))?;
-    Ok(true)
-}
-
-/// Removes a cluster's mesh in the reverse order of the setup ([`removal_plan`]): peers' gateways to it,
-/// its own peer and east-west gateways, the control plane (waiting until the operator has removed it), the
-/// extensions ConfigMap, the operator release, the license Secret and `cacerts`. Safe to re-run.
-#[tracing::instrument(skip_all, fields(cluster = %t.name))]
-pub async fn remove_cluster(
-    t: &Target,
-    others: &[Target],
-    helm: &std::path::Path,
-    progress: Progress<'_>,
-) -> StepResult {
-    let step = "Remove";
-    let gw = gateway_resource();
-    let peer_name = format!("istio-remote-peer-{}", t.name);
-    let mut changed = false;
-    for o in others {
-        if delete_if_ours(o, &gw, EASTWEST_NAMESPACE, &peer_name, step, true).await? {
-            progress(format!("removed {peer_name} from {}", o.name));
-            changed = true;
-        }
-    }
-    let gateways = Api::<DynamicObject>::namespaced_with(t.client.clone(), EASTWEST_NAMESPACE, &gw)
-        .list(&Default::default())
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default();
-    for g in gateways
-        .iter()
-        .filter(|g| g.data["spec"]["gatewayClassName"] == "istio-remote")
-    {
-        if delete_if_ours(t, &gw, EASTWEST_NAMESPACE, &g.name_any(), step, true).await? {
-            progress(format!("removed {}", g.name_any()));
-            changed = true;
-        }
-    }
-    if delete_if_ours(t, &gw, EASTWEST_NAMESPACE, EASTWEST_NAME, step, false).await? {
-        progress("removed the east-west gateway".into());
-        changed = true;
-    }
-    let smc_api = Api::<DynamicObject>::namespaced_with(
-        t.client.clone(),
-        OPERATOR_NAMESPACE,
-        &smc_resource(),
-    );
-    match smc_api.get_opt(SMC_NAME).await {
-        Ok(Some(_)) => {
-            smc_api
-                .delete(SMC_NAME, &DeleteParams::default())
-                .await
-                .map_err(|e| {
-                    StepError::kube(&t.name, step, "deleting the ServiceMeshController", &e)
-                })?;
-            progress("deleting the ServiceMeshController; waiting for the operator to remove the control plane".into());
-            let start = Instant::now();
-            while smc_api.get_opt(SMC_NAME).await.ok().flatten().is_some() {
-                if start.elapsed() > WAIT {
-                    return Err(StepError::new(
-                        &t.name,
-                        step,
-                        "the ServiceMeshController is still being deleted",
-                        "Look at the operator's log, then retry",
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            changed = true;
-        }
-        Ok(None) => {}
-        // No operator CRD: nothing was installed.
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => {
-            return Err(StepError::kube(
-                &t.name,
-                step,
-                "reading the ServiceMeshController",
-                &e,
-            ));
-        }
-    }
-    let cm = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"));
-    changed |= delete_if_ours(
-        t,
-        &cm,
-        OPERATOR_NAMESPACE,
-        "gloo-extensions-config",
-        step,
-        false,
-    )
-    .await?;
-    if operator::uninstall(helm, &t.creds).await.map_err(|e| {
-        StepError::new(
-            &t.name,
-            step,
-            e.to_string(),
-            "Fix the cause above, then retry the removal",
-        )
-    })? {
-        progress(format!("uninstalled {}", operator::RELEASE));
-        changed = true;
-    }
-    let secret = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret"));
-    changed |= delete_if_ours(
-        t,
-        &secret,
-        OPERATOR_NAMESPACE,
-        operator::LICENSE_SECRET,
-        step,
-        true,
-    )
-    .await?;
-    changed |= delete_if_ours(t, &secret, ISTIO_NAMESPACE, "cacerts", step, false).await?;
-    Ok(Outcome {
-        changed,
-        summary: if changed {
-            "the mesh was removed from this cluster".into()
-        } else {
-            "nothing to remove".into()
-        },
-    })
 }
 
 /// One step of a cluster's plan: what it writes, compared with the cluster, and the commands by hand.

@@ -383,12 +383,25 @@ impl Expectation {
         clusters: &[ClusterName],
         linked: impl Fn(&ClusterName, &ClusterName) -> bool,
     ) {
+        self.choose_where(clusters, |_, _| true, linked);
+    }
+
+    /// Like [`Expectation::choose`], deciding only the ordered pairs `decides` names (a mesh grown by some
+    /// clusters decides the pairs that involve them; its members' links with each other stay as chosen).
+    pub fn choose_where(
+        &mut self,
+        clusters: &[ClusterName],
+        decides: impl Fn(&ClusterName, &ClusterName) -> bool,
+        linked: impl Fn(&ClusterName, &ClusterName) -> bool,
+    ) {
         let chosen = std::sync::Arc::make_mut(&mut self.chosen);
         for a in clusters {
-            let row = chosen.entry(a.clone()).or_default();
             for b in clusters {
-                if a != b {
-                    row.insert(b.clone(), linked(a, b));
+                if a != b && decides(a, b) {
+                    chosen
+                        .entry(a.clone())
+                        .or_default()
+                        .insert(b.clone(), linked(a, b));
                 }
             }
         }

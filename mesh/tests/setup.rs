@@ -8,6 +8,7 @@ use mesh::checks::{CheckId, Status};
 use mesh::ids::{ClusterName, NetworkName};
 use mesh::objects::DataPlane;
 use mesh::operator;
+use mesh::remove::{self, Removal};
 use mesh::setup::{self, ClusterSetup, Peering, Settings, Step, Target};
 use testworld::*;
 
@@ -251,21 +252,72 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
         other => panic!("{other:?}"),
     }
 
-    // Removing c3's mesh: its peers' gateways to it go, then its own objects, in reverse order; twice is fine.
-    let plan = setup::removal_plan(
-        &targets[2].name,
-        &[targets[0].name.clone(), targets[1].name.clone()],
+    // Removing c3's mesh: its peers' gateways to it go first, then its own objects in the reverse order of
+    // the setup (cacerts because asked); a peer gateway someone else made stays and is named; twice is fine.
+    kubectl_ok(
+        "c3",
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: istio-remote-peer-by-hand\n  namespace: istio-eastwest\nspec:\n  gatewayClassName: istio-remote\n  addresses:\n  - type: IPAddress\n    value: 192.0.2.9\n  listeners:\n  - name: cross-network\n    port: 15008\n    protocol: HBONE\n    tls:\n      mode: Passthrough\n",
+        ),
+    )
+    .await;
+    let found = remove::survey(&targets[2], Removal::PeerGateways)
+        .await
+        .expect("survey");
+    assert!(
+        found.contains(&(
+            "Gateway".into(),
+            "istio-eastwest/istio-remote-peer-by-hand".into(),
+            remove::Found::Foreign
+        )) && found.contains(&(
+            "Gateway".into(),
+            "istio-eastwest/istio-remote-peer-c1".into(),
+            remove::Found::Ours
+        )),
+        "{found:?}"
+    );
+    let options = remove::RemoveOptions {
+        cacerts: true,
+        gateway_api: false,
+    };
+    let remove_all = || async {
+        let mut changed = false;
+        let mut summaries = vec![];
+        for peer in &targets[..2] {
+            let o = remove::unpeer(peer, &targets[2].name, &quiet)
+                .await
+                .expect("unpeer");
+            changed |= o.changed;
+        }
+        for step in Removal::steps(options) {
+            let o = remove::run(step, &targets[2], &bin("helm"), &quiet)
+                .await
+                .expect("remove");
+            changed |= o.changed;
+            summaries.push(o.summary);
+        }
+        (changed, summaries)
+    };
+    let (changed, summaries) = remove_all().await;
+    assert!(changed);
+    assert!(
+        summaries[0].contains(
+            "left in place (not made by Meshdeck): Gateway istio-eastwest/istio-remote-peer-by-hand"
+        ),
+        "{summaries:?}"
     );
     assert!(
-        plan[0]
-            .0
-            .starts_with("c1: Gateway istio-eastwest/istio-remote-peer-c3"),
-        "{plan:?}"
-    );
-    let removed = setup::remove_cluster(&targets[2], &targets[..2], &bin("helm"), &quiet)
+        get_json(
+            "c3",
+            &gateway_ar(),
+            "istio-eastwest",
+            "istio-remote-peer-by-hand"
+        )
         .await
-        .expect("remove");
-    assert!(removed.changed);
+        .is_some(),
+        "someone else's gateway stays"
+    );
     assert!(
         get_json(
             "c1",
@@ -302,10 +354,8 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
             .ok,
         "release uninstalled"
     );
-    let again = setup::remove_cluster(&targets[2], &targets[..2], &bin("helm"), &quiet)
-        .await
-        .expect("again");
-    assert!(!again.changed, "{again:?}");
+    let (again, summaries) = remove_all().await;
+    assert!(!again, "{summaries:?}");
 
     // Unlink removes exactly what linking created: one direction only.
     setup::unlink(&targets[0], &targets[1].name)

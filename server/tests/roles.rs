@@ -209,6 +209,56 @@ fn rows() -> Vec<Row> {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         row(
+            "list_meshes",
+            Some(Role::Viewer),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "preflight_grow",
+            Some(Role::Operator),
+            Json(json!({"request": {"mesh": "no-such-job", "clusters": ["c9"]}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "plan_grow",
+            Some(Role::Viewer),
+            Json(json!({"request": {"mesh": "no-such-job", "clusters": ["c9"]}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_grow",
+            Some(Role::Operator),
+            Json(
+                json!({"request": {"mesh": "no-such-job", "clusters": ["c9"], "links": {"mode": "both-ways"}}}),
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "plan_remove",
+            Some(Role::Viewer),
+            Json(json!({"request": {"mesh": "no-such-job", "cluster": "c9"}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_remove",
+            Some(Role::Operator),
+            Json(json!({"request": {"mesh": "no-such-job", "cluster": "c9", "cacerts": true}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "plan_unlink",
+            Some(Role::Viewer),
+            Json(json!({"request": {"mesh": "no-such-job", "pairs": [["c1", "c2"]]}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_unlink",
+            Some(Role::Operator),
+            Json(json!({"request": {"mesh": "no-such-job", "pairs": [["c1", "c2"]]}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),

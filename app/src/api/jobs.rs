@@ -17,20 +17,13 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
     use crate::ssr::{session, state::state};
     session::respond(
         async {
-            let overridden = request
-                .override_reason
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(String::from);
+            let overridden = override_of(request.override_reason.as_deref());
             let mut user = session::require(Role::Operator).await?;
             if overridden.is_some() {
                 // Going on despite failed preflight findings is an admin's call.
                 user = session::require(Role::Admin).await?;
             }
-            if overridden.as_deref().is_some_and(|r| r.chars().count() > 2000) {
-                return Err(AppError::invalid("override_reason", "at most 2000 characters"));
-            }
+            let overridden = overridden.transpose()?;
             let jobs = &state()?.jobs;
             // Checked before the preflight runs: an invalid request fails fast, with nothing probed.
             jobs.checked_spec(&request).await?;
@@ -46,34 +39,27 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
             // The topology expects the links chosen here from now on.
             let topology = state()?.topology.clone();
             tokio::spawn(async move { topology.read_choices().await });
-            match (overridden, failures.is_empty()) {
-                (Some(reason), false) => {
-                    tracing::warn!(job = %id, user = %user.username, "preflight failures overridden");
-                    jobs.record(
-                        &id,
-                        "warn",
-                        &format!(
-                            "preflight failures overridden by {}: {reason} — overridden: {}",
-                            user.username,
-                            failures.join("; ")
-                        ),
-                    )
-                    .await;
-                }
-                (Some(reason), true) => {
-                    jobs.record(
-                        &id,
-                        "info",
-                        &format!("the preflight passed; {} noted: {reason}", user.username),
-                    )
-                    .await;
-                }
-                (None, _) => jobs.record(&id, "info", "the preflight passed").await,
-            }
+            jobs.note_preflight(&id, &user.username, overridden, &failures)
+                .await;
             Ok(id)
         }
         .await,
     )
+}
+
+/// An admin's reason for going on despite failed preflight findings: trimmed, None when empty, at most
+/// 2000 characters.
+#[cfg(feature = "ssr")]
+pub(crate) fn override_of(reason: Option<&str>) -> Option<Result<String, AppError>> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty())?;
+    Some(if reason.chars().count() > 2000 {
+        Err(AppError::invalid(
+            "override_reason",
+            "at most 2000 characters",
+        ))
+    } else {
+        Ok(reason.to_string())
+    })
 }
 
 /// The latest jobs, newest first.

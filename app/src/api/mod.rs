@@ -4,6 +4,7 @@
 mod access;
 mod checks;
 mod clusters;
+mod day2;
 mod identity;
 mod jobs;
 mod portal;
@@ -15,6 +16,7 @@ mod users;
 pub use access::*;
 pub use checks::*;
 pub use clusters::*;
+pub use day2::*;
 pub use identity::*;
 pub use jobs::*;
 pub use portal::*;

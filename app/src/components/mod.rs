@@ -63,9 +63,10 @@ pub fn Gate(
     }
 }
 
-const NAV: [(&str, &str, Role); 9] = [
+const NAV: [(&str, &str, Role); 10] = [
     ("/clusters", "Clusters", Role::Viewer),
     ("/setup", "Setup", Role::Viewer),
+    ("/mesh", "Mesh", Role::Viewer),
     ("/topology", "Topology", Role::Viewer),
     ("/checks", "Checks", Role::Viewer),
     ("/activity", "Activity", Role::Viewer),

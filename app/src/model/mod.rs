@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use mesh_ids::{ClusterName, InvalidName, NetworkName, version_rule};
 
 mod checks;
+mod day2;
 mod error;
 mod identity;
 mod jobs;
@@ -18,6 +19,7 @@ mod setup;
 mod team_map;
 pub mod topology;
 pub use checks::*;
+pub use day2::*;
 pub use error::{AppError, FieldError};
 pub use identity::*;
 pub use jobs::*;

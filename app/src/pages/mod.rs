@@ -7,6 +7,8 @@ mod cluster_access;
 mod clusters;
 #[cfg(feature = "hydrate")]
 pub(crate) mod live;
+mod mesh;
+mod mesh_take_apart;
 mod portal;
 mod register;
 mod setup;
@@ -21,6 +23,7 @@ pub use account::AccountPage;
 pub use activity::{ActivityPage, JobPage, StateBadge};
 pub use checks::{CheckBadge, ChecksPage};
 pub use clusters::{ClusterPage, ClustersPage};
+pub use mesh::MeshPage;
 pub use portal::{RequestsPage, TeamPage, TeamsPage};
 pub use register::RegisterPage;
 pub use setup::SetupPage;

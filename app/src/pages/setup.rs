@@ -799,7 +799,7 @@ fn LinkMatrix(
 }
 
 #[component]
-fn PreflightTable(list: Vec<PreflightView>) -> impl IntoView {
+pub(super) fn PreflightTable(list: Vec<PreflightView>) -> impl IntoView {
     list.into_iter()
         .map(|p| {
             let rows = p
@@ -829,7 +829,7 @@ fn PreflightTable(list: Vec<PreflightView>) -> impl IntoView {
 }
 
 /// The plan as a `data:` link to a tar archive (built here, in the browser).
-fn plan_download(list: &[ClusterPlan]) -> String {
+pub(super) fn plan_download(list: &[ClusterPlan]) -> String {
     use crate::model::plan_archive::{base64, plan_files, tar};
     #[cfg(feature = "hydrate")]
     let now = (web_sys::js_sys::Date::now() / 1000.0) as u64;

@@ -366,22 +366,62 @@ pub fn expectation(snapshots: &[ClusterSnapshot]) -> Expectation {
 
 /// The linking chosen in setup jobs (`rows` newest first, as the store lists them): for each job, every
 /// ordered pair of its clusters is decided — linked when the job made a full mesh or automatic peering, or
-/// when the pair was among the selected ones. A later job overrides an earlier one for the pairs they share.
+/// when the pair was among the selected ones (a growth decides only the pairs of the clusters it added). A
+/// removal decides every pair of the cluster it took the mesh out of as not linked, an unlinking its pairs.
+/// A later job overrides an earlier one for the pairs they share.
 /// Jobs whose spec cannot be read (another kind, an older format) are skipped.
 pub fn chosen_links(rows: &[JobRow]) -> Chosen {
     let mut expect = Expectation::default();
-    for row in rows.iter().rev().filter(|r| r.kind == "setup") {
+    for row in rows.iter().rev() {
+        match row.kind.as_str() {
+            crate::ssr::jobs::REMOVE_KIND => {
+                // The mesh taken out of a cluster: no link to or from it is expected any more.
+                if let Ok(spec) = serde_json::from_str::<crate::ssr::jobs::RemoveSpec>(&row.spec) {
+                    let all: Vec<ClusterName> = std::iter::once(spec.cluster.clone())
+                        .chain(spec.peers)
+                        .collect();
+                    let gone = &spec.cluster;
+                    expect.choose_where(&all, |a, b| a == gone || b == gone, |_, _| false);
+                }
+                continue;
+            }
+            crate::ssr::jobs::UNLINK_KIND => {
+                // Links removed on purpose are not missing.
+                if let Ok(spec) = serde_json::from_str::<crate::ssr::jobs::UnlinkSpec>(&row.spec) {
+                    for (from, to) in &spec.pairs {
+                        expect.choose_where(
+                            &[from.clone(), to.clone()],
+                            |a, b| a == from && b == to,
+                            |_, _| false,
+                        );
+                    }
+                }
+                continue;
+            }
+            "setup" => {}
+            _ => continue,
+        }
         let Ok(spec) = serde_json::from_str::<SetupSpec>(&row.spec) else {
             continue;
         };
-        let clusters: Vec<ClusterName> = spec.clusters.iter().map(|c| c.name.clone()).collect();
+        let added: BTreeSet<&ClusterName> = spec.clusters.iter().map(|c| &c.name).collect();
+        let clusters: Vec<ClusterName> = spec
+            .clusters
+            .iter()
+            .chain(&spec.members)
+            .map(|c| c.name.clone())
+            .collect();
+        // A growth decides the pairs that involve an added cluster; a setup, every pair of its clusters.
+        let decides = |a: &ClusterName, b: &ClusterName| added.contains(a) || added.contains(b);
         match &spec.peering {
             mesh::setup::Peering::Manual { pairs } => {
                 let pairs: BTreeSet<(&ClusterName, &ClusterName)> =
                     pairs.iter().map(|(a, b)| (a, b)).collect();
-                expect.choose(&clusters, |a, b| pairs.contains(&(a, b)));
+                expect.choose_where(&clusters, decides, |a, b| pairs.contains(&(a, b)));
             }
-            mesh::setup::Peering::Automatic { .. } => expect.choose(&clusters, |_, _| true),
+            mesh::setup::Peering::Automatic { .. } => {
+                expect.choose_where(&clusters, decides, |_, _| true)
+            }
         }
     }
     Arc::unwrap_or_clone(expect.chosen)
@@ -460,6 +500,7 @@ mod tests {
             watch_namespaces: vec![],
             root_id: "r".into(),
             verify_secs: 60,
+            members: vec![],
         };
         JobRow {
             id: id.into(),
@@ -532,6 +573,45 @@ mod tests {
             flat(chosen_links(&rows)).into_iter().collect::<Vec<_>>(),
             [(pair("a", "b"), true), (pair("b", "a"), true)]
         );
+    }
+
+    #[test]
+    fn a_growth_decides_only_the_pairs_of_the_clusters_it_added() {
+        use mesh::setup::{ClusterSetup, Peering};
+        let pair = |a: &str, b: &str| (name(a), name(b));
+        let setup = job(
+            "1",
+            &["c1", "c2"],
+            Peering::Manual {
+                pairs: vec![pair("c1", "c2")],
+            },
+        );
+        // c3 added, reached by the members only (one way).
+        let mut growth = job(
+            "2",
+            &["c3"],
+            Peering::Manual {
+                pairs: vec![pair("c1", "c3"), pair("c2", "c3")],
+            },
+        );
+        let mut spec: SetupSpec = serde_json::from_str(&growth.spec).expect("spec");
+        spec.members = ["c1", "c2"]
+            .iter()
+            .map(|n| ClusterSetup::new(name(n), mesh::ids::NetworkName::from(&name(n))))
+            .collect();
+        growth.spec = serde_json::to_string(&spec).expect("spec");
+        let chosen = flat(chosen_links(&[growth, setup]));
+        let meant = |a: &str, b: &str| chosen.get(&pair(a, b)).copied();
+        assert_eq!(meant("c1", "c2"), Some(true), "the members' own link stays");
+        assert_eq!(
+            meant("c2", "c1"),
+            Some(false),
+            "left out by the setup, still"
+        );
+        assert_eq!(meant("c1", "c3"), Some(true));
+        assert_eq!(meant("c2", "c3"), Some(true));
+        assert_eq!(meant("c3", "c1"), Some(false));
+        assert_eq!(meant("c3", "c2"), Some(false));
     }
 
     #[test]

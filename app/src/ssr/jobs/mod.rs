@@ -93,6 +93,21 @@ pub struct SetupSpec {
     pub root_id: String,
     /// How long the verification waits for every check to pass.
     pub verify_secs: u64,
+    /// A growth of a running mesh: its clusters already set up, which this job links with (as `peering`
+    /// says) and verifies with the added ones, but never sets up again.
+    #[serde(default)]
+    pub members: Vec<ClusterSetup>,
+}
+
+impl SetupSpec {
+    /// Every cluster the job touches, and so locks: the ones it sets up and the members it links with.
+    pub fn locked(&self) -> Vec<String> {
+        self.clusters
+            .iter()
+            .chain(&self.members)
+            .map(|c| c.name.to_string())
+            .collect()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -191,9 +206,13 @@ pub struct HandOver {
     pub cut: Vec<String>,
 }
 
+mod grow;
 mod requests;
 mod roots;
 mod run;
+mod take_apart;
+
+pub use take_apart::{REMOVE_KIND, RemoveSpec, UNLINK_KIND, UnlinkSpec};
 
 impl Jobs {
     #[allow(clippy::too_many_arguments)]
@@ -319,7 +338,7 @@ impl Jobs {
         }
         let id = random_id();
         let steps = setup_steps(&spec);
-        let clusters: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+        let clusters = spec.locked();
         let spec_json = serde_json::to_string(&spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),
@@ -427,12 +446,14 @@ impl Jobs {
         }
         let clusters: Vec<String> = if job.kind == crate::ssr::portal::JOB_KIND {
             crate::ssr::portal::lock_keys_of(&job.spec)
+        } else if let Some(keys) = take_apart::lock_keys(&job.kind, &job.spec) {
+            keys
         } else {
             let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
                 field: "spec",
                 message: e.to_string(),
             })?;
-            spec.clusters.iter().map(|c| c.name.to_string()).collect()
+            spec.locked()
         };
         self.inner
             .store
@@ -787,6 +808,9 @@ pub fn step_title(key: &str) -> String {
     if let Some(to) = key.strip_prefix("link:") {
         return format!("Link to {to}");
     }
+    if let Some(title) = take_apart::step_title(key) {
+        return title;
+    }
     match key {
         crate::ssr::portal::STEP => "Apply the team's labels".into(),
         "peers" => "Automatic peering".into(),
@@ -807,10 +831,12 @@ pub const PREFLIGHT_FRESH: Duration = Duration::from_secs(15 * 60);
 
 /// A setup request's identity for its preflight: SHA-256 of its JSON without the override reason (a
 /// reason does not change what the preflight looks at).
-pub fn request_hash(req: &SetupRequest) -> String {
+pub fn request_hash(req: &impl Serialize) -> String {
     use sha2::Digest;
-    let mut r = req.clone();
-    r.override_reason = None;
+    let mut r = serde_json::to_value(req).unwrap_or_default();
+    if let Some(o) = r.as_object_mut() {
+        o.remove("override_reason");
+    }
     let bytes = serde_json::to_vec(&r).unwrap_or_default();
     sha2::Sha256::digest(&bytes)
         .iter()
@@ -890,6 +916,7 @@ mod tests {
             watch_namespaces: vec![],
             root_id: "r".into(),
             verify_secs: 60,
+            members: vec![],
         };
         let steps = setup_steps(&spec);
         assert_eq!(steps.len(), 5 * 2 + 2 + 1);
@@ -925,6 +952,7 @@ mod tests {
             watch_namespaces: vec![],
             root_id: "r".into(),
             verify_secs: 60,
+            members: vec![],
         };
         assert_eq!(peer_data_plane(&spec, &name("c3")), DataPlane::NodePort);
         assert_eq!(peer_data_plane(&spec, &name("c4")), DataPlane::LoadBalancer);

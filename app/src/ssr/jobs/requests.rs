@@ -2,6 +2,8 @@
 //! request checked and turned into a job's spec, its preflight (recorded), its plan, the checks, the
 //! clusters' chains of trust, and peer gateways exported for (or imported from) a cluster's owner.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 impl Jobs {
@@ -125,32 +127,40 @@ impl Jobs {
     /// The preflight of a setup: each cluster's own findings (concurrently; an unreachable cluster fails
     /// alone) with the findings across the selection.
     pub async fn preflight(&self, req: &SetupRequest) -> Result<Vec<PreflightView>> {
-        use mesh::checks::Status;
-        use mesh::preflight::{ClusterPreflight, Finding};
         let (spec, key) = self.checked_spec(req).await?;
         let settings = self.settings_of(&spec, license_of(&spec, key));
-        let mut fleet = mesh::preflight::fleet(&spec.clusters, &settings);
-        let runs = spec.clusters.iter().map(|c| {
-            let settings = &settings;
-            async move {
-                match self.target(&c.name).await {
-                    Ok(t) => mesh::preflight::cluster(&t, c, settings, LB_PROBE).await,
-                    Err(message) => ClusterPreflight {
-                        cluster: c.name.clone(),
-                        findings: vec![Finding {
-                            key: "reachable".into(),
-                            title: "Cluster reachable".into(),
-                            status: Status::Fail,
-                            message,
-                            remediation: Some(
-                                "Re-test the cluster under Clusters and fix its credentials or network path".into(),
-                            ),
-                        }],
-                    },
-                }
+        let fleet = mesh::preflight::fleet(&spec.clusters, &settings);
+        Ok(self.preflight_views(&spec.clusters, &settings, fleet).await)
+    }
+
+    /// The preflight of each of `clusters` (probed concurrently; an unreachable cluster fails alone), with
+    /// the findings across clusters in `fleet`.
+    pub(super) async fn preflight_views(
+        &self,
+        clusters: &[ClusterSetup],
+        settings: &Settings,
+        mut fleet: BTreeMap<ClusterName, Vec<mesh::preflight::Finding>>,
+    ) -> Vec<PreflightView> {
+        use mesh::checks::Status;
+        use mesh::preflight::{ClusterPreflight, Finding};
+        let runs = clusters.iter().map(|c| async move {
+            match self.target(&c.name).await {
+                Ok(t) => mesh::preflight::cluster(&t, c, settings, LB_PROBE).await,
+                Err(message) => ClusterPreflight {
+                    cluster: c.name.clone(),
+                    findings: vec![Finding {
+                        key: "reachable".into(),
+                        title: "Cluster reachable".into(),
+                        status: Status::Fail,
+                        message,
+                        remediation: Some(
+                            "Re-test the cluster under Clusters and fix its credentials or network path".into(),
+                        ),
+                    }],
+                },
             }
         });
-        Ok(futures::future::join_all(runs)
+        futures::future::join_all(runs)
             .await
             .into_iter()
             .map(|mut p| {
@@ -172,7 +182,7 @@ impl Jobs {
                         .collect(),
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// The preflight of `req`, recorded under the request's hash so that starting exactly this setup soon
@@ -183,10 +193,7 @@ impl Jobs {
         user: &str,
     ) -> Result<Vec<PreflightView>> {
         let views = self.preflight(req).await?;
-        let failures = serde_json::to_string(&failures_of(&views)).unwrap_or_else(|_| "[]".into());
-        self.inner
-            .store
-            .record_preflight(&request_hash(req), now(), user, &failures)
+        self.record_preflight(&request_hash(req), user, &views)
             .await?;
         Ok(views)
     }
@@ -195,54 +202,116 @@ impl Jobs {
     /// or one run now. Starting a setup uses this, so the server — not the browser — knows whether the
     /// setup goes on despite failures.
     pub async fn preflight_failures(&self, req: &SetupRequest, user: &str) -> Result<Vec<String>> {
-        let hash = request_hash(req);
-        if let Some((at, failures)) = self.inner.store.preflight(&hash).await?
-            && now() - at <= PREFLIGHT_FRESH.as_secs() as i64
-            && let Ok(list) = serde_json::from_str::<Vec<String>>(&failures)
-        {
+        if let Some(list) = self.fresh_preflight(&request_hash(req)).await? {
             return Ok(list);
         }
         let views = self.preflight_recorded(req, user).await?;
         Ok(failures_of(&views))
     }
 
+    /// Records on a job just started what its preflight found: passed, or failures an admin overrode (who,
+    /// why and what), or an admin's note on a passing one.
+    pub async fn note_preflight(
+        &self,
+        id: &str,
+        user: &str,
+        overridden: Option<String>,
+        failures: &[String],
+    ) {
+        match (overridden, failures.is_empty()) {
+            (Some(reason), false) => {
+                tracing::warn!(job = %id, user, "preflight failures overridden");
+                self.record(
+                    id,
+                    "warn",
+                    &format!(
+                        "preflight failures overridden by {user}: {reason} — overridden: {}",
+                        failures.join("; ")
+                    ),
+                )
+                .await;
+            }
+            (Some(reason), true) => {
+                self.record(
+                    id,
+                    "info",
+                    &format!("the preflight passed; {user} noted: {reason}"),
+                )
+                .await;
+            }
+            (None, _) => self.record(id, "info", "the preflight passed").await,
+        }
+    }
+
+    /// Records a preflight's failed findings under the hash of what was asked.
+    pub(super) async fn record_preflight(
+        &self,
+        hash: &str,
+        user: &str,
+        views: &[PreflightView],
+    ) -> Result<()> {
+        let failures = serde_json::to_string(&failures_of(views)).unwrap_or_else(|_| "[]".into());
+        self.inner
+            .store
+            .record_preflight(hash, now(), user, &failures)
+            .await?;
+        Ok(())
+    }
+
+    /// The failed findings of a preflight recorded under `hash` within [`PREFLIGHT_FRESH`], if there is one.
+    pub(super) async fn fresh_preflight(&self, hash: &str) -> Result<Option<Vec<String>>> {
+        if let Some((at, failures)) = self.inner.store.preflight(hash).await?
+            && now() - at <= PREFLIGHT_FRESH.as_secs() as i64
+            && let Ok(list) = serde_json::from_str::<Vec<String>>(&failures)
+        {
+            return Ok(Some(list));
+        }
+        Ok(None)
+    }
+
     /// What a setup would change on each cluster (server-side dry runs; nothing is written).
     pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.checked_spec(req).await?;
         let settings = self.settings_of(&spec, license_of(&spec, key));
-        let runs = spec.clusters.iter().map(|c| {
-            let settings = &settings;
-            async move {
-                let t = match self.target(&c.name).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        return ClusterPlan {
-                            cluster: c.name.to_string(),
-                            error: Some(e),
-                            steps: vec![],
-                        };
-                    }
-                };
-                let steps = setup::plan_cluster(&t, c, settings).await;
-                ClusterPlan {
-                    cluster: c.name.to_string(),
-                    error: None,
-                    steps: steps
-                        .into_iter()
-                        .map(|s| PlanStep {
-                            title: s.step.title().to_string(),
-                            commands: s.commands,
-                            objects: s
-                                .objects
-                                .into_iter()
-                                .map(crate::ssr::registry::plan_object)
-                                .collect(),
-                        })
-                        .collect(),
+        Ok(self.cluster_plans(&spec.clusters, &settings).await)
+    }
+
+    /// Each of `clusters`' setup steps, its objects compared with the cluster (server-side dry runs).
+    pub(super) async fn cluster_plans(
+        &self,
+        clusters: &[ClusterSetup],
+        settings: &Settings,
+    ) -> Vec<ClusterPlan> {
+        let runs = clusters.iter().map(|c| async move {
+            let t = match self.target(&c.name).await {
+                Ok(t) => t,
+                Err(e) => {
+                    return ClusterPlan {
+                        cluster: c.name.to_string(),
+                        error: Some(e),
+                        steps: vec![],
+                    };
                 }
+            };
+            let steps = setup::plan_cluster(&t, c, settings).await;
+            ClusterPlan {
+                cluster: c.name.to_string(),
+                error: None,
+                steps: steps
+                    .into_iter()
+                    .map(|s| PlanStep {
+                        title: s.step.title().to_string(),
+                        commands: s.commands,
+                        objects: s
+                            .objects
+                            .into_iter()
+                            .map(crate::ssr::registry::plan_object)
+                            .collect(),
+                    })
+                    .collect(),
             }
         });
-        Ok(futures::future::join_all(runs).await)
+        futures::future::join_all(runs).await
     }
 
     /// A setup request as a spec, checked up front: every cluster is registered (its network comes from the
@@ -368,6 +437,7 @@ impl Jobs {
                 watch_namespaces: vec![],
                 root_id: String::new(),
                 verify_secs: 300,
+                members: vec![],
             },
             license_key,
         ))

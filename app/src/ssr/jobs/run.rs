@@ -47,6 +47,9 @@ impl Jobs {
         if job.kind == crate::ssr::portal::JOB_KIND {
             return crate::ssr::portal::run_job(self, id, &job).await;
         }
+        if job.kind == REMOVE_KIND || job.kind == UNLINK_KIND {
+            return self.run_take_apart(id).await;
+        }
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),
@@ -150,18 +153,56 @@ impl Jobs {
             return self.finish(id, "failed").await;
         }
 
+        // A growth links with the mesh's members: reached here, never set up again. A member that cannot be
+        // reached fails the links that involve it, naming it.
+        let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
+        for m in &spec.members {
+            match self.target(&m.name).await {
+                Ok(t) => {
+                    targets.insert(m.name.to_string(), t);
+                }
+                Err(e) => {
+                    unreachable.insert(m.name.to_string(), e);
+                }
+            }
+        }
+
         // Across clusters.
         let mut linked_ok = true;
         match &spec.peering {
             Peering::Manual { pairs } => {
-                let todo: Vec<_> = pairs
-                    .iter()
-                    .filter(|(from, to)| !done(from.as_str(), &format!("link:{to}")))
-                    .collect();
-                linked_ok = self.link_pairs(id, &todo, &targets, &spec).await?;
+                let mut todo = vec![];
+                for pair @ (from, to) in pairs {
+                    let key = format!("link:{to}");
+                    if done(from.as_str(), &key) {
+                        continue;
+                    }
+                    match [from, to]
+                        .into_iter()
+                        .find_map(|c| unreachable.get_key_value(c.as_str()))
+                    {
+                        Some((member, e)) => {
+                            let msg = format!(
+                                "cluster {member} (a member of the mesh) cannot be reached: {e}. Check it under Clusters (Re-test), then retry this job"
+                            );
+                            self.set_step(id, from.as_str(), &key, "failed", None, Some(&msg))
+                                .await?;
+                            linked_ok = false;
+                        }
+                        None => todo.push(pair),
+                    }
+                }
+                linked_ok &= self.link_pairs(id, &todo, &targets, &spec).await?;
             }
             Peering::Automatic { .. } => {
-                if !done(FLEET, "peers") {
+                if let Some((member, e)) = unreachable.iter().next() {
+                    let msg = format!(
+                        "cluster {member} (a member of the mesh) cannot be reached: {e}. Check it under Clusters (Re-test), then retry this job"
+                    );
+                    self.set_step(id, FLEET, "peers", "failed", None, Some(&msg))
+                        .await?;
+                    linked_ok = false;
+                } else if !done(FLEET, "peers") {
                     self.set_step(id, FLEET, "peers", "running", None, None)
                         .await?;
                     let list: Vec<Target> = targets.values().cloned().collect();
@@ -209,7 +250,12 @@ impl Jobs {
         self.set_step(id, FLEET, "verify", "running", None, None)
             .await?;
         let list: Vec<Target> = targets.values().cloned().collect();
-        let names: Vec<ClusterName> = spec.clusters.iter().map(|c| c.name.clone()).collect();
+        let names: Vec<ClusterName> = spec
+            .clusters
+            .iter()
+            .chain(&spec.members)
+            .map(|c| c.name.clone())
+            .collect();
         let holders = setup::holders(&names, &spec.peering);
         let (list, holders, wait) = (&list, &holders, Duration::from_secs(spec.verify_secs));
         let results = self

@@ -113,6 +113,7 @@ fn spec(contexts: &[&str], root_id: &str) -> SetupSpec {
         watch_namespaces: vec![],
         root_id: root_id.into(),
         verify_secs: 90,
+        members: vec![],
     }
 }
 
@@ -527,3 +528,5 @@ async fn an_apiserver_stopped_mid_apply_fails_its_cluster_alone_and_a_retry_fini
         store.job_events(&id, 0).await
     );
 }
+
+mod day2;

@@ -1,0 +1,175 @@
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::model::{
+    AppError, ClusterPlan, GrowRequest, MeshSummary, PreflightView, RemoveRequest, UnlinkRequest,
+};
+
+/// The running meshes the console set up (newest first), each with its members, version and linking, and
+/// the registered clusters that could be added. Viewers may look.
+#[server(endpoint = "list_meshes")]
+pub async fn list_meshes() -> Result<Vec<MeshSummary>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.meshes().await?)
+        }
+        .await,
+    )
+}
+
+/// Preflight of adding clusters to a running mesh: each added cluster's findings, with whether it fits the
+/// mesh (unique name and network among the members, trust domain). Operators and admins only: the
+/// load-balancer probe creates (and deletes) a Service in each added cluster.
+#[server(endpoint = "preflight_grow", input = Json)]
+pub async fn preflight_grow(request: GrowRequest) -> Result<Vec<PreflightView>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            Ok(state()?
+                .jobs
+                .grow_preflight_recorded(&request, &user.username)
+                .await?)
+        }
+        .await,
+    )
+}
+
+/// What adding clusters would change: every setup step of each added cluster and the new peer gateways in
+/// every cluster that will hold one, each compared with the live cluster. Changes nothing; viewers may look.
+#[server(endpoint = "plan_grow", input = Json)]
+pub async fn plan_grow(request: GrowRequest) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.grow_plan(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// Adds clusters to a running mesh as a job (their setup steps, the links, the checks across the mesh);
+/// returns its id. Refused, starting nothing, on invalid input, a busy cluster (the members are held too),
+/// or a failed preflight unless an admin gives a reason, which the job records.
+#[server(endpoint = "start_grow", input = Json)]
+pub async fn start_grow(request: GrowRequest) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let overridden = super::jobs::override_of(request.override_reason.as_deref());
+            let mut user = session::require(Role::Operator).await?;
+            if overridden.is_some() {
+                // Going on despite failed preflight findings is an admin's call.
+                user = session::require(Role::Admin).await?;
+            }
+            let overridden = overridden.transpose()?;
+            let jobs = &state()?.jobs;
+            // Checked before the preflight runs: an invalid request fails fast, with nothing probed.
+            jobs.grow_spec(&request).await?;
+            let failures = jobs
+                .grow_preflight_failures(&request, &user.username)
+                .await?;
+            if !failures.is_empty() && overridden.is_none() {
+                return Err(AppError::Conflict(format!(
+                    "the preflight of adding these clusters failed: {}. Fix what it found and run the preflight again, or an admin may go on with a reason",
+                    failures.join("; ")
+                )));
+            }
+            let (spec, license_key) = jobs.grow_spec(&request).await?;
+            let added: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
+            let id = jobs.start_setup(spec, license_key, &user.username).await?;
+            jobs.record(
+                &id,
+                "info",
+                &format!(
+                    "adds {} to the mesh of job {}",
+                    added.join(", "),
+                    request.mesh
+                ),
+            )
+            .await;
+            // The topology expects the links chosen here from now on.
+            let topology = state()?.topology.clone();
+            tokio::spawn(async move { topology.read_choices().await });
+            jobs.note_preflight(&id, &user.username, overridden, &failures)
+                .await;
+            Ok(id)
+        }
+        .await,
+    )
+}
+
+/// What removing the mesh from a cluster would delete (Meshdeck's own objects) and leave (anyone else's),
+/// in each peer and in the cluster, step by step, with the commands by hand. Changes nothing.
+#[server(endpoint = "plan_remove", input = Json)]
+pub async fn plan_remove(request: RemoveRequest) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.remove_plan(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// Removes the mesh from one of its clusters as a job: its peers' gateways for it first, then its own
+/// objects in the reverse order of the setup. Operators and admins; returns the job's id.
+#[server(endpoint = "start_remove", input = Json)]
+pub async fn start_remove(request: RemoveRequest) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let spec = jobs.remove_spec(&request).await?;
+            let id = jobs.start_remove(spec, &user.username).await?;
+            let topology = state()?.topology.clone();
+            tokio::spawn(async move { topology.read_choices().await });
+            Ok(id)
+        }
+        .await,
+    )
+}
+
+/// What unlinking would delete (the peer gateways Meshdeck made) and leave, per cluster. Changes nothing.
+#[server(endpoint = "plan_unlink", input = Json)]
+pub async fn plan_unlink(request: UnlinkRequest) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.unlink_plan(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// Removes links between clusters of a mesh as a job (one direction per pair). Operators and admins.
+#[server(endpoint = "start_unlink", input = Json)]
+pub async fn start_unlink(request: UnlinkRequest) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let spec = jobs.unlink_spec(&request).await?;
+            let id = jobs.start_unlink(spec, &user.username).await?;
+            let topology = state()?.topology.clone();
+            tokio::spawn(async move { topology.read_choices().await });
+            Ok(id)
+        }
+        .await,
+    )
+}

@@ -1,0 +1,190 @@
+//! Wire types of day two: the meshes the console set up, and what is asked of one that runs — clusters
+//! added to it, linked with its members as chosen.
+
+use serde::{Deserialize, Serialize};
+
+use super::ClusterName;
+
+/// A running mesh as the console knows it: the clusters of the latest succeeded setup (or growth) that put
+/// them together, with what they share. What a growth starts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeshSummary {
+    /// The job that last set up or grew this mesh.
+    pub job_id: String,
+    pub finished_at: Option<i64>,
+    pub members: Vec<String>,
+    pub istio_version: String,
+    /// How its clusters are linked: "full mesh", "selected pairs", "automatic (management: c1)".
+    pub linking: String,
+    /// Whether peer gateways are applied by the console (manual pairs) rather than distributed.
+    pub manual_links: bool,
+    /// The shared east-west variant: LoadBalancer or NodePort.
+    pub eastwest: String,
+    /// Registered clusters outside this mesh: what can be added.
+    pub candidates: Vec<String>,
+}
+
+/// How clusters added to a mesh are linked with its members (and with each other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub enum GrowLinks {
+    /// Every member and every added cluster reach each other, both ways.
+    #[default]
+    BothWays,
+    /// The added clusters reach the members (and each other); the members do not reach them.
+    FromNew,
+    /// The members reach the added clusters (and those each other); not the other way.
+    ToNew,
+    /// Exactly these ordered pairs `(from, to)`; each involves an added cluster.
+    Pairs {
+        pairs: Vec<(ClusterName, ClusterName)>,
+    },
+}
+
+/// Clusters to add to a running mesh, with its existing root of trust, settings, version and linking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrowRequest {
+    /// The mesh: the job that last set it up or grew it ([`MeshSummary::job_id`]).
+    pub mesh: String,
+    pub clusters: Vec<ClusterName>,
+    #[serde(default)]
+    pub links: GrowLinks,
+    /// An admin going on despite failed preflight findings says why; the job records it.
+    #[serde(default)]
+    pub override_reason: Option<String>,
+}
+
+/// The links a growth makes: ordered pairs `(from, to)` between the added clusters and the members and among
+/// the added ones; members' links with each other are left as they are. Checked: every pair involves an added
+/// cluster, names clusters of the mesh, and is not a cluster with itself.
+pub fn grow_pairs(
+    members: &[ClusterName],
+    added: &[ClusterName],
+    links: &GrowLinks,
+) -> Result<Vec<(ClusterName, ClusterName)>, String> {
+    let mut out = vec![];
+    let is_added = |c: &ClusterName| added.contains(c);
+    match links {
+        GrowLinks::Pairs { pairs } => {
+            for (a, b) in pairs {
+                if a == b {
+                    return Err(format!("{a} cannot link with itself"));
+                }
+                for c in [a, b] {
+                    if !is_added(c) && !members.contains(c) {
+                        return Err(format!("{c} is neither in the mesh nor being added"));
+                    }
+                }
+                if !is_added(a) && !is_added(b) {
+                    return Err(format!(
+                        "{a} → {b} links two members: change the links between members with unlink or a new setup, not by adding clusters"
+                    ));
+                }
+                out.push((a.clone(), b.clone()));
+            }
+        }
+        mode => {
+            for a in added {
+                for b in added.iter().filter(|b| *b != a) {
+                    out.push((a.clone(), b.clone()));
+                }
+                for m in members {
+                    if matches!(mode, GrowLinks::BothWays | GrowLinks::FromNew) {
+                        out.push((a.clone(), m.clone()));
+                    }
+                    if matches!(mode, GrowLinks::BothWays | GrowLinks::ToNew) {
+                        out.push((m.clone(), a.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<ClusterName> {
+        list.iter()
+            .map(|n| ClusterName::new(n).expect("name"))
+            .collect()
+    }
+
+    fn text(pairs: &[(ClusterName, ClusterName)]) -> Vec<String> {
+        pairs.iter().map(|(a, b)| format!("{a}>{b}")).collect()
+    }
+
+    #[test]
+    fn both_ways_links_every_added_cluster_with_every_member_and_leaves_members_alone() {
+        let pairs = grow_pairs(
+            &names(&["c1", "c2"]),
+            &names(&["c3", "c4"]),
+            &GrowLinks::BothWays,
+        )
+        .expect("pairs");
+        assert_eq!(
+            text(&pairs),
+            [
+                "c1>c3", "c1>c4", "c2>c3", "c2>c4", "c3>c1", "c3>c2", "c3>c4", "c4>c1", "c4>c2",
+                "c4>c3"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_way_growth_links_only_the_chosen_direction_with_members() {
+        let members = names(&["c1", "c2"]);
+        let added = names(&["c3"]);
+        let from = grow_pairs(&members, &added, &GrowLinks::FromNew).expect("pairs");
+        assert_eq!(text(&from), ["c3>c1", "c3>c2"]);
+        let to = grow_pairs(&members, &added, &GrowLinks::ToNew).expect("pairs");
+        assert_eq!(text(&to), ["c1>c3", "c2>c3"]);
+    }
+
+    #[test]
+    fn chosen_pairs_must_involve_an_added_cluster_of_the_mesh() {
+        let members = names(&["c1", "c2"]);
+        let added = names(&["c3"]);
+        let pick = |a: &str, b: &str| GrowLinks::Pairs {
+            pairs: vec![(
+                ClusterName::new(a).expect("a"),
+                ClusterName::new(b).expect("b"),
+            )],
+        };
+        assert_eq!(
+            text(&grow_pairs(&members, &added, &pick("c3", "c1")).expect("ok")),
+            ["c3>c1"]
+        );
+        let e = grow_pairs(&members, &added, &pick("c1", "c2")).expect_err("members");
+        assert!(e.contains("links two members"), "{e}");
+        let e = grow_pairs(&members, &added, &pick("c3", "c9")).expect_err("stranger");
+        assert!(e.contains("c9 is neither"), "{e}");
+        let e = grow_pairs(&members, &added, &pick("c3", "c3")).expect_err("self");
+        assert!(e.contains("itself"), "{e}");
+    }
+}
+
+/// Take the mesh out of one of its clusters: its peers' gateways for it first, then its own objects in the
+/// reverse order of the setup; `cacerts` and the Gateway API CRDs only when asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoveRequest {
+    /// The mesh ([`MeshSummary::job_id`]).
+    pub mesh: String,
+    pub cluster: ClusterName,
+    #[serde(default)]
+    pub cacerts: bool,
+    #[serde(default)]
+    pub gateway_api: bool,
+}
+
+/// Remove links between clusters of a mesh: each `(from, to)` drops the peer gateway `from` holds for `to`
+/// (one direction; give both pairs for both).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnlinkRequest {
+    pub mesh: String,
+    pub pairs: Vec<(ClusterName, ClusterName)>,
+}

@@ -1,0 +1,446 @@
+//! Day two against the test world: clusters added to a running mesh, links removed, and the mesh taken out
+//! of a cluster — each a job like a setup, checked in the clusters.
+
+use super::*;
+
+/// Every object of the mesh a cluster holds, as `kind/namespace/name=resourceVersion` lines.
+async fn mesh_objects(context: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (kind, ns) in [
+        ("servicemeshcontrollers", "gloo-mesh"),
+        ("gateways.gateway.networking.k8s.io", "istio-eastwest"),
+        ("secrets", "istio-system"),
+        ("configmaps", "gloo-mesh"),
+    ] {
+        let text = kubectl_ok(
+            context,
+            &[
+                "get",
+                kind,
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion}{\"\\n\"}{end}",
+            ],
+            None,
+        )
+        .await;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            if let Some((name, version)) = line.split_once('=') {
+                out.insert(format!("{kind}/{ns}/{name}"), version.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_cluster_added_to_a_running_mesh_is_set_up_and_linked_both_ways_leaving_the_members_objects_alone()
+ {
+    use app::model::{GrowLinks, GrowRequest};
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2", "c3"]).await;
+    let (store, registry, jobs) = console("grow", Duration::from_secs(30)).await;
+    for c in ["c1", "c2", "c3"] {
+        register(&registry, c).await;
+    }
+    let (root_id, _) = jobs.root("alice").await.expect("root");
+    let base = jobs
+        .start_setup(
+            spec(&["c1", "c2"], &root_id),
+            Some("meshdeck-test-license".into()),
+            "alice",
+        )
+        .await
+        .expect("start");
+    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
+    let meshes = jobs.meshes().await.expect("meshes");
+    assert_eq!(meshes.len(), 1, "{meshes:?}");
+    assert_eq!(meshes[0].job_id, base);
+    assert_eq!(meshes[0].members, ["c1", "c2"]);
+    assert_eq!(meshes[0].candidates, ["c3"]);
+    assert_eq!(meshes[0].linking, "full mesh");
+
+    let c3 = ClusterName::new("c3").expect("name");
+    let request = GrowRequest {
+        mesh: base.clone(),
+        clusters: vec![c3.clone()],
+        links: GrowLinks::BothWays,
+        override_reason: None,
+    };
+    // A member cannot be added again; an unknown mesh is named.
+    let member = jobs
+        .grow_spec(&GrowRequest {
+            clusters: vec![ClusterName::new("c1").expect("name")],
+            ..request.clone()
+        })
+        .await
+        .expect_err("member");
+    assert!(
+        member.to_string().contains("c1 is already in this mesh"),
+        "{member}"
+    );
+    let unknown = jobs
+        .grow_spec(&GrowRequest {
+            mesh: "nosuchjob".into(),
+            ..request.clone()
+        })
+        .await
+        .expect_err("unknown");
+    assert!(unknown.to_string().contains("mesh nosuchjob"), "{unknown}");
+
+    // The preflight says whether c3 fits the mesh.
+    let preflight = jobs.grow_preflight(&request).await.expect("preflight");
+    assert_eq!(preflight.len(), 1);
+    let fits = preflight[0]
+        .findings
+        .iter()
+        .find(|f| f.key == "trust-domain")
+        .expect("trust domain finding");
+    assert_eq!(fits.status, app::model::CheckStatus::Pass, "{fits:?}");
+    assert!(
+        preflight[0]
+            .findings
+            .iter()
+            .any(|f| f.key == "network" && f.status == app::model::CheckStatus::Pass),
+        "{preflight:?}"
+    );
+
+    // The plan: c3's setup steps with its links; in c1 and c2 only the peer gateway for c3 (built once c3's
+    // east-west gateway has an address); c3's gateways for c1 and c2 compared with the live cluster.
+    let plan = jobs.grow_plan(&request).await.expect("plan");
+    let of = |c: &str| plan.iter().find(|p| p.cluster == c).expect("cluster plan");
+    for member in ["c1", "c2"] {
+        let steps = &of(member).steps;
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert_eq!(steps[0].title, "Links");
+        assert_eq!(steps[0].objects[0].name, "istio-remote-peer-c3");
+        assert_eq!(steps[0].objects[0].change, "unknown");
+        assert!(steps[0].commands[0].contains(&format!("--from {member} --to c3")));
+    }
+    let links = of("c3").steps.last().expect("links").clone();
+    assert_eq!(links.title, "Links");
+    let mut created: Vec<(String, String)> = links
+        .objects
+        .iter()
+        .map(|o| (o.name.clone(), o.change.clone()))
+        .collect();
+    created.sort();
+    assert_eq!(
+        created,
+        [
+            ("istio-remote-peer-c1".to_string(), "create".to_string()),
+            ("istio-remote-peer-c2".to_string(), "create".to_string())
+        ]
+    );
+
+    let before: Vec<_> = [mesh_objects("c1").await, mesh_objects("c2").await].into();
+    assert!(
+        before[0]
+            .contains_key("gateways.gateway.networking.k8s.io/istio-eastwest/istio-remote-peer-c2"),
+        "{before:?}"
+    );
+    let (grow_spec, key) = jobs.grow_spec(&request).await.expect("spec");
+    let id = jobs
+        .start_setup(grow_spec, key, "alice")
+        .await
+        .expect("grow");
+    // The members are held while it runs.
+    let busy = jobs
+        .start_setup(spec(&["c1"], &root_id), Some("k".into()), "bob")
+        .await
+        .expect_err("busy");
+    assert!(
+        busy.to_string().contains("cluster c1 is busy with job"),
+        "{busy}"
+    );
+    assert_eq!(
+        wait_finished(&store, &id, 300).await,
+        "succeeded",
+        "{:?}",
+        store.job_events(&id, 0).await
+    );
+    let steps: Vec<String> = store
+        .job_steps(&id)
+        .await
+        .expect("steps")
+        .into_iter()
+        .map(|s| format!("{}/{}", s.cluster, s.step))
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .all(|s| !s.starts_with("c1/") || s == "c1/link:c3"),
+        "{steps:?}"
+    );
+    for link in [
+        "c1/link:c3",
+        "c2/link:c3",
+        "c3/link:c1",
+        "c3/link:c2",
+        "*/verify",
+    ] {
+        assert!(steps.contains(&link.to_string()), "{link} in {steps:?}");
+    }
+
+    // Linked both ways, with the mesh's root; the members' own objects are the same objects (same versions).
+    for (holder, peer) in [("c1", "c3"), ("c2", "c3"), ("c3", "c1"), ("c3", "c2")] {
+        let gw = current_gateway(holder, &format!("istio-remote-peer-{peer}")).await;
+        assert_eq!(
+            gw["spec"]["gatewayClassName"], "istio-remote",
+            "{holder} → {peer}"
+        );
+    }
+    assert_eq!(root_fingerprint("c3").await, root_fingerprint("c1").await);
+    for (i, member) in ["c1", "c2"].into_iter().enumerate() {
+        let after = mesh_objects(member).await;
+        for (object, version) in &before[i] {
+            assert_eq!(
+                after.get(object),
+                Some(version),
+                "{member}: {object} changed"
+            );
+        }
+        assert!(after.contains_key(
+            "gateways.gateway.networking.k8s.io/istio-eastwest/istio-remote-peer-c3"
+        ));
+    }
+
+    // The mesh is now the growth's, with every cluster; the topology expects the new links.
+    let meshes = jobs.meshes().await.expect("meshes");
+    assert_eq!(meshes.len(), 1, "{meshes:?}");
+    assert_eq!(meshes[0].job_id, id);
+    assert_eq!(meshes[0].members, ["c1", "c2", "c3"]);
+    assert!(meshes[0].candidates.is_empty());
+    let chosen = app::ssr::topology::chosen_links(&store.list_jobs(10).await.expect("jobs"));
+    for (a, b) in [("c1", "c3"), ("c3", "c2"), ("c1", "c2")] {
+        let (a, b) = (
+            ClusterName::new(a).expect("a"),
+            ClusterName::new(b).expect("b"),
+        );
+        assert_eq!(
+            chosen.get(&a).and_then(|r| r.get(&b)),
+            Some(&true),
+            "{a} → {b}"
+        );
+    }
+    let again = jobs.grow_spec(&request).await.expect_err("base superseded");
+    assert!(
+        again
+            .to_string()
+            .contains(&format!("grow the mesh of job {id}")),
+        "{again}"
+    );
+}
+
+const HAND_MADE_PEER: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: istio-remote-peer-by-hand
+  namespace: istio-eastwest
+spec:
+  gatewayClassName: istio-remote
+  addresses:
+  - type: IPAddress
+    value: 192.0.2.9
+  listeners:
+  - name: cross-network
+    port: 15008
+    protocol: HBONE
+    tls:
+      mode: Passthrough
+";
+
+fn gateways(context: &str) -> impl std::future::Future<Output = String> + '_ {
+    kubectl_ok(
+        context,
+        &[
+            "get",
+            "gateways.gateway.networking.k8s.io",
+            "-n",
+            "istio-eastwest",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+}
+
+#[tokio::test]
+async fn links_removed_one_way_and_the_mesh_taken_out_of_a_cluster_leave_only_what_others_made() {
+    use app::model::{RemoveRequest, UnlinkRequest};
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2", "c3"]).await;
+    let (store, registry, jobs) = console("take-apart", Duration::from_secs(30)).await;
+    for c in ["c1", "c2", "c3"] {
+        register(&registry, c).await;
+    }
+    let name = |n: &str| ClusterName::new(n).expect("name");
+    let (root_id, _) = jobs.root("alice").await.expect("root");
+    let base = jobs
+        .start_setup(
+            spec(&["c1", "c2", "c3"], &root_id),
+            Some("meshdeck-test-license".into()),
+            "alice",
+        )
+        .await
+        .expect("start");
+    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
+
+    // Unlink one direction: c1 no longer reaches c2; c2 still reaches c1.
+    let unlink = UnlinkRequest {
+        mesh: base.clone(),
+        pairs: vec![(name("c1"), name("c2"))],
+    };
+    let plan = jobs.unlink_plan(&unlink).await.expect("plan");
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert_eq!(plan[0].cluster, "c1");
+    let objects: Vec<(String, String)> = plan[0].steps[0]
+        .objects
+        .iter()
+        .map(|o| (o.name.clone(), o.change.clone()))
+        .collect();
+    assert_eq!(
+        objects,
+        [("istio-remote-peer-c2".to_string(), "delete".to_string())]
+    );
+    let id = jobs
+        .start_unlink(jobs.unlink_spec(&unlink).await.expect("spec"), "alice")
+        .await
+        .expect("unlink");
+    assert_eq!(wait_finished(&store, &id, 120).await, "succeeded");
+    assert!(!gateways("c1").await.contains("istio-remote-peer-c2"));
+    assert!(gateways("c2").await.contains("istio-remote-peer-c1"));
+    let chosen = app::ssr::topology::chosen_links(&store.list_jobs(10).await.expect("jobs"));
+    let meant = |a: &str, b: &str| chosen.get(&name(a)).and_then(|r| r.get(&name(b))).copied();
+    assert_eq!(
+        meant("c1", "c2"),
+        Some(false),
+        "unlinked on purpose: not missing"
+    );
+    assert_eq!(meant("c2", "c1"), Some(true));
+
+    // Someone else's peer gateway in c3 stays through the removal, and is named.
+    kubectl_ok("c3", &["apply", "-f", "-"], Some(HAND_MADE_PEER)).await;
+    let remove = RemoveRequest {
+        mesh: base.clone(),
+        cluster: name("c3"),
+        cacerts: false,
+        gateway_api: false,
+    };
+    let plan = jobs.remove_plan(&remove).await.expect("plan");
+    let of = |c: &str| {
+        plan.iter()
+            .find(|p| p.cluster == c)
+            .expect("cluster plan")
+            .clone()
+    };
+    for peer in ["c1", "c2"] {
+        let p = of(peer);
+        assert_eq!(p.steps.len(), 1);
+        assert_eq!(p.steps[0].objects[0].name, "istio-remote-peer-c3");
+        assert_eq!(p.steps[0].objects[0].change, "delete");
+    }
+    let own = of("c3");
+    let titles: Vec<&str> = own.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Remove its peer gateways",
+            "Remove the east-west gateway",
+            "Remove the control plane",
+            "Uninstall the operator"
+        ],
+        "cacerts and the Gateway API CRDs stay unless asked"
+    );
+    let hand = own.steps[0]
+        .objects
+        .iter()
+        .find(|o| o.name == "istio-remote-peer-by-hand")
+        .expect("listed");
+    assert_eq!(hand.change, "unchanged");
+    assert!(
+        hand.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not made by Meshdeck")
+    );
+
+    let id = jobs
+        .start_remove(jobs.remove_spec(&remove).await.expect("spec"), "alice")
+        .await
+        .expect("remove");
+    assert_eq!(
+        wait_finished(&store, &id, 300).await,
+        "succeeded",
+        "{:?}",
+        store.job_events(&id, 0).await
+    );
+    let steps = store.job_steps(&id).await.expect("steps");
+    let order: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}/{}", s.cluster, s.step))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "c1/unpeer:c3",
+            "c2/unpeer:c3",
+            "c3/remove:peer-gateways",
+            "c3/remove:eastwest",
+            "c3/remove:control-plane",
+            "c3/remove:operator"
+        ]
+    );
+    let summary = steps[2].message.clone().unwrap_or_default();
+    assert!(
+        summary.contains(
+            "left in place (not made by Meshdeck): Gateway istio-eastwest/istio-remote-peer-by-hand"
+        ),
+        "{summary}"
+    );
+    for peer in ["c1", "c2"] {
+        assert!(
+            !gateways(peer).await.contains("istio-remote-peer-c3"),
+            "{peer}"
+        );
+    }
+    let left = gateways("c3").await;
+    assert!(left.contains("istio-remote-peer-by-hand"), "{left}");
+    assert!(
+        !left.contains("/istio-eastwest") && !left.contains("istio-remote-peer-c1"),
+        "{left}"
+    );
+    assert!(
+        get_json("c3", &smc_ar(), "gloo-mesh", "managed-istio")
+            .await
+            .is_none()
+    );
+    assert!(
+        kubectl(
+            "c3",
+            &["get", "secret", "-n", "istio-system", "cacerts"],
+            None
+        )
+        .await
+        .ok,
+        "cacerts kept: not asked"
+    );
+    // c1 and c2 still reach each other as before (c2 → c1 only, as unlinked).
+    assert!(gateways("c2").await.contains("istio-remote-peer-c1"));
+
+    // The mesh is c1 and c2 now; c3 can be added again; no link with c3 is expected.
+    let meshes = jobs.meshes().await.expect("meshes");
+    assert_eq!(meshes.len(), 1);
+    assert_eq!(meshes[0].members, ["c1", "c2"]);
+    assert_eq!(meshes[0].candidates, ["c3"]);
+    let chosen = app::ssr::topology::chosen_links(&store.list_jobs(10).await.expect("jobs"));
+    let meant = |a: &str, b: &str| chosen.get(&name(a)).and_then(|r| r.get(&name(b))).copied();
+    assert_eq!(meant("c1", "c3"), Some(false));
+    assert_eq!(meant("c3", "c2"), Some(false));
+    let again = jobs.remove_spec(&remove).await.expect_err("not a member");
+    assert!(
+        again.to_string().contains("c3 is not in this mesh"),
+        "{again}"
+    );
+}

@@ -1,0 +1,117 @@
+// Day two in Chromium, on a running mesh: an admin adds a cluster to a mesh of two from the Mesh page —
+// preflight (the cluster fits the mesh), plan (its steps, and the peer gateway for it in each member), the
+// job followed live to every check green — and the clusters are linked both ways; and takes the mesh out of
+// one cluster of three, someone else's peer gateway there listed and left in place. Names start with `day2:`
+// (MESHDECK_E2E_ONLY=day2 scripts/e2e runs them).
+import { writeFileSync } from 'node:fs';
+import { BASE, eventually, expect, hydrated, signIn, test } from './lib.mjs';
+import { ADMIN_PASSWORD, callApi, ensureRegistered, kubectl, resetClusters } from './world.mjs';
+
+const peers = (ctx) => kubectl('--context', ctx, '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io', '-o', 'name');
+
+/** Signs in as the admin and sets up a full mesh of `clusters` (reset first) as the wizard does (the wizard
+ * has its own test); returns the setup job's id, which names the mesh on the Mesh page. */
+async function runningMesh(page, clusters) {
+  resetClusters('c1', 'c2', 'c3');
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await ensureRegistered(page, 'c1', 'c2', 'c3');
+  const [status, mesh] = await callApi(page, 'start_setup', { request: {
+    clusters, istio_version: '1.28.1-patch0', eastwest: 'load-balancer',
+    peering: { mode: 'full-mesh' }, license: { kind: 'key', key: 'meshdeck-test-license' },
+  } });
+  expect(status === 200, `setup started: ${status} ${JSON.stringify(mesh)}`);
+  await page.goto(`${BASE}/activity/${mesh}`);
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    `the mesh of ${clusters.join(', ')} is set up`, 300000);
+  return mesh;
+}
+
+test('day2: add a cluster to a running mesh — preflight, plan, job followed live, linked both ways', async ({ page }) => {
+  const mesh = await runningMesh(page, ['c1', 'c2']);
+
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  const card = page.locator(`[data-mesh="${mesh}"]`);
+  await card.waitFor();
+  expect((await card.locator('[data-testid=members]').textContent()) === 'c1, c2', 'members c1, c2');
+  expect(await card.getByRole('button', { name: 'Add to the mesh' }).isDisabled(), 'nothing to add before a choice');
+  await card.locator('input[name=add][value=c3]').check();
+
+  await card.getByRole('button', { name: 'Run preflight' }).click();
+  const preflight = card.locator('[data-preflight=c3]');
+  await preflight.waitFor({ timeout: 120000 });
+  expect((await preflight.textContent()).includes('ready'), `c3: ${await preflight.textContent()}`);
+  expect(await preflight.locator('[data-finding=trust-domain] [data-check=pass]').count() === 1, 'c3 fits the trust domains');
+  expect(await preflight.locator('[data-finding=network] [data-check=pass]').count() === 1, 'c3 has a network of its own');
+
+  await card.getByRole('button', { name: 'Show the plan' }).click();
+  const memberPlan = card.locator('[data-plan=c1]');
+  await memberPlan.waitFor({ timeout: 120000 });
+  const memberText = await memberPlan.textContent();
+  expect(memberText.includes('istio-remote-peer-c3') && !memberText.includes('ServiceMeshController'),
+    `c1 only gains the peer gateway for c3: ${memberText}`);
+  const addedText = await card.locator('[data-plan=c3]').textContent();
+  expect(addedText.includes('ServiceMeshController') && addedText.includes('istio-remote-peer-c1'), `c3's plan: ${addedText}`);
+  expect(!addedText.includes('meshdeck-test-license'), 'the license key is not shown');
+
+  await card.getByRole('button', { name: 'Add to the mesh' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await page.locator('[data-testid=live]', { hasText: 'following live' }).waitFor({ timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the growth succeeded', 300000);
+  for (const step of ['c1/link:c3', 'c2/link:c3', 'c3/link:c1', 'c3/link:c2', '*/verify']) {
+    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  }
+  expect(await page.locator('tr[data-step="c1/control-plane"]').count() === 0, 'the members are not set up again');
+  expect(peers('c1').includes('istio-remote-peer-c3') && peers('c2').includes('istio-remote-peer-c3'), 'the members reach c3');
+  expect(peers('c3').includes('istio-remote-peer-c1') && peers('c3').includes('istio-remote-peer-c2'), 'c3 reaches the members');
+
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  await page.locator('[data-testid=members]', { hasText: 'c1, c2, c3' }).first().waitFor();
+});
+
+test('day2: take the mesh out of one cluster — plan, confirmation, peers first, someone else\'s gateway left', async ({ page }) => {
+  const mesh = await runningMesh(page, ['c1', 'c2', 'c3']);
+  const hand = `${process.env.MESHDECK_E2E_RESULTS || '/tmp'}/hand-made-peer.yaml`;
+  writeFileSync(hand, [
+    'apiVersion: gateway.networking.k8s.io/v1', 'kind: Gateway',
+    'metadata: {name: istio-remote-peer-by-hand, namespace: istio-eastwest}',
+    'spec:', '  gatewayClassName: istio-remote', '  addresses: [{type: IPAddress, value: 192.0.2.9}]',
+    '  listeners: [{name: cross-network, port: 15008, protocol: HBONE, tls: {mode: Passthrough}}]', '',
+  ].join('\n'));
+  kubectl('--context', 'c3', 'apply', '-f', hand);
+
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  const card = page.locator(`[data-mesh="${mesh}"]`);
+  const form = card.locator('[data-testid=remove-cluster]');
+  await form.locator('summary').click();
+  await form.locator('select[name=remove_cluster]').selectOption('c3');
+  await form.getByRole('button', { name: 'Show what would be removed' }).click();
+  const own = form.locator('[data-plan=c3]');
+  await own.waitFor({ timeout: 60000 });
+  const ownText = await own.textContent();
+  expect(ownText.includes('istio-remote-peer-by-hand') && ownText.includes('left in place'), `c3's plan: ${ownText}`);
+  expect(ownText.includes('Remove the control plane') && !ownText.includes('Remove cacerts'), 'cacerts stays unless asked');
+  expect((await form.locator('[data-plan=c1]').textContent()).includes('istio-remote-peer-c3'), 'c1 drops its gateway for c3');
+  const go = form.getByRole('button', { name: 'Take it out of the mesh' });
+  expect(await go.isDisabled(), 'not before the name is typed');
+  await form.locator('input[name=remove_confirm]').fill('c2');
+  expect(await go.isDisabled(), 'not with another name');
+  await form.locator('input[name=remove_confirm]').fill('c3');
+  await go.click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the removal succeeded', 300000);
+  const left = await page.locator('tr[data-step="c3/remove:peer-gateways"]').textContent();
+  expect(left.includes('left in place') && left.includes('istio-remote-peer-by-hand'), `named and left: ${left}`);
+  expect(!peers('c1').includes('istio-remote-peer-c3') && !peers('c2').includes('istio-remote-peer-c3'), 'no member reaches c3');
+  expect(peers('c3').includes('istio-remote-peer-by-hand') && !peers('c3').includes('istio-remote-peer-c1'), `c3: ${peers('c3')}`);
+  const smcs = (() => { try { return kubectl('--context', 'c3', '-n', 'gloo-mesh', 'get', 'servicemeshcontrollers', '-o', 'name'); } catch { return ''; } })();
+  expect(smcs.trim() === '', `no control plane left: ${smcs}`);
+
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
+});
