@@ -11,12 +11,12 @@ const peers = (ctx) => kubectl('--context', ctx, '-n', 'istio-eastwest', 'get', 
 
 /** Signs in as the admin and sets up a full mesh of `clusters` (reset first) as the wizard does (the wizard
  * has its own test); returns the setup job's id, which names the mesh on the Mesh page. */
-async function runningMesh(page, clusters) {
+async function runningMesh(page, clusters, version = '1.28.1-patch0') {
   resetClusters('c1', 'c2', 'c3');
   await signIn(page, 'admin', ADMIN_PASSWORD);
   await ensureRegistered(page, 'c1', 'c2', 'c3');
   const [status, mesh] = await callApi(page, 'start_setup', { request: {
-    clusters, istio_version: '1.28.1-patch0', eastwest: 'load-balancer',
+    clusters, istio_version: version, eastwest: 'load-balancer',
     peering: { mode: 'full-mesh' }, license: { kind: 'key', key: 'meshdeck-test-license' },
   } });
   expect(status === 200, `setup started: ${status} ${JSON.stringify(mesh)}`);
@@ -114,4 +114,35 @@ test('day2: take the mesh out of one cluster — plan, confirmation, peers first
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
   expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
+});
+
+test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed', async ({ page }) => {
+  const mesh = await runningMesh(page, ['c1', 'c2'], '1.27.3');
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  const form = page.locator(`[data-mesh="${mesh}"] [data-testid=upgrade]`);
+  await form.locator('summary').click();
+  expect((await form.locator('summary').textContent()).includes('runs 1.27.3'), 'the running version');
+  await form.locator('input[name=upgrade_version]').fill('1.29.0');
+  await form.getByText('one minor at a time').waitFor();
+  expect(await form.getByRole('button', { name: 'Show the plan' }).isDisabled(), 'no plan for a version the rules refuse');
+  await form.locator('input[name=upgrade_version]').fill('1.28.1-patch0');
+  await form.getByRole('button', { name: 'Show the plan' }).click();
+  const plan = form.locator('[data-plan=c1]');
+  await plan.waitFor({ timeout: 60000 });
+  expect((await plan.textContent()).includes('1.28.1-patch0'), `c1's plan: ${await plan.textContent()}`);
+  await form.getByRole('button', { name: 'Upgrade' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the upgrade succeeded', 300000);
+  for (const step of ['c1/upgrade:control-plane', 'c1/upgrade:verify', 'c2/upgrade:control-plane', 'c2/upgrade:verify']) {
+    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  }
+  for (const c of ['c1', 'c2']) {
+    const v = kubectl('--context', c, '-n', 'gloo-mesh', 'get', 'servicemeshcontroller', 'managed-istio', '-o', 'jsonpath={.spec.version}');
+    expect(v === '1.28.1-patch0', `${c} runs ${v}`);
+  }
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  await page.locator(`[data-mesh="${mesh}"] [data-testid=upgrade] summary`, { hasText: 'runs 1.28.1-patch0' }).waitFor();
 });

@@ -66,7 +66,7 @@ impl ClusterPreflight {
     }
 }
 
-pub use crate::ids::{istio_version, version_rule};
+pub use crate::ids::{istio_version, upgrade_rule, version_rule};
 
 /// Checks across the selection: unique cluster and network names, one Istio minor everywhere.
 pub fn fleet(
@@ -744,9 +744,25 @@ mod tests {
         assert!(version_rule("1.28.1-patch0").is_ok());
         assert!(version_rule("1.24.3-solo").is_ok());
         assert!(version_rule("1.24.2").expect_err("old").contains("1.24.3"));
-        assert!(version_rule("1.26.0").expect_err("bad").contains("1.26.2"));
-        assert!(version_rule("1.26.1-patch1").is_err());
+        assert!(
+            version_rule("1.26.0")
+                .expect_err("bad")
+                .contains("1.26.1-patch0")
+        );
+        assert!(version_rule("1.26.0-patch3").is_err());
+        assert!(version_rule("1.26.1").is_err());
+        assert!(version_rule("1.26.1-solo").is_err());
+        assert!(version_rule("1.26.1-patch0").is_ok(), "the guide allows it");
+        assert!(version_rule("1.26.1-patch1").is_ok());
         assert!(version_rule("1.26.2").is_ok());
+        assert!(upgrade_rule("1.27.3", "1.28.1-patch0").is_ok());
+        assert!(upgrade_rule("1.28.1-patch0", "1.27.3").is_ok());
+        assert!(
+            upgrade_rule("1.26.2", "1.28.1")
+                .expect_err("two minors")
+                .contains("one minor at a time (e.g. 1.27.x first)")
+        );
+        assert!(upgrade_rule("1.27.3", "1.26.1").is_err());
         assert!(version_rule("latest").is_err());
         assert_eq!(istio_version("1.28.1-patch0"), Some((1, 28, 1)));
     }

@@ -594,13 +594,24 @@ async fn control_plane(
             progress(text.clone());
             last = text.clone();
         }
-        if phase == "SUCCEEDED" && condition_true(&v, "Ready") {
+        // A status written for an older spec (before this apply's change, e.g. a new version) says nothing
+        // yet: wait until the operator has seen this generation.
+        let generation = v["metadata"]["generation"].as_i64().unwrap_or(0);
+        let seen = v["status"]["observedGeneration"].as_i64().or_else(|| {
+            v["status"]["conditions"].as_array().and_then(|cs| {
+                cs.iter()
+                    .find(|c| c["type"] == "Ready")
+                    .and_then(|c| c["observedGeneration"].as_i64())
+            })
+        });
+        let fresh = seen.is_none_or(|g| g >= generation);
+        if fresh && phase == "SUCCEEDED" && condition_true(&v, "Ready") {
             return Ok(Outcome {
                 changed,
                 summary: "ServiceMeshController Ready, phase SUCCEEDED".into(),
             });
         }
-        if phase == "FAILED" {
+        if fresh && phase == "FAILED" {
             let failing = v["status"]["conditions"]
                 .as_array()
                 .and_then(|cs| cs.iter().find(|c| c["status"] == "False").cloned())

@@ -259,6 +259,20 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row(
+            "plan_upgrade",
+            Some(Role::Viewer),
+            Json(json!({"request": {"mesh": "no-such-job", "version": "1.28.1-patch0"}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_upgrade",
+            Some(Role::Operator),
+            Json(
+                json!({"request": {"mesh": "no-such-job", "version": "1.28.1-patch0", "batch": 1}}),
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),

@@ -3,6 +3,7 @@ use leptos::server_fn::codec::Json;
 
 use crate::model::{
     AppError, ClusterPlan, GrowRequest, MeshSummary, PreflightView, RemoveRequest, UnlinkRequest,
+    UpgradeRequest,
 };
 
 /// The running meshes the console set up (newest first), each with its members, version and linking, and
@@ -169,6 +170,38 @@ pub async fn start_unlink(request: UnlinkRequest) -> Result<String, AppError> {
             let topology = state()?.topology.clone();
             tokio::spawn(async move { topology.read_choices().await });
             Ok(id)
+        }
+        .await,
+    )
+}
+
+/// What upgrading the mesh's Istio version changes in each cluster, in rollout order: the control plane's
+/// objects diffed against the live ones, and the commands by hand. Changes nothing.
+#[server(endpoint = "plan_upgrade", input = Json)]
+pub async fn plan_upgrade(request: UpgradeRequest) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.upgrade_plan(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// Upgrades the mesh's Istio version cluster by cluster (or a batch at a time) as a job that stops at the
+/// first failing cluster. Operators and admins; returns the job's id.
+#[server(endpoint = "start_upgrade", input = Json)]
+pub async fn start_upgrade(request: UpgradeRequest) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let (spec, key) = jobs.upgrade_spec(&request).await?;
+            Ok(jobs.start_upgrade(spec, key, &user.username).await?)
         }
         .await,
     )

@@ -188,3 +188,21 @@ pub struct UnlinkRequest {
     pub mesh: String,
     pub pairs: Vec<(ClusterName, ClusterName)>,
 }
+
+/// Upgrade (or move back one minor) the Istio version of a running mesh, cluster by cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpgradeRequest {
+    pub mesh: String,
+    /// The target version, e.g. `1.28.1-patch0`.
+    pub version: String,
+    /// The rollout order; empty: the members in name order. Must name every member once.
+    #[serde(default)]
+    pub order: Vec<ClusterName>,
+    /// How many clusters change at a time (1 by default).
+    #[serde(default = "one")]
+    pub batch: usize,
+}
+
+fn one() -> usize {
+    1
+}

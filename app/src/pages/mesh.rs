@@ -10,6 +10,7 @@ use leptos::prelude::*;
 
 use super::allowed;
 use super::mesh_take_apart::{RemoveCluster, Unlink, follow};
+use super::mesh_upgrade::Upgrade;
 use super::setup::{PlanView, PreflightTable, plan_download};
 use crate::api::{PlanGrow, PreflightGrow, StartGrow, list_meshes};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
@@ -89,6 +90,7 @@ fn MeshCard(mesh: MeshSummary, elsewhere: BTreeMap<String, String>) -> impl Into
                 <dd><a class="underline" href=job_href>{job}</a>{finished}</dd>
             </dl>
             <AddClusters mesh=mesh.clone() elsewhere=elsewhere />
+            <Upgrade mesh=mesh.clone() />
             {mesh.manual_links.then(|| view! { <Unlink mesh=mesh.clone() /> })}
             <RemoveCluster mesh=mesh />
         </section>

@@ -307,7 +307,7 @@ fn Wizard(
                 <span class="font-medium">"Istio version"</span>
                 <input class=INPUT name="istio_version" prop:value=move || version.get() on:input=move |ev| version.set(event_target_value(&ev)) aria-describedby="version-why" />
             </label>
-            <p id="version-why" class=WHY>"At least 1.24.3 for multicluster peering; never 1.26.0 or 1.26.1 (broken peering); the same minor in every cluster."</p>
+            <p id="version-why" class=WHY>"At least 1.24.3 for multicluster peering; never 1.26.0 or 1.26.1 without a -patch suffix (broken peering; 1.26.1-patch0 and later are fine); the same minor in every cluster."</p>
             {move || version_problem().map(|p| view! { <p role="alert" class="mt-1 text-sm text-red-800 dark:text-red-300">{p}</p> })}
             <fieldset class="mt-4">
                 <legend class="font-medium">"License"</legend>

@@ -444,3 +444,185 @@ async fn links_removed_one_way_and_the_mesh_taken_out_of_a_cluster_leave_only_wh
         "{again}"
     );
 }
+
+async fn smc_version(context: &str) -> String {
+    current_smc(context).await["spec"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn istiod_image(context: &str) -> String {
+    kubectl_ok(
+        context,
+        &[
+            "get",
+            "deployment",
+            "istiod-gloo",
+            "-n",
+            "istio-system",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_fails() {
+    use app::model::UpgradeRequest;
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2", "c3"]).await;
+    let (store, registry, jobs) = console("upgrade", Duration::from_secs(30)).await;
+    for c in ["c1", "c2", "c3"] {
+        register(&registry, c).await;
+    }
+    let name = |n: &str| ClusterName::new(n).expect("name");
+    let (root_id, _) = jobs.root("alice").await.expect("root");
+    let mut older = spec(&["c1", "c2", "c3"], &root_id);
+    older.istio_version = "1.27.3".into();
+    let base = jobs
+        .start_setup(older, Some("meshdeck-test-license".into()), "alice")
+        .await
+        .expect("start");
+    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
+    for c in ["c1", "c2", "c3"] {
+        assert_eq!(smc_version(c).await, "1.27.3");
+    }
+    let request = |version: &str, order: &[&str]| UpgradeRequest {
+        mesh: base.clone(),
+        version: version.into(),
+        order: order.iter().map(|c| name(c)).collect(),
+        batch: 1,
+    };
+
+    // The version rules: one minor at a time, never 1.26.0 or plain 1.26.1, not the version it runs.
+    let skip = jobs
+        .upgrade_spec(&request("1.29.0", &[]))
+        .await
+        .expect_err("two minors");
+    assert!(skip.to_string().contains("one minor at a time"), "{skip}");
+    let same = jobs
+        .upgrade_spec(&request("1.27.3", &[]))
+        .await
+        .expect_err("same");
+    assert!(same.to_string().contains("already runs 1.27.3"), "{same}");
+    let order = jobs
+        .upgrade_spec(&request("1.28.1-patch0", &["c1", "c2"]))
+        .await
+        .expect_err("order");
+    assert!(
+        order.to_string().contains("every cluster of the mesh once"),
+        "{order}"
+    );
+
+    // The plan shows each ServiceMeshController's new version against the live one.
+    let up = request("1.28.1-patch0", &[]);
+    let plan = jobs.upgrade_plan(&up).await.expect("plan");
+    let order: Vec<&str> = plan.iter().map(|p| p.cluster.as_str()).collect();
+    assert_eq!(order, ["c1", "c2", "c3"]);
+    let smc = plan[0].steps[0]
+        .objects
+        .iter()
+        .find(|o| o.kind == "ServiceMeshController")
+        .expect("smc");
+    assert_eq!(smc.change, "update");
+    assert!(
+        smc.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("1.28.1-patch0"),
+        "{smc:?}"
+    );
+
+    let (spec1, key) = jobs.upgrade_spec(&up).await.expect("spec");
+    let id = jobs
+        .start_upgrade(spec1, key, "alice")
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        wait_finished(&store, &id, 300).await,
+        "succeeded",
+        "{:?}",
+        store.job_events(&id, 0).await
+    );
+    let steps = store.job_steps(&id).await.expect("steps");
+    let keys: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}/{}", s.cluster, s.step))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "c1/upgrade:control-plane",
+            "c1/upgrade:verify",
+            "c2/upgrade:control-plane",
+            "c2/upgrade:verify",
+            "c3/upgrade:control-plane",
+            "c3/upgrade:verify"
+        ]
+    );
+    // One at a time: a cluster starts once the one before it has passed its checks.
+    for w in steps.chunks(2).collect::<Vec<_>>().windows(2) {
+        assert!(w[1][0].started_at >= w[0][1].finished_at, "{steps:?}");
+    }
+    for c in ["c1", "c2", "c3"] {
+        assert_eq!(smc_version(c).await, "1.28.1-patch0");
+        assert!(istiod_image(c).await.ends_with(":1.28.1-patch0-solo"));
+    }
+    assert_eq!(
+        jobs.meshes().await.expect("meshes")[0].istio_version,
+        "1.28.1-patch0"
+    );
+
+    // An operator fault in c2 stops the next rollout there: c1 moved on, c3 keeps what it runs.
+    set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
+    let (spec2, key) = jobs
+        .upgrade_spec(&request("1.28.2", &["c1", "c2", "c3"]))
+        .await
+        .expect("spec");
+    let id = jobs
+        .start_upgrade(spec2, key, "alice")
+        .await
+        .expect("upgrade");
+    assert_eq!(wait_finished(&store, &id, 300).await, "failed");
+    set_faults("c2", &[]).await;
+    let steps = store.job_steps(&id).await.expect("steps");
+    let state = |key: &str| {
+        steps
+            .iter()
+            .find(|s| format!("{}/{}", s.cluster, s.step) == key)
+            .map(|s| (s.state.clone(), s.message.clone().unwrap_or_default()))
+            .expect("step")
+    };
+    assert_eq!(state("c1/upgrade:verify").0, "done");
+    let (c2, why) = state("c2/upgrade:control-plane");
+    assert_eq!(c2, "failed");
+    assert!(
+        why.contains("FAILED") && why.contains("InstallFailed"),
+        "{why}"
+    );
+    assert_eq!(state("c3/upgrade:control-plane").0, "pending");
+    assert_eq!(smc_version("c1").await, "1.28.2");
+    assert_eq!(smc_version("c3").await, "1.28.1-patch0");
+    let events: Vec<String> = store
+        .job_events(&id, 0)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("the rollout stopped at c2")
+                && e.contains("c3 keeps Istio 1.28.1-patch0")),
+        "{events:?}"
+    );
+    // The mesh still runs the version of its last upgrade that succeeded.
+    assert_eq!(
+        jobs.meshes().await.expect("meshes")[0].istio_version,
+        "1.28.1-patch0"
+    );
+}

@@ -21,7 +21,8 @@ pub fn istio_version(v: &str) -> Option<(u64, u64, u64)> {
     Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
 }
 
-/// The Istio version rules (§9 P14): at least 1.24.3, never 1.26.0 or 1.26.1.
+/// The Istio version rules (§9 P14): at least 1.24.3; never 1.26.0, nor 1.26.1 without a `-patchN` suffix
+/// (the guide: "use patch version 1.26.1-patch0 and later only").
 pub fn version_rule(v: &str) -> Result<(), String> {
     let Some(ver) = istio_version(v) else {
         return Err(format!(
@@ -33,9 +34,30 @@ pub fn version_rule(v: &str) -> Result<(), String> {
             "Istio {v} is too old: multicluster peering needs 1.24.3 or newer"
         ));
     }
-    if ver.0 == 1 && ver.1 == 26 && ver.2 <= 1 {
+    let patched = v
+        .split_once('-')
+        .is_some_and(|(_, suffix)| suffix.starts_with("patch"));
+    if ver.0 == 1 && ver.1 == 26 && (ver.2 == 0 || (ver.2 == 1 && !patched)) {
         return Err(format!(
-            "Istio {v} must not be used (known multicluster defects in 1.26.0 and 1.26.1): use 1.26.2 or newer"
+            "Istio {v} must not be used (known multicluster defects in 1.26.0 and 1.26.1): use 1.26.1-patch0 or newer"
+        ));
+    }
+    Ok(())
+}
+
+/// The rule of an upgrade (or downgrade) of a running mesh: the target version follows [`version_rule`] and
+/// moves at most one minor version from the one running (Istio supports skew of one minor between istiod,
+/// ztunnel and peers while the rollout goes cluster by cluster).
+pub fn upgrade_rule(from: &str, to: &str) -> Result<(), String> {
+    version_rule(to)?;
+    let (Some(a), Some(b)) = (istio_version(from), istio_version(to)) else {
+        return Err(format!("{from:?} is not an Istio version"));
+    };
+    if a.0 != b.0 || a.1.abs_diff(b.1) > 1 {
+        return Err(format!(
+            "{from} → {to} skips a minor version: upgrade one minor at a time (e.g. {}.{}.x first)",
+            a.0,
+            if b.1 > a.1 { a.1 + 1 } else { a.1 - 1 }
         ));
     }
     Ok(())

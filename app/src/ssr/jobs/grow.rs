@@ -31,8 +31,18 @@ impl Jobs {
         // newer removal took the mesh out of it.
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut removed: BTreeSet<String> = BTreeSet::new();
+        // Each mesh's version after its newest succeeded upgrade.
+        let mut upgraded: BTreeMap<String, String> = BTreeMap::new();
         let mut meshes = vec![];
         for row in rows.iter().filter(|r| r.state == "succeeded") {
+            if row.kind == UPGRADE_KIND {
+                if let Ok(spec) = serde_json::from_str::<UpgradeSpec>(&row.spec) {
+                    upgraded
+                        .entry(spec.mesh)
+                        .or_insert(spec.setup.istio_version);
+                }
+                continue;
+            }
             if row.kind == REMOVE_KIND {
                 if let Ok(spec) = serde_json::from_str::<RemoveSpec>(&row.spec)
                     && !taken.contains(spec.cluster.as_str())
@@ -73,7 +83,10 @@ impl Jobs {
                     linking: describe_linking(&spec),
                     manual_links: matches!(spec.peering, Peering::Manual { .. }),
                     members,
-                    istio_version: spec.istio_version.clone(),
+                    istio_version: upgraded
+                        .get(&row.id)
+                        .cloned()
+                        .unwrap_or_else(|| spec.istio_version.clone()),
                     eastwest: match spec.data_plane {
                         DataPlane::LoadBalancer => "LoadBalancer".into(),
                         DataPlane::NodePort => "NodePort".into(),
@@ -187,24 +200,12 @@ impl Jobs {
         };
         // The mesh's root must still be there (and open with this server's key).
         self.root_by_id(&base_spec.root_id).await?;
-        let license_key = match &base_spec.license_secret_ref {
-            Some(_) => None,
-            None => {
-                let secrets: JobSecrets = self
-                    .inner
-                    .store
-                    .job_secret(&base.id)
-                    .await?
-                    .and_then(|s| self.inner.secrets.open(&job_context(&base.id), &s).ok())
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .ok_or(Error::Sealed)?;
-                secrets.license_key
-            }
-        };
+        let license_key = self.license_key_of(&base.id, &base_spec).await?;
         Ok((
             SetupSpec {
                 clusters,
-                istio_version: base_spec.istio_version,
+                // The mesh's version now (after any upgrade).
+                istio_version: current.istio_version.clone(),
                 data_plane: base_spec.data_plane,
                 peering,
                 chart: base_spec.chart,
@@ -216,6 +217,26 @@ impl Jobs {
             },
             license_key,
         ))
+    }
+
+    /// The license key a setup job holds sealed (None when it names a license Secret instead).
+    pub(super) async fn license_key_of(
+        &self,
+        job: &str,
+        spec: &SetupSpec,
+    ) -> Result<Option<String>> {
+        if spec.license_secret_ref.is_some() {
+            return Ok(None);
+        }
+        let secrets: JobSecrets = self
+            .inner
+            .store
+            .job_secret(job)
+            .await?
+            .and_then(|s| self.inner.secrets.open(&job_context(job), &s).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(Error::Sealed)?;
+        Ok(secrets.license_key)
     }
 
     /// The preflight of a growth: each added cluster's own findings, with the findings across the whole

@@ -211,8 +211,10 @@ mod requests;
 mod roots;
 mod run;
 mod take_apart;
+mod upgrade;
 
 pub use take_apart::{REMOVE_KIND, RemoveSpec, UNLINK_KIND, UnlinkSpec};
+pub use upgrade::{UPGRADE_KIND, UpgradeSpec};
 
 impl Jobs {
     #[allow(clippy::too_many_arguments)]
@@ -395,7 +397,24 @@ impl Jobs {
         user: &str,
         what: &str,
     ) -> Result<String> {
+        self.start_job_sealed(kind, spec_json, None, steps, locks, user, what)
+            .await
+    }
+
+    /// [`Jobs::start_job`] with secrets the job needs (a license key), sealed under the job's id.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn start_job_sealed(
+        &self,
+        kind: &str,
+        spec_json: &str,
+        secret: Option<&[u8]>,
+        steps: &[(String, String)],
+        locks: &[String],
+        user: &str,
+        what: &str,
+    ) -> Result<String> {
         let id = random_id();
+        let sealed = secret.map(|s| self.inner.secrets.seal(&job_context(&id), s));
         let created = self
             .inner
             .store
@@ -403,7 +422,7 @@ impl Jobs {
                 id: &id,
                 kind,
                 spec: spec_json,
-                secret: None,
+                secret: sealed.as_deref(),
                 started_by: user,
                 steps,
                 clusters: locks,
@@ -447,6 +466,8 @@ impl Jobs {
         let clusters: Vec<String> = if job.kind == crate::ssr::portal::JOB_KIND {
             crate::ssr::portal::lock_keys_of(&job.spec)
         } else if let Some(keys) = take_apart::lock_keys(&job.kind, &job.spec) {
+            keys
+        } else if let Some(keys) = upgrade::lock_keys(&job.kind, &job.spec) {
             keys
         } else {
             let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
@@ -808,7 +829,7 @@ pub fn step_title(key: &str) -> String {
     if let Some(to) = key.strip_prefix("link:") {
         return format!("Link to {to}");
     }
-    if let Some(title) = take_apart::step_title(key) {
+    if let Some(title) = take_apart::step_title(key).or_else(|| upgrade::step_title(key)) {
         return title;
     }
     match key {

@@ -50,6 +50,9 @@ impl Jobs {
         if job.kind == REMOVE_KIND || job.kind == UNLINK_KIND {
             return self.run_take_apart(id).await;
         }
+        if job.kind == UPGRADE_KIND {
+            return self.run_upgrade(id, &job).await;
+        }
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),

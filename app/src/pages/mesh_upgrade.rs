@@ -1,0 +1,92 @@
+//! The Mesh page's upgrade form: a new Istio version for the whole mesh, rolled out one cluster (or a batch)
+//! at a time in the order shown, each cluster's checks passing before the next starts. The plan shows each
+//! ServiceMeshController's change against the live one.
+
+use leptos::prelude::*;
+
+use super::allowed;
+use super::mesh_take_apart::follow;
+use super::setup::PlanView;
+use crate::api::{PlanUpgrade, StartUpgrade};
+use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT};
+use crate::model::{MeshSummary, Role, UpgradeRequest};
+
+#[component]
+pub fn Upgrade(mesh: MeshSummary) -> impl IntoView {
+    let can_apply = allowed(Role::Operator)();
+    let version = RwSignal::new(String::new());
+    let batch = RwSignal::new(1usize);
+    let running = mesh.istio_version.clone();
+    let count = mesh.members.len();
+    let job_id = mesh.job_id.clone();
+    let request = move || -> Result<UpgradeRequest, String> {
+        let v = version.get().trim().to_string();
+        if v.is_empty() {
+            return Err("Type the version to upgrade to.".into());
+        }
+        mesh_ids::upgrade_rule(&running, &v)?;
+        Ok(UpgradeRequest {
+            mesh: job_id.clone(),
+            version: v,
+            order: vec![],
+            batch: batch.get(),
+        })
+    };
+    let plan = ServerAction::<PlanUpgrade>::new();
+    let start = ServerAction::<StartUpgrade>::new();
+    {
+        let request = request.clone();
+        Effect::new(move |_| {
+            let _ = request();
+            plan.clear();
+        });
+    }
+    follow(move || start.value().get());
+    let (r0, r1, r2) = (request.clone(), request.clone(), request.clone());
+    view! {
+        <details class="mt-4 border-t border-slate-200 pt-3 dark:border-slate-800" data-testid="upgrade">
+            <summary class="cursor-pointer font-semibold">{format!("Upgrade Istio (runs {})", mesh.istio_version)}</summary>
+            <p class="mt-1 text-sm text-slate-600 dark:text-slate-300">
+                {format!("In this order: {}. Each cluster's ServiceMeshController gets the new version; the next cluster starts once the operator reports it Ready and the cluster's checks pass. The rollout stops at the first cluster that fails, and the clusters after it keep {}. One minor version at a time; never 1.26.0 or 1.26.1 without a -patch suffix.", mesh.members.join(" → "), mesh.istio_version)}
+            </p>
+            <div class="mt-2 flex flex-wrap gap-4">
+                <label class="block">
+                    <span class="text-sm font-medium">"New version"</span>
+                    <input class=INPUT name="upgrade_version" placeholder="e.g. 1.28.1-patch0" prop:value=move || version.get() on:input=move |ev| version.set(event_target_value(&ev)) />
+                </label>
+                <label class="block">
+                    <span class="text-sm font-medium">"Clusters at a time"</span>
+                    <input class=INPUT type="number" min="1" max=count.to_string() name="upgrade_batch" prop:value=move || batch.get().to_string()
+                        on:input=move |ev| { if let Ok(n) = event_target_value(&ev).parse::<usize>() { batch.set(n.clamp(1, count.max(1))); } } />
+                </label>
+            </div>
+            {move || r0().err().filter(|_| !version.get().trim().is_empty()).map(|e| view! { <p role="alert" class="mt-2 text-sm text-red-800 dark:text-red-300">{format!("✕ {e}")}</p> })}
+            <div class="mt-3 flex flex-wrap gap-2">
+                <button
+                    type="button"
+                    class=BUTTON_SECONDARY
+                    disabled={ let r = r1.clone(); move || r().is_err() || plan.pending().get() }
+                    on:click=move |_| { if let Ok(req) = r1() { plan.dispatch(PlanUpgrade { request: req }); } }
+                >
+                    {move || if plan.pending().get() { "Planning…" } else { "Show the plan" }}
+                </button>
+                {can_apply.then(|| view! {
+                    <button
+                        type="button"
+                        class=BUTTON
+                        disabled=move || !matches!(plan.value().get(), Some(Ok(_))) || start.pending().get()
+                        on:click=move |_| { if let Ok(req) = r2() { start.dispatch(StartUpgrade { request: req }); } }
+                    >
+                        {move || if start.pending().get() { "Starting…" } else { "Upgrade" }}
+                    </button>
+                })}
+            </div>
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
+                Some(Ok(list)) => view! { <PlanView list=list /> }.into_any(),
+            }}
+            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+        </details>
+    }
+}

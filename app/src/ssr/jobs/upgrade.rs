@@ -1,0 +1,402 @@
+//! Day two — upgrading Istio across a running mesh in a safe order: one cluster at a time (or a chosen batch),
+//! each cluster's ServiceMeshController given the new version and waited on until the operator reports this
+//! generation Ready, then that cluster's checks until they pass; the rollout stops at the first cluster that
+//! fails, naming it and why, and the clusters after it keep the version they run. The version rules hold: the
+//! target follows [`mesh_ids::version_rule`] and moves one minor at a time ([`mesh_ids::upgrade_rule`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::*;
+use crate::model::{UpgradeRequest, format_time};
+
+/// The job kind of an upgrade.
+pub const UPGRADE_KIND: &str = "upgrade";
+const CONTROL_PLANE: &str = "upgrade:control-plane";
+const VERIFY: &str = "upgrade:verify";
+
+/// What an upgrade job does. Stored as JSON; the license key (the control plane's settings need it) is in
+/// the job's sealed secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpgradeSpec {
+    /// The mesh (its latest setup or growth job).
+    pub mesh: String,
+    pub from_version: String,
+    /// The mesh as set up, with `clusters` its current members in rollout order, `members` empty and
+    /// `istio_version` the target.
+    pub setup: SetupSpec,
+    /// Clusters upgraded at a time.
+    pub batch: usize,
+}
+
+impl UpgradeSpec {
+    fn steps(&self) -> Vec<(String, String)> {
+        self.setup
+            .clusters
+            .iter()
+            .flat_map(|c| {
+                [CONTROL_PLANE, VERIFY]
+                    .into_iter()
+                    .map(move |s| (c.name.to_string(), s.to_string()))
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn lock_keys(kind: &str, spec: &str) -> Option<Vec<String>> {
+    (kind == UPGRADE_KIND)
+        .then(|| serde_json::from_str::<UpgradeSpec>(spec).ok())
+        .flatten()
+        .map(|s| s.setup.locked())
+}
+
+pub(crate) fn step_title(key: &str) -> Option<String> {
+    match key {
+        CONTROL_PLANE => Some("Upgrade the control plane".into()),
+        VERIFY => Some("Checks after the upgrade".into()),
+        _ => None,
+    }
+}
+
+impl Jobs {
+    /// An upgrade checked: the mesh runs, the version rules hold, the order names every member once, the
+    /// batch is 1 to the number of clusters. Returns the spec and the license key to seal with it.
+    pub async fn upgrade_spec(
+        &self,
+        req: &UpgradeRequest,
+    ) -> Result<(UpgradeSpec, Option<String>)> {
+        let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
+        let mesh = self.mesh_of(&req.mesh).await?;
+        let to = req.version.trim().to_string();
+        mesh::preflight::upgrade_rule(&mesh.istio_version, &to)
+            .map_err(|m| invalid("version", m))?;
+        if to == mesh.istio_version {
+            return Err(invalid("version", format!("the mesh already runs {to}")));
+        }
+        let row = self
+            .inner
+            .store
+            .job(&mesh.job_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("mesh {}", mesh.job_id)))?;
+        let base: SetupSpec = serde_json::from_str(&row.spec).map_err(|e| Error::Invalid {
+            field: "mesh",
+            message: e.to_string(),
+        })?;
+        let order: Vec<String> = if req.order.is_empty() {
+            mesh.members.clone()
+        } else {
+            req.order.iter().map(|c| c.to_string()).collect()
+        };
+        let unique: BTreeSet<&String> = order.iter().collect();
+        let members: BTreeSet<&String> = mesh.members.iter().collect();
+        if unique != members || order.len() != mesh.members.len() {
+            return Err(invalid(
+                "order",
+                format!(
+                    "the rollout order must name every cluster of the mesh once: {}",
+                    mesh.members.join(", ")
+                ),
+            ));
+        }
+        if req.batch == 0 || req.batch > order.len() {
+            return Err(invalid(
+                "batch",
+                format!("upgrade 1 to {} clusters at a time", order.len()),
+            ));
+        }
+        let all: BTreeMap<String, ClusterSetup> = base
+            .clusters
+            .iter()
+            .chain(&base.members)
+            .map(|c| (c.name.to_string(), c.clone()))
+            .collect();
+        let clusters = order
+            .iter()
+            .map(|name| {
+                let mut c = all
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| Error::Conflict(format!("{name} is not in the mesh's job")))?;
+                // The target version is the mesh's, not a cluster's own.
+                c.mesh.version = String::new();
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let key = self.license_key_of(&row.id, &base).await?;
+        let setup = SetupSpec {
+            clusters,
+            istio_version: to,
+            members: vec![],
+            ..base
+        };
+        Ok((
+            UpgradeSpec {
+                mesh: mesh.job_id,
+                from_version: mesh.istio_version,
+                setup,
+                batch: req.batch,
+            },
+            key,
+        ))
+    }
+
+    /// What an upgrade changes in each cluster: the control plane's objects diffed against the live ones
+    /// (the ServiceMeshController's version), with the commands by hand, in rollout order.
+    pub async fn upgrade_plan(&self, req: &UpgradeRequest) -> Result<Vec<ClusterPlan>> {
+        let (spec, key) = self.upgrade_spec(req).await?;
+        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
+        let runs = spec.setup.clusters.iter().map(|c| {
+            let settings = &settings;
+            async move {
+                let t = match self.target(&c.name).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return ClusterPlan {
+                            cluster: c.name.to_string(),
+                            error: Some(e),
+                            steps: vec![],
+                        };
+                    }
+                };
+                let mut objects = vec![];
+                for obj in setup::objects(Step::ControlPlane, c, settings) {
+                    objects.push(crate::ssr::registry::plan_object(
+                        setup::diff_object(&t.client, &obj).await,
+                    ));
+                }
+                ClusterPlan {
+                    cluster: c.name.to_string(),
+                    error: None,
+                    steps: vec![PlanStep {
+                        title: "Upgrade the control plane".into(),
+                        objects,
+                        commands: setup::commands(Step::ControlPlane, c, settings),
+                    }],
+                }
+            }
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+
+    /// Starts an upgrade job; returns its id.
+    pub async fn start_upgrade(
+        &self,
+        spec: UpgradeSpec,
+        license_key: Option<String>,
+        user: &str,
+    ) -> Result<String> {
+        let json = serde_json::to_string(&spec).map_err(|e| Error::Conflict(e.to_string()))?;
+        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let what = format!(
+            "upgrade Istio {} → {} on {} ({} at a time)",
+            spec.from_version,
+            spec.setup.istio_version,
+            spec.setup
+                .clusters
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", then "),
+            spec.batch
+        );
+        self.start_job_sealed(
+            UPGRADE_KIND,
+            &json,
+            Some(&secret),
+            &spec.steps(),
+            &spec.setup.locked(),
+            user,
+            &what,
+        )
+        .await
+    }
+
+    /// Runs an upgrade: batch after batch in the rollout order; within a batch, clusters in parallel; the
+    /// rollout stops after a batch where a cluster failed.
+    pub(super) async fn run_upgrade(&self, id: &str, job: &JobRow) -> Result<()> {
+        let spec: UpgradeSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        let key = self.license_key_of(id, &spec.setup).await?;
+        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
+        let root = self.root_by_id(&spec.setup.root_id).await?;
+        let holders = self.holders_now(&spec).await?;
+        let done: BTreeSet<(String, String)> = self
+            .inner
+            .store
+            .job_steps(id)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == "done")
+            .map(|s| (s.cluster, s.step))
+            .collect();
+        let size = spec.batch.max(1);
+        for (i, batch) in spec.setup.clusters.chunks(size).enumerate() {
+            let runs = batch.iter().map(|c| {
+                let (settings, root, holders, done, spec) =
+                    (&settings, &root, &holders, &done, &spec);
+                async move {
+                    self.upgrade_cluster(id, c, settings, root, holders, done, spec)
+                        .await
+                }
+            });
+            let mut failed = vec![];
+            for (c, ok) in batch.iter().zip(futures::future::join_all(runs).await) {
+                if !ok? {
+                    failed.push(c.name.to_string());
+                }
+            }
+            if !failed.is_empty() {
+                // The clusters after this batch in the rollout order are not touched.
+                let rest: Vec<String> = spec.setup.clusters
+                    [((i + 1) * size).min(spec.setup.clusters.len())..]
+                    .iter()
+                    .map(|c| c.name.to_string())
+                    .collect();
+                let untouched = match rest.len() {
+                    0 => String::new(),
+                    1 => format!("; {} keeps Istio {}", rest[0], spec.from_version),
+                    _ => format!("; {} keep Istio {}", rest.join(", "), spec.from_version),
+                };
+                self.event(
+                    id,
+                    None,
+                    None,
+                    "error",
+                    &format!(
+                        "the rollout stopped at {}: see its failed step{untouched} — fix the cause and retry the job",
+                        failed.join(", ")
+                    ),
+                )
+                .await;
+                return self.finish(id, "failed").await;
+            }
+        }
+        self.finish(id, "succeeded").await
+    }
+
+    /// One cluster of the rollout: its control plane, then its checks. Returns whether both passed.
+    #[allow(clippy::too_many_arguments)]
+    async fn upgrade_cluster(
+        &self,
+        id: &str,
+        c: &ClusterSetup,
+        settings: &Settings,
+        root: &RootCa,
+        holders: &BTreeSet<ClusterName>,
+        done: &BTreeSet<(String, String)>,
+        spec: &UpgradeSpec,
+    ) -> Result<bool> {
+        let name = c.name.to_string();
+        let is_done = |s: &str| done.contains(&(name.clone(), s.to_string()));
+        if is_done(CONTROL_PLANE) && is_done(VERIFY) {
+            return Ok(true);
+        }
+        let t = match self.target(&c.name).await {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!(
+                    "cluster {name} (step: upgrade the control plane): {e}. Check it under Clusters (Re-test), then retry this cluster"
+                );
+                self.set_step(id, &name, CONTROL_PLANE, "failed", None, Some(&msg))
+                    .await?;
+                return Ok(false);
+            }
+        };
+        if !is_done(CONTROL_PLANE) {
+            self.set_step(id, &name, CONTROL_PLANE, "running", None, None)
+                .await?;
+            let t = &t;
+            let result = self
+                .logged(id, &name, CONTROL_PLANE, |progress| async move {
+                    setup::run_step(Step::ControlPlane, t, c, settings, root, &*progress).await
+                })
+                .await;
+            match result {
+                Ok(o) => {
+                    let summary = format!("Istio {}: {}", spec.setup.istio_version, o.summary);
+                    self.set_step(
+                        id,
+                        &name,
+                        CONTROL_PLANE,
+                        "done",
+                        Some(o.changed),
+                        Some(&summary),
+                    )
+                    .await?;
+                }
+                Err(e) => {
+                    self.set_step(
+                        id,
+                        &name,
+                        CONTROL_PLANE,
+                        "failed",
+                        None,
+                        Some(&e.to_string()),
+                    )
+                    .await?;
+                    self.event(
+                        id,
+                        Some(&name),
+                        Some(CONTROL_PLANE),
+                        "error",
+                        &e.to_string(),
+                    )
+                    .await;
+                    return Ok(false);
+                }
+            }
+        }
+        self.set_step(id, &name, VERIFY, "running", None, None)
+            .await?;
+        let wait = Duration::from_secs(spec.setup.verify_secs);
+        let one = [t];
+        let results = self
+            .logged(id, &name, VERIFY, |progress| async move {
+                setup::verify(&one, holders, wait, &*progress).await
+            })
+            .await;
+        if results
+            .iter()
+            .all(|r| r.worst() == mesh::checks::Status::Pass)
+        {
+            self.set_step(
+                id,
+                &name,
+                VERIFY,
+                "done",
+                Some(false),
+                Some(&format!("every check passes (at {})", format_time(now()))),
+            )
+            .await?;
+            Ok(true)
+        } else {
+            let text = mesh::checks::to_text(&results);
+            self.set_step(id, &name, VERIFY, "failed", None, Some(&text))
+                .await?;
+            Ok(false)
+        }
+    }
+
+    /// The members meant to hold peer gateways now, as the topology expects them.
+    async fn holders_now(&self, spec: &UpgradeSpec) -> Result<BTreeSet<ClusterName>> {
+        if matches!(spec.setup.peering, Peering::Automatic { .. }) {
+            return Ok(spec.setup.clusters.iter().map(|c| c.name.clone()).collect());
+        }
+        let rows = self.inner.store.list_jobs(500).await?;
+        let chosen = crate::ssr::topology::chosen_links(&rows);
+        Ok(spec
+            .setup
+            .clusters
+            .iter()
+            .filter(|c| {
+                chosen
+                    .get(&c.name)
+                    .is_some_and(|row| row.values().any(|linked| *linked))
+            })
+            .map(|c| c.name.clone())
+            .collect())
+    }
+}
