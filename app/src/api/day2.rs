@@ -73,7 +73,7 @@ pub async fn start_grow(request: GrowRequest) -> Result<String, AppError> {
             let overridden = overridden.transpose()?;
             let jobs = &state()?.jobs;
             // Checked before the preflight runs: an invalid request fails fast, with nothing probed.
-            jobs.grow_spec(&request).await?;
+            let (spec, license_key) = jobs.grow_spec(&request).await?;
             let failures = jobs
                 .grow_preflight_failures(&request, &user.username)
                 .await?;
@@ -83,7 +83,6 @@ pub async fn start_grow(request: GrowRequest) -> Result<String, AppError> {
                     failures.join("; ")
                 )));
             }
-            let (spec, license_key) = jobs.grow_spec(&request).await?;
             let added: Vec<String> = spec.clusters.iter().map(|c| c.name.to_string()).collect();
             let id = jobs.start_setup(spec, license_key, &user.username).await?;
             jobs.record(

@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use leptos::prelude::*;
 
 use super::allowed;
+use super::answers::{PlanAnswer, PreflightOutcome, StartError};
 use super::mesh_take_apart::{RemoveCluster, Unlink, follow};
 use super::mesh_upgrade::Upgrade;
-use super::setup::{PlanView, PreflightTable, plan_download};
 use crate::api::{PlanGrow, PreflightGrow, StartGrow, list_meshes};
-use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
+use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate};
 use crate::model::{ClusterName, GrowLinks, GrowRequest, MeshSummary, Role, format_time};
 
 const SECTION: &str =
@@ -170,13 +170,7 @@ fn AddClusters(mesh: MeshSummary, elsewhere: BTreeMap<String, String>) -> impl I
             plan.clear();
         });
     }
-    let blocked = move || {
-        preflight
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .is_some_and(|p| p.iter().any(|c| c.blocked))
-    };
+    let blocked = move || super::answers::blocked(&preflight.value().get());
     let preflight_done = move || matches!(preflight.value().get(), Some(Ok(_)));
     let may_apply = move || {
         preflight_done()
@@ -320,36 +314,9 @@ fn AddClusters(mesh: MeshSummary, elsewhere: BTreeMap<String, String>) -> impl I
                 })}
             </div>
             {(!can_apply).then(|| view! { <p class="mt-2 text-sm">"Viewers see the plan; operators and admins run the preflight and add clusters."</p> })}
-            {move || match preflight.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => view! { <PreflightTable list=list /> }.into_any(),
-            }}
-            <Show when=move || blocked()>
-                <div class="mt-3 rounded border border-red-300 p-3 dark:border-red-800" role="alert">
-                    <p class="font-medium">"✕ Preflight found failures: fix them and run it again."</p>
-                    {is_admin.then(|| view! {
-                        <label class="mt-2 block">
-                            <span class="text-sm font-medium">"Or, as an admin, go on anyway — the reason is recorded with the job"</span>
-                            <input class=INPUT name="override_reason" prop:value=move || override_reason.get() on:input=move |ev| override_reason.set(event_target_value(&ev)) />
-                        </label>
-                    })}
-                </div>
-            </Show>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => {
-                    let href = plan_download(&list);
-                    view! {
-                        <a class="mt-3 inline-block underline" href=href download="meshdeck-add-clusters-plan.tar" data-testid="plan-download">
-                            "Download the whole plan (a folder per cluster and step: YAML, diffs, commands)"
-                        </a>
-                        <PlanView list=list />
-                    }.into_any()
-                }
-            }}
-            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+            <PreflightOutcome value=preflight.value() is_admin=is_admin override_reason=override_reason />
+            <PlanAnswer value=plan.value() download="meshdeck-add-clusters-plan.tar" />
+            <StartError value=start.value() />
         </div>
     }
     .into_any()

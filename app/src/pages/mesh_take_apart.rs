@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use super::allowed;
-use super::setup::PlanView;
+use super::answers::{PlanAnswer, StartError};
 use crate::api::{PlanRemove, PlanUnlink, StartRemove, StartUnlink};
-use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT};
+use crate::components::{BUTTON, BUTTON_SECONDARY, INPUT};
 use crate::model::{ClusterName, MeshSummary, RemoveRequest, Role, UnlinkRequest};
 
 const WHY: &str = "mt-1 text-sm text-slate-600 dark:text-slate-300";
@@ -87,11 +87,7 @@ pub fn RemoveCluster(mesh: MeshSummary) -> impl IntoView {
             >
                 {move || if plan.pending().get() { "Planning…" } else { "Show what would be removed" }}
             </button>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => view! { <PlanView list=list /> }.into_any(),
-            }}
+            <PlanAnswer value=plan.value() />
             {can_apply.then(|| view! {
                 <label class="mt-3 block max-w-md">
                     <span class="text-sm font-medium">"Type the cluster's name to confirm"</span>
@@ -107,7 +103,7 @@ pub fn RemoveCluster(mesh: MeshSummary) -> impl IntoView {
                 </button>
             })}
             {(!can_apply).then(|| view! { <p class="mt-2 text-sm">"Viewers see the plan; operators and admins remove."</p> })}
-            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+            <StartError value=start.value() />
         </details>
     }
 }
@@ -197,12 +193,8 @@ pub fn Unlink(mesh: MeshSummary) -> impl IntoView {
                     </button>
                 })}
             </div>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => view! { <PlanView list=list /> }.into_any(),
-            }}
-            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+            <PlanAnswer value=plan.value() />
+            <StartError value=start.value() />
         </details>
     }
 }

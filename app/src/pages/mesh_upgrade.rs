@@ -5,10 +5,10 @@
 use leptos::prelude::*;
 
 use super::allowed;
+use super::answers::{PlanAnswer, StartError};
 use super::mesh_take_apart::follow;
-use super::setup::PlanView;
 use crate::api::{PlanUpgrade, StartUpgrade};
-use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT};
+use crate::components::{BUTTON, BUTTON_SECONDARY, INPUT};
 use crate::model::{MeshSummary, Role, UpgradeRequest};
 
 #[component]
@@ -81,12 +81,8 @@ pub fn Upgrade(mesh: MeshSummary) -> impl IntoView {
                     </button>
                 })}
             </div>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => view! { <PlanView list=list /> }.into_any(),
-            }}
-            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+            <PlanAnswer value=plan.value() />
+            <StartError value=start.value() />
         </details>
     }
 }

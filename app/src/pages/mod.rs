@@ -2,6 +2,7 @@
 
 mod account;
 mod activity;
+mod answers;
 mod checks;
 mod cluster_access;
 mod clusters;

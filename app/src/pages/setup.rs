@@ -16,6 +16,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::CheckBadge;
 use super::allowed;
+use super::answers::{PlanAnswer, PreflightOutcome, StartError};
 use super::setup_link::ForeignLink;
 use super::setup_settings::SettingsForm;
 use crate::api::{
@@ -229,13 +230,7 @@ fn Wizard(
         preflight.clear();
         plan.clear();
     });
-    let blocked = move || {
-        preflight
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .is_some_and(|p| p.iter().any(|c| c.blocked))
-    };
+    let blocked = move || super::answers::blocked(&preflight.value().get());
     let preflight_done = move || matches!(preflight.value().get(), Some(Ok(_)));
     let may_review =
         move || preflight_done() && (!blocked() || !override_reason.get().trim().is_empty());
@@ -364,22 +359,7 @@ fn Wizard(
                 </button>
             })}
             {(!can_apply).then(|| view! { <p class="mt-3 text-sm">"Operators and admins run the preflight (it briefly creates a probe Service in each cluster)."</p> })}
-            {move || match preflight.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => view! { <PreflightTable list=list /> }.into_any(),
-            }}
-            <Show when=move || blocked()>
-                <div class="mt-3 rounded border border-red-300 p-3 dark:border-red-800" role="alert">
-                    <p class="font-medium">"✕ Preflight found failures: fix them and run it again."</p>
-                    {is_admin.then(|| view! {
-                        <label class="mt-2 block">
-                            <span class="text-sm font-medium">"Or, as an admin, go on anyway — the reason is recorded with the job"</span>
-                            <input class=INPUT name="override_reason" prop:value=move || override_reason.get() on:input=move |ev| override_reason.set(event_target_value(&ev)) />
-                        </label>
-                    })}
-                </div>
-            </Show>
+            <PreflightOutcome value=preflight.value() is_admin=is_admin override_reason=override_reason />
         </section>
 
         <section class=SECTION aria-labelledby="root">
@@ -487,19 +467,7 @@ fn Wizard(
             >
                 {move || if plan.pending().get() { "Planning…" } else { "Show the plan" }}
             </button>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),
-                Some(Ok(list)) => {
-                    let href = plan_download(&list);
-                    view! {
-                        <a class="mt-3 inline-block underline" href=href download="meshdeck-plan.tar" data-testid="plan-download">
-                            "Download the whole plan (a folder per cluster and step: YAML, diffs, commands)"
-                        </a>
-                        <PlanView list=list />
-                    }.into_any()
-                }
-            }}
+            <PlanAnswer value=plan.value() download="meshdeck-plan.tar" />
         </section>
 
         <section class=SECTION aria-labelledby="apply">
@@ -516,7 +484,7 @@ fn Wizard(
                 </button>
             })}
             {(!can_apply).then(|| view! { <p class="mt-3 text-sm">"Viewers see the plan; operators and admins apply it."</p> })}
-            {move || start.value().get().and_then(Result::err).map(|e| view! { <div class="mt-3"><ErrorBox error=e /></div> })}
+            <StartError value=start.value() />
         </section>
 
         <section class=SECTION aria-labelledby="foreign">

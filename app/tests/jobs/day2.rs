@@ -3,6 +3,25 @@
 
 use super::*;
 
+/// A console (its own database, `tag`) with c1–c3 reset and registered, and a succeeded setup of a full mesh
+/// of `mesh` at `version`: the store, the jobs, the root's id and the setup job's id (which names the mesh).
+async fn running_mesh(tag: &str, mesh: &[&str], version: &str) -> (Store, Jobs, String, String) {
+    reset_all(&["c1", "c2", "c3"]).await;
+    let (store, registry, jobs) = console(tag, Duration::from_secs(30)).await;
+    for c in ["c1", "c2", "c3"] {
+        register(&registry, c).await;
+    }
+    let (root_id, _) = jobs.root("alice").await.expect("root");
+    let mut setup = spec(mesh, &root_id);
+    setup.istio_version = version.into();
+    let base = jobs
+        .start_setup(setup, Some("meshdeck-test-license".into()), "alice")
+        .await
+        .expect("start");
+    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
+    (store, jobs, root_id, base)
+}
+
 /// Every object of the mesh a cluster holds, as `kind/namespace/name=resourceVersion` lines.
 async fn mesh_objects(context: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
@@ -39,21 +58,7 @@ async fn a_cluster_added_to_a_running_mesh_is_set_up_and_linked_both_ways_leavin
  {
     use app::model::{GrowLinks, GrowRequest};
     let _l = WORLD_LOCK.lock().await;
-    reset_all(&["c1", "c2", "c3"]).await;
-    let (store, registry, jobs) = console("grow", Duration::from_secs(30)).await;
-    for c in ["c1", "c2", "c3"] {
-        register(&registry, c).await;
-    }
-    let (root_id, _) = jobs.root("alice").await.expect("root");
-    let base = jobs
-        .start_setup(
-            spec(&["c1", "c2"], &root_id),
-            Some("meshdeck-test-license".into()),
-            "alice",
-        )
-        .await
-        .expect("start");
-    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
+    let (store, jobs, root_id, base) = running_mesh("grow", &["c1", "c2"], ISTIO_VERSION).await;
     let meshes = jobs.meshes().await.expect("meshes");
     assert_eq!(meshes.len(), 1, "{meshes:?}");
     assert_eq!(meshes[0].job_id, base);
@@ -270,22 +275,9 @@ fn gateways(context: &str) -> impl std::future::Future<Output = String> + '_ {
 async fn links_removed_one_way_and_the_mesh_taken_out_of_a_cluster_leave_only_what_others_made() {
     use app::model::{RemoveRequest, UnlinkRequest};
     let _l = WORLD_LOCK.lock().await;
-    reset_all(&["c1", "c2", "c3"]).await;
-    let (store, registry, jobs) = console("take-apart", Duration::from_secs(30)).await;
-    for c in ["c1", "c2", "c3"] {
-        register(&registry, c).await;
-    }
+    let (store, jobs, _, base) =
+        running_mesh("take-apart", &["c1", "c2", "c3"], ISTIO_VERSION).await;
     let name = |n: &str| ClusterName::new(n).expect("name");
-    let (root_id, _) = jobs.root("alice").await.expect("root");
-    let base = jobs
-        .start_setup(
-            spec(&["c1", "c2", "c3"], &root_id),
-            Some("meshdeck-test-license".into()),
-            "alice",
-        )
-        .await
-        .expect("start");
-    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
 
     // Unlink one direction: c1 no longer reaches c2; c2 still reaches c1.
     let unlink = UnlinkRequest {
@@ -473,20 +465,8 @@ async fn istiod_image(context: &str) -> String {
 async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_fails() {
     use app::model::UpgradeRequest;
     let _l = WORLD_LOCK.lock().await;
-    reset_all(&["c1", "c2", "c3"]).await;
-    let (store, registry, jobs) = console("upgrade", Duration::from_secs(30)).await;
-    for c in ["c1", "c2", "c3"] {
-        register(&registry, c).await;
-    }
+    let (store, jobs, _, base) = running_mesh("upgrade", &["c1", "c2", "c3"], "1.27.3").await;
     let name = |n: &str| ClusterName::new(n).expect("name");
-    let (root_id, _) = jobs.root("alice").await.expect("root");
-    let mut older = spec(&["c1", "c2", "c3"], &root_id);
-    older.istio_version = "1.27.3".into();
-    let base = jobs
-        .start_setup(older, Some("meshdeck-test-license".into()), "alice")
-        .await
-        .expect("start");
-    assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
     for c in ["c1", "c2", "c3"] {
         assert_eq!(smc_version(c).await, "1.27.3");
     }
