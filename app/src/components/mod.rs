@@ -3,7 +3,7 @@
 
 mod table;
 
-pub use table::{DataTable, TD, TD_NOWRAP, TR};
+pub use table::{DataTable, TD, TD_NOWRAP, TD_WIDE, TR};
 
 use leptos::prelude::*;
 use leptos_meta::Title;

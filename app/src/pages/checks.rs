@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{StartChecks, get_check_report, list_clusters};
-use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate};
+use crate::components::{BUTTON, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, TR};
 use crate::model::{CheckStatus, ChecksReport, format_time};
 
 #[component]
@@ -129,7 +129,7 @@ fn Report(report: ChecksReport) -> impl IntoView {
                 .into_iter()
                 .map(|r| {
                     view! {
-                        <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-result=r.title.clone()>
+                        <tr class=format!("{TR} align-top") data-result=r.title.clone()>
                             <td class="whitespace-nowrap px-3 py-2"><CheckBadge status=r.status /></td>
                             <td class="px-3 py-2 font-medium">{r.title.clone()}</td>
                             <td class="px-3 py-2 text-sm">
@@ -143,24 +143,21 @@ fn Report(report: ChecksReport) -> impl IntoView {
                             </td>
                         </tr>
                     }
+                    .into_any()
                 })
-                .collect_view();
+                .collect();
             view! {
-                <section class="mt-4 rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900" data-cluster=c.cluster.clone()>
-                    <h2 class="flex items-center gap-2 px-3 py-2 text-lg font-semibold">
+                <section class="mt-6" data-cluster=c.cluster.clone()>
+                    <h2 class="flex items-center gap-2 text-lg font-semibold">
                         {format!("Cluster {}", c.cluster)}
                         <CheckBadge status=c.worst />
                     </h2>
-                    <table class="w-full text-left">
-                        <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                            <tr>
-                                <th scope="col" class="px-3 py-1">"Result"</th>
-                                <th scope="col" class="px-3 py-1">"Check"</th>
-                                <th scope="col" class="px-3 py-1">"Details"</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
+                    <DataTable
+                        caption=format!("Checks of cluster {}", c.cluster)
+                        head=vec!["Result", "Check", "Details"]
+                        rows=rows
+                        empty="No check ran in this cluster."
+                    />
                 </section>
             }
         })

@@ -5,7 +5,8 @@ use super::allowed;
 use super::cluster_access::AccessSection;
 use crate::api::{RemoveCluster, RetestCluster, UpdateCluster, get_cluster, list_clusters};
 use crate::components::{
-    BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, ErrorBox, Gate, HealthBadge, INPUT,
+    BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, HealthBadge, INPUT,
+    TD_WIDE, TR,
 };
 use crate::model::{AppError, ClusterName, ClusterSummary, Role, format_time};
 
@@ -78,7 +79,7 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                 .as_ref()
                 .map_or("never".into(), |x| format_time(x.checked_at));
             view! {
-                <tr class="border-t border-slate-200 dark:border-slate-800" data-cluster=c.name.to_string()>
+                <tr class=TR data-cluster=c.name.to_string()>
                     <td class="whitespace-nowrap px-3 py-2 font-medium">
                         <a class="text-indigo-700 underline dark:text-indigo-300" href=href>
                             {c.name.to_string()}
@@ -90,35 +91,28 @@ fn ClusterTable(list: Vec<ClusterSummary>) -> impl IntoView {
                     <td class="px-3 py-2">{c.network.to_string()}</td>
                     <td class="px-3 py-2">{labels_text(&c)}</td>
                     <td class="px-3 py-2">{version}</td>
-                    <td class="hidden px-3 py-2 lg:table-cell">{latency}</td>
+                    <td class=TD_WIDE>{latency}</td>
                     <td class="px-3 py-2">
                         {if missing == 0 { "none".to_string() } else { format!("{missing} missing") }}
                     </td>
                     <td class="px-3 py-2 text-sm" data-access=access.0>{access.1}</td>
-                    <td class="hidden px-3 py-2 text-sm lg:table-cell">{checked}</td>
+                    <td class=TD_WIDE>
+                        <span class="text-sm">{checked}</span>
+                    </td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
+        .collect();
     view! {
-        <div class="mt-4 overflow-x-auto rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-            <table class="w-full text-left">
-                <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"Name"</th>
-                        <th scope="col" class="px-3 py-2">"Health"</th>
-                        <th scope="col" class="px-3 py-2">"Network"</th>
-                        <th scope="col" class="px-3 py-2">"Labels"</th>
-                        <th scope="col" class="px-3 py-2">"Kubernetes"</th>
-                        <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Latency"</th>
-                        <th scope="col" class="px-3 py-2">"Permissions"</th>
-                        <th scope="col" class="px-3 py-2">"Access"</th>
-                        <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Last tested"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Registered clusters".to_string()
+            head=vec!["Name", "Health", "Network", "Labels", "Kubernetes", "Latency", "Permissions", "Access", "Last tested"]
+            wide=vec!["Latency", "Last tested"]
+            rows=rows
+            empty="No clusters yet."
+            testid="clusters"
+        />
     }
 }
 

@@ -5,7 +5,9 @@ use crate::api::{
     AddGroupMapping, ConfirmPassword, CreateUser, RemoveGroupMapping, ResetUserPassword,
     SetUserDisabled, SetUserRole, UnlockSignIn, list_sign_in_locks, list_users,
 };
-use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT, field_error};
+use crate::components::{
+    BUTTON, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, INPUT, TR, field_error,
+};
 use crate::model::{AppError, Role, SignInLock, UserSummary, format_time};
 
 #[component]
@@ -158,7 +160,7 @@ fn LockTable(list: Vec<SignInLock>, unlock: ServerAction<UnlockSignIn>) -> impl 
                 _ => format!("{} from {}", l.username, l.source),
             };
             view! {
-                <tr class="border-t border-slate-200 dark:border-slate-800" data-lock=l.kind.clone()>
+                <tr class=TR data-lock=l.kind.clone()>
                     <td class="px-3 py-2">{what}</td>
                     <td class="px-3 py-2">{l.attempts}</td>
                     <td class="px-3 py-2 text-sm">{format_time(l.until)}</td>
@@ -171,27 +173,23 @@ fn LockTable(list: Vec<SignInLock>, unlock: ServerAction<UnlockSignIn>) -> impl 
                     </td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
+        .collect();
     view! {
         <section class="mt-6">
             <h2 class="text-lg font-semibold">"Sign-in locks"</h2>
             <p class="mt-1 max-w-prose text-sm">
                 "Failed sign-ins are limited per address, per username from an address, and per username from browsers that never signed in as it. A browser that signed in before keeps its own count, so nobody can lock you out of your own browser."
             </p>
-            <div class="mt-2 overflow-x-auto rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-                <table class="w-full text-left">
-                    <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                        <tr>
-                            <th scope="col" class="px-3 py-2">"Locked"</th>
-                            <th scope="col" class="px-3 py-2">"Failed attempts"</th>
-                            <th scope="col" class="px-3 py-2">"Lifts by itself at"</th>
-                            <th scope="col" class="px-3 py-2"><span class="sr-only">"Action"</span></th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
+            <DataTable
+                caption="Sign-in locks in force".to_string()
+                head=vec!["Locked", "Failed attempts", "Lifts by itself at", "Action"]
+                quiet=vec!["Action"]
+                rows=rows
+                empty="No sign-in is locked."
+                testid="locks"
+            />
         </section>
     }
 }
@@ -267,7 +265,7 @@ fn UserTable(
                 .into_any()
             };
             view! {
-                <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-user=u.username.clone()>
+                <tr class=format!("{TR} align-top") data-user=u.username.clone()>
                     <td class="px-3 py-2 font-medium">{u.username.clone()}</td>
                     <td class="px-3 py-2">{role_cell}</td>
                     <td class="px-3 py-2">
@@ -284,22 +282,16 @@ fn UserTable(
                     <td class="px-3 py-2 text-sm">{format_time(u.created_at)}</td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
+        .collect();
     view! {
-        <div class="mt-4 overflow-x-auto rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-            <table class="w-full text-left">
-                <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"User"</th>
-                        <th scope="col" class="px-3 py-2">"Role"</th>
-                        <th scope="col" class="px-3 py-2">"Status"</th>
-                        <th scope="col" class="px-3 py-2">"Password"</th>
-                        <th scope="col" class="px-3 py-2">"Created"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Users of this console".to_string()
+            head=vec!["User", "Role", "Status", "Password", "Created"]
+            rows=rows
+            empty="No users."
+            testid="users"
+        />
     }
 }

@@ -107,7 +107,7 @@ fn MappingsBody(
         <p class="mt-1 max-w-prose text-sm">{intro}</p>
         <DataTable
             caption="Provider groups and what they give".to_string()
-            head=vec!["Group", "Gives", ""]
+            head=vec!["Group", "Gives", "Action"] quiet=vec!["Action"]
             rows=rows
             empty="No group is mapped: nobody signs in through the provider yet."
             testid="mappings"

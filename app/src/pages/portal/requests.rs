@@ -60,7 +60,7 @@ pub fn RequestsPage() -> impl IntoView {
                                 view! {
                                     <DataTable
                                         caption="Requests waiting for a decision".to_string()
-                                        head=vec!["Team", "What", "Why it waits", "By", ""]
+                                        head=vec!["Team", "What", "Why it waits", "By", "Action"] quiet=vec!["Action"]
                                         rows=rows
                                         empty="Nothing waits for a decision."
                                         testid="queue"
@@ -82,7 +82,7 @@ pub fn RequestsPage() -> impl IntoView {
                             Ok(list) => view! {
                                 <DataTable
                                     caption="Every team's latest requests".to_string()
-                                    head=vec!["When", "Team", "What", "State", "By", "Decision", ""]
+                                    head=vec!["When", "Team", "What", "State", "By", "Decision", "Action"] quiet=vec!["Action"]
                                     rows=request_rows(&list[..list.len().min(100)], None, true)
                                     empty="No request yet."
                                     testid="recent"

@@ -307,7 +307,7 @@ fn Overview(
             {move || view! {
                 <DataTable
                     caption="The team's requests, newest first".to_string()
-                    head=vec!["When", "What", "State", "By", "Decision", ""]
+                    head=vec!["When", "What", "State", "By", "Decision", "Action"] quiet=vec!["Action"]
                     rows=request_rows(&shown_requests(), my_role.map(|_| withdraw), false)
                     empty="No request yet."
                     testid="team-requests"

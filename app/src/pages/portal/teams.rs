@@ -165,7 +165,7 @@ fn TeamCard(
             <p class="mt-1 text-sm">{s.description.clone()} {(!s.contact.is_empty()).then(|| format!(" — contact {}", s.contact))}</p>
             <p class="mt-1 text-sm">{summary}</p>
             <h3 class="mt-4 font-semibold">"Members"</h3>
-            <DataTable caption=format!("Members of {}", s.name) head=vec!["User", "Team role", ""] rows=members empty="No member yet." />
+            <DataTable caption=format!("Members of {}", s.name) head=vec!["User", "Team role", "Action"] quiet=vec!["Action"] rows=members empty="No member yet." />
             {is_admin.then(|| {
                 let team = team_for_add.clone();
                 view! {
