@@ -243,6 +243,7 @@ fn JobView(initial: JobDetail) -> impl IntoView {
             .map(|(cluster, steps)| {
                 let state = group_state(&steps);
                 let title = if cluster == "*" { "Across clusters".to_string() } else { format!("Cluster {cluster}") };
+                let title_caption = title.clone();
                 let retry_form = (can_operate && !running && state == "failed").then(|| {
                     let job_id = job_id.clone();
                     let target = (cluster != "*").then(|| cluster.clone());
@@ -263,7 +264,7 @@ fn JobView(initial: JobDetail) -> impl IntoView {
                         let key = format!("{}/{}", s.cluster, s.step);
                         let failed = s.state == "failed";
                         view! {
-                            <tr class="border-t border-slate-200 align-top dark:border-slate-800" data-step=key>
+                            <tr class=format!("{TR} align-top") data-step=key>
                                 <td class="whitespace-nowrap px-3 py-2"><StateBadge state=s.state.clone() /></td>
                                 <td class="px-3 py-2">{s.title.clone()}</td>
                                 <td class="whitespace-nowrap px-3 py-2 text-sm">{duration(s.started_at, s.finished_at)}</td>
@@ -273,28 +274,24 @@ fn JobView(initial: JobDetail) -> impl IntoView {
                                 </td>
                             </tr>
                         }
+                        .into_any()
                     })
-                    .collect_view();
+                    .collect();
                 view! {
-                    <section class="mt-4 rounded border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900" data-cluster=cluster.clone()>
-                        <div class="flex flex-wrap items-center justify-between gap-3 px-3 py-2">
+                    <section class="mt-6" data-cluster=cluster.clone()>
+                        <div class="flex flex-wrap items-center justify-between gap-3">
                             <h2 class="flex items-center gap-2 text-lg font-semibold">
                                 {title}
                                 <StateBadge state=state.to_string() />
                             </h2>
                             {retry_form}
                         </div>
-                        <table class="w-full text-left">
-                            <thead class="bg-slate-100 text-sm dark:bg-slate-800">
-                                <tr>
-                                    <th scope="col" class="px-3 py-1">"State"</th>
-                                    <th scope="col" class="px-3 py-1">"Step"</th>
-                                    <th scope="col" class="px-3 py-1">"Took"</th>
-                                    <th scope="col" class="px-3 py-1">"Result"</th>
-                                </tr>
-                            </thead>
-                            <tbody>{rows}</tbody>
-                        </table>
+                        <DataTable
+                            caption=format!("Steps: {title_caption}")
+                            head=vec!["State", "Step", "Took", "Result"]
+                            rows=rows
+                            empty="No step."
+                        />
                     </section>
                 }
             })
