@@ -346,6 +346,10 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   await page.locator('[data-problem="shared.trust_domain"]').waitFor();
   expect(await page.getByRole('button', { name: 'Run preflight' }).isDisabled(), 'a bad setting blocks the preflight');
   await page.fill('[data-field="shared.trust_domain"]', '');
+  // The guide's beta section: a CNI directory must be absolute on the node.
+  await page.fill('[data-field="shared.cni_conf_dir"]', 'etc/cni/net.d');
+  await page.locator('[data-problem="shared.cni_conf_dir"]').waitFor();
+  await page.fill('[data-field="shared.cni_conf_dir"]', '/var/lib/rancher/k3s/agent/etc/cni/net.d');
   await page.locator('[data-cluster-settings=c2] > summary').click();
   await page.selectOption('[data-field="c2.scaling_profile"]', 'Demo');
   expect(await page.locator('[data-problem]').count() === 0, 'no problems left');
@@ -384,6 +388,9 @@ test('setup wizard: choose two clusters, preflight, review the plan, apply, and 
   const stable = kubectl('--context', 'c1', '-n', 'gloo-mesh', 'get', 'configmap', 'gloo-extensions-config',
     '-o', 'jsonpath={.data.stable}');
   expect(stable.includes('discoverySelectors') && stable.includes('istio-discovery'), `stable: ${stable}`);
+  const beta = kubectl('--context', 'c1', '-n', 'gloo-mesh', 'get', 'configmap', 'gloo-extensions-config',
+    '-o', 'jsonpath={.data.beta}');
+  expect(beta.includes('confDir: "/var/lib/rancher/k3s/agent/etc/cni/net.d"'), `beta: ${beta}`);
   expect(kubectl('--context', 'c2', '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io', '-o', 'name').includes('istio-remote-peer-c1') === false,
     'c2 holds no peer gateway for c1');
 });
@@ -452,8 +459,13 @@ test('setup wizard: a cluster without load balancers fails the preflight with wh
       '-p', '[{"op":"remove","path":"/data/lb-never-assigned"}]');
   }
 
-  // NodePort peering needs no load balancer; automatic peering through c1.
+  // NodePort peering needs no load balancer; automatic peering through c1. It is alpha, and needs 1.28.
   await page.locator('input[name=eastwest]').nth(1).check();
+  const version = await page.inputValue('input[name=istio_version]');
+  await page.fill('input[name=istio_version]', '1.27.3');
+  await page.locator('[data-problem=eastwest]', { hasText: '1.28 or newer' }).waitFor();
+  await page.fill('input[name=istio_version]', version);
+  expect(await page.locator('[data-problem=eastwest]').count() === 0, 'NodePort fits the chosen version');
   await page.locator('input[name=peering][value=automatic]').check();
   await page.selectOption('select[name=management]', 'c1');
   await page.getByRole('button', { name: 'Run preflight' }).click();

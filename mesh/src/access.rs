@@ -125,7 +125,7 @@ pub const CLUSTER_RULES: &[Rule] = &[
         &[""],
         &["nodes"],
         &["list"],
-        "preflight of the NodePort data plane: node addresses",
+        "preflight: nodes Istio cannot run on (Fargate, virtual nodes), and node addresses for NodePort peering",
     ),
     rule(
         &["discovery.k8s.io"],

@@ -153,11 +153,21 @@ pub fn service_mesh_controller(spec: &MeshSpec) -> Value {
     })
 }
 
+/// The `beta` section's CNI directories (§4.3: `serviceMeshController.cni.{confDir,binDir}`), for platforms
+/// whose nodes keep the CNI configuration or binaries elsewhere than the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CniDirs {
+    pub conf_dir: Option<String>,
+    pub bin_dir: Option<String>,
+}
+
 /// `gloo-extensions-config` (§4.3, §7.1): automatic peering sets `multiClusterMode: Peering` and
-/// `PEERING_AUTOMATIC_LOCAL_GATEWAY`; extra istiod env goes in `values.istiod`; `extra` holds further data
-/// keys as given (e.g. `stable`, `values.istio-ztunnel`).
+/// `PEERING_AUTOMATIC_LOCAL_GATEWAY`; CNI directories go in the same `beta` key; extra istiod env goes in
+/// `values.istiod`; `extra` holds further data keys as given (e.g. `stable`, `values.istio-ztunnel`).
 pub fn extensions_config(
     automatic_peering: bool,
+    cni: &CniDirs,
     istiod_env: &BTreeMap<String, String>,
     extra: &BTreeMap<String, String>,
 ) -> Value {
@@ -165,12 +175,28 @@ pub fn extensions_config(
     for (k, v) in extra {
         data.insert(k.clone(), json!(v));
     }
-    let mut env = istiod_env.clone();
+    let quote = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let mut beta = String::new();
+    if cni.conf_dir.is_some() || cni.bin_dir.is_some() {
+        beta.push_str("  cni:\n");
+        if let Some(d) = &cni.conf_dir {
+            beta.push_str(&format!("    confDir: {}\n", quote(d)));
+        }
+        if let Some(d) = &cni.bin_dir {
+            beta.push_str(&format!("    binDir: {}\n", quote(d)));
+        }
+    }
     if automatic_peering {
+        beta.push_str("  multiClusterMode: Peering\n");
+    }
+    if !beta.is_empty() {
         data.insert(
             "beta".into(),
-            json!("serviceMeshController:\n  multiClusterMode: Peering\n"),
+            json!(format!("serviceMeshController:\n{beta}")),
         );
+    }
+    let mut env = istiod_env.clone();
+    if automatic_peering {
         env.insert("PEERING_AUTOMATIC_LOCAL_GATEWAY".into(), "true".into());
     }
     if !env.is_empty() {
@@ -558,7 +584,12 @@ mod tests {
 
     #[test]
     fn extensions_config_for_automatic_peering_is_the_guides() {
-        let got = extensions_config(true, &BTreeMap::new(), &BTreeMap::new());
+        let got = extensions_config(
+            true,
+            &CniDirs::default(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
         assert_eq!(
             got["metadata"],
             json!({"name": "gloo-extensions-config", "namespace": "gloo-mesh"})
@@ -577,8 +608,42 @@ mod tests {
             json!({"env": {"PEERING_AUTOMATIC_LOCAL_GATEWAY": "true"}})
         );
         assert_eq!(
-            extensions_config(false, &BTreeMap::new(), &BTreeMap::new())["data"],
+            extensions_config(
+                false,
+                &CniDirs::default(),
+                &BTreeMap::new(),
+                &BTreeMap::new()
+            )["data"],
             json!({})
+        );
+    }
+
+    #[test]
+    fn cni_directories_share_the_beta_key_with_automatic_peering() {
+        let cni = CniDirs {
+            conf_dir: Some("/var/lib/rancher/k3s/agent/etc/cni/net.d".into()),
+            bin_dir: Some("/opt/cni: bin".into()),
+        };
+        let got = extensions_config(true, &cni, &BTreeMap::new(), &BTreeMap::new());
+        let beta: Value =
+            serde_yaml::from_str(got["data"]["beta"].as_str().expect("beta")).expect("yaml");
+        assert_eq!(
+            beta,
+            json!({"serviceMeshController": {
+                "cni": {"confDir": "/var/lib/rancher/k3s/agent/etc/cni/net.d", "binDir": "/opt/cni: bin"},
+                "multiClusterMode": "Peering",
+            }})
+        );
+        let only = CniDirs {
+            conf_dir: None,
+            bin_dir: Some("/home/kubernetes/bin".into()),
+        };
+        let got = extensions_config(false, &only, &BTreeMap::new(), &BTreeMap::new());
+        let beta: Value =
+            serde_yaml::from_str(got["data"]["beta"].as_str().expect("beta")).expect("yaml");
+        assert_eq!(
+            beta,
+            json!({"serviceMeshController": {"cni": {"binDir": "/home/kubernetes/bin"}}})
         );
     }
 
@@ -589,7 +654,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(extra.len(), 2);
-        let got = extensions_config(false, &BTreeMap::new(), &extra);
+        let got = extensions_config(false, &CniDirs::default(), &BTreeMap::new(), &extra);
         let stable: Value =
             serde_yaml::from_str(got["data"]["stable"].as_str().expect("stable")).expect("yaml");
         assert_eq!(

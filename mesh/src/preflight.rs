@@ -66,7 +66,7 @@ impl ClusterPreflight {
     }
 }
 
-pub use crate::ids::{istio_version, upgrade_rule, version_rule};
+pub use crate::ids::{istio_version, nodeport_rule, upgrade_rule, version_rule};
 
 /// Checks across the selection: unique cluster and network names, one Istio minor everywhere.
 pub fn fleet(
@@ -151,6 +151,19 @@ pub fn fleet(
                 )
             }
         });
+        if c.data_plane(settings) == DataPlane::NodePort {
+            f.push(match nodeport_rule(&v) {
+                Err(e) => finding("nodeport", "NodePort east-west (alpha)", Status::Fail, e)
+                    .fix("Choose the LoadBalancer variant for this cluster, or an Istio version of 1.28 or newer."),
+                Ok(()) => finding(
+                    "nodeport",
+                    "NodePort east-west (alpha)",
+                    Status::Warn,
+                    format!("{v} supports NodePort peering, which is alpha: likely to change, not fully tested, not supported for production"),
+                )
+                .fix("Fine for trials and cost-sensitive non-production meshes; choose LoadBalancer where support matters."),
+            });
+        }
     }
     out
 }
@@ -248,7 +261,7 @@ pub async fn cluster(
         cacerts(client),
         legacy_secrets(client),
         load_balancers(client, c, settings, lb_probe),
-        node_addresses(client, c, settings),
+        nodes(client, c, settings),
         license(client, settings),
     );
     findings.extend(gw);
@@ -620,17 +633,83 @@ async fn load_balancers(
     }
 }
 
-async fn node_addresses(client: &Client, c: &ClusterSetup, settings: &Settings) -> Vec<Finding> {
-    if c.data_plane(settings) != DataPlane::NodePort {
-        return vec![];
+/// Node labels and taints of nodes where Istio cannot run: AWS Fargate (no Istio CNI, no iptables for the
+/// proxy — the guide) and virtual-kubelet nodes (ACI, AKS virtual nodes) alike.
+fn virtual_node(n: &Node) -> Option<&'static str> {
+    let labels = n.metadata.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    if label("eks.amazonaws.com/compute-type") == Some("fargate") {
+        return Some("Fargate");
     }
+    let tainted = n
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| t.iter().any(|t| t.key == "virtual-kubelet.io/provider"));
+    (label("type") == Some("virtual-kubelet") || tainted).then_some("virtual")
+}
+
+/// What the nodes say: whether Istio can run on them (Fargate and virtual nodes cannot run ztunnel or the
+/// CNI), and for NodePort peering, whether each has an address peers can dial.
+async fn nodes(client: &Client, c: &ClusterSetup, settings: &Settings) -> Vec<Finding> {
+    let nodeport = c.data_plane(settings) == DataPlane::NodePort;
     let nodes = match Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
     {
         Ok(n) => n.items,
-        Err(e) => return vec![read_failed("node-addresses", "Node addresses", "nodes", &e)],
+        Err(e) if nodeport => {
+            return vec![read_failed("node-addresses", "Node addresses", "nodes", &e)];
+        }
+        Err(e) => return vec![read_failed("nodes", "Nodes Istio can run on", "nodes", &e)],
     };
+    let mut out = vec![virtual_nodes(&nodes)];
+    if nodeport {
+        out.push(node_addresses(&nodes));
+    }
+    out
+}
+
+fn virtual_nodes(nodes: &[Node]) -> Finding {
+    let title = "Nodes Istio can run on";
+    let found: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| virtual_node(n).map(|kind| format!("{} ({kind})", n.name_any())))
+        .collect();
+    let fix = "Istio needs its CNI and iptables on the node, which AWS Fargate and virtual nodes lack: pods there \
+               stay out of the mesh. Keep mesh workloads on regular nodes (node selectors, taints), and give the \
+               cluster regular nodes for istiod, ztunnel and the east-west gateway.";
+    if found.is_empty() {
+        return finding(
+            "nodes",
+            title,
+            Status::Pass,
+            format!("{} nodes, none of them Fargate or virtual", nodes.len()),
+        );
+    }
+    let all = found.len() == nodes.len();
+    finding(
+        "nodes",
+        title,
+        if all { Status::Fail } else { Status::Warn },
+        if all {
+            format!(
+                "every node is one Istio cannot run on: {}",
+                found.join(", ")
+            )
+        } else {
+            format!(
+                "{} of {} nodes cannot run Istio: {}",
+                found.len(),
+                nodes.len(),
+                found.join(", ")
+            )
+        },
+    )
+    .fix(fix)
+}
+
+fn node_addresses(nodes: &[Node]) -> Finding {
     let without: Vec<String> = nodes
         .iter()
         .filter(|n| {
@@ -644,21 +723,19 @@ async fn node_addresses(client: &Client, c: &ClusterSetup, settings: &Settings) 
         })
         .map(|n| n.name_any())
         .collect();
-    vec![
-        finding(
-            "node-addresses",
-            "Node addresses (NodePort)",
-            if nodes.is_empty() || !without.is_empty() { Status::Fail } else { Status::Pass },
-            if nodes.is_empty() {
-                "no nodes".to_string()
-            } else if without.is_empty() {
-                format!("{} nodes have an InternalIP or ExternalIP peers can use", nodes.len())
-            } else {
-                format!("nodes without an address: {}", without.join(", "))
-            },
-        )
-        .fix("NodePort peering advertises node addresses: peers must reach them on the gateway's node ports (15008, 15012)."),
-    ]
+    finding(
+        "node-addresses",
+        "Node addresses (NodePort)",
+        if nodes.is_empty() || !without.is_empty() { Status::Fail } else { Status::Pass },
+        if nodes.is_empty() {
+            "no nodes".to_string()
+        } else if without.is_empty() {
+            format!("{} nodes have an InternalIP or ExternalIP peers can use", nodes.len())
+        } else {
+            format!("nodes without an address: {}", without.join(", "))
+        },
+    )
+    .fix("NodePort peering advertises node addresses: peers must reach them on the gateway's node ports (15008, 15012).")
 }
 
 async fn license(client: &Client, settings: &Settings) -> Finding {
@@ -737,6 +814,64 @@ pub async fn foreign_peer_gateways(client: &Client) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(name: &str, labels: &[(&str, &str)], taint: Option<&str>) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()},
+            "spec": {"taints": taint.map(|k| vec![serde_json::json!({"key": k, "effect": "NoSchedule"})]).unwrap_or_default()},
+        }))
+        .expect("node")
+    }
+
+    #[test]
+    fn fargate_and_virtual_nodes_are_named_and_a_cluster_of_only_them_fails() {
+        let regular = node("n1", &[("kubernetes.io/os", "linux")], None);
+        let fargate = node(
+            "fargate-1",
+            &[("eks.amazonaws.com/compute-type", "fargate")],
+            None,
+        );
+        let aci = node("virtual-node-aci", &[("type", "virtual-kubelet")], None);
+        let tainted = node("vk", &[], Some("virtual-kubelet.io/provider"));
+        let f = virtual_nodes(std::slice::from_ref(&regular));
+        assert_eq!(f.status, Status::Pass, "{f:?}");
+        let f = virtual_nodes(&[regular, fargate.clone(), aci.clone()]);
+        assert_eq!(f.status, Status::Warn, "{f:?}");
+        assert!(f.message.starts_with("2 of 3 nodes"), "{}", f.message);
+        assert!(
+            f.message.contains("fargate-1 (Fargate)")
+                && f.message.contains("virtual-node-aci (virtual)")
+        );
+        let f = virtual_nodes(&[fargate, aci, tainted]);
+        assert_eq!(f.status, Status::Fail, "{f:?}");
+        assert!(f.message.contains("vk (virtual)"), "{}", f.message);
+        assert!(f.remediation.is_some());
+    }
+
+    #[test]
+    fn nodeport_is_alpha_and_needs_1_28() {
+        let mut c = c("c1", "c1");
+        c.data_plane = Some(DataPlane::NodePort);
+        let mut s = settings();
+        s.istio_version = "1.27.3".into();
+        let f = fleet(std::slice::from_ref(&c), &s);
+        let np = f[&c.name]
+            .iter()
+            .find(|f| f.key == "nodeport")
+            .expect("nodeport");
+        assert_eq!(np.status, Status::Fail, "{np:?}");
+        s.istio_version = "1.28.1-patch0".into();
+        let f = fleet(std::slice::from_ref(&c), &s);
+        let np = f[&c.name]
+            .iter()
+            .find(|f| f.key == "nodeport")
+            .expect("nodeport");
+        assert_eq!(np.status, Status::Warn, "{np:?}");
+        assert!(np.message.contains("alpha"), "{}", np.message);
+        c.data_plane = Some(DataPlane::LoadBalancer);
+        let f = fleet(std::slice::from_ref(&c), &s);
+        assert!(f[&c.name].iter().all(|f| f.key != "nodeport"));
+    }
     use crate::ids::NetworkName;
 
     #[test]

@@ -121,6 +121,9 @@ pub struct ClusterSetup {
     /// This cluster's east-west variant when it differs from the setup's shared choice (§1.2).
     #[serde(default)]
     pub data_plane: Option<DataPlane>,
+    /// Where the node's CNI configuration and binaries live, when the platform moved them (§4.3 `beta`).
+    #[serde(default)]
+    pub cni: objects::CniDirs,
 }
 
 impl ClusterSetup {
@@ -134,6 +137,7 @@ impl ClusterSetup {
             address_override: None,
             locality: Locality::default(),
             data_plane: None,
+            cni: objects::CniDirs::default(),
         }
     }
 
@@ -388,6 +392,7 @@ pub fn objects(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<V
         Step::ControlPlane => vec![
             objects::extensions_config(
                 matches!(settings.peering, Peering::Automatic { .. }),
+                &cluster.cni,
                 &cluster.istiod_env,
                 &cluster.extensions,
             ),

@@ -82,6 +82,34 @@ async fn preflight_passes_a_clean_cluster_and_explains_each_failure() {
         out.stderr
     );
 
+    // The fake nodes are regular: Istio can run on them.
+    assert_eq!(
+        p.get("nodes").map(|f| f.status),
+        Some(Status::Pass),
+        "{p:#?}"
+    );
+    // A Fargate node joins: said by name, with what to do; the other nodes still run the mesh.
+    let fargate = "apiVersion: v1\nkind: Node\nmetadata:\n  name: fargate-ip-10-0-1-7\n  labels:\n    eks.amazonaws.com/compute-type: fargate\n";
+    let out = kubectl("c1", &["apply", "--server-side", "-f", "-"], Some(fargate)).await;
+    assert!(out.ok, "{}", out.stderr);
+    let p = preflight::cluster(&t, &c1, &s, Duration::from_secs(20)).await;
+    let _ = kubectl("c1", &["delete", "node", "fargate-ip-10-0-1-7"], None).await;
+    let nodes = p.get("nodes").expect("nodes");
+    assert_eq!(nodes.status, Status::Warn, "{nodes:?}");
+    assert!(
+        nodes.message.contains("fargate-ip-10-0-1-7 (Fargate)"),
+        "{}",
+        nodes.message
+    );
+    assert!(
+        nodes
+            .remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("regular nodes")),
+        "{nodes:?}"
+    );
+    assert!(!p.blocked(), "a warning does not block: {p:#?}");
+
     // A view-only user: the verbs to grant are listed.
     let limited = target("c1-limited").await;
     let p = preflight::cluster(

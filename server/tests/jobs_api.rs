@@ -425,6 +425,18 @@ async fn control_plane_settings_are_checked_and_shape_the_plan() {
             vec!["c3: extensions YAML: it may set stable and values.istio-ztunnel only; beta"],
         ),
         (
+            with(
+                json!({"traffic_capture_mode": "InitContainer", "cni_conf_dir": "etc/cni/net.d"}),
+                json!({}),
+            ),
+            vec![
+                "shared.traffic_capture_mode",
+                "works only with the Sidecar data plane mode",
+                "shared.cni_conf_dir",
+                "not an absolute directory",
+            ],
+        ),
+        (
             with(json!({"extensions_yaml": "stable: |\n  a: [\n"}), json!({})),
             vec!["the value of stable is not YAML"],
         ),
@@ -458,10 +470,11 @@ async fn control_plane_settings_are_checked_and_shape_the_plan() {
         json!({
             "scaling_profile": "Large", "distribution": "FIPS", "image_secrets": ["pull-secret"],
             "istiod_env": {"PILOT_TRACE_SAMPLING": "1.0"},
+            "traffic_capture_mode": "Auto", "cni_bin_dir": "/home/kubernetes/bin",
             "discovery_selectors": ["istio-discovery=enabled"],
             "extensions_yaml": "values.istio-ztunnel: |\n  logLevel: debug\n"
         }),
-        json!({"c3": {"mesh": {"scaling_profile": "Demo", "trust_domain": "c3.example"}, "address_override": "10.9.8.7"}}),
+        json!({"c3": {"mesh": {"scaling_profile": "Demo", "trust_domain": "c3.example", "cni_conf_dir": "/var/lib/rancher/k3s/agent/etc/cni/net.d"}, "address_override": "10.9.8.7"}}),
     );
     let a = admin.call_json("plan_setup", body).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -487,7 +500,24 @@ async fn control_plane_settings_are_checked_and_shape_the_plan() {
         json!([{"name": "pull-secret"}])
     );
     assert_eq!(smc["spec"]["dataplaneMode"], "Ambient");
+    assert_eq!(smc["spec"]["trafficCaptureMode"], "Auto");
     let cm = yaml_of("ConfigMap", "gloo-extensions-config");
+    let beta: serde_json::Value =
+        serde_yaml::from_str(cm["data"]["beta"].as_str().expect("beta")).expect("beta yaml");
+    assert_eq!(
+        beta,
+        json!({"serviceMeshController": {"cni": {
+            "confDir": "/var/lib/rancher/k3s/agent/etc/cni/net.d",
+            "binDir": "/home/kubernetes/bin"
+        }}}),
+        "the shared binDir and c3's own confDir"
+    );
+    let env: serde_json::Value =
+        serde_yaml::from_str(cm["data"]["values.istiod"].as_str().expect("env")).expect("env yaml");
+    assert_eq!(
+        env["env"]["DISABLE_LEGACY_MULTICLUSTER"], "true",
+        "set on fresh installs, as the guide advises: {env}"
+    );
     let stable: serde_json::Value =
         serde_yaml::from_str(cm["data"]["stable"].as_str().expect("stable")).expect("stable yaml");
     assert_eq!(
@@ -565,7 +595,7 @@ async fn a_clusters_own_eastwest_variant_shapes_its_gateway_and_its_preflight() 
     );
 
     // The preflight probes for a load balancer only where LoadBalancer is chosen: c3 gets the node check.
-    let a = admin.call_json("preflight_setup", body).await;
+    let a = admin.call_json("preflight_setup", body.clone()).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let pre: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
     let finding = |key: &str| {
@@ -579,6 +609,22 @@ async fn a_clusters_own_eastwest_variant_shapes_its_gateway_and_its_preflight() 
     assert_eq!(lb.status, app::model::CheckStatus::Pass, "{lb:?}");
     assert!(lb.message.contains("NodePort"), "no probe for c3: {lb:?}");
     finding("node-addresses");
+    // NodePort is alpha (a warning that says so) and needs 1.28: on 1.27 the preflight refuses it.
+    let np = finding("nodeport");
+    assert_eq!(np.status, app::model::CheckStatus::Warn, "{np:?}");
+    assert!(np.message.contains("alpha"), "{np:?}");
+    let mut old = body.clone();
+    old["request"]["istio_version"] = json!("1.27.3");
+    let a = admin.call_json("preflight_setup", old).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let pre: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
+    let np = pre[0]
+        .findings
+        .iter()
+        .find(|f| f.key == "nodeport")
+        .expect("nodeport finding");
+    assert_eq!(np.status, app::model::CheckStatus::Fail, "{np:?}");
+    assert!(np.message.contains("1.28 or newer"), "{np:?}");
 }
 
 #[tokio::test]

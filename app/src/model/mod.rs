@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use mesh_ids::{ClusterName, InvalidName, NetworkName, version_rule};
+pub use mesh_ids::{ClusterName, InvalidName, NetworkName, nodeport_rule, version_rule};
 
 mod checks;
 mod day2;

@@ -13,6 +13,12 @@ use super::{ClusterName, EastWest};
 pub const DISTRIBUTIONS: [&str; 2] = ["Standard", "FIPS"];
 pub const SCALING_PROFILES: [&str; 3] = ["Default", "Demo", "Large"];
 pub const ON_CONFLICT: [&str; 2] = ["Abort", "Force"];
+/// `trafficCaptureMode` (§4.1): `InitContainer` works only with the Sidecar data plane mode, which a
+/// multicluster mesh cannot use (peering runs in istiod's ambient controllers, §2.4), so only `Auto` is offered.
+pub const TRAFFIC_CAPTURE_MODES: [&str; 1] = ["Auto"];
+/// The istiod variable the guide recommends on fresh installs (§9 P15): remote secrets of the legacy
+/// multicluster are ignored, so they cannot mix with peering. Set unless the user sets it otherwise.
+pub const LEGACY_MULTICLUSTER_ENV: &str = "DISABLE_LEGACY_MULTICLUSTER";
 /// Keys of the extensions ConfigMap the raw YAML may set (§4.3); `beta` and `values.istiod` are written
 /// from the peering choice and the istiod environment fields.
 pub const RAW_EXTENSION_KEYS: [&str; 2] = ["stable", "values.istio-ztunnel"];
@@ -42,6 +48,12 @@ pub struct MeshSettings {
     pub repository_insecure_skip_verify: Option<bool>,
     /// Extra istiod environment (`values.istiod` → `env`).
     pub istiod_env: BTreeMap<String, String>,
+    /// `Auto` (the operator's default); `InitContainer` is refused (it needs the Sidecar data plane mode).
+    pub traffic_capture_mode: Option<String>,
+    /// The node's CNI configuration directory, where the platform moved it (`beta` → `cni.confDir`).
+    pub cni_conf_dir: Option<String>,
+    /// The node's CNI binary directory, where the platform moved it (`beta` → `cni.binDir`).
+    pub cni_bin_dir: Option<String>,
     /// Namespaces istiod watches, as `key=value` label selectors (`stable` → `istiod.discoverySelectors`).
     pub discovery_selectors: Vec<String>,
     /// More ConfigMap keys as YAML: `stable: |` … or `values.istio-ztunnel: |` … (the escape hatch).
@@ -175,6 +187,38 @@ impl MeshSettings {
             &SCALING_PROFILES,
         );
         one_of(&mut out, "on_conflict", &self.on_conflict, &ON_CONFLICT);
+        match self.traffic_capture_mode.as_deref() {
+            Some("InitContainer") => problem(
+                &mut out,
+                &f("traffic_capture_mode"),
+                "InitContainer works only with the Sidecar data plane mode, and a multicluster mesh runs Ambient (peering needs istiod's ambient controllers): use Auto",
+            ),
+            _ => one_of(
+                &mut out,
+                "traffic_capture_mode",
+                &self.traffic_capture_mode,
+                &TRAFFIC_CAPTURE_MODES,
+            ),
+        }
+        for (name, dir) in [
+            ("cni_conf_dir", &self.cni_conf_dir),
+            ("cni_bin_dir", &self.cni_bin_dir),
+        ] {
+            if let Some(d) = dir
+                && !(d.starts_with('/')
+                    && d.len() <= 255
+                    && !d.contains("//")
+                    && d.chars().all(|c| !c.is_control() && !c.is_whitespace()))
+            {
+                problem(
+                    &mut out,
+                    &f(name),
+                    format!(
+                        "{d:?} is not an absolute directory on the node, such as /opt/cni/bin (no spaces, at most 255 characters)"
+                    ),
+                );
+            }
+        }
         if let Some(td) = &self.trust_domain
             && !(td.len() <= 255
                 && !td.is_empty()
@@ -288,6 +332,9 @@ impl MeshSettings {
             repository_insecure_skip_verify: over
                 .repository_insecure_skip_verify
                 .or(self.repository_insecure_skip_verify),
+            traffic_capture_mode: pick(&self.traffic_capture_mode, &over.traffic_capture_mode),
+            cni_conf_dir: pick(&self.cni_conf_dir, &over.cni_conf_dir),
+            cni_bin_dir: pick(&self.cni_bin_dir, &over.cni_bin_dir),
             istiod_env: env,
             discovery_selectors: list(&self.discovery_selectors, &over.discovery_selectors),
             extensions_yaml: if over.extensions_yaml.trim().is_empty() {
@@ -345,6 +392,9 @@ mod tests {
             repository_secrets: vec!["repo.creds".into()],
             repository_insecure_skip_verify: Some(false),
             istiod_env: [("PILOT_TRACE_SAMPLING".to_string(), "1.0".to_string())].into(),
+            traffic_capture_mode: Some("Auto".into()),
+            cni_conf_dir: Some("/var/lib/rancher/k3s/agent/etc/cni/net.d".into()),
+            cni_bin_dir: Some("/opt/cni/bin".into()),
             discovery_selectors: vec!["istio.io/rev=gloo".into(), "team=payments".into()],
             extensions_yaml: "stable: |\n  serviceMeshController: {}\n".into(),
         };
@@ -370,6 +420,9 @@ mod tests {
                 ),
             ]
             .into(),
+            traffic_capture_mode: Some("InitContainer".into()),
+            cni_conf_dir: Some("etc/cni".into()),
+            cni_bin_dir: Some("/opt/cni bin".into()),
             discovery_selectors: vec!["team".into()],
             extensions_yaml: String::new(),
         };
@@ -381,6 +434,9 @@ mod tests {
                 "c1.distribution",
                 "c1.scaling_profile",
                 "c1.on_conflict",
+                "c1.traffic_capture_mode",
+                "c1.cni_conf_dir",
+                "c1.cni_bin_dir",
                 "c1.trust_domain",
                 "c1.image_repository",
                 "c1.image_secrets",
@@ -390,7 +446,9 @@ mod tests {
             ]
         );
         assert!(p[0].message.contains("Standard, FIPS"));
-        assert!(p[7].message.contains("linking choice"), "{:?}", p[7]);
+        assert!(p[3].message.contains("Sidecar"), "{:?}", p[3]);
+        assert!(p[4].message.contains("absolute"), "{:?}", p[4]);
+        assert!(p[10].message.contains("linking choice"), "{:?}", p[10]);
     }
 
     #[test]

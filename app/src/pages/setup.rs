@@ -220,6 +220,17 @@ fn Wizard(
         })
     };
     let version_problem = move || crate::model::version_rule(version.get().trim()).err();
+    // NodePort needs 1.28 or newer: said next to the choice, and the preflight refuses it too (any cluster
+    // with its own NodePort choice included).
+    let nodeport_problem = move || {
+        let v = version.get();
+        let per_cluster_nodeport = per_cluster()
+            .values()
+            .any(|c| c.eastwest == Some(EastWest::NodePort));
+        (nodeport.get() || per_cluster_nodeport)
+            .then(|| crate::model::nodeport_rule(v.trim()).err())
+            .flatten()
+    };
 
     let preflight = ServerAction::<PreflightSetup>::new();
     let plan = ServerAction::<PlanSetup>::new();
@@ -333,6 +344,7 @@ fn Wizard(
             <fieldset class="mt-4">
                 <legend class="font-medium">"How peers reach each cluster"</legend>
                 <p class=WHY>"LoadBalancer gives the east-west gateway its own address; choose NodePort where no load balancer assigns addresses (on-premises, kind), and peers will dial the nodes."</p>
+                <p class=WHY>"NodePort is alpha in Solo Istio 1.28 (likely to change, not fully tested, not supported for production) and needs 1.28 or newer."</p>
                 <label class="mt-2 flex items-center gap-2">
                     <input type="radio" name="eastwest" value="load-balancer" prop:checked=move || !nodeport.get() on:change=move |_| nodeport.set(false) />
                     "LoadBalancer"
@@ -340,7 +352,9 @@ fn Wizard(
                 <label class="flex items-center gap-2">
                     <input type="radio" name="eastwest" value="node-port" prop:checked=move || nodeport.get() on:change=move |_| nodeport.set(true) />
                     "NodePort"
+                    <span class="rounded bg-amber-100 px-1.5 text-xs font-medium text-amber-900 dark:bg-amber-900 dark:text-amber-100">"alpha"</span>
                 </label>
+                {move || nodeport_problem().map(|p| view! { <p role="alert" class="mt-1 text-sm text-red-800 dark:text-red-300" data-problem="eastwest">{format!("✕ {p}")}</p> })}
             </fieldset>
             {move || request().err().map(|e| view! { <p class="mt-3 text-sm">{e}</p> })}
         </section>
@@ -438,7 +452,7 @@ fn Wizard(
                                     >
                                         <option value="">{move || format!("(as shared: {})", shared_variant())}</option>
                                         <option value="load-balancer">"LoadBalancer"</option>
-                                        <option value="node-port">"NodePort"</option>
+                                        <option value="node-port">"NodePort (alpha)"</option>
                                     </select>
                                 </label>
                                 <p id=ew_help.clone() class="mt-0.5 text-xs text-slate-600 dark:text-slate-300">"This cluster's east-west gateway variant, when it differs from step 1: NodePort where this cluster has no load balancer (peers dial its nodes; xDS still needs an address — the gateway's or the override below). Peers linking to it ask for the same variant, and the preflight probes for a load balancer only where LoadBalancer is chosen."</p>

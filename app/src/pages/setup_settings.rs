@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 
 use crate::components::INPUT;
-use crate::model::{DISTRIBUTIONS, MeshSettings, ON_CONFLICT, SCALING_PROFILES, SettingProblem};
+use crate::model::{
+    DISTRIBUTIONS, LEGACY_MULTICLUSTER_ENV, MeshSettings, ON_CONFLICT, SCALING_PROFILES,
+    SettingProblem, TRAFFIC_CAPTURE_MODES,
+};
 
 const HELP: &str = "mt-0.5 text-xs text-slate-600 dark:text-slate-300";
 const ALERT: &str = "mt-0.5 text-sm text-red-800 dark:text-red-300";
@@ -158,6 +161,11 @@ pub fn SettingsForm(
                     &ON_CONFLICT, unset, |v| v.on_conflict.clone(), |v, x| v.on_conflict = x)}
             </div>
             <div>
+                {choice(value, problems, &p, "traffic_capture_mode", "Traffic capture mode",
+                    "How pods' traffic is captured: Auto picks the most suitable way (the Istio CNI). InitContainer is not offered: it works only with the Sidecar data plane mode, and a multicluster mesh runs Ambient.",
+                    &TRAFFIC_CAPTURE_MODES, unset, |v| v.traffic_capture_mode.clone(), |v, x| v.traffic_capture_mode = x)}
+            </div>
+            <div>
                 {text(value, problems, &p, "trust_domain", "Trust domain",
                     "The SPIFFE trust domain of workload identities. By default the cluster name; peers read it from each cluster when linking.",
                     if overrides { "(as shared)" } else { "the cluster name" },
@@ -222,7 +230,7 @@ pub fn SettingsForm(
                             }
                         ></textarea>
                     </label>
-                    <p class=HELP>"NAME=value per line, written to values.istiod (env). Use only when you know the variable; PEERING_AUTOMATIC_LOCAL_GATEWAY follows the linking choice."</p>
+                    <p class=HELP>{format!("NAME=value per line, written to values.istiod (env). Use only when you know the variable; PEERING_AUTOMATIC_LOCAL_GATEWAY follows the linking choice. Meshdeck sets {LEGACY_MULTICLUSTER_ENV}=true, as the guide advises for fresh installs (istiod then ignores legacy remote secrets, which must not mix with peering): write {LEGACY_MULTICLUSTER_ENV}=false here to keep them.")}</p>
                     {move || env_error.get().map(|e| view! { <p role="alert" class=ALERT>{format!("✕ {e}")}</p> })}
                     {field_problems(problems, env_id.clone())}
                 </div>
@@ -241,6 +249,20 @@ pub fn SettingsForm(
                     </label>
                     <p class=HELP>"key=value per line: istiod only watches namespaces with one of these labels (stable → istiod.discoverySelectors). Empty: every namespace."</p>
                     {field_problems(problems, sel_id.clone())}
+                </div>
+            </div>
+            <div class="mt-3 grid gap-3 md:grid-cols-2">
+                <div>
+                    {text(value, problems, &p, "cni_conf_dir", "CNI configuration directory",
+                        "Only where the platform keeps the node's CNI configuration elsewhere than /etc/cni/net.d (k3s, some managed platforms): beta → cni.confDir.",
+                        if overrides { "(as shared)" } else { "/etc/cni/net.d" },
+                        |v| v.cni_conf_dir.clone().unwrap_or_default(), |v, x| v.cni_conf_dir = empty_none(x))}
+                </div>
+                <div>
+                    {text(value, problems, &p, "cni_bin_dir", "CNI binary directory",
+                        "Only where the platform keeps the CNI plugins elsewhere than /opt/cni/bin (e.g. /home/kubernetes/bin on GKE): beta → cni.binDir.",
+                        if overrides { "(as shared)" } else { "/opt/cni/bin" },
+                        |v| v.cni_bin_dir.clone().unwrap_or_default(), |v, x| v.cni_bin_dir = empty_none(x))}
                 </div>
             </div>
             <details class="mt-2">

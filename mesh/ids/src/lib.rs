@@ -63,6 +63,24 @@ pub fn upgrade_rule(from: &str, to: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The first Istio minor with NodePort peering (§1.2, §9 P14: "1.28 adds NodePort"; alpha in 1.28, the
+/// guide says).
+pub const NODEPORT_SINCE: (u64, u64) = (1, 28);
+
+/// The NodePort east-west variant's version rule: the mesh's Istio must be 1.28 or newer.
+pub fn nodeport_rule(v: &str) -> Result<(), String> {
+    match istio_version(v) {
+        Some((a, b, _)) if (a, b) >= NODEPORT_SINCE => Ok(()),
+        Some(_) => Err(format!(
+            "NodePort peering needs Solo Istio {}.{} or newer (alpha there); {v} has no NodePort support: choose LoadBalancer, or a newer version",
+            NODEPORT_SINCE.0, NODEPORT_SINCE.1
+        )),
+        None => Err(format!(
+            "{v:?} is not an Istio version such as 1.28.1-patch0"
+        )),
+    }
+}
+
 /// Checks a DNS-1123 label: 1–63 characters, lowercase letters, digits and '-', starting and ending with a
 /// letter or digit.
 pub fn check_dns1123_label(what: &'static str, value: &str) -> Result<(), InvalidName> {
@@ -152,6 +170,19 @@ impl From<&ClusterName> for NetworkName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodeport_needs_1_28() {
+        assert!(nodeport_rule("1.28.0").is_ok());
+        assert!(nodeport_rule("1.28.1-patch0").is_ok());
+        assert!(nodeport_rule("1.29.0-solo").is_ok());
+        let e = nodeport_rule("1.27.3").expect_err("1.27 has no NodePort");
+        assert!(
+            e.contains("1.28 or newer") && e.contains("LoadBalancer"),
+            "{e}"
+        );
+        assert!(nodeport_rule("latest").is_err());
+    }
 
     #[test]
     fn dns1123_labels_are_accepted_and_everything_else_refused_with_a_reason() {

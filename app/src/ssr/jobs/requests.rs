@@ -568,7 +568,17 @@ pub(super) fn apply_settings(
     c.mesh.image_secrets = m.image_secrets.clone();
     c.mesh.repository_secrets = m.repository_secrets.clone();
     c.mesh.repository_insecure_skip_verify = m.repository_insecure_skip_verify;
+    c.mesh.traffic_capture_mode = m.traffic_capture_mode.clone();
+    c.cni = mesh::objects::CniDirs {
+        conf_dir: m.cni_conf_dir.clone(),
+        bin_dir: m.cni_bin_dir.clone(),
+    };
     c.istiod_env = m.istiod_env.clone();
+    // The guide's recommendation for fresh installs (§9 P15): istiod ignores legacy remote secrets, so they
+    // cannot mix with peering. A user who keeps them sets the variable to false in the istiod environment.
+    c.istiod_env
+        .entry(crate::model::LEGACY_MULTICLUSTER_ENV.into())
+        .or_insert_with(|| "true".into());
     let mut extra = mesh::objects::parse_extensions_yaml(&m.extensions_yaml)
         .map_err(|e| format!("extensions YAML: {e}"))?;
     if let Some(k) = extra

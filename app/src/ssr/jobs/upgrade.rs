@@ -123,6 +123,20 @@ impl Jobs {
                 Ok(c)
             })
             .collect::<Result<Vec<_>>>()?;
+        // A cluster on NodePort peering cannot move below the first version that has it (§1.2).
+        let nodeport: Vec<&str> = clusters
+            .iter()
+            .filter(|c| c.data_plane.unwrap_or(base.data_plane) == DataPlane::NodePort)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !nodeport.is_empty() {
+            mesh::preflight::nodeport_rule(&to).map_err(|m| {
+                invalid(
+                    "version",
+                    format!("{} peer over NodePort: {m}", nodeport.join(", ")),
+                )
+            })?;
+        }
         let key = self.license_key_of(&row.id, &base).await?;
         let setup = SetupSpec {
             clusters,
@@ -358,6 +372,9 @@ impl Jobs {
                 setup::verify(&one, holders, wait, &*progress).await
             })
             .await;
+        // Kept as a check report, as a setup's are: the topology and the Checks page show this cluster's
+        // health after its upgrade without anyone running the checks again.
+        self.keep_checks(id, results.clone()).await;
         if results
             .iter()
             .all(|r| r.worst() == mesh::checks::Status::Pass)
