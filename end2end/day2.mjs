@@ -121,7 +121,7 @@ test('day2: take the mesh out of one cluster — plan, confirmation, peers first
   expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
 });
 
-test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed', async ({ page }) => {
+test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; then a hand edit shows as drift on the cluster page and is re-applied', async ({ page }) => {
   const mesh = await runningMesh(page, ['c1', 'c2'], '1.27.3');
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
@@ -150,4 +150,23 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
   await page.locator(`[data-mesh="${mesh}"] [data-testid=upgrade] summary`, { hasText: 'runs 1.28.1-patch0' }).waitFor();
+
+  // Drift on the cluster's page: none after the upgrade; a hand edit shows with its diff and is re-applied.
+  await page.goto(`${BASE}/clusters/c2`);
+  await hydrated(page);
+  await page.locator('[data-testid=drift] [data-drift=clean]').waitFor({ timeout: 60000 });
+  kubectl('--context', 'c2', '-n', 'gloo-mesh', 'patch', 'servicemeshcontroller', 'managed-istio', '--type', 'merge',
+    '-p', '{"spec":{"dataplaneMode":"Sidecar"}}');
+  await page.locator('[data-testid=drift]').getByRole('button', { name: 'Compare again' }).click();
+  const drifted = page.locator('[data-testid=drift] [data-drift=drifted]');
+  await drifted.waitFor({ timeout: 60000 });
+  expect((await drifted.textContent()).includes('1 object has drifted'), await drifted.textContent());
+  expect((await page.locator('[data-testid=drift] [data-plan=c2]').textContent()).includes('ServiceMeshController'), 'the drifted object');
+  await page.locator('[data-testid=drift]').getByRole('button', { name: 'Re-apply' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the re-apply succeeded', 300000);
+  expect(await page.locator('tr[data-step="c2/reapply:control-plane"] [data-state=done]').count() === 1, 're-applied');
+  const mode = kubectl('--context', 'c2', '-n', 'gloo-mesh', 'get', 'servicemeshcontroller', 'managed-istio', '-o', 'jsonpath={.spec.dataplaneMode}');
+  expect(mode === 'Ambient', `c2's data plane mode is back: ${mode}`);
 });

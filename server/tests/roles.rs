@@ -273,6 +273,18 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row(
+            "cluster_drift",
+            Some(Role::Viewer),
+            Json(json!({"cluster": "c9"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_reapply",
+            Some(Role::Operator),
+            Json(json!({"cluster": "c9"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),

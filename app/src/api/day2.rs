@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::model::{
-    AppError, ClusterPlan, GrowRequest, MeshSummary, PreflightView, RemoveRequest, UnlinkRequest,
-    UpgradeRequest,
+    AppError, ClusterName, ClusterPlan, DriftReport, GrowRequest, MeshSummary, PreflightView,
+    RemoveRequest, UnlinkRequest, UpgradeRequest,
 };
 
 /// The running meshes the console set up (newest first), each with its members, version and linking, and
@@ -201,6 +201,38 @@ pub async fn start_upgrade(request: UpgradeRequest) -> Result<String, AppError> 
             let jobs = &state()?.jobs;
             let (spec, key) = jobs.upgrade_spec(&request).await?;
             Ok(jobs.start_upgrade(spec, key, &user.username).await?)
+        }
+        .await,
+    )
+}
+
+/// How a cluster's mesh objects differ from what Meshdeck last applied (a server-side dry run against the live
+/// objects; changes nothing). Anyone signed in: SREs read drift.
+#[server(endpoint = "cluster_drift", input = Json)]
+pub async fn cluster_drift(cluster: ClusterName) -> Result<DriftReport, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.drift(&cluster).await?)
+        }
+        .await,
+    )
+}
+
+/// Re-applies what drifted in a cluster (compared again first) as a job: the drifted steps, then the cluster's
+/// checks. Operators and admins; returns the job's id.
+#[server(endpoint = "start_reapply", input = Json)]
+pub async fn start_reapply(cluster: ClusterName) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let (spec, key) = jobs.reapply_spec(&cluster).await?;
+            Ok(jobs.start_reapply(spec, key, &user.username).await?)
         }
         .await,
     )

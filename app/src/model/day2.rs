@@ -206,3 +206,26 @@ pub struct UpgradeRequest {
 fn one() -> usize {
     1
 }
+
+/// How a cluster's mesh objects differ from what Meshdeck last applied to it: its part of the mesh's job (at the
+/// version the mesh runs) compared with the live objects by a server-side dry-run apply. Only what differs is
+/// listed — an object deleted since ("create") or changed since ("update", with the diff).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub cluster: String,
+    /// The mesh's job whose objects are compared.
+    pub mesh: String,
+    pub istio_version: String,
+    pub checked_at: i64,
+    /// The drifted objects per step, with the commands that re-apply them by hand; no steps = no drift.
+    /// `error` says why the cluster could not be compared.
+    pub plan: super::ClusterPlan,
+    /// What is not compared, said once (secrets with generated keys, the Helm release, peer gateways).
+    pub not_compared: Vec<String>,
+}
+
+impl DriftReport {
+    pub fn drifted(&self) -> usize {
+        self.plan.steps.iter().map(|s| s.objects.len()).sum()
+    }
+}

@@ -3,6 +3,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::allowed;
 use super::cluster_access::AccessSection;
+use super::cluster_drift::DriftSection;
 use crate::api::{RemoveCluster, RetestCluster, UpdateCluster, get_cluster, list_clusters};
 use crate::components::{
     BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, HealthBadge, INPUT,
@@ -253,6 +254,7 @@ fn ClusterDetail(
             {move || retest.value().get().and_then(Result::err).map(|e| view! { <ErrorBox error=e /> })}
         </section>
         <AccessSection c=c.clone() changed=changed />
+        <DriftSection name=c.name.clone() />
         {can_operate.then(|| view! {
             <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
                 <h2 class="text-lg font-semibold">"Edit"</h2>

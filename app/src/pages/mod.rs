@@ -5,6 +5,7 @@ mod activity;
 mod answers;
 mod checks;
 mod cluster_access;
+mod cluster_drift;
 mod clusters;
 #[cfg(feature = "hydrate")]
 pub(crate) mod live;

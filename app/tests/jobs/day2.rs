@@ -556,6 +556,102 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
         "1.28.1-patch0"
     );
 
+    // Drift: compared with what Meshdeck applied, at the version the mesh runs now (no drift after the upgrade).
+    let c2 = name("c2");
+    let report = jobs.drift(&c2).await.expect("drift");
+    assert_eq!(report.istio_version, "1.28.1-patch0");
+    assert_eq!(report.drifted(), 0, "{report:#?}");
+    assert!(report.plan.error.is_none());
+    // Someone switches c2's data plane mode by hand and deletes its extensions ConfigMap.
+    let smc_before_c1 = mesh_objects("c1").await;
+    kubectl_ok(
+        "c2",
+        &[
+            "-n",
+            "gloo-mesh",
+            "patch",
+            "servicemeshcontroller",
+            "managed-istio",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"dataplaneMode":"Sidecar"}}"#,
+        ],
+        None,
+    )
+    .await;
+    kubectl_ok(
+        "c2",
+        &[
+            "-n",
+            "gloo-mesh",
+            "delete",
+            "configmap",
+            "gloo-extensions-config",
+        ],
+        None,
+    )
+    .await;
+    let report = jobs.drift(&c2).await.expect("drift");
+    assert_eq!(report.drifted(), 2, "{report:#?}");
+    assert_eq!(report.plan.steps.len(), 1, "{report:#?}");
+    assert_eq!(report.plan.steps[0].title, "Control plane");
+    let change = |kind: &str| {
+        report.plan.steps[0]
+            .objects
+            .iter()
+            .find(|o| o.kind == kind)
+            .unwrap_or_else(|| panic!("{kind} drifted: {report:#?}"))
+    };
+    let smc = change("ServiceMeshController");
+    assert_eq!(smc.change, "update");
+    let diff = smc.detail.clone().unwrap_or_default();
+    assert!(
+        diff.contains("-  dataplaneMode: Sidecar") && diff.contains("+  dataplaneMode: Ambient"),
+        "{diff}"
+    );
+    assert_eq!(change("ConfigMap").change, "create");
+    assert!(
+        report.plan.steps[0]
+            .commands
+            .iter()
+            .any(|c| c.contains("--server-side")),
+        "the commands by hand: {report:#?}"
+    );
+    assert_eq!(jobs.drift(&name("c1")).await.expect("drift").drifted(), 0);
+    let nothing = jobs
+        .reapply_spec(&name("c1"))
+        .await
+        .expect_err("no drift in c1");
+    assert!(
+        nothing.to_string().contains("nothing drifted in c1"),
+        "{nothing}"
+    );
+    // Re-applied as a job: the drifted step, then c2's checks; c2 is back, c1 untouched.
+    let (spec, key) = jobs.reapply_spec(&c2).await.expect("reapply");
+    let id = jobs.start_reapply(spec, key, "alice").await.expect("start");
+    assert_eq!(
+        wait_finished(&store, &id, 300).await,
+        "succeeded",
+        "{:?}",
+        store.job_events(&id, 0).await
+    );
+    let keys: Vec<String> = store
+        .job_steps(&id)
+        .await
+        .expect("steps")
+        .iter()
+        .map(|s| format!("{}/{}", s.cluster, s.step))
+        .collect();
+    assert_eq!(keys, ["c2/reapply:control-plane", "c2/reapply:verify"]);
+    assert_eq!(jobs.drift(&c2).await.expect("drift").drifted(), 0);
+    assert_eq!(mesh_objects("c1").await, smc_before_c1, "c1 is not touched");
+    assert_eq!(
+        jobs.meshes().await.expect("meshes")[0].job_id,
+        base,
+        "a re-apply does not change what the mesh is made of"
+    );
+
     // An operator fault in c2 stops the next rollout there: c1 moved on, c3 keeps what it runs.
     set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
     let (spec2, key) = jobs

@@ -206,6 +206,7 @@ pub struct HandOver {
     pub cut: Vec<String>,
 }
 
+mod drift;
 mod grow;
 mod requests;
 mod roots;
@@ -213,6 +214,7 @@ mod run;
 mod take_apart;
 mod upgrade;
 
+pub use drift::{REAPPLY_KIND, ReapplySpec};
 pub use take_apart::{REMOVE_KIND, RemoveSpec, UNLINK_KIND, UnlinkSpec};
 pub use upgrade::{UPGRADE_KIND, UpgradeSpec};
 
@@ -468,6 +470,8 @@ impl Jobs {
         } else if let Some(keys) = take_apart::lock_keys(&job.kind, &job.spec) {
             keys
         } else if let Some(keys) = upgrade::lock_keys(&job.kind, &job.spec) {
+            keys
+        } else if let Some(keys) = drift::lock_keys(&job.kind, &job.spec) {
             keys
         } else {
             let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
@@ -829,7 +833,10 @@ pub fn step_title(key: &str) -> String {
     if let Some(to) = key.strip_prefix("link:") {
         return format!("Link to {to}");
     }
-    if let Some(title) = take_apart::step_title(key).or_else(|| upgrade::step_title(key)) {
+    if let Some(title) = take_apart::step_title(key)
+        .or_else(|| upgrade::step_title(key))
+        .or_else(|| drift::step_title(key))
+    {
         return title;
     }
     match key {

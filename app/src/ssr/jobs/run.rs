@@ -53,6 +53,9 @@ impl Jobs {
         if job.kind == UPGRADE_KIND {
             return self.run_upgrade(id, &job).await;
         }
+        if job.kind == REAPPLY_KIND {
+            return self.run_reapply(id, &job).await;
+        }
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),

@@ -236,7 +236,7 @@ impl Jobs {
         let key = self.license_key_of(id, &spec.setup).await?;
         let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
         let root = self.root_by_id(&spec.setup.root_id).await?;
-        let holders = self.holders_now(&spec).await?;
+        let holders = self.holders_of_mesh(&spec.setup).await?;
         let done: BTreeSet<(String, String)> = self
             .inner
             .store
@@ -397,15 +397,14 @@ impl Jobs {
         }
     }
 
-    /// The members meant to hold peer gateways now, as the topology expects them.
-    async fn holders_now(&self, spec: &UpgradeSpec) -> Result<BTreeSet<ClusterName>> {
-        if matches!(spec.setup.peering, Peering::Automatic { .. }) {
-            return Ok(spec.setup.clusters.iter().map(|c| c.name.clone()).collect());
+    /// The clusters of `setup` meant to hold peer gateways now, as the topology expects them.
+    pub(super) async fn holders_of_mesh(&self, setup: &SetupSpec) -> Result<BTreeSet<ClusterName>> {
+        if matches!(setup.peering, Peering::Automatic { .. }) {
+            return Ok(setup.clusters.iter().map(|c| c.name.clone()).collect());
         }
         let rows = self.inner.store.list_jobs(500).await?;
         let chosen = crate::ssr::topology::chosen_links(&rows);
-        Ok(spec
-            .setup
+        Ok(setup
             .clusters
             .iter()
             .filter(|c| {

@@ -1,0 +1,350 @@
+//! Day two — drift: a cluster's mesh objects compared with what Meshdeck last applied to it (its part of the
+//! mesh's job, at the version the mesh runs now), by the same server-side dry-run the plans use, so a
+//! `kubectl edit` or a deleted object shows with its diff. "Re-apply" is a job of its own: the drifted steps
+//! run again for that one cluster (server-side apply, one field manager), then that cluster's checks.
+//! Re-applying never changes what the topology expects or which job the mesh is made of.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::*;
+use crate::model::{DriftReport, MeshSummary, PlanStep};
+
+/// The job kind of a re-apply.
+pub const REAPPLY_KIND: &str = "reapply";
+const VERIFY: &str = "reapply:verify";
+/// The steps whose objects are compared. The root of trust's `cacerts` holds keys generated at apply time and
+/// the Gateway API CRDs are shared with other tools: neither is compared (the preflight and the trust view
+/// judge them).
+const COMPARED: [Step; 3] = [Step::Operator, Step::ControlPlane, Step::EastWest];
+
+/// What a re-apply job does. Stored as JSON; the license key is in the job's sealed secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReapplySpec {
+    /// The mesh's job whose objects are re-applied.
+    pub mesh: String,
+    /// The mesh as set up, with `clusters` the one cluster (at the version the mesh runs), `members` empty.
+    pub setup: SetupSpec,
+    /// The keys of the steps that had drifted when the re-apply was asked for, in setup order.
+    pub steps: Vec<String>,
+}
+
+impl ReapplySpec {
+    fn cluster(&self) -> Result<&ClusterSetup> {
+        self.setup
+            .clusters
+            .first()
+            .ok_or_else(|| Error::Conflict("a re-apply names no cluster".into()))
+    }
+
+    fn steps(&self) -> Vec<(String, String)> {
+        let name = self
+            .setup
+            .clusters
+            .first()
+            .map(|c| c.name.to_string())
+            .unwrap_or_default();
+        self.steps
+            .iter()
+            .map(|s| format!("reapply:{s}"))
+            .chain([VERIFY.to_string()])
+            .map(|s| (name.clone(), s))
+            .collect()
+    }
+}
+
+pub(crate) fn lock_keys(kind: &str, spec: &str) -> Option<Vec<String>> {
+    (kind == REAPPLY_KIND)
+        .then(|| serde_json::from_str::<ReapplySpec>(spec).ok())
+        .flatten()
+        .map(|s| s.setup.locked())
+}
+
+pub(crate) fn step_title(key: &str) -> Option<String> {
+    if key == VERIFY {
+        return Some("Checks after re-applying".into());
+    }
+    let step = Step::from_key(key.strip_prefix("reapply:")?)?;
+    Some(format!("Re-apply: {}", step.title().to_lowercase()))
+}
+
+impl Jobs {
+    /// The mesh `cluster` belongs to, and its part of the mesh's job at the version the mesh runs now.
+    async fn applied(
+        &self,
+        cluster: &ClusterName,
+    ) -> Result<(MeshSummary, SetupSpec, Option<String>)> {
+        let mesh = self
+            .meshes()
+            .await?
+            .into_iter()
+            .find(|m| m.members.iter().any(|x| x == cluster.as_str()))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{cluster} is in no mesh Meshdeck set up: there is nothing it applied to compare with"
+                ))
+            })?;
+        let row = self
+            .inner
+            .store
+            .job(&mesh.job_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("mesh {}", mesh.job_id)))?;
+        let base: SetupSpec = serde_json::from_str(&row.spec).map_err(|e| Error::Invalid {
+            field: "mesh",
+            message: e.to_string(),
+        })?;
+        let mut c = base
+            .clusters
+            .iter()
+            .chain(&base.members)
+            .find(|c| c.name == *cluster)
+            .cloned()
+            .ok_or_else(|| Error::Conflict(format!("{cluster} is not in the mesh's job")))?;
+        // The version is the mesh's now (after its upgrades), not the one first applied.
+        c.mesh.version = String::new();
+        let key = self.license_key_of(&row.id, &base).await?;
+        let setup = SetupSpec {
+            clusters: vec![c],
+            istio_version: mesh.istio_version.clone(),
+            members: vec![],
+            ..base
+        };
+        Ok((mesh, setup, key))
+    }
+
+    /// How `cluster`'s mesh objects differ from what Meshdeck last applied. Changes nothing.
+    pub async fn drift(&self, cluster: &ClusterName) -> Result<DriftReport> {
+        let (mesh, spec, key) = self.applied(cluster).await?;
+        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let c = &spec.clusters[0];
+        let mut not_compared = vec![
+            "cacerts (it holds keys generated at apply time; see the root of trust)".to_string(),
+            "the Gloo Operator's Helm release (helm diff is not run)".to_string(),
+            "the Gateway API CRDs (shared with other tools; the preflight judges them)".to_string(),
+            "peer gateways (their addresses come from the peers; the topology shows missing links)"
+                .to_string(),
+            "fields Meshdeck never set, added by someone else (server-side apply leaves them to their owner)"
+                .to_string(),
+        ];
+        let unreachable = |e: String| ClusterPlan {
+            cluster: cluster.to_string(),
+            error: Some(format!(
+                "cluster {cluster} (step: compare with what Meshdeck applied): {e}. Check it under Clusters (Re-test), then compare again"
+            )),
+            steps: vec![],
+        };
+        let plan = match self.target(cluster).await {
+            Err(e) => unreachable(e),
+            Ok(t) => match t.client.apiserver_version().await {
+                Err(e) => unreachable(mesh::connect::classify(&e).to_string()),
+                Ok(_) => {
+                    let mut steps = vec![];
+                    for step in COMPARED {
+                        let mut objects = vec![];
+                        for obj in setup::objects(step, c, &settings) {
+                            let o = crate::ssr::registry::plan_object(
+                                setup::diff_object(&t.client, &obj).await,
+                            );
+                            match o.change.as_str() {
+                                "create" | "update" => objects.push(o),
+                                "unknown" => not_compared.push(format!(
+                                    "{} {}: {}",
+                                    o.kind,
+                                    o.name,
+                                    o.detail.unwrap_or_default()
+                                )),
+                                _ => {}
+                            }
+                        }
+                        if !objects.is_empty() {
+                            steps.push(PlanStep {
+                                title: step.title().into(),
+                                objects,
+                                commands: setup::commands(step, c, &settings),
+                            });
+                        }
+                    }
+                    ClusterPlan {
+                        cluster: cluster.to_string(),
+                        error: None,
+                        steps,
+                    }
+                }
+            },
+        };
+        Ok(DriftReport {
+            cluster: cluster.to_string(),
+            mesh: mesh.job_id,
+            istio_version: mesh.istio_version,
+            checked_at: now(),
+            plan,
+            not_compared,
+        })
+    }
+
+    /// A re-apply of what drifted in `cluster`, compared afresh: refused when nothing drifted.
+    pub async fn reapply_spec(
+        &self,
+        cluster: &ClusterName,
+    ) -> Result<(ReapplySpec, Option<String>)> {
+        let report = self.drift(cluster).await?;
+        if let Some(e) = report.plan.error {
+            return Err(Error::Conflict(e));
+        }
+        let drifted: BTreeSet<&str> = report.plan.steps.iter().map(|s| s.title.as_str()).collect();
+        let steps: Vec<String> = COMPARED
+            .into_iter()
+            .filter(|s| drifted.contains(s.title()))
+            .map(|s| s.key().to_string())
+            .collect();
+        if steps.is_empty() {
+            return Err(Error::Conflict(format!(
+                "nothing drifted in {cluster}: its objects are as Meshdeck applied them"
+            )));
+        }
+        let (_, setup, key) = self.applied(cluster).await?;
+        Ok((
+            ReapplySpec {
+                mesh: report.mesh,
+                setup,
+                steps,
+            },
+            key,
+        ))
+    }
+
+    /// Starts a re-apply job; returns its id.
+    pub async fn start_reapply(
+        &self,
+        spec: ReapplySpec,
+        license_key: Option<String>,
+        user: &str,
+    ) -> Result<String> {
+        let c = spec.cluster()?.name.to_string();
+        let json = serde_json::to_string(&spec).map_err(|e| Error::Conflict(e.to_string()))?;
+        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let titles: Vec<&str> = spec
+            .steps
+            .iter()
+            .filter_map(|s| Step::from_key(s).map(Step::title))
+            .collect();
+        let what = format!(
+            "re-apply what drifted in {c}: {}",
+            titles.join(", ").to_lowercase()
+        );
+        self.start_job_sealed(
+            REAPPLY_KIND,
+            &json,
+            Some(&secret),
+            &spec.steps(),
+            &spec.setup.locked(),
+            user,
+            &what,
+        )
+        .await
+    }
+
+    /// Runs a re-apply: each drifted step again (done steps skipped on a retry), then the cluster's checks.
+    pub(super) async fn run_reapply(&self, id: &str, job: &JobRow) -> Result<()> {
+        let spec: ReapplySpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+            field: "spec",
+            message: e.to_string(),
+        })?;
+        let c = spec.cluster()?;
+        let name = c.name.to_string();
+        let key = self.license_key_of(id, &spec.setup).await?;
+        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
+        let root = self.root_by_id(&spec.setup.root_id).await?;
+        let done: BTreeSet<String> = self
+            .inner
+            .store
+            .job_steps(id)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == "done" && s.cluster == name)
+            .map(|s| s.step)
+            .collect();
+        let t = match self.target(&c.name).await {
+            Ok(t) => t,
+            Err(e) => {
+                let first = spec.steps().into_iter().find(|(_, s)| !done.contains(s));
+                if let Some((_, step)) = first {
+                    let msg = format!(
+                        "cluster {name} (step: re-apply): {e}. Check it under Clusters (Re-test), then retry this cluster"
+                    );
+                    self.set_step(id, &name, &step, "failed", None, Some(&msg))
+                        .await?;
+                }
+                return self.finish(id, "failed").await;
+            }
+        };
+        for key in &spec.steps {
+            let Some(step) = Step::from_key(key) else {
+                continue;
+            };
+            let job_step = format!("reapply:{key}");
+            if done.contains(&job_step) {
+                continue;
+            }
+            self.set_step(id, &name, &job_step, "running", None, None)
+                .await?;
+            let (t, settings, root) = (&t, &settings, &root);
+            let result = self
+                .logged(id, &name, &job_step, |progress| async move {
+                    setup::run_step(step, t, c, settings, root, &*progress).await
+                })
+                .await;
+            match result {
+                Ok(o) => {
+                    self.set_step(
+                        id,
+                        &name,
+                        &job_step,
+                        "done",
+                        Some(o.changed),
+                        Some(&o.summary),
+                    )
+                    .await?
+                }
+                Err(e) => {
+                    self.set_step(id, &name, &job_step, "failed", None, Some(&e.to_string()))
+                        .await?;
+                    return self.finish(id, "failed").await;
+                }
+            }
+        }
+        self.set_step(id, &name, VERIFY, "running", None, None)
+            .await?;
+        let holders = self.holders_of_mesh(&spec.setup).await?;
+        let wait = Duration::from_secs(spec.setup.verify_secs);
+        let one = [t];
+        let holders = &holders;
+        let results = self
+            .logged(id, &name, VERIFY, |progress| async move {
+                setup::verify(&one, holders, wait, &*progress).await
+            })
+            .await;
+        self.keep_checks(id, results.clone()).await;
+        if results
+            .iter()
+            .all(|r| r.worst() == mesh::checks::Status::Pass)
+        {
+            self.set_step(
+                id,
+                &name,
+                VERIFY,
+                "done",
+                Some(false),
+                Some("every check passes"),
+            )
+            .await?;
+            self.finish(id, "succeeded").await
+        } else {
+            let text = mesh::checks::to_text(&results);
+            self.set_step(id, &name, VERIFY, "failed", None, Some(&text))
+                .await?;
+            self.finish(id, "failed").await
+        }
+    }
+}
