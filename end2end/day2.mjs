@@ -162,6 +162,15 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   await drifted.waitFor({ timeout: 60000 });
   expect((await drifted.textContent()).includes('1 object has drifted'), await drifted.textContent());
   expect((await page.locator('[data-testid=drift] [data-plan=c2]').textContent()).includes('ServiceMeshController'), 'the drifted object');
+  // The topology shows it on c2 too, with the way to the cluster's page.
+  await page.goto(`${BASE}/topology`);
+  await hydrated(page);
+  await page.locator('g[data-cluster=c2]').waitFor({ timeout: 30000 });
+  await page.locator('g[data-cluster=c2]').click();
+  await page.locator('[data-testid=side-panel] [data-part=Drift]', { hasText: 'differs from what Meshdeck applied' }).waitFor({ timeout: 30000 });
+  await page.goto(`${BASE}/clusters/c2`);
+  await hydrated(page);
+  await page.locator('[data-testid=drift] [data-drift=drifted]').waitFor({ timeout: 60000 });
   await page.locator('[data-testid=drift]').getByRole('button', { name: 'Re-apply' }).click();
   await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
   await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,

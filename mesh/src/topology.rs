@@ -316,6 +316,9 @@ pub struct ClusterSnapshot {
     /// `trustDomain` of the mesh ConfigMap (`istio-gloo`, else `istio`).
     pub trust_domain: Option<String>,
     pub license: LicenseState,
+    /// What the last drift comparison found (the console compares on request): the objects that differed from
+    /// what Meshdeck applied, by kind and name; empty when none did. None until compared.
+    pub drift: Option<Vec<String>>,
     pub namespaces: Vec<NamespaceState>,
 }
 
@@ -337,6 +340,7 @@ impl ClusterSnapshot {
             root_fingerprint: None,
             trust_domain: None,
             license: LicenseState::Unknown("not read yet".into()),
+            drift: None,
             namespaces: vec![],
         }
     }
@@ -623,6 +627,29 @@ fn license_part(s: &ClusterSnapshot) -> Part {
     }
 }
 
+fn drift_part(s: &ClusterSnapshot) -> Option<Part> {
+    let drifted = s.drift.as_ref()?;
+    Some(if drifted.is_empty() {
+        part(
+            Health::Healthy,
+            "as Meshdeck applied it at the last comparison",
+        )
+    } else {
+        part(
+            Health::Degraded,
+            format!(
+                "{} from what Meshdeck applied: {} — compare and re-apply on the cluster's page",
+                if drifted.len() == 1 {
+                    "1 object differs".to_string()
+                } else {
+                    format!("{} objects differ", drifted.len())
+                },
+                drifted.join(", ")
+            ),
+        )
+    })
+}
+
 fn namespaces(s: &ClusterSnapshot) -> Vec<NamespaceNode> {
     let mut out: Vec<NamespaceNode> = s
         .namespaces
@@ -662,6 +689,7 @@ fn cluster_node(s: &ClusterSnapshot, exports_reachable_from: Vec<ClusterName>) -
     let control_plane = control_plane_part(s);
     let ztunnel = ztunnel_part(s);
     let license = license_part(s);
+    let drift = drift_part(s);
     let eastwest = s.eastwest.as_ref().map(eastwest_view);
     let mut reasons = Reasons::default();
     if let Some(err) = &s.unreachable {
@@ -679,6 +707,9 @@ fn cluster_node(s: &ClusterSnapshot, exports_reachable_from: Vec<ClusterName>) -
         if p.state != Health::Healthy {
             reasons.add(p.state, format!("{what}: {}", p.detail));
         }
+    }
+    if let Some(p) = drift.as_ref().filter(|p| p.state != Health::Healthy) {
+        reasons.add(p.state, format!("drift: {}", p.detail));
     }
     match &eastwest {
         None => reasons.add(
@@ -738,6 +769,7 @@ fn cluster_node(s: &ClusterSnapshot, exports_reachable_from: Vec<ClusterName>) -
         root_fingerprint: s.root_fingerprint.clone(),
         trust_domain: s.trust_domain.clone(),
         license,
+        drift,
         namespaces: namespaces(s),
         exports_reachable_from,
     }
@@ -2221,6 +2253,35 @@ mod tests {
              in Meshdeck to see this link, or, if that cluster is gone, delete the gateway (gateway \
              istio-remote-peer-c9 in istio-eastwest on c1)."
         );
+    }
+
+    #[test]
+    fn drift_shows_once_compared_and_degrades_the_cluster_until_re_applied() {
+        let g = compute(&[healthy(1)], &Expectation::default());
+        let c = cluster(&g, "c1");
+        assert_eq!((c.health, c.drift.as_ref()), (Health::Healthy, None));
+        let mut s = healthy(1);
+        s.drift = Some(vec!["ServiceMeshController managed-istio".into()]);
+        let g = compute(&[s.clone()], &Expectation::default());
+        let c = cluster(&g, "c1");
+        let d = c.drift.as_ref().expect("drift");
+        assert_eq!(d.state, Health::Degraded);
+        assert!(
+            d.detail.starts_with("1 object differs from"),
+            "{}",
+            d.detail
+        );
+        assert_eq!(c.health, Health::Degraded);
+        assert!(
+            c.reasons.iter().any(|r| r.starts_with("drift: ")),
+            "{:?}",
+            c.reasons
+        );
+        s.drift = Some(vec![]);
+        let g = compute(&[s], &Expectation::default());
+        let c = cluster(&g, "c1");
+        assert_eq!(c.drift.as_ref().map(|d| d.state), Some(Health::Healthy));
+        assert_eq!(c.health, Health::Healthy);
     }
 
     #[test]

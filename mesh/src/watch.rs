@@ -182,6 +182,7 @@ struct State {
     pending: BTreeSet<String>,
     published: bool,
     license: LicenseState,
+    drift: Option<Vec<String>>,
     /// The namespaces whose Services are watched.
     service_namespaces: BTreeSet<String>,
 }
@@ -196,6 +197,7 @@ impl State {
             license: LicenseState::Unknown(
                 "not read yet: istiod's license is read by the checks (Checks page)".into(),
             ),
+            drift: None,
             service_namespaces: BTreeSet::new(),
         }
     }
@@ -237,6 +239,7 @@ impl State {
         let mut snap = ClusterSnapshot::new(name.clone());
         snap.unreachable = self.failures.values().next().cloned();
         snap.license = self.license.clone();
+        snap.drift = self.drift.clone();
 
         // The east-west gateway is the one named istio-eastwest (what `expose` creates), else the first.
         let mut eastwest: Option<(&EastWestState, &Option<String>)> = None;
@@ -984,6 +987,12 @@ impl ClusterWatch {
         self.shared.update("license", |st| st.license = license);
     }
 
+    /// Records what a drift comparison found: the objects that differed from what Meshdeck applied (none:
+    /// empty). Compared on request by the console, so no watch can follow it.
+    pub fn set_drift(&self, drifted: Vec<String>) {
+        self.shared.update("drift", |st| st.drift = Some(drifted));
+    }
+
     /// Stops the watches (as dropping does).
     pub fn stop(self) {}
 }
@@ -1052,6 +1061,17 @@ impl Watches {
         match self.lock().get(name) {
             Some(w) => {
                 w.set_license(license);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// See [`ClusterWatch::set_drift`]; false when the cluster is not watched.
+    pub fn set_drift(&self, name: &ClusterName, drifted: Vec<String>) -> bool {
+        match self.lock().get(name) {
+            Some(w) => {
+                w.set_drift(drifted);
                 true
             }
             None => false,

@@ -913,7 +913,7 @@ fn spawn_token_renewal(console: &Console) {
 }
 
 /// The topology reads the licenses of every check report kept, by this replica or another (a setup's
-/// verification, a run from the Checks page).
+/// verification, a run from the Checks page), and what every drift comparison found.
 fn spawn_license_reader(console: &Console) {
     use app::ssr::notify::Notice;
     use tokio::sync::broadcast::error::RecvError;
@@ -923,6 +923,7 @@ fn spawn_license_reader(console: &Console) {
         loop {
             match notices.recv().await {
                 Ok(Notice::Checked { report }) => topology.record_report(&report).await,
+                Ok(Notice::Drift { cluster, drifted }) => topology.record_drift(&cluster, drifted),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             }

@@ -346,6 +346,7 @@ pub(crate) fn test_cluster(name: &str, network: Option<&str>) -> ClusterNode {
         root_fingerprint: None,
         trust_domain: None,
         license: part(),
+        drift: None,
         namespaces: vec![],
         exports_reachable_from: vec![],
     }

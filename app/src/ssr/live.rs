@@ -76,7 +76,10 @@ impl Owner {
             Notice::SessionEnded { session } => self.session_id.as_deref() == Some(session),
             Notice::UserSessionsEnded { user } => *user == self.user,
             Notice::Stopping => true,
-            Notice::Job { .. } | Notice::Portal { .. } | Notice::Checked { .. } => false,
+            Notice::Job { .. }
+            | Notice::Portal { .. }
+            | Notice::Checked { .. }
+            | Notice::Drift { .. } => false,
         }
     }
 

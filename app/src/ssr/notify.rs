@@ -29,6 +29,12 @@ pub enum Notice {
     /// A check report was kept (a run from the Checks page, or a job's verification): the topology reads
     /// the licenses it found.
     Checked { report: String },
+    /// A drift comparison of a cluster ran (or a re-apply ended it): the objects that differed from what
+    /// Meshdeck applied, by kind and name (empty: none). The topology shows it.
+    Drift {
+        cluster: String,
+        drifted: Vec<String>,
+    },
     /// This console is stopping: its live streams end (browsers reconnect, to another replica or to the
     /// next console). Local only, never passed to other replicas.
     #[serde(skip)]

@@ -259,6 +259,13 @@ impl Topology {
         }
     }
 
+    /// Records what a drift comparison of `cluster` found (see [`Notice::Drift`](crate::ssr::notify::Notice)).
+    pub fn record_drift(&self, cluster: &str, drifted: Vec<String>) {
+        if let Ok(name) = ClusterName::new(cluster) {
+            self.inner.watches.set_drift(&name, drifted);
+        }
+    }
+
     /// Records what the license checks of a checks run found (istiod's license is read through a
     /// port-forward, which no watch can follow).
     pub fn record_checks(&self, report: &ChecksReport) {

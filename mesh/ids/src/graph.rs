@@ -139,6 +139,9 @@ pub struct ClusterNode {
     pub root_fingerprint: Option<String>,
     pub trust_domain: Option<String>,
     pub license: Part,
+    /// What the last comparison with what Meshdeck applied found (none until someone compares).
+    #[serde(default)]
+    pub drift: Option<Part>,
     pub namespaces: Vec<NamespaceNode>,
     /// The clusters from which this cluster's exported services are reachable: those whose link to this
     /// cluster is connected and not failing. Kept once per cluster rather than per service, since it is the
@@ -448,6 +451,7 @@ mod tests {
             root_fingerprint: None,
             trust_domain: None,
             license: part(),
+            drift: None,
             namespaces: vec![],
             exports_reachable_from: vec![],
         }

@@ -187,8 +187,14 @@ fn ClusterDetails(
                 {part_row("ztunnel / CNI", c.ztunnel.state, c.ztunnel.detail.clone())}
                 {part_row("East-west gateway", ew.0, ew.1)}
                 {part_row("License", c.license.state, c.license.detail.clone())}
+                {c.drift.clone().map(|d| part_row("Drift", d.state, d.detail))}
             </tbody>
         </table>
+        <p class="mt-1 text-sm">
+            <a class="text-indigo-700 underline dark:text-indigo-300" href=format!("/clusters/{}", c.name)>
+                {if c.drift.is_some() { "Drift and re-apply on the cluster's page" } else { "Compare with what Meshdeck applied (drift) on the cluster's page" }}
+            </a>
+        </p>
         <h3 class="mt-3 font-medium">"Links"</h3>
         <ul class="text-sm">{link_list}</ul>
         <DrillDown cluster=c.clone() />

@@ -173,6 +173,19 @@ impl Jobs {
                 }
             },
         };
+        if plan.error.is_none() {
+            let drifted = plan
+                .steps
+                .iter()
+                .flat_map(|s| s.objects.iter())
+                .map(|o| format!("{} {}", o.kind, o.name))
+                .collect();
+            self.notify(Notice::Drift {
+                cluster: cluster.to_string(),
+                drifted,
+            })
+            .await;
+        }
         Ok(DriftReport {
             cluster: cluster.to_string(),
             mesh: mesh.job_id,
@@ -339,6 +352,12 @@ impl Jobs {
                 Some("every check passes"),
             )
             .await?;
+            // Just applied: nothing differs any more.
+            self.notify(Notice::Drift {
+                cluster: name.clone(),
+                drifted: vec![],
+            })
+            .await;
             self.finish(id, "succeeded").await
         } else {
             let text = mesh::checks::to_text(&results);
