@@ -236,7 +236,7 @@ impl Jobs {
     ) -> Result<String> {
         let c = spec.cluster()?.name.to_string();
         let json = serde_json::to_string(&spec).map_err(|e| Error::Conflict(e.to_string()))?;
-        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let secret = JobSecrets::sealed_bytes(license_key);
         let titles: Vec<&str> = spec
             .steps
             .iter()
@@ -327,31 +327,12 @@ impl Jobs {
                 }
             }
         }
-        self.set_step(id, &name, VERIFY, "running", None, None)
-            .await?;
         let holders = self.holders_of_mesh(&spec.setup).await?;
         let wait = Duration::from_secs(spec.setup.verify_secs);
-        let one = [t];
-        let holders = &holders;
-        let results = self
-            .logged(id, &name, VERIFY, |progress| async move {
-                setup::verify(&one, holders, wait, &*progress).await
-            })
-            .await;
-        self.keep_checks(id, results.clone()).await;
-        if results
-            .iter()
-            .all(|r| r.worst() == mesh::checks::Status::Pass)
+        if self
+            .verify_cluster(id, &name, VERIFY, t, &holders, wait)
+            .await?
         {
-            self.set_step(
-                id,
-                &name,
-                VERIFY,
-                "done",
-                Some(false),
-                Some("every check passes"),
-            )
-            .await?;
             // Just applied: nothing differs any more.
             self.notify(Notice::Drift {
                 cluster: name.clone(),
@@ -360,9 +341,6 @@ impl Jobs {
             .await;
             self.finish(id, "succeeded").await
         } else {
-            let text = mesh::checks::to_text(&results);
-            self.set_step(id, &name, VERIFY, "failed", None, Some(&text))
-                .await?;
             self.finish(id, "failed").await
         }
     }

@@ -115,6 +115,13 @@ struct JobSecrets {
     license_key: Option<String>,
 }
 
+impl JobSecrets {
+    /// What a job seals: its license key (None when the license is a Secret reference).
+    fn sealed_bytes(license_key: Option<String>) -> Vec<u8> {
+        serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default()
+    }
+}
+
 /// The key of the cross-cluster steps' rows.
 pub const FLEET: &str = "*";
 
@@ -347,7 +354,7 @@ impl Jobs {
             field: "spec",
             message: e.to_string(),
         })?;
-        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let secret = JobSecrets::sealed_bytes(license_key);
         let sealed = self.inner.secrets.seal(&job_context(&id), &secret);
         let created = self
             .inner

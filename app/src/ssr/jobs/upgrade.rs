@@ -201,7 +201,7 @@ impl Jobs {
         user: &str,
     ) -> Result<String> {
         let json = serde_json::to_string(&spec).map_err(|e| Error::Conflict(e.to_string()))?;
-        let secret = serde_json::to_vec(&JobSecrets { license_key }).unwrap_or_default();
+        let secret = JobSecrets::sealed_bytes(license_key);
         let what = format!(
             "upgrade Istio {} → {} on {} ({} at a time)",
             spec.from_version,
@@ -363,17 +363,30 @@ impl Jobs {
                 }
             }
         }
-        self.set_step(id, &name, VERIFY, "running", None, None)
-            .await?;
         let wait = Duration::from_secs(spec.setup.verify_secs);
+        self.verify_cluster(id, &name, VERIFY, t, holders, wait)
+            .await
+    }
+
+    /// One cluster's checks as a step of a job (after its upgrade or re-apply), kept as a check report as a
+    /// setup's are, so the topology and the Checks page show its health without anyone running them again.
+    /// Returns whether every check passed.
+    pub(super) async fn verify_cluster(
+        &self,
+        id: &str,
+        name: &str,
+        step: &str,
+        t: Target,
+        holders: &BTreeSet<ClusterName>,
+        wait: Duration,
+    ) -> Result<bool> {
+        self.set_step(id, name, step, "running", None, None).await?;
         let one = [t];
         let results = self
-            .logged(id, &name, VERIFY, |progress| async move {
+            .logged(id, name, step, |progress| async move {
                 setup::verify(&one, holders, wait, &*progress).await
             })
             .await;
-        // Kept as a check report, as a setup's are: the topology and the Checks page show this cluster's
-        // health after its upgrade without anyone running the checks again.
         self.keep_checks(id, results.clone()).await;
         if results
             .iter()
@@ -381,8 +394,8 @@ impl Jobs {
         {
             self.set_step(
                 id,
-                &name,
-                VERIFY,
+                name,
+                step,
                 "done",
                 Some(false),
                 Some(&format!("every check passes (at {})", format_time(now()))),
@@ -391,7 +404,7 @@ impl Jobs {
             Ok(true)
         } else {
             let text = mesh::checks::to_text(&results);
-            self.set_step(id, &name, VERIFY, "failed", None, Some(&text))
+            self.set_step(id, name, step, "failed", None, Some(&text))
                 .await?;
             Ok(false)
         }
