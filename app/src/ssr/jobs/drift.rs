@@ -266,9 +266,7 @@ impl Jobs {
         })?;
         let c = spec.cluster()?;
         let name = c.name.to_string();
-        let key = self.license_key_of(id, &spec.setup).await?;
-        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
-        let root = self.root_by_id(&spec.setup.root_id).await?;
+        let (settings, root) = self.settings_and_root(id, &spec.setup).await?;
         let done: BTreeSet<String> = self
             .inner
             .store

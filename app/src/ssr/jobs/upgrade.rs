@@ -233,9 +233,7 @@ impl Jobs {
             field: "spec",
             message: e.to_string(),
         })?;
-        let key = self.license_key_of(id, &spec.setup).await?;
-        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
-        let root = self.root_by_id(&spec.setup.root_id).await?;
+        let (settings, root) = self.settings_and_root(id, &spec.setup).await?;
         let holders = self.holders_of_mesh(&spec.setup).await?;
         let done: BTreeSet<(String, String)> = self
             .inner
@@ -366,6 +364,18 @@ impl Jobs {
         let wait = Duration::from_secs(spec.setup.verify_secs);
         self.verify_cluster(id, &name, VERIFY, t, holders, wait)
             .await
+    }
+
+    /// What a day-two job over a mesh applies with: the settings (with the license the job holds sealed) and
+    /// the mesh's root of trust.
+    pub(super) async fn settings_and_root(
+        &self,
+        id: &str,
+        setup: &SetupSpec,
+    ) -> Result<(Settings, RootCa)> {
+        let key = self.license_key_of(id, setup).await?;
+        let settings = self.settings_of(setup, license_of(setup, key));
+        Ok((settings, self.root_by_id(&setup.root_id).await?))
     }
 
     /// One cluster's checks as a step of a job (after its upgrade or re-apply), kept as a check report as a
