@@ -645,7 +645,18 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
         .collect();
     assert_eq!(keys, ["c2/reapply:control-plane", "c2/reapply:verify"]);
     assert_eq!(jobs.drift(&c2).await.expect("drift").drifted(), 0);
-    assert_eq!(mesh_objects("c1").await, smc_before_c1, "c1 is not touched");
+    // c1's own objects keep their resourceVersions (its peer gateway for c2 is left out: the peering
+    // controller rewrites its status while c2's control plane comes back, §2.3).
+    let own = |m: std::collections::BTreeMap<String, String>| {
+        m.into_iter()
+            .filter(|(k, _)| !k.contains("istio-remote-peer-"))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        own(mesh_objects("c1").await),
+        own(smc_before_c1),
+        "c1 is not touched"
+    );
     assert_eq!(
         jobs.meshes().await.expect("meshes")[0].job_id,
         base,
