@@ -276,7 +276,7 @@ fn rows() -> Vec<Row> {
             "cluster_drift",
             Some(Role::Viewer),
             Json(json!({"cluster": "c9"})),
-            StatusCode::NOT_FOUND,
+            StatusCode::OK,
         ),
         row(
             "start_reapply",

@@ -207,15 +207,16 @@ pub async fn start_upgrade(request: UpgradeRequest) -> Result<String, AppError> 
 }
 
 /// How a cluster's mesh objects differ from what Meshdeck last applied (a server-side dry run against the live
-/// objects; changes nothing). Anyone signed in: SREs read drift.
+/// objects; changes nothing); None when the cluster is in no mesh Meshdeck set up. Anyone signed in: SREs read
+/// drift.
 #[server(endpoint = "cluster_drift", input = Json)]
-pub async fn cluster_drift(cluster: ClusterName) -> Result<DriftReport, AppError> {
+pub async fn cluster_drift(cluster: ClusterName) -> Result<Option<DriftReport>, AppError> {
     use crate::model::Role;
     use crate::ssr::{session, state::state};
     session::respond(
         async {
             session::require(Role::Viewer).await?;
-            Ok(state()?.jobs.drift(&cluster).await?)
+            Ok(state()?.jobs.drift_if_meshed(&cluster).await?)
         }
         .await,
     )

@@ -10,7 +10,7 @@ use super::mesh_take_apart::follow;
 use super::setup::PlanView;
 use crate::api::{StartReapply, cluster_drift};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox};
-use crate::model::{AppError, ClusterName, DriftReport, Role, format_time};
+use crate::model::{ClusterName, DriftReport, Role, format_time};
 
 const WHY: &str = "mt-1 max-w-prose text-sm text-slate-600 dark:text-slate-300";
 
@@ -39,9 +39,11 @@ pub fn DriftSection(name: ClusterName) -> impl IntoView {
                     let name = name.clone();
                     Suspend::new(async move {
                     match report.await {
-                        Ok(r) => view! { <DriftAnswer r=r start=start name=name.clone() /> }.into_any(),
-                        Err(AppError::NotFound(why)) => view! {
-                            <p class="mt-3 text-sm" data-drift="none">{why}</p>
+                        Ok(Some(r)) => view! { <DriftAnswer r=r start=start name=name.clone() /> }.into_any(),
+                        Ok(None) => view! {
+                            <p class="mt-3 text-sm" data-drift="none">
+                                "Not part of a mesh Meshdeck set up: there is nothing it applied to compare with."
+                            </p>
                         }
                         .into_any(),
                         Err(e) => view! { <div class="mt-3"><ErrorBox error=e /></div> }.into_any(),

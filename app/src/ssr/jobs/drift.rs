@@ -113,6 +113,19 @@ impl Jobs {
         Ok((mesh, setup, key))
     }
 
+    /// [`Jobs::drift`], or None when `cluster` is in no mesh Meshdeck set up (nothing to compare with).
+    pub async fn drift_if_meshed(&self, cluster: &ClusterName) -> Result<Option<DriftReport>> {
+        let meshed = self
+            .meshes()
+            .await?
+            .iter()
+            .any(|m| m.members.iter().any(|x| x == cluster.as_str()));
+        if !meshed {
+            return Ok(None);
+        }
+        self.drift(cluster).await.map(Some)
+    }
+
     /// How `cluster`'s mesh objects differ from what Meshdeck last applied. Changes nothing.
     pub async fn drift(&self, cluster: &ClusterName) -> Result<DriftReport> {
         let (mesh, spec, key) = self.applied(cluster).await?;
