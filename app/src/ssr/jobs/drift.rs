@@ -29,6 +29,15 @@ pub struct ReapplySpec {
     pub steps: Vec<String>,
 }
 
+/// A cluster's part of a running mesh, as Meshdeck last applied it.
+struct Applied {
+    mesh: MeshSummary,
+    /// The mesh's job with `clusters` the one cluster (at the version the mesh runs), `members` empty.
+    setup: SetupSpec,
+    /// The license key the mesh's job holds sealed.
+    key: Option<String>,
+}
+
 impl ReapplySpec {
     fn cluster(&self) -> Result<&ClusterSetup> {
         self.setup
@@ -69,21 +78,17 @@ pub(crate) fn step_title(key: &str) -> Option<String> {
 }
 
 impl Jobs {
-    /// The mesh `cluster` belongs to, and its part of the mesh's job at the version the mesh runs now.
-    async fn applied(
-        &self,
-        cluster: &ClusterName,
-    ) -> Result<(MeshSummary, SetupSpec, Option<String>)> {
-        let mesh = self
+    /// The mesh `cluster` belongs to, and its part of the mesh's job at the version the mesh runs now; None
+    /// when it is in no mesh Meshdeck set up.
+    async fn applied(&self, cluster: &ClusterName) -> Result<Option<Applied>> {
+        let Some(mesh) = self
             .meshes()
             .await?
             .into_iter()
             .find(|m| m.members.iter().any(|x| x == cluster.as_str()))
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "{cluster} is in no mesh Meshdeck set up: there is nothing it applied to compare with"
-                ))
-            })?;
+        else {
+            return Ok(None);
+        };
         let row = self
             .inner
             .store
@@ -110,26 +115,36 @@ impl Jobs {
             members: vec![],
             ..base
         };
-        Ok((mesh, setup, key))
+        Ok(Some(Applied { mesh, setup, key }))
+    }
+
+    /// [`Jobs::applied`], or the error that says there is nothing to compare with.
+    async fn applied_or_not_found(&self, cluster: &ClusterName) -> Result<Applied> {
+        self.applied(cluster).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "{cluster} is in no mesh Meshdeck set up: there is nothing it applied to compare with"
+            ))
+        })
     }
 
     /// [`Jobs::drift`], or None when `cluster` is in no mesh Meshdeck set up (nothing to compare with).
     pub async fn drift_if_meshed(&self, cluster: &ClusterName) -> Result<Option<DriftReport>> {
-        let meshed = self
-            .meshes()
-            .await?
-            .iter()
-            .any(|m| m.members.iter().any(|x| x == cluster.as_str()));
-        if !meshed {
-            return Ok(None);
-        }
-        self.drift(cluster).await.map(Some)
+        Ok(match self.applied(cluster).await? {
+            Some(a) => Some(self.compare(cluster, &a).await),
+            None => None,
+        })
     }
 
     /// How `cluster`'s mesh objects differ from what Meshdeck last applied. Changes nothing.
     pub async fn drift(&self, cluster: &ClusterName) -> Result<DriftReport> {
-        let (mesh, spec, key) = self.applied(cluster).await?;
-        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let a = self.applied_or_not_found(cluster).await?;
+        Ok(self.compare(cluster, &a).await)
+    }
+
+    /// Compares `cluster`'s live objects with `a` and tells every replica's topology what differed.
+    async fn compare(&self, cluster: &ClusterName, a: &Applied) -> DriftReport {
+        let spec = &a.setup;
+        let settings = self.settings_of(spec, license_of(spec, a.key.clone()));
         let c = &spec.clusters[0];
         let mut not_compared = vec![
             "cacerts (it holds keys generated at apply time; see the root of trust)".to_string(),
@@ -199,14 +214,14 @@ impl Jobs {
             })
             .await;
         }
-        Ok(DriftReport {
+        DriftReport {
             cluster: cluster.to_string(),
-            mesh: mesh.job_id,
-            istio_version: mesh.istio_version,
+            mesh: a.mesh.job_id.clone(),
+            istio_version: a.mesh.istio_version.clone(),
             checked_at: now(),
             plan,
             not_compared,
-        })
+        }
     }
 
     /// A re-apply of what drifted in `cluster`, compared afresh: refused when nothing drifted.
@@ -214,7 +229,8 @@ impl Jobs {
         &self,
         cluster: &ClusterName,
     ) -> Result<(ReapplySpec, Option<String>)> {
-        let report = self.drift(cluster).await?;
+        let applied = self.applied_or_not_found(cluster).await?;
+        let report = self.compare(cluster, &applied).await;
         if let Some(e) = report.plan.error {
             return Err(Error::Conflict(e));
         }
@@ -229,14 +245,13 @@ impl Jobs {
                 "nothing drifted in {cluster}: its objects are as Meshdeck applied them"
             )));
         }
-        let (_, setup, key) = self.applied(cluster).await?;
         Ok((
             ReapplySpec {
                 mesh: report.mesh,
-                setup,
+                setup: applied.setup,
                 steps,
             },
-            key,
+            applied.key,
         ))
     }
 
