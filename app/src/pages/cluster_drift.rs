@@ -8,20 +8,22 @@ use super::allowed;
 use super::answers::StartError;
 use super::mesh_take_apart::follow;
 use super::setup::PlanView;
-use crate::api::{StartReapply, cluster_drift};
+use crate::api::StartReapply;
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox};
-use crate::model::{ClusterName, DriftReport, Role, format_time};
+use crate::model::{AppError, ClusterName, DriftReport, Role, format_time};
 
 const WHY: &str = "mt-1 max-w-prose text-sm text-slate-600 dark:text-slate-300";
 
+/// The comparison, made by the page (with its other resources) and read here; `again` compares again.
+pub type DriftResource = Resource<Result<Option<DriftReport>, AppError>>;
+
 #[component]
-pub fn DriftSection(name: ClusterName) -> impl IntoView {
-    let again = RwSignal::new(0u32);
+pub fn DriftSection(
+    name: ClusterName,
+    report: DriftResource,
+    again: RwSignal<u32>,
+) -> impl IntoView {
     let start = ServerAction::<StartReapply>::new();
-    let report = {
-        let name = name.clone();
-        Resource::new(move || again.get(), move |_| cluster_drift(name.clone()))
-    };
     follow(move || start.value().get());
     view! {
         <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900" data-testid="drift">

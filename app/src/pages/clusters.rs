@@ -3,8 +3,10 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::allowed;
 use super::cluster_access::AccessSection;
-use super::cluster_drift::DriftSection;
-use crate::api::{RemoveCluster, RetestCluster, UpdateCluster, get_cluster, list_clusters};
+use super::cluster_drift::{DriftResource, DriftSection};
+use crate::api::{
+    RemoveCluster, RetestCluster, UpdateCluster, cluster_drift, get_cluster, list_clusters,
+};
 use crate::components::{
     BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, DataTable, ErrorBox, Gate, HealthBadge, INPUT,
     TD_WIDE, TR,
@@ -139,6 +141,21 @@ pub fn ClusterPage() -> impl IntoView {
             get_cluster(name).await
         },
     );
+    // Created here with the cluster's, not inside its Suspense: a resource made while another one's view
+    // resolves is made at a different moment on the server and in the browser, and hydration then fails.
+    let drift_again = RwSignal::new(0u32);
+    let drift = Resource::new(
+        move || {
+            (
+                params.read().get("name").unwrap_or_default(),
+                drift_again.get(),
+            )
+        },
+        |(name, _)| async move {
+            let name = ClusterName::new(&name).map_err(|e| AppError::NotFound(e.to_string()))?;
+            cluster_drift(name).await
+        },
+    );
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(())) = remove.value().get() {
@@ -155,7 +172,7 @@ pub fn ClusterPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="mt-4">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match cluster.await {
-                        Ok(c) => view! { <ClusterDetail c=c retest=retest update=update remove=remove changed=changed /> }.into_any(),
+                        Ok(c) => view! { <ClusterDetail c=c retest=retest update=update remove=remove changed=changed drift=drift drift_again=drift_again /> }.into_any(),
                         Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                     }
                 })}
@@ -171,6 +188,8 @@ fn ClusterDetail(
     update: ServerAction<UpdateCluster>,
     remove: ServerAction<RemoveCluster>,
     changed: RwSignal<u32>,
+    drift: DriftResource,
+    drift_again: RwSignal<u32>,
 ) -> impl IntoView {
     // The role is known here (the gate loaded it); actions are shown once, the server checks again.
     let can_operate = allowed(Role::Operator)();
@@ -254,7 +273,7 @@ fn ClusterDetail(
             {move || retest.value().get().and_then(Result::err).map(|e| view! { <ErrorBox error=e /> })}
         </section>
         <AccessSection c=c.clone() changed=changed />
-        <DriftSection name=c.name.clone() />
+        <DriftSection name=c.name.clone() report=drift again=drift_again />
         {can_operate.then(|| view! {
             <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
                 <h2 class="text-lg font-semibold">"Edit"</h2>
