@@ -121,7 +121,7 @@ test('day2: take the mesh out of one cluster — plan, confirmation, peers first
   expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
 });
 
-test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; then a hand edit shows as drift on the cluster page and is re-applied', async ({ page }) => {
+test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued', async ({ page }) => {
   const mesh = await runningMesh(page, ['c1', 'c2'], '1.27.3');
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
@@ -178,4 +178,33 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   expect(await page.locator('tr[data-step="c2/reapply:control-plane"] [data-state=done]').count() === 1, 're-applied');
   const mode = kubectl('--context', 'c2', '-n', 'gloo-mesh', 'get', 'servicemeshcontroller', 'managed-istio', '-o', 'jsonpath={.spec.dataplaneMode}');
   expect(mode === 'Ambient', `c2's data plane mode is back: ${mode}`);
+
+  // The root of trust on the Mesh page: each member's intermediate and when it expires; c1's re-issued
+  // alone from the same root (plan first), istiod restarted, the job followed to its checks.
+  const caCert = () => kubectl('--context', 'c1', '-n', 'istio-system', 'get', 'secret', 'cacerts', '-o', 'jsonpath={.data.ca-cert\\.pem}');
+  const rootCert = () => kubectl('--context', 'c1', '-n', 'istio-system', 'get', 'secret', 'cacerts', '-o', 'jsonpath={.data.root-cert\\.pem}');
+  const [before, root] = [caCert(), rootCert()];
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  const trust = page.locator(`[data-mesh="${mesh}"] [data-testid=trust]`);
+  await trust.locator('summary').click();
+  for (const c of ['c1', 'c2']) {
+    const row = trust.locator(`tr[data-cluster=${c}]`);
+    await row.waitFor({ timeout: 30000 });
+    expect(await row.getAttribute('data-expiry') === 'ok', `${c}: ${await row.textContent()}`);
+  }
+  await trust.getByRole('button', { name: "Re-issue c1's intermediate" }).click();
+  const reissue = trust.locator('[data-testid=reissue][data-cluster=c1]');
+  await reissue.locator('[data-plan=c1]').waitFor({ timeout: 60000 });
+  const planned = await reissue.textContent();
+  expect(planned.includes('cacerts') && planned.includes('restartedAt') && planned.includes('rollout restart'), planned);
+  await reissue.getByRole('button', { name: 'Re-issue and restart istiod' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the re-issue succeeded', 300000);
+  for (const step of ['c1/reissue:cacerts', 'c1/reissue:restart', 'c1/reissue:verify']) {
+    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  }
+  expect(caCert() !== before, 'a new intermediate in c1');
+  expect(rootCert() === root, 'the same root');
 });

@@ -147,6 +147,17 @@ pub fn describe(pem_text: &str) -> Result<CertInfo> {
     })
 }
 
+/// A Unix time as RFC 3339 (UTC), for messages; the number itself when it is out of range.
+pub fn format_unix(secs: i64) -> String {
+    ::time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&::time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
 /// How far ahead an expiry is reported (`expires within 30 days`).
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 

@@ -245,7 +245,7 @@ impl StepError {
         )
     }
 
-    fn apply(cluster: &ClusterName, step: &str, e: &crate::apply::Error) -> Self {
+    pub(crate) fn apply(cluster: &ClusterName, step: &str, e: &crate::apply::Error) -> Self {
         match e {
             crate::apply::Error::Kube { kind, name, source } => {
                 Self::kube(cluster, step, &format!("applying {kind} {name}"), source)
@@ -282,7 +282,7 @@ async fn apply_all(t: &Target, step: Step, objs: &[Value]) -> Result<bool, StepE
     Ok(changed)
 }
 
-async fn live_version(client: &Client, obj: &Value) -> Option<String> {
+pub(crate) async fn live_version(client: &Client, obj: &Value) -> Option<String> {
     get_live(client, obj)
         .await
         .and_then(|o| o.resource_version())

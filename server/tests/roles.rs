@@ -285,6 +285,18 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row(
+            "plan_reissue",
+            Some(Role::Viewer),
+            Json(json!({"cluster": "c9"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_reissue",
+            Some(Role::Operator),
+            Json(json!({"cluster": "c9"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),

@@ -238,3 +238,35 @@ pub async fn start_reapply(cluster: ClusterName) -> Result<String, AppError> {
         .await,
     )
 }
+
+/// What re-issuing one cluster's intermediate CA from its mesh's root would change: `cacerts` and istiod's
+/// restart (a server-side dry run; changes nothing), with the commands by hand. Anyone signed in may look.
+#[server(endpoint = "plan_reissue", input = Json)]
+pub async fn plan_reissue(cluster: ClusterName) -> Result<ClusterPlan, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.reissue_plan(&cluster).await?)
+        }
+        .await,
+    )
+}
+
+/// Re-issues one cluster's intermediate CA from its mesh's root, then restarts its istiod and runs its checks,
+/// as a job. Operators and admins; returns the job's id.
+#[server(endpoint = "start_reissue", input = Json)]
+pub async fn start_reissue(cluster: ClusterName) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let spec = jobs.reissue_spec(&cluster).await?;
+            Ok(jobs.start_reissue(spec, &user.username).await?)
+        }
+        .await,
+    )
+}

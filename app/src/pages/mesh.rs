@@ -11,8 +11,9 @@ use leptos::prelude::*;
 use super::allowed;
 use super::answers::{PlanAnswer, PreflightOutcome, StartError};
 use super::mesh_take_apart::{RemoveCluster, Unlink, follow};
+use super::mesh_trust::{ChainsResource, Trust};
 use super::mesh_upgrade::Upgrade;
-use crate::api::{PlanGrow, PreflightGrow, StartGrow, list_meshes};
+use crate::api::{PlanGrow, PreflightGrow, StartGrow, get_trust_chains, list_meshes};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate};
 use crate::model::{ClusterName, GrowLinks, GrowRequest, MeshSummary, Role, format_time};
 
@@ -23,6 +24,22 @@ const WHY: &str = "mt-1 text-sm text-slate-600 dark:text-slate-300";
 #[component]
 pub fn MeshPage() -> impl IntoView {
     let meshes = Resource::new(|| (), |_| list_meshes());
+    // Every member's intermediate CA, read once here with the meshes (a resource made inside their Suspense
+    // would be made at a different moment on the server and in the browser).
+    let chains: ChainsResource = Resource::new(
+        || (),
+        |_| async move {
+            let members: Vec<ClusterName> = list_meshes()
+                .await?
+                .iter()
+                .flat_map(|m| m.members.iter().filter_map(|c| ClusterName::new(c).ok()))
+                .collect();
+            if members.is_empty() {
+                return Ok(vec![]);
+            }
+            get_trust_chains(members).await
+        },
+    );
     view! {
         <Gate title="Mesh">
             <h1 class="text-2xl font-bold">"Running meshes"</h1>
@@ -49,7 +66,7 @@ pub fn MeshPage() -> impl IntoView {
                                 })
                                 .collect();
                             list.into_iter()
-                                .map(|m| view! { <MeshCard mesh=m elsewhere=elsewhere.clone() /> })
+                                .map(|m| view! { <MeshCard mesh=m elsewhere=elsewhere.clone() chains=chains /> })
                                 .collect_view()
                                 .into_any()
                         }
@@ -63,7 +80,11 @@ pub fn MeshPage() -> impl IntoView {
 
 /// One mesh: what it is, and the form that adds clusters to it.
 #[component]
-fn MeshCard(mesh: MeshSummary, elsewhere: BTreeMap<String, String>) -> impl IntoView {
+fn MeshCard(
+    mesh: MeshSummary,
+    elsewhere: BTreeMap<String, String>,
+    chains: ChainsResource,
+) -> impl IntoView {
     let heading = format!("Mesh of {}", mesh.members.join(", "));
     let heading_id = format!("mesh-{}", mesh.job_id);
     let job_href = format!("/activity/{}", mesh.job_id);
@@ -91,6 +112,7 @@ fn MeshCard(mesh: MeshSummary, elsewhere: BTreeMap<String, String>) -> impl Into
             </dl>
             <AddClusters mesh=mesh.clone() elsewhere=elsewhere />
             <Upgrade mesh=mesh.clone() />
+            <Trust mesh=mesh.clone() chains=chains />
             {mesh.manual_links.then(|| view! { <Unlink mesh=mesh.clone() /> })}
             <RemoveCluster mesh=mesh />
         </section>

@@ -11,6 +11,7 @@ mod clusters;
 pub(crate) mod live;
 mod mesh;
 mod mesh_take_apart;
+mod mesh_trust;
 mod mesh_upgrade;
 mod portal;
 mod register;

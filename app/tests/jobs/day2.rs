@@ -663,6 +663,10 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
         "a re-apply does not change what the mesh is made of"
     );
 
+    // c1's intermediate re-issued alone from the mesh's root: a plan, then the job — a new cacerts with the
+    // same root, istiod restarted (a new pod reads it at start-up), c1's checks.
+    reissue_one_intermediate(&store, &jobs, &name("c1")).await;
+
     // An operator fault in c2 stops the next rollout there: c1 moved on, c3 keeps what it runs.
     set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
     let (spec2, key) = jobs
@@ -711,5 +715,133 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
     assert_eq!(
         jobs.meshes().await.expect("meshes")[0].istio_version,
         "1.28.1-patch0"
+    );
+}
+
+/// `cluster`'s `cacerts` key `key`, decoded.
+async fn cacerts_pem(context: &str, key: &str) -> String {
+    let b64 = kubectl_ok(
+        context,
+        &[
+            "get",
+            "secret",
+            "cacerts",
+            "-n",
+            "istio-system",
+            "-o",
+            &format!("jsonpath={{.data.{}}}", key.replace('.', "\\.")),
+        ],
+        None,
+    )
+    .await;
+    use base64::Engine;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .expect("base64"),
+    )
+    .expect("pem")
+}
+
+async fn istiod_pods(context: &str) -> String {
+    kubectl_ok(
+        context,
+        &[
+            "get",
+            "pods",
+            "-n",
+            "istio-system",
+            "-l",
+            "app=istiod",
+            "-o",
+            "jsonpath={.items[*].metadata.uid}",
+        ],
+        None,
+    )
+    .await
+}
+
+async fn reissue_one_intermediate(store: &Store, jobs: &Jobs, cluster: &ClusterName) {
+    let c = cluster.as_str();
+    let outside = jobs
+        .reissue_spec(&ClusterName::new("nowhere").expect("name"))
+        .await
+        .expect_err("in no mesh");
+    assert!(outside.to_string().contains("in no mesh"), "{outside}");
+
+    let plan = jobs.reissue_plan(cluster).await.expect("plan");
+    assert_eq!(plan.error, None, "{plan:?}");
+    let secret = &plan.steps[0].objects[0];
+    assert_eq!(
+        (secret.kind.as_str(), secret.name.as_str()),
+        ("Secret", "cacerts")
+    );
+    assert_eq!(secret.change, "update");
+    let detail = secret.detail.clone().unwrap_or_default();
+    assert!(detail.contains("valid until"), "{detail}");
+    assert!(
+        !secret.yaml.contains("BEGIN"),
+        "no key material in a plan: {}",
+        secret.yaml
+    );
+    let restart = &plan.steps[1].objects[0];
+    assert_eq!(
+        (restart.kind.as_str(), restart.change.as_str()),
+        ("Deployment", "update"),
+        "{restart:?}"
+    );
+    assert!(
+        restart
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("restartedAt"),
+        "{restart:?}"
+    );
+    assert!(
+        plan.steps[1]
+            .commands
+            .iter()
+            .any(|l| l.contains("rollout restart")),
+        "{plan:?}"
+    );
+
+    let (cert, root, pods) = (
+        cacerts_pem(c, "ca-cert.pem").await,
+        cacerts_pem(c, "root-cert.pem").await,
+        istiod_pods(c).await,
+    );
+    let spec = jobs.reissue_spec(cluster).await.expect("spec");
+    let id = jobs.start_reissue(spec, "alice").await.expect("start");
+    assert_eq!(
+        wait_finished(store, &id, 300).await,
+        "succeeded",
+        "{:?} {:?}",
+        store.job_steps(&id).await,
+        store.job_events(&id, 0).await
+    );
+    let steps = store.job_steps(&id).await.expect("steps");
+    let keys: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}/{}/{}", s.cluster, s.step, s.state))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            format!("{c}/reissue:cacerts/done"),
+            format!("{c}/reissue:restart/done"),
+            format!("{c}/reissue:verify/done")
+        ]
+    );
+    assert_ne!(
+        cacerts_pem(c, "ca-cert.pem").await,
+        cert,
+        "a new intermediate"
+    );
+    assert_eq!(cacerts_pem(c, "root-cert.pem").await, root, "the same root");
+    let now = istiod_pods(c).await;
+    assert!(
+        !now.is_empty() && now.split(' ').all(|uid| !pods.contains(uid)),
+        "istiod restarted: {pods} → {now}"
     );
 }

@@ -30,12 +30,12 @@ pub struct ReapplySpec {
 }
 
 /// A cluster's part of a running mesh, as Meshdeck last applied it.
-struct Applied {
-    mesh: MeshSummary,
+pub(super) struct Applied {
+    pub(super) mesh: MeshSummary,
     /// The mesh's job with `clusters` the one cluster (at the version the mesh runs), `members` empty.
-    setup: SetupSpec,
+    pub(super) setup: SetupSpec,
     /// The license key the mesh's job holds sealed.
-    key: Option<String>,
+    pub(super) key: Option<String>,
 }
 
 impl ReapplySpec {
@@ -119,7 +119,7 @@ impl Jobs {
     }
 
     /// [`Jobs::applied`], or the error that says there is nothing to compare with.
-    async fn applied_or_not_found(&self, cluster: &ClusterName) -> Result<Applied> {
+    pub(super) async fn applied_or_not_found(&self, cluster: &ClusterName) -> Result<Applied> {
         self.applied(cluster).await?.ok_or_else(|| {
             Error::NotFound(format!(
                 "{cluster} is in no mesh Meshdeck set up: there is nothing it applied to compare with"

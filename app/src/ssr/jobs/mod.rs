@@ -215,6 +215,7 @@ pub struct HandOver {
 
 mod drift;
 mod grow;
+mod reissue;
 mod requests;
 mod roots;
 mod run;
@@ -222,6 +223,7 @@ mod take_apart;
 mod upgrade;
 
 pub use drift::{REAPPLY_KIND, ReapplySpec};
+pub use reissue::{REISSUE_KIND, ReissueSpec};
 pub use take_apart::{REMOVE_KIND, RemoveSpec, UNLINK_KIND, UnlinkSpec};
 pub use upgrade::{UPGRADE_KIND, UpgradeSpec};
 
@@ -479,6 +481,8 @@ impl Jobs {
         } else if let Some(keys) = upgrade::lock_keys(&job.kind, &job.spec) {
             keys
         } else if let Some(keys) = drift::lock_keys(&job.kind, &job.spec) {
+            keys
+        } else if let Some(keys) = reissue::lock_keys(&job.kind, &job.spec) {
             keys
         } else {
             let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
@@ -843,6 +847,7 @@ pub fn step_title(key: &str) -> String {
     if let Some(title) = take_apart::step_title(key)
         .or_else(|| upgrade::step_title(key))
         .or_else(|| drift::step_title(key))
+        .or_else(|| reissue::step_title(key))
     {
         return title;
     }

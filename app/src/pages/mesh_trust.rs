@@ -1,0 +1,127 @@
+//! The Mesh page's root of trust: each member's intermediate CA — valid until when, a warning 30 days before
+//! it expires, a root that is not the mesh's — and re-issuing one cluster's intermediate from the mesh's root
+//! (plan first, then a job followed on its page). The chains are read by the page (one read for every mesh).
+
+use leptos::prelude::*;
+
+use super::allowed;
+use super::answers::{PlanAnswer, StartError};
+use super::mesh_take_apart::follow;
+use crate::api::{PlanReissue, StartReissue};
+use crate::components::{BUTTON, BUTTON_SECONDARY, DataTable, ErrorBox, TD, TD_NOWRAP, TR};
+use crate::model::{AppError, ClusterName, ClusterTrust, MeshSummary, Role, format_time};
+
+/// Every member's chain, read once for the page.
+pub type ChainsResource = Resource<Result<Vec<ClusterTrust>, AppError>>;
+
+/// How a member's intermediate stands: (data-expiry value, text).
+fn standing(t: &ClusterTrust) -> (&'static str, String) {
+    if let Some(e) = &t.error {
+        return ("error", format!("✕ {e}"));
+    }
+    let Some(i) = &t.intermediate else {
+        return (
+            "missing",
+            "✕ no cacerts: istiod signs with a root of its own".into(),
+        );
+    };
+    if t.problems.iter().any(|p| p.starts_with("expired")) {
+        ("expired", format!("✕ {}", t.problems.join("; ")))
+    } else if t.problems.iter().any(|p| p.starts_with("expires within")) {
+        ("soon", format!("! {}", t.problems.join("; ")))
+    } else if !t.problems.is_empty() {
+        ("problem", format!("! {}", t.problems.join("; ")))
+    } else {
+        ("ok", format!("✓ {}", i.key_algorithm))
+    }
+}
+
+#[component]
+pub fn Trust(mesh: MeshSummary, chains: ChainsResource) -> impl IntoView {
+    let can_apply = allowed(Role::Operator)();
+    let chosen = RwSignal::new(None::<ClusterName>);
+    let plan = ServerAction::<PlanReissue>::new();
+    let start = ServerAction::<StartReissue>::new();
+    follow(move || start.value().get());
+    let members = mesh.members.clone();
+    let plan_list = Signal::derive(move || plan.value().get().map(|r| r.map(|p| vec![p])));
+    view! {
+        <details class="mt-4 border-t border-slate-200 pt-3 dark:border-slate-800" data-testid="trust">
+            <summary class="cursor-pointer font-semibold">"Root of trust"</summary>
+            <p class="mt-1 text-sm text-slate-600 dark:text-slate-300">
+                "Each cluster's intermediate CA (its cacerts), signed by the mesh's root. One expiring within 30 days is flagged; re-issue it alone: a new intermediate from the same root (the peers keep trusting it), then istiod restarted so it signs with it, then the cluster's checks."
+            </p>
+            <Suspense fallback=|| view! { <p class="mt-2 text-sm">"Reading each cluster's cacerts…"</p> }>
+                {move || {
+                    let members = members.clone();
+                    Suspend::new(async move {
+                        match chains.await {
+                            Err(e) => view! { <div class="mt-2"><ErrorBox error=e /></div> }.into_any(),
+                            Ok(list) => {
+                                let rows = list
+                                    .into_iter()
+                                    .filter(|t| members.contains(&t.cluster))
+                                    .map(|t| {
+                                        let (state, text) = standing(&t);
+                                        let until = t.intermediate.as_ref().map_or("—".to_string(), |i| format_time(i.not_after));
+                                        let cluster = t.cluster.clone();
+                                        let label = format!("Re-issue {cluster}'s intermediate");
+                                        let action = ClusterName::new(&t.cluster).ok().filter(|_| t.intermediate.is_some()).map(|name| {
+                                            view! {
+                                                <button type="button" class=BUTTON_SECONDARY aria-label=label
+                                                    on:click=move |_| { chosen.set(Some(name.clone())); start.clear(); plan.dispatch(PlanReissue { cluster: name.clone() }); }>
+                                                    "Re-issue…"
+                                                </button>
+                                            }
+                                        });
+                                        view! {
+                                            <tr class=TR data-cluster=cluster.clone() data-expiry=state>
+                                                <td class=TD_NOWRAP>{cluster.clone()}</td>
+                                                <td class=TD_NOWRAP>{until}</td>
+                                                <td class=TD>{text}</td>
+                                                <td class=TD_NOWRAP>{action}</td>
+                                            </tr>
+                                        }
+                                        .into_any()
+                                    })
+                                    .collect::<Vec<_>>();
+                                view! {
+                                    <DataTable
+                                        caption="Each cluster's intermediate CA".to_string()
+                                        head=vec!["Cluster", "Valid until", "Standing", "Action"]
+                                        quiet=vec!["Action"]
+                                        rows=rows
+                                        empty="No member could be read."
+                                        testid="trust-table"
+                                    />
+                                }
+                                .into_any()
+                            }
+                        }
+                    })
+                }}
+            </Suspense>
+            {move || chosen.get().map(|name| {
+                let heading = format!("Re-issue {name}'s intermediate — the plan");
+                let for_start = name.clone();
+                view! {
+                    <div class="mt-3" data-testid="reissue" data-cluster=name.to_string()>
+                        <h3 class="font-medium">{heading}</h3>
+                        <PlanAnswer value=plan_list />
+                        {can_apply.then(|| view! {
+                            <button
+                                type="button"
+                                class=format!("{BUTTON} mt-3")
+                                disabled=move || !matches!(plan.value().get(), Some(Ok(ref p)) if p.error.is_none()) || start.pending().get()
+                                on:click={ let n = for_start.clone(); move |_| { start.dispatch(StartReissue { cluster: n.clone() }); } }
+                            >
+                                {move || if start.pending().get() { "Starting…" } else { "Re-issue and restart istiod" }}
+                            </button>
+                        })}
+                    </div>
+                }
+            })}
+            <StartError value=start.value() />
+        </details>
+    }
+}
