@@ -79,19 +79,7 @@ pub async fn reissue(
         });
     }
     progress("generating this cluster's new intermediate CA".into());
-    let (issuer, name) = (root.clone(), t.name.clone());
-    let intermediate = tokio::task::spawn_blocking(move || issuer.intermediate(&name, days))
-        .await
-        .map_err(|e| crate::ca::Error::Generate(e.to_string()))
-        .and_then(|r| r)
-        .map_err(|e| {
-            StepError::new(
-                &t.name,
-                step,
-                e.to_string(),
-                "Retry; if it persists, report it",
-            )
-        })?;
+    let intermediate = crate::setup::mint_intermediate(t, step, root, days).await?;
     let secret = intermediate.cacerts_secret();
     crate::apply::apply(&t.client, &secret, false)
         .await

@@ -320,7 +320,7 @@ pub async fn run_step(
     progress: Progress<'_>,
 ) -> StepResult {
     match step {
-        Step::RootOfTrust => root_of_trust(t, cluster, root, progress).await,
+        Step::RootOfTrust => root_of_trust(t, root, progress).await,
         Step::Operator => {
             progress(format!(
                 "helm upgrade --install {} (if needed)",
@@ -461,12 +461,30 @@ pub fn commands(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<
     }
 }
 
-async fn root_of_trust(
+/// `t`'s cluster's intermediate CA signed by `root`, valid `days`, made off the async workers (an RSA key
+/// takes a second or more).
+pub(crate) async fn mint_intermediate(
     t: &Target,
-    cluster: &ClusterSetup,
+    step: &str,
     root: &RootCa,
-    progress: Progress<'_>,
-) -> StepResult {
+    days: i64,
+) -> Result<crate::ca::Intermediate, StepError> {
+    let (issuer, name) = (root.clone(), t.name.clone());
+    tokio::task::spawn_blocking(move || issuer.intermediate(&name, days))
+        .await
+        .map_err(|e| crate::ca::Error::Generate(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|e| {
+            StepError::new(
+                &t.name,
+                step,
+                e.to_string(),
+                "Retry; if it persists, report it",
+            )
+        })
+}
+
+async fn root_of_trust(t: &Target, root: &RootCa, progress: Progress<'_>) -> StepResult {
     let step = Step::RootOfTrust.title();
     let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
     let existing = match crate::apply::retrying(|| secrets.get_opt("cacerts")).await {
@@ -504,20 +522,7 @@ async fn root_of_trust(
         ));
     }
     progress("generating this cluster's intermediate CA".into());
-    let (issuer, name) = (root.clone(), cluster.name.clone());
-    let intermediate =
-        tokio::task::spawn_blocking(move || issuer.intermediate(&name, crate::ca::DEFAULT_DAYS))
-            .await
-            .map_err(|e| crate::ca::Error::Generate(e.to_string()))
-            .and_then(|r| r)
-            .map_err(|e| {
-                StepError::new(
-                    &t.name,
-                    step,
-                    e.to_string(),
-                    "Retry; if it persists, report it",
-                )
-            })?;
+    let intermediate = mint_intermediate(t, step, root, crate::ca::DEFAULT_DAYS).await?;
     apply_all(
         t,
         Step::RootOfTrust,

@@ -125,3 +125,70 @@ pub fn Trust(mesh: MeshSummary, chains: ChainsResource) -> impl IntoView {
         </details>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::IntermediateView;
+
+    fn trust(problems: &[&str], error: Option<&str>, has_cacerts: bool) -> ClusterTrust {
+        ClusterTrust {
+            cluster: "c1".into(),
+            intermediate: has_cacerts.then(|| IntermediateView {
+                subject: "CN=Intermediate CA".into(),
+                issuer: "CN=Root CA".into(),
+                not_before: 0,
+                not_after: 100,
+                key_algorithm: "ECDSA P-256".into(),
+                pathlen: Some(0),
+                root_fingerprint: None,
+                root_matches: true,
+                chain_pem: String::new(),
+            }),
+            planned: None,
+            problems: problems.iter().map(|p| p.to_string()).collect(),
+            error: error.map(String::from),
+        }
+    }
+
+    #[test]
+    fn an_intermediate_is_flagged_30_days_before_it_expires_and_once_it_has() {
+        let cases = [
+            (trust(&[], None, true), "ok", "ECDSA P-256"),
+            (
+                trust(
+                    &["expires within 30 days (Dec 20): rotate the intermediate"],
+                    None,
+                    true,
+                ),
+                "soon",
+                "! expires within 30 days",
+            ),
+            (
+                trust(
+                    &["expired: the intermediate was valid until Nov 1"],
+                    None,
+                    true,
+                ),
+                "expired",
+                "✕ expired",
+            ),
+            (
+                trust(&["root differs: …"], None, true),
+                "problem",
+                "root differs",
+            ),
+            (trust(&[], None, false), "missing", "no cacerts"),
+            (
+                trust(&[], Some("cluster c1 is unreachable"), true),
+                "error",
+                "unreachable",
+            ),
+        ];
+        for (t, state, text) in cases {
+            let (got, said) = standing(&t);
+            assert_eq!(got, state, "{said}");
+            assert!(said.contains(text), "{said} lacks {text}");
+        }
+    }
+}

@@ -295,28 +295,9 @@ impl Jobs {
         let c = spec.cluster()?;
         let name = c.name.to_string();
         let (settings, root) = self.settings_and_root(id, &spec.setup).await?;
-        let done: BTreeSet<String> = self
-            .inner
-            .store
-            .job_steps(id)
-            .await?
-            .into_iter()
-            .filter(|s| s.state == "done" && s.cluster == name)
-            .map(|s| s.step)
-            .collect();
-        let t = match self.target(&c.name).await {
-            Ok(t) => t,
-            Err(e) => {
-                let first = spec.steps().into_iter().find(|(_, s)| !done.contains(s));
-                if let Some((_, step)) = first {
-                    let msg = format!(
-                        "cluster {name} (step: re-apply): {e}. Check it under Clusters (Re-test), then retry this cluster"
-                    );
-                    self.set_step(id, &name, &step, "failed", None, Some(&msg))
-                        .await?;
-                }
-                return self.finish(id, "failed").await;
-            }
+        let keys: Vec<String> = spec.steps().into_iter().map(|(_, s)| s).collect();
+        let Some((done, t)) = self.one_cluster(id, &c.name, &keys).await? else {
+            return self.finish(id, "failed").await;
         };
         for key in &spec.steps {
             let Some(step) = Step::from_key(key) else {

@@ -4,7 +4,6 @@
 //! istiod restarted and waited on until every pod runs with it, the cluster's checks. Peers are untouched:
 //! the root, which they trust, stays the same.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mesh::rotate;
@@ -181,32 +180,14 @@ impl Jobs {
         })?;
         let c = spec.cluster()?;
         let name = c.name.to_string();
-        let done: BTreeSet<String> = self
-            .inner
-            .store
-            .job_steps(id)
-            .await?
-            .into_iter()
-            .filter(|s| s.state == "done" && s.cluster == name)
-            .map(|s| s.step)
-            .collect();
-        let t = match self.target(&c.name).await {
-            Ok(t) => t,
-            Err(e) => {
-                if let Some(step) = STEPS.iter().find(|s| !done.contains(**s)) {
-                    let msg = format!(
-                        "cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster",
-                        step_title(step).unwrap_or_default().to_lowercase()
-                    );
-                    self.set_step(id, &name, step, "failed", None, Some(&msg))
-                        .await?;
-                }
-                return self.finish(id, "failed").await;
-            }
+        let keys: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();
+        let Some((done, t)) = self.one_cluster(id, &c.name, &keys).await? else {
+            return self.finish(id, "failed").await;
         };
         let root = self.root_by_id(&spec.setup.root_id).await?;
         let at = restarted_at(job.created_at);
-        let wait = Duration::from_secs(spec.setup.verify_secs.max(60));
+        // As long as the setup waits for a control plane: a restart may pull an image or wait for a node.
+        let wait = setup::WAIT;
         for step in [CACERTS, RESTART] {
             if done.contains(step) {
                 continue;

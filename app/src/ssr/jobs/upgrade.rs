@@ -420,6 +420,41 @@ impl Jobs {
         }
     }
 
+    /// A one-cluster job's start (a re-apply, a re-issue): the steps of `cluster` already done (skipped on a
+    /// retry) and the cluster to work on — or None when it cannot be reached, its first pending step failed
+    /// with why and what to do.
+    pub(super) async fn one_cluster(
+        &self,
+        id: &str,
+        cluster: &ClusterName,
+        steps: &[String],
+    ) -> Result<Option<(BTreeSet<String>, Target)>> {
+        let name = cluster.to_string();
+        let done: BTreeSet<String> = self
+            .inner
+            .store
+            .job_steps(id)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == "done" && s.cluster == name)
+            .map(|s| s.step)
+            .collect();
+        match self.target(cluster).await {
+            Ok(t) => Ok(Some((done, t))),
+            Err(e) => {
+                if let Some(step) = steps.iter().find(|s| !done.contains(*s)) {
+                    let msg = format!(
+                        "cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster",
+                        super::step_title(step).to_lowercase()
+                    );
+                    self.set_step(id, &name, step, "failed", None, Some(&msg))
+                        .await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
     /// The clusters of `setup` meant to hold peer gateways now, as the topology expects them.
     pub(super) async fn holders_of_mesh(&self, setup: &SetupSpec) -> Result<BTreeSet<ClusterName>> {
         if matches!(setup.peering, Peering::Automatic { .. }) {
