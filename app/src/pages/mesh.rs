@@ -24,12 +24,12 @@ const WHY: &str = "mt-1 text-sm text-slate-600 dark:text-slate-300";
 #[component]
 pub fn MeshPage() -> impl IntoView {
     let meshes = Resource::new(|| (), |_| list_meshes());
-    // Every member's intermediate CA, read once here with the meshes (a resource made inside their Suspense
-    // would be made at a different moment on the server and in the browser).
+    // Every member's intermediate CA, read once here from the meshes' answer (a resource made inside their
+    // Suspense would be made at a different moment on the server and in the browser).
     let chains: ChainsResource = Resource::new(
         || (),
-        |_| async move {
-            let members: Vec<ClusterName> = list_meshes()
+        move |_| async move {
+            let members: Vec<ClusterName> = meshes
                 .await?
                 .iter()
                 .flat_map(|m| m.members.iter().filter_map(|c| ClusterName::new(c).ok()))

@@ -307,31 +307,14 @@ impl Jobs {
             if done.contains(&job_step) {
                 continue;
             }
-            self.set_step(id, &name, &job_step, "running", None, None)
-                .await?;
             let (t, settings, root) = (&t, &settings, &root);
-            let result = self
-                .logged(id, &name, &job_step, |progress| async move {
+            let ran = self
+                .job_step(id, &name, &job_step, |progress| async move {
                     setup::run_step(step, t, c, settings, root, &*progress).await
                 })
-                .await;
-            match result {
-                Ok(o) => {
-                    self.set_step(
-                        id,
-                        &name,
-                        &job_step,
-                        "done",
-                        Some(o.changed),
-                        Some(&o.summary),
-                    )
-                    .await?
-                }
-                Err(e) => {
-                    self.set_step(id, &name, &job_step, "failed", None, Some(&e.to_string()))
-                        .await?;
-                    return self.finish(id, "failed").await;
-                }
+                .await?;
+            if ran.is_err() {
+                return self.finish(id, "failed").await;
             }
         }
         let holders = self.holders_of_mesh(&spec.setup).await?;

@@ -192,30 +192,19 @@ impl Jobs {
             if done.contains(step) {
                 continue;
             }
-            self.set_step(id, &name, step, "running", None, None)
-                .await?;
             let (t, root, at) = (&t, &root, at.as_str());
-            let result = self
-                .logged(id, &name, step, |progress| async move {
+            let ran = self
+                .job_step(id, &name, step, |progress| async move {
                     if step == CACERTS {
                         rotate::reissue(t, root, job.created_at, spec.days, &*progress).await
                     } else {
                         rotate::restart_istiod(t, at, wait, &*progress).await
                     }
                 })
-                .await;
-            match result {
-                Ok(o) => {
-                    self.set_step(id, &name, step, "done", Some(o.changed), Some(&o.summary))
-                        .await?
-                }
-                Err(e) => {
-                    self.set_step(id, &name, step, "failed", None, Some(&e.to_string()))
-                        .await?;
-                    self.event(id, Some(&name), Some(step), "error", &e.to_string())
-                        .await;
-                    return self.finish(id, "failed").await;
-                }
+                .await?;
+            if let Err(e) = ran {
+                self.event(id, Some(&name), Some(step), "error", &e).await;
+                return self.finish(id, "failed").await;
             }
         }
         let holders = self.holders_of_mesh(&spec.setup).await?;

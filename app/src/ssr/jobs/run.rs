@@ -349,6 +349,35 @@ impl Jobs {
         result
     }
 
+    /// One step of a job on one cluster: marked running, its progress logged as it comes, then marked done
+    /// (whether it changed something, its summary) or failed (the error, returned to the caller).
+    pub(super) async fn job_step<Fut>(
+        &self,
+        id: &str,
+        cluster: &str,
+        step: &str,
+        work: impl FnOnce(Box<dyn Fn(String) + Send + Sync>) -> Fut,
+    ) -> Result<std::result::Result<(), String>>
+    where
+        Fut: std::future::Future<Output = setup::StepResult>,
+    {
+        self.set_step(id, cluster, step, "running", None, None)
+            .await?;
+        match self.logged(id, cluster, step, work).await {
+            Ok(o) => {
+                self.set_step(id, cluster, step, "done", Some(o.changed), Some(&o.summary))
+                    .await?;
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                let text = e.to_string();
+                self.set_step(id, cluster, step, "failed", None, Some(&text))
+                    .await?;
+                Ok(Err(text))
+            }
+        }
+    }
+
     /// Links the ordered pairs `(from, to)`: each peer's gateway is built once from its live state, then
     /// applied in every cluster that links to it, several at a time. Each pair is its own step; returns
     /// whether all succeeded.
