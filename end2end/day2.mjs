@@ -121,7 +121,7 @@ test('day2: take the mesh out of one cluster — plan, confirmation, peers first
   expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
 });
 
-test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued', async ({ page }) => {
+test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued; the root is rotated', async ({ page }) => {
   const mesh = await runningMesh(page, ['c1', 'c2'], '1.27.3');
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
@@ -207,4 +207,36 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   }
   expect(caCert() !== before, 'a new intermediate in c1');
   expect(rootCert() === root, 'the same root');
+
+  // The whole mesh's root rotated: the plan's three passes per cluster, then the job — both roots trusted,
+  // the new one signing (the checks see both), the old one dropped; the trust table agrees afterwards.
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  await trust.locator('summary').click();
+  await trust.getByRole('button', { name: 'Rotate the root…' }).click();
+  const rotation = trust.locator('[data-testid=rotation]');
+  for (const c of ['c1', 'c2']) await rotation.locator(`[data-plan=${c}]`).waitFor({ timeout: 60000 });
+  const passes = await rotation.textContent();
+  for (const want of ['Trust the old and the new root', 'Sign with an intermediate of the new root', 'Drop the old root', 'rollout restart']) {
+    expect(passes.includes(want), `the plan shows ${want}`);
+  }
+  await rotation.getByRole('button', { name: 'Rotate the root of trust' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the rotation succeeded', 600000);
+  for (const step of ['c1/rotate:trust', 'c2/rotate:trust', '*/rotate:verify-trust', 'c1/rotate:issue', 'c2/rotate:issue',
+    '*/rotate:verify-issue', 'c1/rotate:drop', 'c2/rotate:drop', '*/rotate:verify-drop']) {
+    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  }
+  const rotated = rootCert();
+  expect(rotated !== root, 'c1 trusts another root now');
+  expect(Buffer.from(rotated, 'base64').toString().split('BEGIN CERTIFICATE').length === 2, 'one root, the old one dropped');
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  await trust.locator('summary').click();
+  for (const c of ['c1', 'c2']) {
+    const row = trust.locator(`tr[data-cluster=${c}]`);
+    await row.waitFor({ timeout: 30000 });
+    expect(await row.getAttribute('data-expiry') === 'ok', `${c} after the rotation: ${await row.textContent()}`);
+  }
 });

@@ -124,6 +124,87 @@ pub fn secret_root_fingerprint(secret: &k8s_openapi::api::core::v1::Secret) -> O
         .and_then(fingerprint)
 }
 
+/// The fingerprints of every certificate of a PEM text (a root bundle during a rotation holds two), in order.
+pub fn fingerprints(pem_text: &str) -> Vec<String> {
+    certificates(pem_text)
+        .iter()
+        .map(|der| {
+            Sha256::digest(der)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect()
+}
+
+/// A text key of a Secret's data, when present and UTF-8.
+fn secret_text(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+}
+
+/// The roots a `cacerts` Secret trusts (every certificate of `root-cert.pem`, by fingerprint).
+pub fn secret_trusted_roots(secret: &k8s_openapi::api::core::v1::Secret) -> Vec<String> {
+    secret_text(secret, "root-cert.pem")
+        .map(|t| fingerprints(&t))
+        .unwrap_or_default()
+}
+
+/// Whether the intermediate of a `cacerts` Secret (`ca-cert.pem`) is signed by `root_pem`'s key.
+pub fn secret_issued_by(secret: &k8s_openapi::api::core::v1::Secret, root_pem: &str) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (Some(ca), Some(root)) = (
+        secret_text(secret, "ca-cert.pem").and_then(|t| certificates(&t).into_iter().next()),
+        certificates(root_pem).into_iter().next(),
+    ) else {
+        return false;
+    };
+    match (
+        X509Certificate::from_der(&ca),
+        X509Certificate::from_der(&root),
+    ) {
+        (Ok((_, c)), Ok((_, r))) => c.verify_signature(Some(r.public_key())).is_ok(),
+        _ => false,
+    }
+}
+
+/// `cacerts` as it is, with `root-cert.pem` replaced by `roots_pem` (a bundle during a rotation) and
+/// `cert-chain.pem` ending in the root that signed the intermediate (`signing_root_pem`); its intermediate and
+/// key are kept. None when the Secret is not the four-key form of §6.1 that Meshdeck writes.
+pub fn cacerts_with_roots(
+    secret: &k8s_openapi::api::core::v1::Secret,
+    roots_pem: &str,
+    signing_root_pem: &str,
+) -> Option<Value> {
+    let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let ca = secret_text(secret, "ca-cert.pem")?;
+    let key = secret_text(secret, "ca-key.pem")?;
+    if certificates(&ca).is_empty() || key.trim().is_empty() {
+        return None;
+    }
+    let chain = format!("{}\n{}", ca.trim_end(), signing_root_pem.trim_end()) + "\n";
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "cacerts", "namespace": "istio-system"},
+        "data": {
+            "ca-cert.pem": b(&ca),
+            "ca-key.pem": b(&key),
+            "root-cert.pem": b(roots_pem),
+            "cert-chain.pem": b(&chain),
+        }
+    }))
+}
+
+/// Two roots as one bundle (`root-cert.pem` trusting both), `first` first.
+pub fn root_bundle(first: &str, second: &str) -> String {
+    format!("{}\n{}\n", first.trim_end(), second.trim_end())
+}
+
 /// What a certificate says about itself, as shown to users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {
@@ -227,7 +308,9 @@ pub fn inspect_cacerts(
         text("cert-chain.pem"),
     );
     let root_fingerprint = fingerprint(&root);
-    let root_matches = root_fingerprint.is_some() && root_fingerprint.as_deref() == chosen_root;
+    // A bundle (during a rotation) matches when it holds the console's root.
+    let trusted = fingerprints(&root);
+    let root_matches = chosen_root.is_some_and(|c| trusted.iter().any(|t| t == c));
     let chain_pem = if chain.trim().is_empty() {
         format!("{ca}{root}")
     } else if root.trim().is_empty() || chain.contains(root.trim()) {
@@ -283,7 +366,7 @@ pub fn inspect_cacerts(
         (None, _) => info
             .problems
             .push("root-cert.pem is missing or not a certificate".into()),
-        (Some(theirs), Some(ours)) if theirs != ours => info.problems.push(format!(
+        (Some(theirs), Some(ours)) if !root_matches => info.problems.push(format!(
             "root differs: root-cert.pem is {}, the console's root is {}",
             short(theirs),
             short(ours)
@@ -291,10 +374,13 @@ pub fn inspect_cacerts(
         _ => {}
     }
     // The intermediate must be signed by the root it ships with (directly: the recipe has no further level).
-    let verified = root_der
-        .first()
-        .and_then(|d| X509Certificate::from_der(d).ok())
-        .map(|(_, r)| x.verify_signature(Some(r.public_key())).is_ok());
+    // During a rotation `root-cert.pem` is a bundle: the intermediate must be signed by one of its roots.
+    let verified = (!root_der.is_empty()).then(|| {
+        root_der.iter().any(|d| {
+            X509Certificate::from_der(d)
+                .is_ok_and(|(_, r)| x.verify_signature(Some(r.public_key())).is_ok())
+        })
+    });
     if verified == Some(false) {
         info.problems
             .push("chain does not verify: ca-cert.pem is not signed by root-cert.pem".into());
@@ -647,6 +733,75 @@ mod tests {
             late.problems[0].starts_with("expired"),
             "{:?}",
             late.problems
+        );
+    }
+
+    #[test]
+    fn a_rotation_bundle_keeps_the_intermediate_and_verifies_against_either_root() {
+        let (old, new) = (
+            RootCa::generate(DEFAULT_DAYS).expect("old"),
+            RootCa::generate(DEFAULT_DAYS).expect("new"),
+        );
+        let (old_fp, new_fp) = (
+            fingerprint(&old.cert_pem).expect("fp"),
+            fingerprint(&new.cert_pem).expect("fp"),
+        );
+        let c = ClusterName::new("c1").expect("name");
+        let live = secret_of(
+            &old.intermediate(&c, DEFAULT_DAYS)
+                .expect("i")
+                .cacerts_secret(),
+        );
+        assert!(secret_issued_by(&live, &old.cert_pem));
+        assert!(!secret_issued_by(&live, &new.cert_pem));
+        assert_eq!(secret_trusted_roots(&live), std::slice::from_ref(&old_fp));
+
+        // Trust both: the same intermediate and key, a bundle of the two roots, the old one first.
+        let both = secret_of(
+            &cacerts_with_roots(
+                &live,
+                &root_bundle(&old.cert_pem, &new.cert_pem),
+                &old.cert_pem,
+            )
+            .expect("four keys"),
+        );
+        assert_eq!(
+            secret_trusted_roots(&both),
+            [old_fp.clone(), new_fp.clone()]
+        );
+        let data = |s: &k8s_openapi::api::core::v1::Secret, k: &str| {
+            s.data.as_ref().and_then(|d| d.get(k)).map(|b| b.0.clone())
+        };
+        assert_eq!(data(&both, "ca-cert.pem"), data(&live, "ca-cert.pem"));
+        assert_eq!(data(&both, "ca-key.pem"), data(&live, "ca-key.pem"));
+        let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
+        // Judged against either root, the bundle holds it and the chain verifies.
+        for chosen in [&old_fp, &new_fp] {
+            let info = inspect_cacerts(&both, Some(chosen), now);
+            assert!(
+                info.root_matches && info.problems.is_empty(),
+                "{:?}",
+                info.problems
+            );
+        }
+        // Signed by the new root, the new root first: still verifies; a third root is not in the bundle.
+        let mut i = new.intermediate(&c, DEFAULT_DAYS).expect("i");
+        i.root_pem = root_bundle(&new.cert_pem, &old.cert_pem);
+        let signing_new = secret_of(&i.cacerts_secret());
+        assert!(secret_issued_by(&signing_new, &new.cert_pem));
+        assert!(
+            inspect_cacerts(&signing_new, Some(&old_fp), now)
+                .problems
+                .is_empty()
+        );
+        let third = fingerprint(&RootCa::generate(DEFAULT_DAYS).expect("r").cert_pem).expect("fp");
+        assert!(!inspect_cacerts(&signing_new, Some(&third), now).root_matches);
+        // A Secret without the intermediate's key is not rewritten.
+        let mut partial = live.clone();
+        partial.data.as_mut().expect("data").remove("ca-key.pem");
+        assert_eq!(
+            cacerts_with_roots(&partial, &new.cert_pem, &new.cert_pem),
+            None
         );
     }
 

@@ -101,8 +101,23 @@ impl CheckResult {
 pub struct ClusterChecks {
     pub cluster: ClusterName,
     pub results: Vec<CheckResult>,
-    /// SHA-256 of the root certificate istiod serves (`istio-ca-root-cert`), when there is one.
+    /// SHA-256 of the root certificate istiod serves (`istio-ca-root-cert`), when there is one; during a root
+    /// rotation, the first root of the bundle (the one that signed this cluster's intermediate).
     pub root_fingerprint: Option<String>,
+    /// Every root istiod serves (`istio-ca-root-cert` is a bundle of two during a rotation), by fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_roots: Vec<String>,
+}
+
+impl ClusterChecks {
+    /// The roots this cluster trusts: the served bundle, or else the one served root.
+    fn trusts(&self) -> Vec<String> {
+        if self.trusted_roots.is_empty() {
+            self.root_fingerprint.iter().cloned().collect()
+        } else {
+            self.trusted_roots.clone()
+        }
+    }
 }
 
 impl ClusterChecks {
@@ -188,6 +203,9 @@ pub async fn check_all(clusters: Vec<(ClusterName, Client)>) -> Vec<ClusterCheck
 
 /// Adds the cross-cluster comparison of the roots of trust to each cluster's results.
 pub fn compare_roots(all: &mut [ClusterChecks]) {
+    if all.iter().any(|c| c.trusted_roots.len() > 1) {
+        return compare_bundles(all);
+    }
     let mut by_root: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in all.iter() {
         if let Some(f) = &c.root_fingerprint {
@@ -238,6 +256,81 @@ pub fn compare_roots(all: &mut [ClusterChecks]) {
     }
 }
 
+/// The comparison while a root rotation is under way (some cluster trusts a bundle of roots): each cluster's
+/// signing root (the first it serves) must be trusted by every other cluster, and it must trust theirs — then
+/// traffic flows both ways whatever root each side signs with.
+fn compare_bundles(all: &mut [ClusterChecks]) {
+    let view: Vec<(String, Option<String>, Vec<String>)> = all
+        .iter()
+        .map(|c| {
+            (
+                c.cluster.to_string(),
+                c.root_fingerprint.clone(),
+                c.trusts(),
+            )
+        })
+        .collect();
+    for c in all.iter_mut() {
+        let Some(pos) = c.results.iter().position(|r| r.id == CheckId::RootOfTrust) else {
+            continue;
+        };
+        if c.results[pos].status == Status::Fail {
+            continue;
+        }
+        let Some(mine) = c.root_fingerprint.clone() else {
+            continue;
+        };
+        let trusts = c.trusts();
+        let mut gaps = vec![];
+        for (name, signs, theirs) in &view {
+            if *name == c.cluster.as_str() {
+                continue;
+            }
+            if !theirs.contains(&mine) {
+                gaps.push(format!(
+                    "{name} does not trust this cluster's root {}",
+                    short(&mine)
+                ));
+            }
+            if let Some(signs) = signs
+                && !trusts.contains(signs)
+            {
+                gaps.push(format!(
+                    "this cluster does not trust {name}'s root {}",
+                    short(signs)
+                ));
+            }
+        }
+        let listed = trusts
+            .iter()
+            .map(|f| short(f))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        c.results[pos] = if gaps.is_empty() {
+            CheckResult::new(
+                CheckId::RootOfTrust,
+                Status::Pass,
+                format!(
+                    "signs with root {}; trusts roots {listed}; every cluster checked trusts this cluster's root and \
+                     this cluster trusts theirs",
+                    short(&mine)
+                ),
+            )
+        } else {
+            CheckResult::new(
+                CheckId::RootOfTrust,
+                Status::Fail,
+                format!("signs with root {}, trusts {listed}: {}", short(&mine), gaps.join("; ")),
+            )
+            .fix(
+                "During a root rotation every cluster must trust both roots before any signs with the new one: put \
+                 the bundle of both roots into each cluster's cacerts root-cert.pem and restart its istiod (or \
+                 retry the rotation job, which does this in order).",
+            )
+        };
+    }
+}
+
 fn all_len_gt_one(by_root: &BTreeMap<String, Vec<String>>) -> bool {
     by_root.values().map(Vec::len).sum::<usize>() > 1
 }
@@ -259,6 +352,7 @@ pub async fn check_cluster(name: &ClusterName, client: &Client) -> ClusterChecks
             cluster: name.clone(),
             results,
             root_fingerprint: None,
+            trusted_roots: vec![],
         };
     }
     let eastwest_selector = format!("service.istio.io/canonical-name={EASTWEST_NAME}");
@@ -273,7 +367,7 @@ pub async fn check_cluster(name: &ClusterName, client: &Client) -> ClusterChecks
         check_stale(client),
         check_root(client),
     );
-    let (root, fingerprint) = root;
+    let (root, fingerprint, trusted_roots) = root;
     results.extend([
         env, license, istiod, ztunnel, eastwest, gateways, peers, stale, root,
     ]);
@@ -281,6 +375,7 @@ pub async fn check_cluster(name: &ClusterName, client: &Client) -> ClusterChecks
         cluster: name.clone(),
         results,
         root_fingerprint: fingerprint,
+        trusted_roots,
     }
 }
 
@@ -639,25 +734,40 @@ async fn check_stale(client: &Client) -> CheckResult {
 }
 
 /// The root of trust: `cacerts` (what istiod should use) against `istio-ca-root-cert` (what it serves).
-async fn check_root(client: &Client) -> (CheckResult, Option<String>) {
+async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String>) {
     let id = CheckId::RootOfTrust;
-    let served = match Api::<ConfigMap>::namespaced(client.clone(), ISTIO_NAMESPACE)
+    let served_all = match Api::<ConfigMap>::namespaced(client.clone(), ISTIO_NAMESPACE)
         .get_opt("istio-ca-root-cert")
         .await
     {
         Ok(cm) => cm
             .and_then(|c| c.data)
             .and_then(|d| d.get("root-cert.pem").cloned())
-            .and_then(|p| crate::ca::fingerprint(&p)),
-        Err(e) => return (read_error(id, "ConfigMap istio-ca-root-cert", &e), None),
+            .map(|p| crate::ca::fingerprints(&p))
+            .unwrap_or_default(),
+        Err(e) => {
+            return (
+                read_error(id, "ConfigMap istio-ca-root-cert", &e),
+                None,
+                vec![],
+            );
+        }
     };
-    let plugged = match Api::<Secret>::namespaced(client.clone(), ISTIO_NAMESPACE)
+    let served = served_all.first().cloned();
+    let (plugged, plugged_all) = match Api::<Secret>::namespaced(client.clone(), ISTIO_NAMESPACE)
         .get_opt("cacerts")
         .await
     {
-        Ok(s) => s.as_ref().and_then(crate::ca::secret_root_fingerprint),
-        Err(e) => return (read_error(id, "Secret cacerts", &e), None),
+        Ok(s) => (
+            s.as_ref().and_then(crate::ca::secret_root_fingerprint),
+            s.as_ref()
+                .map(crate::ca::secret_trusted_roots)
+                .unwrap_or_default(),
+        ),
+        Err(e) => return (read_error(id, "Secret cacerts", &e), None, vec![]),
     };
+    // istiod serves what it read at start-up: a bundle changed since (a rotation's step) needs a restart.
+    let stale_bundle = plugged.is_some() && served.is_some() && plugged_all != served_all;
     let result = match (&plugged, &served) {
         (None, None) => CheckResult::new(id, Status::Fail, "no cacerts and no root served by istiod").fix(
             "Create the shared root of trust (setup step \"Root of trust\") before installing the control plane.",
@@ -677,6 +787,16 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>) {
             format!("cacerts has root {}; istiod does not serve a root yet", short(p)),
         )
         .fix("Wait for istiod to start."),
+        (Some(_), Some(_)) if stale_bundle && plugged == served => CheckResult::new(
+            id,
+            Status::Fail,
+            format!(
+                "istiod serves the roots {} but cacerts trusts {}: cacerts was changed after istiod started",
+                served_all.iter().map(|f| short(f)).collect::<Vec<_>>().join(" and "),
+                plugged_all.iter().map(|f| short(f)).collect::<Vec<_>>().join(" and ")
+            ),
+        )
+        .fix("Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n istio-system -l app=istiod"),
         (Some(p), Some(s)) if p != s => CheckResult::new(
             id,
             Status::Fail,
@@ -687,9 +807,22 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>) {
             ),
         )
         .fix("Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n istio-system -l app=istiod"),
+        (Some(_), Some(_)) if served_all.len() > 1 => CheckResult::new(
+            id,
+            Status::Pass,
+            format!(
+                "istiod serves the plugged bundle of roots {}",
+                served_all.iter().map(|f| short(f)).collect::<Vec<_>>().join(" and ")
+            ),
+        ),
         (Some(_), Some(s)) => CheckResult::new(id, Status::Pass, format!("istiod serves the plugged root {}", short(s))),
     };
-    (result, served)
+    let trusted = if served_all.len() > 1 {
+        served_all
+    } else {
+        vec![]
+    };
+    (result, served, trusted)
 }
 
 /// Check 2: istiod's `/debug/license` through a port-forward to its monitoring port (from localhost, so
@@ -890,7 +1023,48 @@ mod tests {
             cluster: ClusterName::new(name).expect("name"),
             results: vec![result(CheckId::RootOfTrust, Status::Pass)],
             root_fingerprint: root.map(String::from),
+            trusted_roots: vec![],
         }
+    }
+
+    fn bundled(name: &str, signs: &str, trusts: &[&str]) -> ClusterChecks {
+        ClusterChecks {
+            trusted_roots: trusts.iter().map(|t| t.to_string()).collect(),
+            ..cluster(name, Some(signs))
+        }
+    }
+
+    #[test]
+    fn during_a_rotation_both_roots_pass_when_each_side_trusts_the_others_signer() {
+        // Midway: c1 signs with the new root, c2 still with the old; both trust both.
+        let mut all = vec![
+            bundled("c1", "bbbb", &["bbbb", "aaaa"]),
+            bundled("c2", "aaaa", &["aaaa", "bbbb"]),
+        ];
+        compare_roots(&mut all);
+        for c in &all {
+            assert_eq!(c.worst(), Status::Pass, "{:?}", c.results);
+            let m = &c.results[0].message;
+            assert!(m.contains("aaaa") && m.contains("bbbb"), "{m}");
+        }
+        // c1 signs with the new root while c3 trusts only the old: c3 cannot verify c1, and says so both sides.
+        let mut all = vec![
+            bundled("c1", "bbbb", &["bbbb", "aaaa"]),
+            cluster("c3", Some("aaaa")),
+        ];
+        compare_roots(&mut all);
+        assert_eq!(all[0].worst(), Status::Fail);
+        assert!(
+            all[0].results[0].message.contains("c3 does not trust"),
+            "{}",
+            all[0].results[0].message
+        );
+        assert_eq!(all[1].worst(), Status::Fail);
+        assert!(
+            all[1].results[0]
+                .message
+                .contains("does not trust c1's root")
+        );
     }
 
     #[test]
@@ -928,6 +1102,7 @@ mod tests {
                 result(CheckId::IstiodPods, Status::Warn),
             ],
             root_fingerprint: None,
+            trusted_roots: vec![],
         };
         assert_eq!(c.worst(), Status::Warn);
     }
@@ -966,6 +1141,7 @@ mod tests {
             cluster: name.clone(),
             results: vec![CheckResult::new(CheckId::Peers, Status::Fail, NO_PEERS).fix("Link.")],
             root_fingerprint: None,
+            trusted_roots: vec![],
         };
         alone.expect_no_peers();
         assert_eq!(alone.worst(), Status::Pass);
@@ -978,6 +1154,7 @@ mod tests {
                 "1 of 1 peers failing",
             )],
             root_fingerprint: None,
+            trusted_roots: vec![],
         };
         broken.expect_no_peers();
         assert_eq!(broken.worst(), Status::Fail);
@@ -992,6 +1169,7 @@ mod tests {
                     .fix("Link the clusters."),
             ],
             root_fingerprint: None,
+            trusted_roots: vec![],
         };
         let t = to_text(&[c]);
         assert_eq!(

@@ -254,6 +254,226 @@ pub fn commands(cluster: &ClusterName) -> Vec<String> {
     ]
 }
 
+/// The passes of a root rotation (mesh-spec §6.1: istiod trusts every root of `root-cert.pem` and reads
+/// `cacerts` only when it starts). Each pass runs on every cluster, one at a time, istiod restarted and waited
+/// on, before the next pass begins — so no cluster signs with the new root before every cluster trusts it,
+/// and the old root is dropped only when no cluster signs with it any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// `root-cert.pem` becomes the bundle old + new; the intermediate stays.
+    Trust,
+    /// A new intermediate from the new root; `root-cert.pem` the bundle new + old.
+    Issue,
+    /// `root-cert.pem` is the new root alone.
+    Drop,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 3] = [Pass::Trust, Pass::Issue, Pass::Drop];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Pass::Trust => "trust",
+            Pass::Issue => "issue",
+            Pass::Drop => "drop",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Pass> {
+        Pass::ALL.into_iter().find(|p| p.key() == key)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pass::Trust => "Trust the old and the new root",
+            Pass::Issue => "Sign with an intermediate of the new root",
+            Pass::Drop => "Drop the old root",
+        }
+    }
+
+    /// What `cacerts` holds after this pass, as the plan shows it (keys are made when the job runs).
+    pub fn placeholder(self) -> Value {
+        let (ca, root, chain) = match self {
+            Pass::Trust => (
+                "<this cluster's intermediate, unchanged>",
+                "<the old root + the new root>",
+                "<the intermediate + the old root>",
+            ),
+            Pass::Issue => (
+                "<a new intermediate signed by the new root>",
+                "<the new root + the old root>",
+                "<the new intermediate + the new root>",
+            ),
+            Pass::Drop => (
+                "<the new intermediate, unchanged>",
+                "<the new root alone>",
+                "<the new intermediate + the new root>",
+            ),
+        };
+        let key = if self == Pass::Issue {
+            "<its key, generated when the job runs>"
+        } else {
+            "<unchanged>"
+        };
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE},
+            "data": {"ca-cert.pem": ca, "ca-key.pem": key, "root-cert.pem": root, "cert-chain.pem": chain}})
+    }
+
+    /// The commands of this pass on `cluster` by hand (the recipe of §6.2 in `old/` and `new/` directories).
+    pub fn commands(self, cluster: &ClusterName) -> Vec<String> {
+        let secret = |dir: &str, root: &str| {
+            format!(
+                "kubectl --context {cluster} create secret generic cacerts -n {ISTIO_NAMESPACE} \
+                 --from-file={dir}/{cluster}/ca-cert.pem --from-file={dir}/{cluster}/ca-key.pem \
+                 --from-file=root-cert.pem={root} --from-file={dir}/{cluster}/cert-chain.pem \
+                 --dry-run=client -o yaml | kubectl --context {cluster} apply --server-side -f -"
+            )
+        };
+        let mut out = match self {
+            Pass::Trust => vec![
+                format!("cat old/root-cert.pem new/root-cert.pem > {cluster}-both-roots.pem"),
+                secret("old", &format!("{cluster}-both-roots.pem")),
+            ],
+            Pass::Issue => vec![
+                format!(
+                    "(cd new && make -f ../tools/certs/Makefile.selfsigned.mk {cluster}-cacerts)   # from the new root"
+                ),
+                format!("cat new/root-cert.pem old/root-cert.pem > {cluster}-both-roots.pem"),
+                secret("new", &format!("{cluster}-both-roots.pem")),
+            ],
+            Pass::Drop => vec![secret("new", "new/root-cert.pem")],
+        };
+        out.extend(commands(cluster).split_off(2));
+        out
+    }
+}
+
+/// One pass of a root rotation on `t`'s cluster: `cacerts` rewritten for the pass (unless it already is —
+/// so a retry after a failure halfway changes nothing twice), then istiod restarted at `at` and waited on.
+/// `old` is the root the mesh used, `new` the one it moves to.
+#[allow(clippy::too_many_arguments)]
+pub async fn rotate_pass(
+    t: &Target,
+    pass: Pass,
+    old: &RootCa,
+    new: &RootCa,
+    days: i64,
+    at: &str,
+    wait: Duration,
+    progress: Progress<'_>,
+) -> StepResult {
+    let step = pass.title();
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
+    let live = crate::apply::retrying(|| secrets.get_opt("cacerts"))
+        .await
+        .map_err(|e| StepError::kube(&t.name, step, "reading Secret istio-system/cacerts", &e))?
+        .ok_or_else(|| {
+            StepError::new(
+                &t.name,
+                step,
+                "istio-system/cacerts does not exist: this cluster's istiod signs with a root of its own",
+                "Run the cluster's setup (its root of trust step writes cacerts), then retry the rotation",
+            )
+        })?;
+    let fp = |r: &RootCa| crate::ca::fingerprint(&r.cert_pem).unwrap_or_default();
+    let (old_fp, new_fp) = (fp(old), fp(new));
+    let trusted = crate::ca::secret_trusted_roots(&live);
+    let by_old = crate::ca::secret_issued_by(&live, &old.cert_pem);
+    let by_new = crate::ca::secret_issued_by(&live, &new.cert_pem);
+    let refuse = |problem: String, fix: &str| Err(StepError::new(&t.name, step, problem, fix));
+    let unreadable = || {
+        StepError::new(
+            &t.name,
+            step,
+            "istio-system/cacerts is not the four-key form (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)",
+            "Re-apply the cluster's root of trust from its setup, then retry the rotation",
+        )
+    };
+    let written = match pass {
+        Pass::Trust if trusted.contains(&old_fp) && trusted.contains(&new_fp) => None,
+        Pass::Trust if by_old => Some(
+            crate::ca::cacerts_with_roots(
+                &live,
+                &crate::ca::root_bundle(&old.cert_pem, &new.cert_pem),
+                &old.cert_pem,
+            )
+            .ok_or_else(unreadable)?,
+        ),
+        Pass::Issue | Pass::Drop if !by_old && !by_new => {
+            return refuse(
+                "istio-system/cacerts holds an intermediate signed by neither the old nor the new root".into(),
+                "Put the mesh's root back (re-apply the cluster's root of trust), then retry the rotation",
+            );
+        }
+        Pass::Trust => {
+            return refuse(
+                "istio-system/cacerts holds an intermediate not signed by the mesh's root".into(),
+                "Put the mesh's root back (re-apply the cluster's root of trust), then retry the rotation",
+            );
+        }
+        Pass::Issue if by_new => None,
+        Pass::Issue if !trusted.contains(&new_fp) => {
+            return refuse(
+                "cacerts does not trust the new root yet: no cluster may sign with it before every cluster trusts it"
+                    .into(),
+                "Retry the rotation: its first pass puts both roots into every cluster's cacerts",
+            );
+        }
+        Pass::Issue => {
+            progress("generating this cluster's intermediate from the new root".into());
+            let mut i = crate::setup::mint_intermediate(t, step, new, days).await?;
+            i.root_pem = crate::ca::root_bundle(&new.cert_pem, &old.cert_pem);
+            Some(i.cacerts_secret())
+        }
+        Pass::Drop if trusted == [new_fp.clone()] => None,
+        Pass::Drop if !by_new => {
+            return refuse(
+                "this cluster still signs with the old root: dropping it would break its workloads' certificates"
+                    .into(),
+                "Retry the rotation: its second pass gives every cluster an intermediate of the new root",
+            );
+        }
+        Pass::Drop => Some(
+            crate::ca::cacerts_with_roots(&live, &new.cert_pem, &new.cert_pem)
+                .ok_or_else(unreadable)?,
+        ),
+    };
+    let changed = written.is_some();
+    if let Some(secret) = written {
+        crate::apply::apply(&t.client, &secret, false)
+            .await
+            .map_err(|e| StepError::apply(&t.name, step, &e))?;
+        progress(format!(
+            "wrote cacerts: {}",
+            pass_summary(pass, &old_fp, &new_fp)
+        ));
+    }
+    let restarted = restart_istiod(t, at, wait, progress).await?;
+    Ok(Outcome {
+        changed: changed || restarted.changed,
+        summary: format!(
+            "{}{}; {}",
+            if changed { "" } else { "cacerts already so: " },
+            pass_summary(pass, &old_fp, &new_fp),
+            restarted.summary
+        ),
+    })
+}
+
+fn pass_summary(pass: Pass, old: &str, new: &str) -> String {
+    let (old, new) = (crate::ca::short(old), crate::ca::short(new));
+    match pass {
+        Pass::Trust => {
+            format!("trusts the old root {old} and the new root {new}, signs with the old")
+        }
+        Pass::Issue => {
+            format!("signs with a new intermediate of the new root {new}, trusts {new} and {old}")
+        }
+        Pass::Drop => format!("trusts only the new root {new}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +549,29 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn each_pass_has_its_key_title_and_hand_commands() {
+        let c = ClusterName::new("c2").unwrap_or_else(|e| panic!("{e}"));
+        for p in Pass::ALL {
+            assert_eq!(Pass::from_key(p.key()), Some(p));
+            let cmds = p.commands(&c);
+            assert!(
+                cmds.iter().any(|l| l.contains("apply --server-side")),
+                "{cmds:?}"
+            );
+            assert!(
+                cmds.iter().any(|l| l.contains("rollout restart")),
+                "{cmds:?}"
+            );
+            assert_eq!(p.placeholder()["metadata"]["name"], "cacerts");
+        }
+        assert!(Pass::Trust.commands(&c)[0].contains("old/root-cert.pem new/root-cert.pem"));
+        assert_eq!(
+            Pass::Drop.placeholder()["data"]["root-cert.pem"],
+            "<the new root alone>"
+        );
     }
 
     #[test]

@@ -297,6 +297,18 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row(
+            "plan_rotation",
+            Some(Role::Viewer),
+            Json(json!({"mesh": "no-such-mesh"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_rotation",
+            Some(Role::Operator),
+            Json(json!({"mesh": "no-such-mesh"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),

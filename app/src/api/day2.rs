@@ -270,3 +270,37 @@ pub async fn start_reissue(cluster: ClusterName) -> Result<String, AppError> {
         .await,
     )
 }
+
+/// What rotating a mesh's root of trust would change, per cluster in rotation order: each pass's `cacerts`
+/// and istiod's restart (a server-side dry run; changes nothing), with the commands by hand. Anyone signed in
+/// may look.
+#[server(endpoint = "plan_rotation", input = Json)]
+pub async fn plan_rotation(mesh: String) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.rotate_plan(&mesh).await?)
+        }
+        .await,
+    )
+}
+
+/// Rotates a mesh's root of trust as a job: a new root; every cluster trusts both, then signs with the new,
+/// then drops the old — istiod restarted cluster by cluster, the mesh's checks after each pass. Operators and
+/// admins; returns the job's id.
+#[server(endpoint = "start_rotation", input = Json)]
+pub async fn start_rotation(mesh: String) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let spec = jobs.rotate_spec(&mesh).await?;
+            Ok(jobs.start_rotation(spec, &user.username).await?)
+        }
+        .await,
+    )
+}

@@ -1,13 +1,15 @@
 //! The Mesh page's root of trust: each member's intermediate CA — valid until when, a warning 30 days before
 //! it expires, a root that is not the mesh's — and re-issuing one cluster's intermediate from the mesh's root
-//! (plan first, then a job followed on its page). The chains are read by the page (one read for every mesh).
+//! (plan first, then a job followed on its page), or rotating the whole mesh's root (a new root trusted
+//! everywhere, then signing everywhere, then the old one dropped — plan first, then a job). The chains are read
+//! by the page (one read for every mesh).
 
 use leptos::prelude::*;
 
 use super::allowed;
 use super::answers::{PlanAnswer, StartError};
 use super::mesh_take_apart::follow;
-use crate::api::{PlanReissue, StartReissue};
+use crate::api::{PlanReissue, PlanRotation, StartReissue, StartRotation};
 use crate::components::{BUTTON, BUTTON_SECONDARY, DataTable, ErrorBox, TD, TD_NOWRAP, TR};
 use crate::model::{AppError, ClusterName, ClusterTrust, MeshSummary, Role, format_time};
 
@@ -45,6 +47,13 @@ pub fn Trust(mesh: MeshSummary, chains: ChainsResource) -> impl IntoView {
     follow(move || start.value().get());
     let members = mesh.members.clone();
     let plan_list = Signal::derive(move || plan.value().get().map(|r| r.map(|p| vec![p])));
+    let rotation = RwSignal::new(false);
+    let plan_rotation = ServerAction::<PlanRotation>::new();
+    let start_rotation = ServerAction::<StartRotation>::new();
+    follow(move || start_rotation.value().get());
+    let rotation_plan = Signal::derive(move || plan_rotation.value().get());
+    let mesh_id = mesh.job_id.clone();
+    let rotation_ready = move || matches!(plan_rotation.value().get(), Some(Ok(ref p)) if !p.is_empty() && p.iter().all(|c| c.error.is_none()));
     view! {
         <details class="mt-4 border-t border-slate-200 pt-3 dark:border-slate-800" data-testid="trust">
             <summary class="cursor-pointer font-semibold">"Root of trust"</summary>
@@ -122,6 +131,35 @@ pub fn Trust(mesh: MeshSummary, chains: ChainsResource) -> impl IntoView {
                 }
             })}
             <StartError value=start.value() />
+            <div class="mt-4">
+                <button type="button" class=BUTTON_SECONDARY
+                    on:click={ let m = mesh_id.clone(); move |_| { rotation.set(true); start_rotation.clear(); plan_rotation.dispatch(PlanRotation { mesh: m.clone() }); } }>
+                    "Rotate the root…"
+                </button>
+            </div>
+            {move || rotation.get().then(|| {
+                let m = mesh_id.clone();
+                view! {
+                    <div class="mt-3" data-testid="rotation">
+                        <h3 class="font-medium">"Rotate the mesh's root of trust — the plan"</h3>
+                        <p class="mt-1 text-sm text-slate-600 dark:text-slate-300">
+                            "A new root is made when the job starts. Three passes, each cluster by cluster with istiod restarted and waited on, each closed by the checks of the whole mesh: every cluster trusts the old and the new root; every cluster signs with an intermediate of the new root (both still trusted); the old root is dropped. Traffic between clusters keeps flowing throughout; a failure stops the job, and a retry continues where it stopped."
+                        </p>
+                        <PlanAnswer value=rotation_plan />
+                        {can_apply.then(|| view! {
+                            <button
+                                type="button"
+                                class=format!("{BUTTON} mt-3")
+                                disabled=move || !rotation_ready() || start_rotation.pending().get()
+                                on:click={ let m = m.clone(); move |_| { start_rotation.dispatch(StartRotation { mesh: m.clone() }); } }
+                            >
+                                {move || if start_rotation.pending().get() { "Starting…" } else { "Rotate the root of trust" }}
+                            </button>
+                        })}
+                    </div>
+                }
+            })}
+            <StartError value=start_rotation.value() />
         </details>
     }
 }

@@ -667,6 +667,10 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
     // same root, istiod restarted (a new pod reads it at start-up), c1's checks.
     reissue_one_intermediate(&store, &jobs, &name("c1")).await;
 
+    // The whole mesh's root rotated: both roots trusted, then the new one signing everywhere (the checks see
+    // both fingerprints), then the old one dropped (the checks see one).
+    rotate_the_root(&store, &jobs, &base).await;
+
     // An operator fault in c2 stops the next rollout there: c1 moved on, c3 keeps what it runs.
     set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
     let (spec2, key) = jobs
@@ -844,4 +848,121 @@ async fn reissue_one_intermediate(store: &Store, jobs: &Jobs, cluster: &ClusterN
         !now.is_empty() && now.split(' ').all(|uid| !pods.contains(uid)),
         "istiod restarted: {pods} → {now}"
     );
+}
+
+async fn rotate_the_root(store: &Store, jobs: &Jobs, mesh_id: &str) {
+    let members = ["c1", "c2", "c3"];
+    let old = jobs.root_summary().await.expect("root").expect("a root");
+    let bad = jobs.rotate_spec("../x").await.expect_err("not an id");
+    assert!(bad.to_string().contains("letters, digits"), "{bad}");
+
+    let plan = jobs.rotate_plan(mesh_id).await.expect("plan");
+    assert_eq!(
+        plan.iter().map(|p| p.cluster.as_str()).collect::<Vec<_>>(),
+        members
+    );
+    for p in &plan {
+        assert_eq!(p.error, None, "{p:?}");
+        assert_eq!(p.steps.len(), 3, "three passes: {p:?}");
+        for step in &p.steps {
+            let secret = &step.objects[0];
+            assert_eq!(secret.name, "cacerts");
+            assert!(!secret.yaml.contains("BEGIN"), "no key material in a plan");
+            assert!(
+                step.objects[1..].iter().any(|o| o.kind == "Deployment"
+                    && o.detail
+                        .as_deref()
+                        .unwrap_or_default()
+                        .contains("restartedAt")),
+                "{step:?}"
+            );
+            assert!(step.commands.iter().any(|c| c.contains("rollout restart")));
+        }
+    }
+    let before: Vec<(String, String)> = {
+        let mut v = vec![];
+        for c in members {
+            v.push((cacerts_pem(c, "ca-cert.pem").await, istiod_pods(c).await));
+        }
+        v
+    };
+
+    let spec = jobs.rotate_spec(mesh_id).await.expect("spec");
+    let id = jobs.start_rotation(spec, "alice").await.expect("start");
+    // While it runs (or after it failed), a second rotation of the mesh is refused.
+    let again = jobs.rotate_spec(mesh_id).await.expect_err("one at a time");
+    assert!(again.to_string().contains(&id), "{again}");
+    assert_eq!(
+        wait_finished(store, &id, 600).await,
+        "succeeded",
+        "{:?} {:?}",
+        store.job_steps(&id).await,
+        store.job_events(&id, 0).await
+    );
+    let steps = store.job_steps(&id).await.expect("steps");
+    let keys: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}/{}", s.cluster, s.step))
+        .collect();
+    let mut want = vec![];
+    for pass in ["trust", "issue", "drop"] {
+        for c in members {
+            want.push(format!("{c}/rotate:{pass}"));
+        }
+        want.push(format!("*/rotate:verify-{pass}"));
+    }
+    assert_eq!(keys, want);
+    let new = jobs.root_summary().await.expect("root").expect("a root");
+    assert_ne!(new.fingerprint, old.fingerprint, "the new root is in use");
+    let (old_short, new_short) = (
+        mesh::ca::short(&old.fingerprint),
+        mesh::ca::short(&new.fingerprint),
+    );
+    let summary = |key: &str| {
+        steps
+            .iter()
+            .find(|s| s.step == key)
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default()
+    };
+    // The midpoint's checks saw both fingerprints; the end's only the new.
+    let mid = summary("rotate:verify-issue");
+    assert!(
+        mid.contains(&old_short) && mid.contains(&new_short),
+        "{mid}"
+    );
+    let end = summary("rotate:verify-drop");
+    assert!(
+        end.contains(&new_short) && !end.contains(&old_short),
+        "{end}"
+    );
+    for (c, (cert, pods)) in members.iter().zip(&before) {
+        assert_eq!(
+            mesh::ca::fingerprints(&cacerts_pem(c, "root-cert.pem").await),
+            std::slice::from_ref(&new.fingerprint),
+            "{c} trusts only the new root"
+        );
+        assert_eq!(
+            root_fingerprint(c).await,
+            new.fingerprint,
+            "{c}'s istiod serves it"
+        );
+        assert_ne!(
+            &cacerts_pem(c, "ca-cert.pem").await,
+            cert,
+            "{c}: a new intermediate"
+        );
+        let now = istiod_pods(c).await;
+        assert!(
+            now.split(' ').all(|uid| !pods.contains(uid)),
+            "{c}'s istiod restarted"
+        );
+    }
+    // The mesh's day-two flows now use the new root: a re-issue plans from it.
+    let plan = jobs
+        .reissue_plan(&ClusterName::new("c2").expect("name"))
+        .await
+        .expect("plan");
+    let detail = plan.steps[0].objects[0].detail.clone().unwrap_or_default();
+    assert!(detail.contains(&new_short), "{detail}");
 }

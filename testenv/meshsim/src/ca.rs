@@ -64,13 +64,32 @@ pub fn read_cacerts(secret: &Secret) -> Plugged {
     if pem::parse(key.as_bytes()).is_err() {
         return Plugged::Broken("failed to parse the CA private key ca-key.pem".into());
     }
-    let (Some(cert_der), Some(root_der)) = (first_cert(cert), first_cert(root)) else {
+    let roots = all_certs(root);
+    let (Some(cert_der), false) = (first_cert(cert), roots.is_empty()) else {
         return Plugged::Broken("failed to parse the CA certificates".into());
     };
-    match verify_issued_by(&cert_der, &root_der) {
-        Ok(()) => Plugged::Root(root.clone()),
-        Err(e) => Plugged::Broken(e),
+    // `root-cert.pem` may hold several roots: istiod builds a certificate pool of every root in it and
+    // verifies the signing certificate against that pool (§6.1, S2 `security/pkg/pki/util/keycertbundle.go`
+    // `VerifyAndSetAll`), and serves the whole bundle as the roots workloads trust — how a root is rotated.
+    let mut last = String::new();
+    for root_der in &roots {
+        match verify_issued_by(&cert_der, root_der) {
+            Ok(()) => return Plugged::Root(root.clone()),
+            Err(e) => last = e,
+        }
     }
+    Plugged::Broken(last)
+}
+
+fn all_certs(text: &str) -> Vec<Vec<u8>> {
+    pem::parse_many(text.as_bytes())
+        .map(|v| {
+            v.into_iter()
+                .filter(|p| p.tag() == "CERTIFICATE")
+                .map(|p| p.contents().to_vec())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn first_cert(text: &str) -> Option<Vec<u8>> {
@@ -186,6 +205,20 @@ mod tests {
         ]);
         assert_eq!(read_cacerts(&s), Plugged::Root(root_cert.pem()));
         assert_eq!(fingerprint(&root_cert.pem()).map(|f| f.len()), Some(64));
+    }
+
+    #[test]
+    fn a_root_bundle_is_plugged_whichever_of_its_roots_signed() {
+        let (old, new) = (root(), root());
+        let (ca_cert, ca_key) = intermediate(&old);
+        let bundle = format!("{}{}", new.cert.pem(), old.cert.pem());
+        let s = secret(&[
+            ("ca-cert.pem", &ca_cert),
+            ("ca-key.pem", &ca_key),
+            ("root-cert.pem", &bundle),
+            ("cert-chain.pem", &ca_cert),
+        ]);
+        assert_eq!(read_cacerts(&s), Plugged::Root(bundle));
     }
 
     #[test]

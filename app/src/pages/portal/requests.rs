@@ -8,7 +8,7 @@ use super::super::setup::PlanView;
 use super::{describe, request_rows};
 use crate::api::{DecidePortalRequest, list_portal_requests, review_portal_request};
 use crate::components::{Alert, BUTTON, DataTable, ErrorBox, Gate, INPUT, field_error};
-use crate::model::Role;
+use crate::model::{AppError, PortalPlan, PortalRequestView, Role};
 
 #[component]
 pub fn RequestsPage() -> impl IntoView {
@@ -23,6 +23,17 @@ pub fn RequestsPage() -> impl IntoView {
         |_| list_portal_requests(None, false),
     );
     let review_id = move || query.read().get("review");
+    // Made here, not in the panel: a resource created inside the Gate's Suspense is created at another
+    // moment on the server than in the browser, and hydration then reads the wrong answer.
+    let review = Resource::new(
+        move || (review_id(), decide.version().get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => review_portal_request(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     view! {
         <Gate title="Requests" needs=Role::Operator>
             <h1 class="text-2xl font-bold">"Requests"</h1>
@@ -73,7 +84,7 @@ pub fn RequestsPage() -> impl IntoView {
                     })}
                 </Suspense>
             </section>
-            {move || review_id().map(|id| view! { <Review id=id decide=decide /> })}
+            {move || review_id().map(|id| view! { <Review id=id review=review decide=decide /> })}
             <section class="mt-8">
                 <h2 class="text-lg font-semibold">"Latest requests"</h2>
                 <Suspense fallback=|| ()>
@@ -98,11 +109,16 @@ pub fn RequestsPage() -> impl IntoView {
     }
 }
 
+/// The request under review (`?review=`) with its plan; None when none is chosen.
+type ReviewResource = Resource<Result<Option<(PortalRequestView, PortalPlan)>, AppError>>;
+
 /// One request with its plan and the decision form (a plain form: works without JavaScript).
 #[component]
-fn Review(id: String, decide: ServerAction<DecidePortalRequest>) -> impl IntoView {
-    let i = id.clone();
-    let review = Resource::new(move || (), move |_| review_portal_request(i.clone()));
+fn Review(
+    id: String,
+    review: ReviewResource,
+    decide: ServerAction<DecidePortalRequest>,
+) -> impl IntoView {
     let error = move || decide.value().get().and_then(Result::err);
     view! {
         <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900" data-testid="review-panel">
@@ -111,7 +127,8 @@ fn Review(id: String, decide: ServerAction<DecidePortalRequest>) -> impl IntoVie
                     let id = id.clone();
                     Suspend::new(async move {
                         match review.await {
-                            Ok((req, plan)) => {
+                            Ok(None) => ().into_any(),
+                            Ok(Some((req, plan))) => {
                                 let warnings = plan.warnings.iter().map(|w| view! { <Alert message=w.clone() /> }).collect_view();
                                 let pending = req.state == "pending";
                                 view! {

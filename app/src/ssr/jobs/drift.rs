@@ -109,10 +109,13 @@ impl Jobs {
         // The version is the mesh's now (after its upgrades), not the one first applied.
         c.mesh.version = String::new();
         let key = self.license_key_of(&row.id, &base).await?;
+        // The root too is the mesh's now (after its rotations).
+        let root_id = self.mesh_root_id(&mesh.job_id, &base.root_id).await?;
         let setup = SetupSpec {
             clusters: vec![c],
             istio_version: mesh.istio_version.clone(),
             members: vec![],
+            root_id,
             ..base
         };
         Ok(Some(Applied { mesh, setup, key }))

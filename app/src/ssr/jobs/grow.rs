@@ -199,7 +199,18 @@ impl Jobs {
             },
         };
         // The mesh's root must still be there (and open with this server's key).
-        self.root_by_id(&base_spec.root_id).await?;
+        let root_id = self.mesh_root_id(&base.id, &base_spec.root_id).await?;
+        self.root_by_id(&root_id).await?;
+        if let Some(open) = self.unfinished_rotation(&base.id).await? {
+            return Err(invalid(
+                "mesh",
+                format!(
+                    "job {} rotating this mesh's root is {}: finish it first (retry it from its page), so the \
+                     added clusters get the root the others sign with",
+                    open.id, open.state
+                ),
+            ));
+        }
         let license_key = self.license_key_of(&base.id, &base_spec).await?;
         Ok((
             SetupSpec {
@@ -211,7 +222,7 @@ impl Jobs {
                 chart: base_spec.chart,
                 license_secret_ref: base_spec.license_secret_ref,
                 watch_namespaces: base_spec.watch_namespaces,
-                root_id: base_spec.root_id,
+                root_id,
                 verify_secs: base_spec.verify_secs,
                 members,
             },

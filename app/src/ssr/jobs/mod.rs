@@ -218,12 +218,14 @@ mod grow;
 mod reissue;
 mod requests;
 mod roots;
+mod rotate_root;
 mod run;
 mod take_apart;
 mod upgrade;
 
 pub use drift::{REAPPLY_KIND, ReapplySpec};
 pub use reissue::{REISSUE_KIND, ReissueSpec};
+pub use rotate_root::{ROTATE_KIND, RotateSpec};
 pub use take_apart::{REMOVE_KIND, RemoveSpec, UNLINK_KIND, UnlinkSpec};
 pub use upgrade::{UPGRADE_KIND, UpgradeSpec};
 
@@ -483,6 +485,8 @@ impl Jobs {
         } else if let Some(keys) = drift::lock_keys(&job.kind, &job.spec) {
             keys
         } else if let Some(keys) = reissue::lock_keys(&job.kind, &job.spec) {
+            keys
+        } else if let Some(keys) = rotate_root::lock_keys(&job.kind, &job.spec) {
             keys
         } else {
             let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
@@ -848,6 +852,7 @@ pub fn step_title(key: &str) -> String {
         .or_else(|| upgrade::step_title(key))
         .or_else(|| drift::step_title(key))
         .or_else(|| reissue::step_title(key))
+        .or_else(|| rotate_root::step_title(key))
     {
         return title;
     }

@@ -27,6 +27,7 @@ impl Jobs {
                         details: vec![],
                     }],
                     root_fingerprint: None,
+                    trusted_roots: vec![],
                 }),
             }
         }
@@ -36,8 +37,9 @@ impl Jobs {
     }
 
     /// Each cluster's root of trust as its `cacerts` Secret holds it (public certificates only: the key is
-    /// never read out of the Secret's parse), judged against the console's root; for a cluster without
-    /// `cacerts`, what applying will write. Clusters are read concurrently; one that fails is named alone.
+    /// never read out of the Secret's parse), judged against its mesh's root (a member) or else the console's;
+    /// for a cluster without `cacerts`, what applying will write. Clusters are read concurrently; one that
+    /// fails is named alone.
     pub async fn trust_chains(&self, names: &[ClusterName]) -> Result<Vec<ClusterTrust>> {
         if names.is_empty() || names.len() > 100 {
             return Err(Error::Invalid {
@@ -63,9 +65,37 @@ impl Jobs {
                     .into()
             }
         };
+        // A mesh's member is judged against the mesh's root (after its rotations), which need not be the one
+        // new setups use.
+        let mut mesh_roots: BTreeMap<String, String> = BTreeMap::new();
+        for m in self.meshes().await? {
+            if !m
+                .members
+                .iter()
+                .any(|c| names.iter().any(|n| n.as_str() == c))
+            {
+                continue;
+            }
+            let Some(row) = self.inner.store.job(&m.job_id).await? else {
+                continue;
+            };
+            let Ok(base) = serde_json::from_str::<SetupSpec>(&row.spec) else {
+                continue;
+            };
+            let id = self.mesh_root_id(&m.job_id, &base.root_id).await?;
+            if let Some(r) = self.inner.store.root_row(&id).await? {
+                for c in m.members {
+                    mesh_roots.insert(c, r.fingerprint.clone());
+                }
+            }
+        }
         let at = now();
         let runs = names.iter().map(|name| {
-            let (chosen, signer) = (chosen.as_deref(), signer.as_str());
+            let signer = signer.as_str();
+            let chosen = mesh_roots
+                .get(name.as_str())
+                .map(String::as_str)
+                .or(chosen.as_deref());
             async move {
                 let mut out = ClusterTrust {
                     cluster: name.to_string(),

@@ -104,34 +104,45 @@ impl Jobs {
         let id = random_id();
         self.inner
             .store
-            .insert_root(&RootRow {
-                id: id.clone(),
-                cert_pem: root.cert_pem.clone(),
-                key_sealed: self
-                    .inner
-                    .secrets
-                    .seal(&root_context(&id), root.key_pem().as_bytes()),
-                fingerprint: mesh::ca::fingerprint(&root.cert_pem).unwrap_or_default(),
-                created_by: user.to_string(),
-                created_at: now(),
-            })
+            .insert_root(&self.root_row_of(&id, root, user))
             .await?;
         tracing::info!(root = %id, user, "stored a root of trust");
         Ok(id)
     }
 
+    /// A stored root with its key, whether or not new setups use it (a mesh keeps the root it was set up or
+    /// rotated with).
     pub(super) async fn root_by_id(&self, id: &str) -> Result<RootCa> {
-        let r = self
-            .inner
-            .store
-            .active_root()
-            .await?
-            .filter(|r| r.id == id)
-            .ok_or(Error::Invalid {
-                field: "root",
-                message: "the job's root of trust is no longer the one in use".into(),
-            })?;
+        let r = self.inner.store.root_row(id).await?.ok_or(Error::Invalid {
+            field: "root",
+            message: "the job's root of trust is not stored in this console".into(),
+        })?;
         self.open_root(&r)
+    }
+
+    /// Stores `root` (a rotation's new root) sealed, without making it the one new setups use yet.
+    pub(super) async fn store_root_kept(&self, root: &RootCa, user: &str) -> Result<String> {
+        let id = random_id();
+        self.inner
+            .store
+            .insert_root_as(&self.root_row_of(&id, root, user), false)
+            .await?;
+        tracing::info!(root = %id, user, "stored a new root of trust for a rotation");
+        Ok(id)
+    }
+
+    fn root_row_of(&self, id: &str, root: &RootCa, user: &str) -> RootRow {
+        RootRow {
+            id: id.to_string(),
+            cert_pem: root.cert_pem.clone(),
+            key_sealed: self
+                .inner
+                .secrets
+                .seal(&root_context(id), root.key_pem().as_bytes()),
+            fingerprint: mesh::ca::fingerprint(&root.cert_pem).unwrap_or_default(),
+            created_by: user.to_string(),
+            created_at: now(),
+        }
     }
 
     /// A stored root with its key unsealed (on the server only).

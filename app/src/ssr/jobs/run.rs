@@ -59,6 +59,9 @@ impl Jobs {
         if job.kind == REISSUE_KIND {
             return self.run_reissue(id, &job).await;
         }
+        if job.kind == ROTATE_KIND {
+            return self.run_rotation(id, &job).await;
+        }
         let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),

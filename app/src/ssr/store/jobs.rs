@@ -77,9 +77,14 @@ impl Store {
     /// Stores `r` as the active root of trust. The database allows one active root (a unique index), so when
     /// two consoles make the first root at once, one of them gets `Conflict` and uses the other's.
     pub async fn insert_root(&self, r: &RootRow) -> Result<()> {
+        self.insert_root_as(r, true).await
+    }
+
+    /// Stores `r`, the active root when `active` (see [`Store::insert_root`]), else kept for a rotation.
+    pub async fn insert_root_as(&self, r: &RootRow, active: bool) -> Result<()> {
         on_db!(self, |p| sqlx::query(
             "INSERT INTO roots (id, cert_pem, key_sealed, fingerprint, created_by, created_at, active) \
-             VALUES ($1, $2, $3, $4, $5, $6, TRUE)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&r.id)
         .bind(&r.cert_pem)
@@ -87,10 +92,43 @@ impl Store {
         .bind(&r.fingerprint)
         .bind(&r.created_by)
         .bind(r.created_at)
+        .bind(active)
         .execute(p)
         .await
         .map(|_| ()))
         .map_err(|e| super::conflict_or(e, || "an active root of trust".into()))
+    }
+
+    /// A stored root by id, active or not (a mesh keeps the root it was set up or rotated with).
+    pub async fn root_row(&self, id: &str) -> Result<Option<RootRow>> {
+        let sql = "SELECT id, cert_pem, key_sealed, fingerprint, created_by, created_at FROM roots WHERE id = $1";
+        Ok(on_db!(self, |p| sqlx::query_as::<_, RootRow>(sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    /// Makes `id` the root new setups use, in place of `was` — only when `was` is still the active one (a
+    /// rotation of a mesh set up with an older root leaves the console's choice alone). Returns whether it did.
+    pub async fn replace_active_root(&self, was: &str, id: &str) -> Result<bool> {
+        Ok(on_db!(self, |p| async {
+            let mut tx = p.begin().await?;
+            let off =
+                sqlx::query("UPDATE roots SET active = FALSE WHERE id = $1 AND active = TRUE")
+                    .bind(was)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if off == 1 {
+                sqlx::query("UPDATE roots SET active = TRUE WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<bool, sqlx::Error>(off == 1)
+        }
+        .await)?)
     }
 
     /// The root of trust in use, if one was made.
