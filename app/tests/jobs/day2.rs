@@ -4,8 +4,13 @@
 use super::*;
 
 /// A console (its own database, `tag`) with c1–c3 reset and registered, and a succeeded setup of a full mesh
-/// of `mesh` at `version`: the store, the jobs, the root's id and the setup job's id (which names the mesh).
-async fn running_mesh(tag: &str, mesh: &[&str], version: &str) -> (Store, Jobs, String, String) {
+/// of `mesh` at `version`: the store, the registry, the jobs, the root's id and the setup job's id (which names
+/// the mesh).
+async fn running_mesh(
+    tag: &str,
+    mesh: &[&str],
+    version: &str,
+) -> (Store, Registry, Jobs, String, String) {
     reset_all(&["c1", "c2", "c3"]).await;
     let (store, registry, jobs) = console(tag, Duration::from_secs(30)).await;
     for c in ["c1", "c2", "c3"] {
@@ -19,7 +24,7 @@ async fn running_mesh(tag: &str, mesh: &[&str], version: &str) -> (Store, Jobs, 
         .await
         .expect("start");
     assert_eq!(wait_finished(&store, &base, 300).await, "succeeded");
-    (store, jobs, root_id, base)
+    (store, registry, jobs, root_id, base)
 }
 
 /// Every object of the mesh a cluster holds, as `kind/namespace/name=resourceVersion` lines.
@@ -58,7 +63,7 @@ async fn a_cluster_added_to_a_running_mesh_is_set_up_and_linked_both_ways_leavin
  {
     use app::model::{GrowLinks, GrowRequest};
     let _l = WORLD_LOCK.lock().await;
-    let (store, jobs, root_id, base) = running_mesh("grow", &["c1", "c2"], ISTIO_VERSION).await;
+    let (store, _, jobs, root_id, base) = running_mesh("grow", &["c1", "c2"], ISTIO_VERSION).await;
     let meshes = jobs.meshes().await.expect("meshes");
     assert_eq!(meshes.len(), 1, "{meshes:?}");
     assert_eq!(meshes[0].job_id, base);
@@ -275,7 +280,7 @@ fn gateways(context: &str) -> impl std::future::Future<Output = String> + '_ {
 async fn links_removed_one_way_and_the_mesh_taken_out_of_a_cluster_leave_only_what_others_made() {
     use app::model::{RemoveRequest, UnlinkRequest};
     let _l = WORLD_LOCK.lock().await;
-    let (store, jobs, _, base) =
+    let (store, _, jobs, _, base) =
         running_mesh("take-apart", &["c1", "c2", "c3"], ISTIO_VERSION).await;
     let name = |n: &str| ClusterName::new(n).expect("name");
 
@@ -465,7 +470,8 @@ async fn istiod_image(context: &str) -> String {
 async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_fails() {
     use app::model::UpgradeRequest;
     let _l = WORLD_LOCK.lock().await;
-    let (store, jobs, _, base) = running_mesh("upgrade", &["c1", "c2", "c3"], "1.27.3").await;
+    let (store, registry, jobs, _, base) =
+        running_mesh("upgrade", &["c1", "c2", "c3"], "1.27.3").await;
     let name = |n: &str| ClusterName::new(n).expect("name");
     for c in ["c1", "c2", "c3"] {
         assert_eq!(smc_version(c).await, "1.27.3");
@@ -669,7 +675,7 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
 
     // The whole mesh's root rotated: both roots trusted, then the new one signing everywhere (the checks see
     // both fingerprints), then the old one dropped (the checks see one).
-    rotate_the_root(&store, &jobs, &base).await;
+    rotate_the_root(&store, &registry, &jobs, &base).await;
 
     // An operator fault in c2 stops the next rollout there: c1 moved on, c3 keeps what it runs.
     set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
@@ -850,7 +856,7 @@ async fn reissue_one_intermediate(store: &Store, jobs: &Jobs, cluster: &ClusterN
     );
 }
 
-async fn rotate_the_root(store: &Store, jobs: &Jobs, mesh_id: &str) {
+async fn rotate_the_root(store: &Store, registry: &Registry, jobs: &Jobs, mesh_id: &str) {
     let members = ["c1", "c2", "c3"];
     let old = jobs.root_summary().await.expect("root").expect("a root");
     let bad = jobs.rotate_spec("../x").await.expect_err("not an id");
@@ -892,6 +898,43 @@ async fn rotate_the_root(store: &Store, jobs: &Jobs, mesh_id: &str) {
     // While it runs (or after it failed), a second rotation of the mesh is refused.
     let again = jobs.rotate_spec(mesh_id).await.expect_err("one at a time");
     assert!(again.to_string().contains(&id), "{again}");
+    // The console stops in the middle of the second pass (its task killed, as by a crash): another console
+    // takes the job over once the lease runs out and finishes it; what was done is not done again.
+    wait_for(120, "the second pass under way", || async {
+        let steps = store.job_steps(&id).await.map_err(|e| e.to_string())?;
+        if steps
+            .iter()
+            .any(|s| s.step == "rotate:issue" && s.state != "pending")
+        {
+            Ok(())
+        } else {
+            Err(format!("{steps:?}"))
+        }
+    })
+    .await;
+    jobs.abort_all();
+    let done_before: Vec<(String, String, Option<i64>)> = store
+        .job_steps(&id)
+        .await
+        .expect("steps")
+        .into_iter()
+        .filter(|s| s.state == "done")
+        .map(|s| (s.cluster, s.step, s.started_at))
+        .collect();
+    assert!(
+        done_before.len() >= 4,
+        "the first pass is done: {done_before:?}"
+    );
+    let second = another_replica(store, registry, Duration::from_secs(30));
+    wait_for(60, "the rotation taken over", || async {
+        let ids = second.resume_orphans().await.map_err(|e| e.to_string())?;
+        if ids.contains(&id) {
+            Ok(())
+        } else {
+            Err("lease still held".to_string())
+        }
+    })
+    .await;
     assert_eq!(
         wait_finished(store, &id, 600).await,
         "succeeded",
@@ -904,6 +947,20 @@ async fn rotate_the_root(store: &Store, jobs: &Jobs, mesh_id: &str) {
         .iter()
         .map(|s| format!("{}/{}", s.cluster, s.step))
         .collect();
+    for (cluster, step, started) in &done_before {
+        let s = steps
+            .iter()
+            .find(|s| &s.cluster == cluster && &s.step == step)
+            .expect("step");
+        assert_eq!(&s.started_at, started, "{cluster}/{step} was not run again");
+    }
+    let events = store.job_events(&id, 0).await.expect("events");
+    assert!(
+        events.iter().any(|e| e
+            .message
+            .contains("continued after the console that ran it stopped")),
+        "{events:?}"
+    );
     let mut want = vec![];
     for pass in ["trust", "issue", "drop"] {
         for c in members {
