@@ -262,7 +262,8 @@ pub fn commands(cluster: &ClusterName) -> Vec<String> {
 pub enum Pass {
     /// `root-cert.pem` becomes the bundle old + new; the intermediate stays.
     Trust,
-    /// A new intermediate from the new root; `root-cert.pem` the bundle new + old.
+    /// A new intermediate from the new root; `root-cert.pem` the bundle new + old. Only after every cluster
+    /// trusts the new root (the checks closing the first pass).
     Issue,
     /// `root-cert.pem` is the new root alone.
     Drop,
@@ -413,13 +414,8 @@ pub async fn rotate_pass(
             );
         }
         Pass::Issue if by_new => None,
-        Pass::Issue if !trusted.contains(&new_fp) => {
-            return refuse(
-                "cacerts does not trust the new root yet: no cluster may sign with it before every cluster trusts it"
-                    .into(),
-                "Retry the rotation: its first pass puts both roots into every cluster's cacerts",
-            );
-        }
+        // Signing with the new root is safe once every cluster trusts it (the job's checks after the first
+        // pass); this cluster gets the bundle of both with its new intermediate, whatever its bundle held.
         Pass::Issue => {
             progress("generating this cluster's intermediate from the new root".into());
             let mut i = crate::setup::mint_intermediate(t, step, new, days).await?;

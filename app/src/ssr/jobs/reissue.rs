@@ -64,6 +64,13 @@ impl Jobs {
     /// A re-issue for `cluster` checked: it is in a mesh Meshdeck set up, whose root the console holds.
     pub async fn reissue_spec(&self, cluster: &ClusterName) -> Result<ReissueSpec> {
         let a = self.applied_or_not_found(cluster).await?;
+        if let Some(open) = self.unfinished_rotation(&a.mesh.job_id).await? {
+            return Err(Error::Conflict(format!(
+                "job {} rotating the root of {cluster}'s mesh is {}: finish it first (retry it from its page) — \
+                 a re-issue now would put back a bundle without the new root",
+                open.id, open.state
+            )));
+        }
         // The root must be there (with its key) to sign: fail now rather than in the job.
         self.root_by_id(&a.setup.root_id).await?;
         Ok(ReissueSpec {

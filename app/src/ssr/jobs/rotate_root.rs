@@ -19,6 +19,8 @@ use crate::model::{PlanObject, format_time};
 pub const ROTATE_KIND: &str = "rotate-root";
 const PREFIX: &str = "rotate:";
 const VERIFY_PREFIX: &str = "rotate:verify-";
+/// How many of the latest jobs are read to find a mesh's rotations (as many as to find the meshes).
+const ROTATION_JOBS: i64 = 500;
 
 /// What a rotation does. Stored as JSON; no secret in it (both roots' keys are the console's, sealed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,11 +87,8 @@ pub(crate) fn roots_after(
         .iter()
         .filter_map(|c| {
             let signs = c.root_fingerprint.as_deref().unwrap_or_default();
-            let trusts: Vec<&str> = if c.trusted_roots.is_empty() {
-                c.root_fingerprint.as_deref().into_iter().collect()
-            } else {
-                c.trusted_roots.iter().map(String::as_str).collect()
-            };
+            let all = c.trusts();
+            let trusts: Vec<&str> = all.iter().map(String::as_str).collect();
             let both = trusts.contains(&old) && trusts.contains(&new);
             let ok = match pass {
                 Pass::Trust => both && signs == old,
@@ -181,7 +180,7 @@ impl Jobs {
         Ok(self
             .inner
             .store
-            .list_jobs(500)
+            .list_jobs(ROTATION_JOBS)
             .await?
             .into_iter()
             .filter(|j| j.kind == ROTATE_KIND)
@@ -194,7 +193,7 @@ impl Jobs {
         Ok(self
             .inner
             .store
-            .list_jobs(500)
+            .list_jobs(ROTATION_JOBS)
             .await?
             .into_iter()
             .filter(|j| j.kind == ROTATE_KIND && j.state == "succeeded")
@@ -292,7 +291,24 @@ impl Jobs {
         .await
         .map_err(|e| mesh::ca::Error::Generate(e.to_string()))??;
         spec.new_root = self.store_root_kept(&new, user).await?;
-        let json = serde_json::to_string(&spec).map_err(|e| Error::Conflict(e.to_string()))?;
+        let started = self.start_rotation_job(&spec, &old, &new, user).await;
+        if started.is_err() {
+            // Its clusters were busy (or the store failed): the root made for it serves nothing.
+            if let Err(e) = self.inner.store.delete_inactive_root(&spec.new_root).await {
+                tracing::warn!(root = %spec.new_root, "removing the unused new root: {e}");
+            }
+        }
+        started
+    }
+
+    async fn start_rotation_job(
+        &self,
+        spec: &RotateSpec,
+        old: &mesh::ca::RootCa,
+        new: &mesh::ca::RootCa,
+        user: &str,
+    ) -> Result<String> {
+        let json = serde_json::to_string(spec).map_err(|e| Error::Conflict(e.to_string()))?;
         let what = format!(
             "rotate the root of trust of {} from {} to {} (trust both, sign with the new, drop the old)",
             spec.setup

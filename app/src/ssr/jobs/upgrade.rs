@@ -138,10 +138,12 @@ impl Jobs {
             })?;
         }
         let key = self.license_key_of(&row.id, &base).await?;
+        let root_id = self.mesh_root_id(&mesh.job_id, &base.root_id).await?;
         let setup = SetupSpec {
             clusters,
             istio_version: to,
             members: vec![],
+            root_id,
             ..base
         };
         Ok((

@@ -108,6 +108,17 @@ impl Store {
             .await)?)
     }
 
+    /// Deletes a root that is not in use (a rotation's new root whose job could not start).
+    pub async fn delete_inactive_root(&self, id: &str) -> Result<()> {
+        let sql = "DELETE FROM roots WHERE id = $1 AND active = FALSE";
+        on_db!(self, |p| sqlx::query(sql)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Makes `id` the root new setups use, in place of `was` — only when `was` is still the active one (a
     /// rotation of a mesh set up with an older root leaves the console's choice alone). Returns whether it did.
     pub async fn replace_active_root(&self, was: &str, id: &str) -> Result<bool> {
@@ -120,10 +131,16 @@ impl Store {
                     .await?
                     .rows_affected();
             if off == 1 {
-                sqlx::query("UPDATE roots SET active = TRUE WHERE id = $1")
+                let on = sqlx::query("UPDATE roots SET active = TRUE WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if on != 1 {
+                    // The new root is not stored: keep the old one in use rather than none.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
             }
             tx.commit().await?;
             Ok::<bool, sqlx::Error>(off == 1)
