@@ -199,8 +199,8 @@ pub const ISTIO_RULES: &[Rule] = &[
     rule(
         &["apps"],
         &["deployments", "daemonsets"],
-        READ,
-        "follow istiod and ztunnel",
+        &["get", "list", "watch", "patch"],
+        "follow istiod and ztunnel; restart them after a CA change (the pod template's restartedAt annotation)",
     ),
     rule(
         &["networking.istio.io"],
@@ -267,6 +267,12 @@ pub const EASTWEST_RULES: &[Rule] = &[
         &["services"],
         &["get", "create", "patch", "delete"],
         "the load-balancer probe of the preflight (a Service made and deleted)",
+    ),
+    rule(
+        &["apps"],
+        &["deployments"],
+        &["get", "patch"],
+        "restart the east-west gateway after a root rotation (the pod template's restartedAt annotation)",
     ),
 ];
 

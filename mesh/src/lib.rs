@@ -18,6 +18,7 @@ pub mod operator;
 pub mod portal;
 pub mod preflight;
 pub mod remove;
+pub mod restart;
 pub mod rotate;
 pub mod setup;
 pub mod topology;

@@ -3,27 +3,29 @@
 //! start-up, §6.1), waited on until every istiod pod runs the new template and is ready. Each step is safe to
 //! run again: the intermediate is not re-issued when `cacerts` already holds one issued since the job began,
 //! and the restart is one fixed annotation (`kubectl.kubernetes.io/restartedAt`, as `kubectl rollout
-//! restart` writes it) applied with the console's field manager.
+//! restart` writes it) applied with the console's field manager ([`crate::restart`]).
+//!
+//! And the rotation of a mesh's root ([`Pass`], [`rotate_pass`]): every cluster trusts both roots, then signs
+//! with the new, then trusts only the new — each pass restarting istiod and then the data plane.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 
 use crate::ca::RootCa;
 use crate::ids::ClusterName;
-use crate::objects::ISTIO_NAMESPACE;
-use crate::setup::{Outcome, Progress, StepError, StepResult, Target, live_version};
+use crate::objects::{EASTWEST_NAME, EASTWEST_NAMESPACE, ISTIO_NAMESPACE};
+use crate::setup::{Outcome, Progress, StepError, StepResult, Target};
+
+use crate::restart::ISTIOD_SELECTOR;
+pub use crate::restart::{
+    RESTART_TITLE, RESTARTED_AT, istiod_deployments, restart_data_plane, restart_istiod,
+    restart_object,
+};
 
 pub const REISSUE_TITLE: &str = "Issue a new intermediate";
-pub const RESTART_TITLE: &str = "Restart istiod";
-/// The pod-template annotation `kubectl rollout restart` sets; a new value rolls the pods.
-pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
-/// The label of istiod's pods and Deployments.
-const ISTIOD_SELECTOR: &str = "app=istiod";
 /// An intermediate's validity starts this long before it was issued ([`crate::ca`]).
 const BACKDATED_SECS: i64 = 300;
 
@@ -38,18 +40,7 @@ pub async fn reissue(
     progress: Progress<'_>,
 ) -> StepResult {
     let step = REISSUE_TITLE;
-    let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
-    let live = crate::apply::retrying(|| secrets.get_opt("cacerts"))
-        .await
-        .map_err(|e| StepError::kube(&t.name, step, "reading Secret istio-system/cacerts", &e))?
-        .ok_or_else(|| {
-            StepError::new(
-                &t.name,
-                step,
-                "istio-system/cacerts does not exist: this cluster's istiod signs with a root of its own",
-                "Run the cluster's setup (its root of trust step writes cacerts), then re-issue",
-            )
-        })?;
+    let live = live_cacerts(t, step, "re-issue").await?;
     let ours = crate::ca::fingerprint(&root.cert_pem);
     let theirs = crate::ca::secret_root_fingerprint(&live);
     if ours.is_none() || theirs != ours {
@@ -94,39 +85,21 @@ pub async fn reissue(
     })
 }
 
-/// The restart of one istiod Deployment at `at` (RFC 3339), as server-side apply writes it.
-pub fn restart_object(deployment: &str, at: &str) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": deployment, "namespace": ISTIO_NAMESPACE},
-        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}
-    })
-}
-
-/// The names of a cluster's istiod Deployments (every revision).
-pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<String>, StepError> {
-    let api = Api::<Deployment>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
-    let lp = ListParams::default().labels(ISTIOD_SELECTOR);
-    let list = crate::apply::retrying(|| api.list(&lp))
+/// The cluster's `cacerts` Secret as it is, or the error that says it is missing (then `step`'s user should run
+/// the cluster's setup and `then`).
+async fn live_cacerts(t: &Target, step: &str, then: &str) -> Result<Secret, StepError> {
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
+    crate::apply::retrying(|| secrets.get_opt("cacerts"))
         .await
-        .map_err(|e| {
-            StepError::kube(
+        .map_err(|e| StepError::kube(&t.name, step, "reading Secret istio-system/cacerts", &e))?
+        .ok_or_else(|| {
+            StepError::new(
                 &t.name,
                 step,
-                "listing istiod Deployments in istio-system",
-                &e,
+                "istio-system/cacerts does not exist: this cluster's istiod signs with a root of its own",
+                format!("Run the cluster's setup (its root of trust step writes cacerts), then {then}"),
             )
-        })?;
-    if list.items.is_empty() {
-        return Err(StepError::new(
-            &t.name,
-            step,
-            "no istiod Deployment (label app=istiod) in istio-system",
-            "The control plane is not installed here: run the cluster's setup first",
-        ));
-    }
-    Ok(list.items.iter().map(|d| d.name_any()).collect())
+        })
 }
 
 /// `cacerts` as the plan shows it: its keys are made when the job runs.
@@ -135,103 +108,6 @@ pub fn cacerts_placeholder() -> Value {
         "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE},
         "data": {"ca-cert.pem": "<a new intermediate for this cluster>", "ca-key.pem": "<its key, generated when the job runs>",
                  "root-cert.pem": "<the mesh's root, unchanged>", "cert-chain.pem": "<new intermediate + root>"}})
-}
-
-/// Restarts every istiod of the cluster (the annotation set to `at`, RFC 3339), then waits up to `wait` until
-/// each Deployment has rolled: its template observed, every replica updated and ready, no old pod left.
-pub async fn restart_istiod(
-    t: &Target,
-    at: &str,
-    wait: Duration,
-    progress: Progress<'_>,
-) -> StepResult {
-    let step = RESTART_TITLE;
-    let mut changed = false;
-    let mut names = vec![];
-    for name in istiod_deployments(t, step).await? {
-        let obj = restart_object(&name, at);
-        let before = live_version(&t.client, &obj).await;
-        let after = crate::apply::apply(&t.client, &obj, false)
-            .await
-            .map_err(|e| StepError::apply(&t.name, step, &e))?;
-        changed |= before.as_deref() != after.resource_version().as_deref();
-        names.push(name);
-    }
-    let api = Api::<Deployment>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
-    let started = Instant::now();
-    let mut last = String::new();
-    loop {
-        let mut waiting = vec![];
-        for name in &names {
-            let d = crate::apply::retrying(|| api.get(name))
-                .await
-                .map_err(|e| {
-                    StepError::kube(&t.name, step, &format!("reading Deployment {name}"), &e)
-                })?;
-            if let Some(why) = not_rolled(&d, at) {
-                waiting.push(format!("{name}: {why}"));
-            }
-        }
-        if waiting.is_empty() {
-            return Ok(Outcome {
-                changed,
-                summary: format!(
-                    "{} restarted and ready: istiod read cacerts again",
-                    names.join(", ")
-                ),
-            });
-        }
-        let now = waiting.join("; ");
-        if now != last {
-            progress(format!("waiting for {now}"));
-            last = now;
-        }
-        if started.elapsed() >= wait {
-            return Err(StepError::new(
-                &t.name,
-                step,
-                format!("istiod did not roll within {}s: {last}", wait.as_secs()),
-                "Look at istiod's pods (kubectl -n istio-system get pods -l app=istiod; their logs say why, e.g. an \
-                 incomplete cacerts bundle), fix the cause and retry this cluster",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Why a Deployment has not rolled to the template restarted at `at` yet; None when it has.
-pub fn not_rolled(d: &Deployment, at: &str) -> Option<String> {
-    let template_at = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT));
-    if template_at.map(String::as_str) != Some(at) {
-        return Some("its template was restarted by someone else since".into());
-    }
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let Some(s) = &d.status else {
-        return Some("no status yet".into());
-    };
-    if s.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0) {
-        return Some("the new template is not observed yet".into());
-    }
-    let (updated, ready, all) = (
-        s.updated_replicas.unwrap_or(0),
-        s.ready_replicas.unwrap_or(0),
-        s.replicas.unwrap_or(0),
-    );
-    if updated < want {
-        return Some(format!("{updated}/{want} pods restarted"));
-    }
-    if all > updated {
-        return Some(format!("{} old pods still running", all - updated));
-    }
-    if ready < want {
-        return Some(format!("{ready}/{want} restarted pods ready"));
-    }
-    None
 }
 
 /// The commands that re-issue `cluster`'s intermediate by hand (mesh-spec §6.2, then a restart).
@@ -346,6 +222,16 @@ impl Pass {
             Pass::Drop => vec![secret("new", "new/root-cert.pem")],
         };
         out.extend(commands(cluster).split_off(2));
+        out.extend([
+            format!("kubectl --context {cluster} -n {ISTIO_NAMESPACE} rollout restart daemonset ztunnel"),
+            format!(
+                "kubectl --context {cluster} -n {EASTWEST_NAMESPACE} rollout restart deployment {EASTWEST_NAME}"
+            ),
+            format!(
+                "kubectl --context {cluster} -n {ISTIO_NAMESPACE} rollout status daemonset ztunnel && \
+                 kubectl --context {cluster} -n {EASTWEST_NAMESPACE} rollout status deployment {EASTWEST_NAME}"
+            ),
+        ]);
         out
     }
 }
@@ -365,18 +251,7 @@ pub async fn rotate_pass(
     progress: Progress<'_>,
 ) -> StepResult {
     let step = pass.title();
-    let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
-    let live = crate::apply::retrying(|| secrets.get_opt("cacerts"))
-        .await
-        .map_err(|e| StepError::kube(&t.name, step, "reading Secret istio-system/cacerts", &e))?
-        .ok_or_else(|| {
-            StepError::new(
-                &t.name,
-                step,
-                "istio-system/cacerts does not exist: this cluster's istiod signs with a root of its own",
-                "Run the cluster's setup (its root of trust step writes cacerts), then retry the rotation",
-            )
-        })?;
+    let live = live_cacerts(t, step, "retry the rotation").await?;
     let fp = |r: &RootCa| crate::ca::fingerprint(&r.cert_pem).unwrap_or_default();
     let (old_fp, new_fp) = (fp(old), fp(new));
     let trusted = crate::ca::secret_trusted_roots(&live);
@@ -446,13 +321,18 @@ pub async fn rotate_pass(
         ));
     }
     let restarted = restart_istiod(t, at, wait, progress).await?;
+    // The data plane's certificates and trust bundle come from istiod: restarted after it, they are renewed
+    // now rather than when each certificate would have been (up to a day later), so the next pass starts
+    // with every workload trusting (then presenting) what this pass wrote.
+    let data_plane = restart_data_plane(t, at, wait, progress).await?;
     Ok(Outcome {
-        changed: changed || restarted.changed,
+        changed: changed || restarted.changed || data_plane.changed,
         summary: format!(
-            "{}{}; {}",
+            "{}{}; {}; {}",
             if changed { "" } else { "cacerts already so: " },
             pass_summary(pass, &old_fp, &new_fp),
-            restarted.summary
+            restarted.summary,
+            data_plane.summary
         ),
     })
 }
@@ -473,79 +353,6 @@ fn pass_summary(pass: Pass, old: &str, new: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
-    use k8s_openapi::api::core::v1::PodTemplateSpec;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    fn deployment(at: Option<&str>, generation: i64, status: DeploymentStatus) -> Deployment {
-        let annotations = at.map(|a| [(RESTARTED_AT.to_string(), a.to_string())].into());
-        Deployment {
-            metadata: ObjectMeta {
-                generation: Some(generation),
-                ..Default::default()
-            },
-            spec: Some(DeploymentSpec {
-                replicas: Some(2),
-                template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        annotations,
-                        ..Default::default()
-                    }),
-                    spec: None,
-                },
-                ..Default::default()
-            }),
-            status: Some(status),
-        }
-    }
-
-    fn status(observed: i64, replicas: i32, updated: i32, ready: i32) -> DeploymentStatus {
-        DeploymentStatus {
-            observed_generation: Some(observed),
-            replicas: Some(replicas),
-            updated_replicas: Some(updated),
-            ready_replicas: Some(ready),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn a_rollout_is_done_only_when_every_pod_is_new_and_ready() {
-        let at = "2026-12-01T22:00:00Z";
-        let cases = [
-            (
-                deployment(Some(at), 3, status(2, 2, 2, 2)),
-                Some("not observed"),
-            ),
-            (
-                deployment(Some(at), 3, status(3, 3, 1, 3)),
-                Some("1/2 pods restarted"),
-            ),
-            (
-                deployment(Some(at), 3, status(3, 3, 2, 3)),
-                Some("1 old pods"),
-            ),
-            (
-                deployment(Some(at), 3, status(3, 2, 2, 1)),
-                Some("1/2 restarted pods ready"),
-            ),
-            (
-                deployment(Some("earlier"), 3, status(3, 2, 2, 2)),
-                Some("someone else"),
-            ),
-            (deployment(Some(at), 3, status(3, 2, 2, 2)), None),
-        ];
-        for (d, want) in cases {
-            let got = not_rolled(&d, at);
-            match want {
-                None => assert_eq!(got, None),
-                Some(w) => assert!(
-                    got.as_deref().is_some_and(|g| g.contains(w)),
-                    "{got:?} lacks {w}"
-                ),
-            }
-        }
-    }
 
     #[test]
     fn each_pass_has_its_key_title_and_hand_commands() {
@@ -571,13 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn the_restart_sets_only_the_annotation() {
-        let o = restart_object("istiod-gloo", "2026-12-01T22:00:00Z");
-        assert_eq!(o["metadata"]["namespace"], "istio-system");
-        assert_eq!(
-            o["spec"],
-            json!({"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-12-01T22:00:00Z"}}}})
-        );
+    fn the_commands_restart_istiod_by_its_label() {
         let c = commands(&ClusterName::new("c1").unwrap_or_else(|e| panic!("{e}")));
         assert!(
             c.iter()

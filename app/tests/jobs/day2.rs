@@ -771,6 +771,37 @@ async fn istiod_pods(context: &str) -> String {
     .await
 }
 
+/// The uids of a cluster's ztunnel and east-west gateway pods.
+async fn data_plane_pods(context: &str) -> String {
+    let mut out = vec![];
+    for (ns, selector) in [
+        ("istio-system", "app=ztunnel"),
+        (
+            "istio-eastwest",
+            "gateway.networking.k8s.io/gateway-name=istio-eastwest",
+        ),
+    ] {
+        out.push(
+            kubectl_ok(
+                context,
+                &[
+                    "get",
+                    "pods",
+                    "-n",
+                    ns,
+                    "-l",
+                    selector,
+                    "-o",
+                    "jsonpath={.items[*].metadata.uid}",
+                ],
+                None,
+            )
+            .await,
+        );
+    }
+    out.join(" ").trim().to_string()
+}
+
 async fn reissue_one_intermediate(store: &Store, jobs: &Jobs, cluster: &ClusterName) {
     let c = cluster.as_str();
     let outside = jobs
@@ -885,10 +916,14 @@ async fn rotate_the_root(store: &Store, registry: &Registry, jobs: &Jobs, mesh_i
             assert!(step.commands.iter().any(|c| c.contains("rollout restart")));
         }
     }
-    let before: Vec<(String, String)> = {
+    let before: Vec<(String, String, String)> = {
         let mut v = vec![];
         for c in members {
-            v.push((cacerts_pem(c, "ca-cert.pem").await, istiod_pods(c).await));
+            v.push((
+                cacerts_pem(c, "ca-cert.pem").await,
+                istiod_pods(c).await,
+                data_plane_pods(c).await,
+            ));
         }
         v
     };
@@ -993,7 +1028,7 @@ async fn rotate_the_root(store: &Store, registry: &Registry, jobs: &Jobs, mesh_i
         end.contains(&new_short) && !end.contains(&old_short),
         "{end}"
     );
-    for (c, (cert, pods)) in members.iter().zip(&before) {
+    for (c, (cert, pods, data_plane)) in members.iter().zip(&before) {
         assert_eq!(
             mesh::ca::fingerprints(&cacerts_pem(c, "root-cert.pem").await),
             std::slice::from_ref(&new.fingerprint),
@@ -1013,6 +1048,12 @@ async fn rotate_the_root(store: &Store, registry: &Registry, jobs: &Jobs, mesh_i
         assert!(
             now.split(' ').all(|uid| !pods.contains(uid)),
             "{c}'s istiod restarted"
+        );
+        // ztunnel and the east-west gateway too: their certificates and trust bundle are the new ones.
+        let now = data_plane_pods(c).await;
+        assert!(
+            !now.is_empty() && now.split(' ').all(|uid| !data_plane.contains(uid)),
+            "{c}'s data plane restarted: {data_plane} → {now}"
         );
     }
     // The mesh's day-two flows now use the new root: a re-issue plans from it.

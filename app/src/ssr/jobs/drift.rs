@@ -291,10 +291,7 @@ impl Jobs {
 
     /// Runs a re-apply: each drifted step again (done steps skipped on a retry), then the cluster's checks.
     pub(super) async fn run_reapply(&self, id: &str, job: &JobRow) -> Result<()> {
-        let spec: ReapplySpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-            field: "spec",
-            message: e.to_string(),
-        })?;
+        let spec: ReapplySpec = spec_of(job)?;
         let c = spec.cluster()?;
         let name = c.name.to_string();
         let (settings, root) = self.settings_and_root(id, &spec.setup).await?;

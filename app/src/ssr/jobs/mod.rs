@@ -171,6 +171,14 @@ pub enum UpdateKind {
 }
 
 /// A short random id (jobs, roots, check reports).
+/// A job's spec, read back from its JSON.
+pub(crate) fn spec_of<T: serde::de::DeserializeOwned>(job: &JobRow) -> Result<T> {
+    serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
+        field: "spec",
+        message: e.to_string(),
+    })
+}
+
 pub fn random_id() -> String {
     use rand::Rng;
     let mut rng = rand::rngs::OsRng;
@@ -489,10 +497,7 @@ impl Jobs {
         } else if let Some(keys) = rotate_root::lock_keys(&job.kind, &job.spec) {
             keys
         } else {
-            let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-                field: "spec",
-                message: e.to_string(),
-            })?;
+            let spec: SetupSpec = spec_of(&job)?;
             spec.locked()
         };
         self.inner

@@ -181,10 +181,7 @@ impl Jobs {
 
     /// Runs a re-issue: `cacerts`, istiod's restart, the checks — done steps skipped on a retry.
     pub(super) async fn run_reissue(&self, id: &str, job: &JobRow) -> Result<()> {
-        let spec: ReissueSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-            field: "spec",
-            message: e.to_string(),
-        })?;
+        let spec: ReissueSpec = spec_of(job)?;
         let c = spec.cluster()?;
         let name = c.name.to_string();
         let keys: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();

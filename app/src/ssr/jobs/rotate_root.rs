@@ -119,6 +119,24 @@ pub(crate) fn roots_after(
         .collect()
 }
 
+/// What each pass restarts in a cluster, in order: its istiod Deployments, then its data plane.
+async fn restarted_by_a_pass(
+    t: &Target,
+) -> std::result::Result<Vec<mesh::restart::Workload>, setup::StepError> {
+    let mut out: Vec<mesh::restart::Workload> =
+        rotate::istiod_deployments(t, rotate::RESTART_TITLE)
+            .await?
+            .into_iter()
+            .map(|name| mesh::restart::Workload {
+                kind: "Deployment",
+                namespace: mesh::objects::ISTIO_NAMESPACE.into(),
+                name,
+            })
+            .collect();
+    out.extend(mesh::restart::data_plane(t, mesh::restart::DATA_PLANE_TITLE).await?);
+    Ok(out)
+}
+
 impl Jobs {
     /// A rotation checked: the mesh runs, its root is stored with its key, no earlier rotation of it is left
     /// unfinished. Its clusters rotate in the mesh's member order.
@@ -175,8 +193,8 @@ impl Jobs {
         })
     }
 
-    /// The newest rotation of `mesh_job`'s root when it has not succeeded (running, failed, cancelled).
-    pub(super) async fn unfinished_rotation(&self, mesh_job: &str) -> Result<Option<JobRow>> {
+    /// The rotations of `mesh_job`'s root, newest first.
+    async fn rotations_of(&self, mesh_job: &str) -> Result<Vec<(JobRow, RotateSpec)>> {
         Ok(self
             .inner
             .store
@@ -184,22 +202,31 @@ impl Jobs {
             .await?
             .into_iter()
             .filter(|j| j.kind == ROTATE_KIND)
-            .find(|j| serde_json::from_str::<RotateSpec>(&j.spec).is_ok_and(|s| s.mesh == mesh_job))
+            .filter_map(|j| Some((spec_of::<RotateSpec>(&j).ok()?, j)))
+            .filter(|(s, _)| s.mesh == mesh_job)
+            .map(|(s, j)| (j, s))
+            .collect())
+    }
+
+    /// The newest rotation of `mesh_job`'s root when it has not succeeded (running, failed, cancelled).
+    pub(super) async fn unfinished_rotation(&self, mesh_job: &str) -> Result<Option<JobRow>> {
+        Ok(self
+            .rotations_of(mesh_job)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(j, _)| j)
             .filter(|j| j.state != "succeeded"))
     }
 
     /// The root a mesh uses now: the new root of its newest succeeded rotation, else the one it was set up with.
     pub(super) async fn mesh_root_id(&self, mesh_job: &str, set_up_with: &str) -> Result<String> {
         Ok(self
-            .inner
-            .store
-            .list_jobs(ROTATION_JOBS)
+            .rotations_of(mesh_job)
             .await?
             .into_iter()
-            .filter(|j| j.kind == ROTATE_KIND && j.state == "succeeded")
-            .filter_map(|j| serde_json::from_str::<RotateSpec>(&j.spec).ok())
-            .find(|s| s.mesh == mesh_job)
-            .map(|s| s.new_root)
+            .find(|(j, _)| j.state == "succeeded")
+            .map(|(_, s)| s.new_root)
             .unwrap_or_else(|| set_up_with.to_string()))
     }
 
@@ -224,9 +251,8 @@ impl Jobs {
                         };
                     }
                 };
-                let deployments = match rotate::istiod_deployments(&t, rotate::RESTART_TITLE).await
-                {
-                    Ok(d) => d,
+                let restarts = match restarted_by_a_pass(&t).await {
+                    Ok(r) => r,
                     Err(e) => {
                         return ClusterPlan {
                             cluster: name,
@@ -257,14 +283,17 @@ impl Jobs {
                         ),
                     });
                     let mut objects: Vec<PlanObject> = vec![cacerts];
-                    for d in &deployments {
-                        let obj = rotate::restart_object(d, "<when this pass reaches the cluster>");
+                    for w in &restarts {
+                        let obj = w.restart_object("<when this pass reaches the cluster>");
                         objects.push(crate::ssr::registry::plan_object(
                             setup::diff_object(&t.client, &obj).await,
                         ));
                     }
                     steps.push(PlanStep {
-                        title: format!("{} (then restart istiod)", pass.title()),
+                        title: format!(
+                            "{} (then restart istiod, ztunnel and the east-west gateway)",
+                            pass.title()
+                        ),
                         objects,
                         commands: pass.commands(&c.name),
                     });
@@ -335,10 +364,7 @@ impl Jobs {
     /// Runs a rotation: pass after pass, cluster after cluster, each pass closed by the mesh's checks; done
     /// steps are skipped on a retry. At the end the new root is the one new setups use.
     pub(super) async fn run_rotation(&self, id: &str, job: &JobRow) -> Result<()> {
-        let spec: RotateSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-            field: "spec",
-            message: e.to_string(),
-        })?;
+        let spec: RotateSpec = spec_of(job)?;
         let old = self.root_by_id(&spec.setup.root_id).await?;
         let new = self.root_by_id(&spec.new_root).await?;
         let fp = |r: &mesh::ca::RootCa| mesh::ca::fingerprint(&r.cert_pem).unwrap_or_default();

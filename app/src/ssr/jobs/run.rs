@@ -62,10 +62,7 @@ impl Jobs {
         if job.kind == ROTATE_KIND {
             return self.run_rotation(id, &job).await;
         }
-        let spec: SetupSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-            field: "spec",
-            message: e.to_string(),
-        })?;
+        let spec: SetupSpec = spec_of(&job)?;
         let secrets: JobSecrets = st
             .job_secret(id)
             .await?

@@ -231,10 +231,7 @@ impl Jobs {
     /// Runs an upgrade: batch after batch in the rollout order; within a batch, clusters in parallel; the
     /// rollout stops after a batch where a cluster failed.
     pub(super) async fn run_upgrade(&self, id: &str, job: &JobRow) -> Result<()> {
-        let spec: UpgradeSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-            field: "spec",
-            message: e.to_string(),
-        })?;
+        let spec: UpgradeSpec = spec_of(job)?;
         let (settings, root) = self.settings_and_root(id, &spec.setup).await?;
         let holders = self.holders_of_mesh(&spec.setup).await?;
         let done: BTreeSet<(String, String)> = self

@@ -12,10 +12,7 @@ use crate::ssr::notify::Notice;
 use crate::ssr::store::{JobRow, NewAudit, ObjectRow};
 
 pub async fn run_job(jobs: &Jobs, id: &str, job: &JobRow) -> Result<()> {
-    let spec: PortalSpec = serde_json::from_str(&job.spec).map_err(|e| Error::Invalid {
-        field: "spec",
-        message: e.to_string(),
-    })?;
+    let spec: PortalSpec = crate::ssr::jobs::spec_of(job)?;
     let st = jobs.store();
     let steps = st.job_steps(id).await?;
     let a = &spec.action;
