@@ -252,73 +252,78 @@ pub async fn restart_data_plane(
     })
 }
 
+/// Where a rollout stands, read from a Deployment's or a DaemonSet's spec and status.
+struct Rollout<'a> {
+    template: Option<&'a k8s_openapi::api::core::v1::PodTemplateSpec>,
+    generation: i64,
+    /// None while the object has no status.
+    observed: Option<i64>,
+    /// Pods wanted, updated to the template, running in all, ready.
+    want: i32,
+    updated: i32,
+    all: i32,
+    ready: i32,
+}
+
+impl Rollout<'_> {
+    /// Why it has not rolled to the template restarted at `at` yet; None when it has.
+    fn pending(&self, at: &str) -> Option<String> {
+        let template_at = self
+            .template
+            .and_then(|t| t.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(RESTARTED_AT));
+        if template_at.map(String::as_str) != Some(at) {
+            return Some("its template was restarted by someone else since".into());
+        }
+        let Some(observed) = self.observed else {
+            return Some("no status yet".into());
+        };
+        if observed < self.generation {
+            return Some("the new template is not observed yet".into());
+        }
+        let (want, updated) = (self.want, self.updated);
+        if updated < want {
+            return Some(format!("{updated}/{want} pods restarted"));
+        }
+        if self.all > updated {
+            return Some(format!("{} old pods still running", self.all - updated));
+        }
+        if self.ready < want {
+            return Some(format!("{}/{want} restarted pods ready", self.ready));
+        }
+        None
+    }
+}
+
 /// Why a Deployment has not rolled to the template restarted at `at` yet; None when it has.
 pub fn not_rolled(d: &Deployment, at: &str) -> Option<String> {
-    let template_at = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT));
-    if template_at.map(String::as_str) != Some(at) {
-        return Some("its template was restarted by someone else since".into());
+    let s = d.status.as_ref();
+    Rollout {
+        template: d.spec.as_ref().map(|s| &s.template),
+        generation: d.metadata.generation.unwrap_or(0),
+        observed: s.map(|s| s.observed_generation.unwrap_or(0)),
+        want: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        updated: s.and_then(|s| s.updated_replicas).unwrap_or(0),
+        all: s.and_then(|s| s.replicas).unwrap_or(0),
+        ready: s.and_then(|s| s.ready_replicas).unwrap_or(0),
     }
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let Some(s) = &d.status else {
-        return Some("no status yet".into());
-    };
-    if s.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0) {
-        return Some("the new template is not observed yet".into());
-    }
-    let (updated, ready, all) = (
-        s.updated_replicas.unwrap_or(0),
-        s.ready_replicas.unwrap_or(0),
-        s.replicas.unwrap_or(0),
-    );
-    if updated < want {
-        return Some(format!("{updated}/{want} pods restarted"));
-    }
-    if all > updated {
-        return Some(format!("{} old pods still running", all - updated));
-    }
-    if ready < want {
-        return Some(format!("{ready}/{want} restarted pods ready"));
-    }
-    None
+    .pending(at)
 }
 
 /// Why a DaemonSet has not rolled to the template restarted at `at` yet; None when it has.
 pub fn daemonset_not_rolled(d: &DaemonSet, at: &str) -> Option<String> {
-    let template_at = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT));
-    if template_at.map(String::as_str) != Some(at) {
-        return Some("its template was restarted by someone else since".into());
+    let s = d.status.as_ref();
+    Rollout {
+        template: d.spec.as_ref().map(|s| &s.template),
+        generation: d.metadata.generation.unwrap_or(0),
+        observed: s.map(|s| s.observed_generation.unwrap_or(0)),
+        want: s.map_or(0, |s| s.desired_number_scheduled),
+        updated: s.and_then(|s| s.updated_number_scheduled).unwrap_or(0),
+        all: s.map_or(0, |s| s.current_number_scheduled),
+        ready: s.map_or(0, |s| s.number_ready),
     }
-    let Some(s) = &d.status else {
-        return Some("no status yet".into());
-    };
-    if s.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0) {
-        return Some("the new template is not observed yet".into());
-    }
-    let want = s.desired_number_scheduled;
-    let updated = s.updated_number_scheduled.unwrap_or(0);
-    if updated < want {
-        return Some(format!("{updated}/{want} pods restarted"));
-    }
-    if s.current_number_scheduled > updated {
-        return Some(format!(
-            "{} old pods still running",
-            s.current_number_scheduled - updated
-        ));
-    }
-    if s.number_ready < want {
-        return Some(format!("{}/{want} restarted pods ready", s.number_ready));
-    }
-    None
+    .pending(at)
 }
 
 #[cfg(test)]
