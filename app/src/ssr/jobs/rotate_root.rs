@@ -261,6 +261,14 @@ impl Jobs {
                         };
                     }
                 };
+                // Every pass restarts the same workloads the same way: diffed once.
+                let mut restart_plan: Vec<PlanObject> = vec![];
+                for w in &restarts {
+                    let obj = w.restart_object("<when this pass reaches the cluster>");
+                    restart_plan.push(crate::ssr::registry::plan_object(
+                        setup::diff_object(&t.client, &obj).await,
+                    ));
+                }
                 let mut steps = vec![];
                 for pass in Pass::ALL {
                     let mut cacerts = crate::ssr::registry::plan_object(
@@ -283,12 +291,7 @@ impl Jobs {
                         ),
                     });
                     let mut objects: Vec<PlanObject> = vec![cacerts];
-                    for w in &restarts {
-                        let obj = w.restart_object("<when this pass reaches the cluster>");
-                        objects.push(crate::ssr::registry::plan_object(
-                            setup::diff_object(&t.client, &obj).await,
-                        ));
-                    }
+                    objects.extend(restart_plan.iter().cloned());
                     steps.push(PlanStep {
                         title: format!(
                             "{} (then restart istiod, ztunnel and the east-west gateway)",
