@@ -2,15 +2,19 @@
 //! client types and no credentials; server functions hold no SQL and no Kubernetes API calls.
 
 fn sources(dir: &str) -> Vec<(String, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&root).expect("dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            out.push((
-                path.display().to_string(),
-                std::fs::read_to_string(&path).expect("read"),
-            ));
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).expect("read"),
+                ));
+            }
         }
     }
     assert!(!out.is_empty(), "found sources in {dir}");

@@ -36,9 +36,12 @@ fn mesh_depends_on_no_web_ui_or_storage_crate() {
 #[test]
 fn there_is_one_field_manager() {
     assert_eq!(mesh::FIELD_MANAGER, "meshdeck");
-    let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-    for entry in std::fs::read_dir(src).expect("src") {
-        let path = entry.expect("entry").path();
+    let files = rust_files(&["mesh/src"]);
+    assert!(
+        files.iter().any(|p| p.ends_with("mesh/src/ca/cacerts.rs")),
+        "walked into module folders: {files:?}"
+    );
+    for path in files {
         let text = std::fs::read_to_string(&path).expect("read");
         for (i, line) in text.lines().enumerate() {
             if line.contains("PatchParams::apply(") {
@@ -57,21 +60,7 @@ fn there_is_one_field_manager() {
 /// invariant 7): no other code of `mesh`, `app` or `server` calls serde_yaml's parsers directly (tests aside).
 #[test]
 fn every_yaml_is_read_through_the_bounded_parser() {
-    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    let mut files = vec![];
-    for dir in ["mesh/src", "app/src", "server/src"] {
-        let mut stack = vec![root.join(dir)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).expect("dir") {
-                let p = e.expect("entry").path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    files.push(p);
-                }
-            }
-        }
-    }
+    let files = rust_files(&["mesh/src", "app/src", "server/src"]);
     assert!(files.len() > 20, "found the sources: {}", files.len());
     for path in files {
         if path.ends_with("mesh/src/yaml.rs") {
@@ -97,4 +86,24 @@ fn every_yaml_is_read_through_the_bounded_parser() {
             }
         }
     }
+}
+
+/// Every `.rs` file under the given folders of the repository, module folders included.
+fn rust_files(dirs: &[&str]) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut files = vec![];
+    for dir in dirs {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files
 }
