@@ -121,7 +121,7 @@ test('day2: take the mesh out of one cluster — plan, confirmation, peers first
   expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
 });
 
-test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued; the root is rotated', async ({ page }) => {
+test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued; the root is rotated; the settings are changed', async ({ page }) => {
   const mesh = await runningMesh(page, ['c1', 'c2'], '1.27.3');
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
@@ -239,4 +239,43 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
     await row.waitFor({ timeout: 30000 });
     expect(await row.getAttribute('data-expiry') === 'ok', `${c} after the rotation: ${await row.textContent()}`);
   }
+
+  // The mesh's settings changed from the form the wizard uses, filled with what the mesh runs: a bad value is
+  // marked as typed; the plan diffs each cluster's ServiceMeshController; the job applies them one cluster at
+  // a time, each cluster's checks after it.
+  const settings = page.locator(`[data-mesh="${mesh}"] [data-testid=settings]`);
+  await settings.locator('summary').click();
+  await settings.getByRole('button', { name: 'Change settings…' }).click();
+  const shared = settings.locator('[data-testid=settings-form]');
+  await shared.waitFor({ timeout: 30000 });
+  await shared.locator('[data-field="shared.image_repository"]').fill('Registry/Istio');
+  await shared.locator('[data-problem="shared.image_repository"]').waitFor();
+  expect(await shared.getByRole('button', { name: 'Show the plan' }).isDisabled(), 'no plan while a field is wrong');
+  await shared.locator('[data-field="shared.image_repository"]').fill('');
+  await shared.locator('[data-field="shared.scaling_profile"]').selectOption('Large');
+  await shared.getByRole('button', { name: 'Show the plan' }).click();
+  for (const c of ['c1', 'c2']) {
+    const p = shared.locator(`[data-plan=${c}]`);
+    await p.waitFor({ timeout: 60000 });
+    const text = await p.textContent();
+    expect(text.includes('ServiceMeshController') && text.includes('scalingProfile'), `${c}'s plan: ${text}`);
+  }
+  await shared.getByRole('button', { name: 'Apply the settings' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the settings change succeeded', 300000);
+  for (const step of ['c1/change:control-plane', 'c1/change:verify', 'c2/change:control-plane', 'c2/change:verify']) {
+    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  }
+  for (const c of ['c1', 'c2']) {
+    const p = kubectl('--context', c, '-n', 'gloo-mesh', 'get', 'servicemeshcontroller', 'managed-istio', '-o', 'jsonpath={.spec.scalingProfile}');
+    expect(p === 'Large', `${c} runs the Large profile: ${p}`);
+  }
+  // The form starts from the new settings.
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  await settings.locator('summary').click();
+  await settings.getByRole('button', { name: 'Change settings…' }).click();
+  await shared.waitFor({ timeout: 30000 });
+  expect(await shared.locator('[data-field="shared.scaling_profile"]').inputValue() === 'Large', 'the form shows what runs');
 });

@@ -217,6 +217,15 @@ pub fn extensions_config(
     })
 }
 
+/// The further keys of the extensions ConfigMap as the text [`parse_extensions_yaml`] reads back (each key
+/// with its YAML as a block): what a form shows of a cluster's current settings.
+pub fn extensions_yaml_text(keys: &BTreeMap<String, String>) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    serde_yaml::to_string(keys).unwrap_or_default()
+}
+
 /// The raw escape hatch of the extensions ConfigMap: a YAML mapping of data keys to YAML strings
 /// (`stable: |` …). Each value must itself parse as YAML, so a typo is caught before it reaches the operator.
 pub fn parse_extensions_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
@@ -767,5 +776,21 @@ mod tests {
             mesh_trust_domain("rootNamespace: istio-system\n"),
             "cluster.local"
         );
+    }
+
+    #[test]
+    fn the_extensions_text_reads_back_as_the_same_keys() {
+        let keys: BTreeMap<String, String> = [
+            (
+                "stable".to_string(),
+                "serviceMeshController:\n  istiod:\n    discoverySelectors:\n    - matchLabels:\n        team: a\n".to_string(),
+            ),
+            ("values.istio-ztunnel".to_string(), "logLevel: debug\n".to_string()),
+        ]
+        .into();
+        let text = extensions_yaml_text(&keys);
+        assert!(text.contains("stable: |"), "{text}");
+        assert_eq!(parse_extensions_yaml(&text), Ok(keys));
+        assert_eq!(extensions_yaml_text(&BTreeMap::new()), "");
     }
 }

@@ -563,6 +563,21 @@ fn condition_true(v: &Value, ty: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == ty && c["status"] == "True"))
 }
 
+/// Whether condition `ty` is True and was written for the object's current generation (a condition without
+/// `observedGeneration` counts as current).
+fn current_condition_true(v: &Value, ty: &str) -> bool {
+    let generation = v["metadata"]["generation"].as_i64().unwrap_or(0);
+    v["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c["type"] == ty
+                && c["status"] == "True"
+                && c["observedGeneration"]
+                    .as_i64()
+                    .is_none_or(|g| g >= generation)
+        })
+    })
+}
+
 /// How long a step waits for the cluster before failing with what it saw.
 pub const WAIT: Duration = Duration::from_secs(600);
 
@@ -684,7 +699,9 @@ async fn eastwest(
             progress(text.clone());
             last = text.clone();
         }
-        if condition_true(&v, "Programmed") && !addresses.is_empty() {
+        // Programmed for this generation: after a change (variant, address), a status written for the
+        // gateway before it no longer counts (conditions carry observedGeneration, §1.4).
+        if current_condition_true(&v, "Programmed") && !addresses.is_empty() {
             return Ok(Outcome {
                 changed,
                 summary: format!("Programmed, address {}", addresses.join(", ")),
@@ -1267,5 +1284,20 @@ mod tests {
             normalize(v),
             json!({"metadata": {"name": "x"}, "spec": {"a": 1}})
         );
+    }
+
+    #[test]
+    fn a_condition_written_for_an_older_generation_does_not_count() {
+        let gw = |generation: i64, observed: Option<i64>| {
+            let mut c = json!({"type": "Programmed", "status": "True"});
+            if let Some(o) = observed {
+                c["observedGeneration"] = json!(o);
+            }
+            json!({"metadata": {"generation": generation}, "status": {"conditions": [c]}})
+        };
+        assert!(current_condition_true(&gw(2, Some(2)), "Programmed"));
+        assert!(!current_condition_true(&gw(3, Some(2)), "Programmed"));
+        assert!(current_condition_true(&gw(3, None), "Programmed"));
+        assert!(!current_condition_true(&gw(1, Some(1)), "Accepted"));
     }
 }

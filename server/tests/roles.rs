@@ -309,6 +309,24 @@ fn rows() -> Vec<Row> {
             StatusCode::NOT_FOUND,
         ),
         row(
+            "current_settings",
+            Some(Role::Viewer),
+            Json(json!({"mesh": "no-such-mesh"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "plan_settings_change",
+            Some(Role::Viewer),
+            Json(json!({"request": {"mesh": "no-such-mesh", "eastwest": "load-balancer"}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "start_settings_change",
+            Some(Role::Operator),
+            Json(json!({"request": {"mesh": "no-such-mesh", "eastwest": "load-balancer"}})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "list_jobs",
             Some(Role::Viewer),
             Form(vec![]),

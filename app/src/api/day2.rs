@@ -3,7 +3,7 @@ use leptos::server_fn::codec::Json;
 
 use crate::model::{
     AppError, ClusterName, ClusterPlan, DriftReport, GrowRequest, MeshSummary, PreflightView,
-    RemoveRequest, UnlinkRequest, UpgradeRequest,
+    RemoveRequest, SettingsChangeRequest, UnlinkRequest, UpgradeRequest,
 };
 
 /// The running meshes the console set up (newest first), each with its members, version and linking, and
@@ -300,6 +300,56 @@ pub async fn start_rotation(mesh: String) -> Result<String, AppError> {
             let jobs = &state()?.jobs;
             let spec = jobs.rotate_spec(&mesh).await?;
             Ok(jobs.start_rotation(spec, &user.username).await?)
+        }
+        .await,
+    )
+}
+
+/// The settings a mesh runs now, as the change form starts from them: what every member shares, and each
+/// member's own values, east-west variant and address. Anyone signed in may look.
+#[server(endpoint = "current_settings", input = Json)]
+pub async fn current_settings(mesh: String) -> Result<SettingsChangeRequest, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.current_settings(&mesh).await?)
+        }
+        .await,
+    )
+}
+
+/// What changing a mesh's settings does to each cluster that changes, in rollout order: its control plane's
+/// and east-west gateway's objects diffed against the live ones (a server-side dry run; changes nothing), the
+/// peers linked to it again, and the commands by hand. Anyone signed in may look.
+#[server(endpoint = "plan_settings_change", input = Json)]
+pub async fn plan_settings_change(
+    request: SettingsChangeRequest,
+) -> Result<Vec<ClusterPlan>, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            session::require(Role::Viewer).await?;
+            Ok(state()?.jobs.change_plan(&request).await?)
+        }
+        .await,
+    )
+}
+
+/// Changes a mesh's settings as a job, one cluster at a time, each cluster's checks passing before the next
+/// starts; it stops at the first cluster that fails. Operators and admins; returns the job's id.
+#[server(endpoint = "start_settings_change", input = Json)]
+pub async fn start_settings_change(request: SettingsChangeRequest) -> Result<String, AppError> {
+    use crate::model::Role;
+    use crate::ssr::{session, state::state};
+    session::respond(
+        async {
+            let user = session::require(Role::Operator).await?;
+            let jobs = &state()?.jobs;
+            let (spec, key) = jobs.change_spec(&request).await?;
+            Ok(jobs.start_change(spec, key, &user.username).await?)
         }
         .await,
     )

@@ -203,6 +203,19 @@ pub struct UpgradeRequest {
     pub batch: usize,
 }
 
+/// New settings for a running mesh, applied cluster by cluster: the parts a setup takes — the settings every
+/// cluster shares, the shared east-west variant, and each cluster's overrides, address and variant. The form
+/// starts from the settings the mesh runs now (`current_settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsChangeRequest {
+    pub mesh: String,
+    pub eastwest: super::EastWest,
+    #[serde(default)]
+    pub settings: super::MeshSettings,
+    #[serde(default)]
+    pub per_cluster: std::collections::BTreeMap<ClusterName, super::ClusterSettings>,
+}
+
 fn one() -> usize {
     1
 }

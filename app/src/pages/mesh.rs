@@ -10,6 +10,7 @@ use leptos::prelude::*;
 
 use super::allowed;
 use super::answers::{PlanAnswer, PreflightOutcome, StartError};
+use super::mesh_settings::ChangeSettings;
 use super::mesh_take_apart::{RemoveCluster, Unlink, follow};
 use super::mesh_trust::{ChainsResource, Trust};
 use super::mesh_upgrade::Upgrade;
@@ -112,6 +113,7 @@ fn MeshCard(
             </dl>
             <AddClusters mesh=mesh.clone() elsewhere=elsewhere />
             <Upgrade mesh=mesh.clone() />
+            <ChangeSettings mesh=mesh.clone() />
             <Trust mesh=mesh.clone() chains=chains />
             {mesh.manual_links.then(|| view! { <Unlink mesh=mesh.clone() /> })}
             <RemoveCluster mesh=mesh />

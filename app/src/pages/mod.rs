@@ -10,6 +10,7 @@ mod clusters;
 #[cfg(feature = "hydrate")]
 pub(crate) mod live;
 mod mesh;
+mod mesh_settings;
 mod mesh_take_apart;
 mod mesh_trust;
 mod mesh_upgrade;

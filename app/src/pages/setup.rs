@@ -18,15 +18,14 @@ use super::CheckBadge;
 use super::allowed;
 use super::answers::{PlanAnswer, PreflightOutcome, StartError};
 use super::setup_link::ForeignLink;
-use super::setup_settings::SettingsForm;
+use super::setup_settings::{ClusterOverrides, SettingsForm};
 use crate::api::{
     CreateRoot, PlanSetup, PreflightSetup, StartSetup, get_root, get_trust_chains, list_clusters,
 };
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, Gate, INPUT};
 use crate::model::{
     ClusterName, ClusterPlan, ClusterSettings, EastWest, LicenseChoice, MeshSettings,
-    PeeringChoice, PreflightView, Role, SetupRequest, eastwest_value, format_time, parse_eastwest,
-    settings_problems, valid_address,
+    PeeringChoice, PreflightView, Role, SetupRequest, format_time, settings_problems,
 };
 
 /// The Istio version offered first (the guide's).
@@ -422,48 +421,10 @@ fn Wizard(
                 .map(|(name, mesh, address, eastwest)| {
                     let (name, mesh, address, eastwest) = (name.clone(), *mesh, *address, *eastwest);
                     let shown = name.clone();
-                    let addr_id = format!("{name}.address_override");
-                    let addr_id2 = addr_id.clone();
-                    let ew_id = format!("{name}.eastwest");
-                    let ew_help = format!("{ew_id}-help");
-                    let ew_error = RwSignal::new(None::<String>);
-                    let shared_variant = move || if nodeport.get() { "NodePort" } else { "LoadBalancer" };
-                    let bad_address = move || {
-                        let a = address.get();
-                        (!a.trim().is_empty() && !valid_address(a.trim())).then(|| format!("✕ {:?} is neither an IP address nor a DNS name", a.trim()))
-                    };
+                    let shared_variant = Signal::derive(move || if nodeport.get() { "NodePort" } else { "LoadBalancer" });
                     view! {
                         <Show when={ let n = shown.clone(); move || selected.get().contains(&n) }>
-                            <details class="mt-3 rounded border border-slate-200 p-2 dark:border-slate-800" data-cluster-settings=name.clone()>
-                                <summary class="cursor-pointer font-medium">{format!("Overrides for {name}")}</summary>
-                                <SettingsForm value=mesh problems=problems prefix=format!("{name}.") overrides=true />
-                                <label class="mt-3 block max-w-md">
-                                    <span class="text-sm font-medium">"How peers reach this cluster"</span>
-                                    <select
-                                        class=INPUT
-                                        id=ew_id.clone()
-                                        data-field=ew_id.clone()
-                                        aria-describedby=ew_help.clone()
-                                        prop:value=move || eastwest_value(eastwest.get())
-                                        on:change=move |ev| match parse_eastwest(&event_target_value(&ev)) {
-                                            Ok(v) => { ew_error.set(None); eastwest.set(v); }
-                                            Err(e) => ew_error.set(Some(e)),
-                                        }
-                                    >
-                                        <option value="">{move || format!("(as shared: {})", shared_variant())}</option>
-                                        <option value="load-balancer">"LoadBalancer"</option>
-                                        <option value="node-port">"NodePort (alpha)"</option>
-                                    </select>
-                                </label>
-                                <p id=ew_help.clone() class="mt-0.5 text-xs text-slate-600 dark:text-slate-300">"This cluster's east-west gateway variant, when it differs from step 1: NodePort where this cluster has no load balancer (peers dial its nodes; xDS still needs an address — the gateway's or the override below). Peers linking to it ask for the same variant, and the preflight probes for a load balancer only where LoadBalancer is chosen."</p>
-                                {move || ew_error.get().map(|m| view! { <p role="alert" class="mt-0.5 text-sm text-red-800 dark:text-red-300">{format!("✕ {m}")}</p> })}
-                                <label class="mt-3 block max-w-md">
-                                    <span class="text-sm font-medium">"East-west address override"</span>
-                                    <input class=INPUT id=addr_id.clone() data-field=addr_id2.clone() prop:value=move || address.get() on:input=move |ev| address.set(event_target_value(&ev)) />
-                                </label>
-                                <p class="mt-0.5 text-xs text-slate-600 dark:text-slate-300">"The address peers dial to reach this cluster, when its load balancer assigns none or a private one (an IP or DNS name). Empty: the gateway's own address."</p>
-                                {move || bad_address().map(|m| view! { <p role="alert" class="mt-0.5 text-sm text-red-800 dark:text-red-300">{m}</p> })}
-                            </details>
+                            <ClusterOverrides name=name.clone() mesh=mesh address=address eastwest=eastwest problems=problems shared_variant=shared_variant />
                         </Show>
                     }
                 })

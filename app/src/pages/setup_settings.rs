@@ -9,8 +9,8 @@ use leptos::prelude::*;
 
 use crate::components::INPUT;
 use crate::model::{
-    DISTRIBUTIONS, LEGACY_MULTICLUSTER_ENV, MeshSettings, ON_CONFLICT, SCALING_PROFILES,
-    SettingProblem, TRAFFIC_CAPTURE_MODES,
+    DISTRIBUTIONS, EastWest, LEGACY_MULTICLUSTER_ENV, MeshSettings, ON_CONFLICT, SCALING_PROFILES,
+    SettingProblem, TRAFFIC_CAPTURE_MODES, eastwest_value, parse_eastwest, valid_address,
 };
 
 const HELP: &str = "mt-0.5 text-xs text-slate-600 dark:text-slate-300";
@@ -136,7 +136,14 @@ pub fn SettingsForm(
     } else {
         "(operator default)"
     };
-    let env_text = RwSignal::new(String::new());
+    // Starts from the settings given (a running mesh's, when changing them).
+    let env_text = RwSignal::new(value.with_untracked(|v| {
+        v.istiod_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }));
     let env_error = RwSignal::new(None::<String>);
     let env_id = format!("{prefix}istiod_env");
     let sel_id = format!("{prefix}discovery_selectors");
@@ -283,6 +290,62 @@ pub fn SettingsForm(
                 {field_problems(problems, raw_id.clone())}
             </details>
         </fieldset>
+    }
+}
+
+/// One cluster's overrides of the shared settings, its east-west variant (empty = the shared one, named by
+/// `shared_variant`) and its east-west address override — in the setup wizard and when changing a running
+/// mesh's settings.
+#[component]
+pub fn ClusterOverrides(
+    name: String,
+    mesh: RwSignal<MeshSettings>,
+    address: RwSignal<String>,
+    eastwest: RwSignal<Option<EastWest>>,
+    problems: Memo<Vec<SettingProblem>>,
+    shared_variant: Signal<&'static str>,
+) -> impl IntoView {
+    let addr_id = format!("{name}.address_override");
+    let addr_id2 = addr_id.clone();
+    let ew_id = format!("{name}.eastwest");
+    let ew_help = format!("{ew_id}-help");
+    let ew_error = RwSignal::new(None::<String>);
+    let bad_address = move || {
+        let a = address.get();
+        (!a.trim().is_empty() && !valid_address(a.trim()))
+            .then(|| format!("✕ {:?} is neither an IP address nor a DNS name", a.trim()))
+    };
+    view! {
+        <details class="mt-3 rounded border border-slate-200 p-2 dark:border-slate-800" data-cluster-settings=name.clone()>
+            <summary class="cursor-pointer font-medium">{format!("Overrides for {name}")}</summary>
+            <SettingsForm value=mesh problems=problems prefix=format!("{name}.") overrides=true />
+            <label class="mt-3 block max-w-md">
+                <span class="text-sm font-medium">"How peers reach this cluster"</span>
+                <select
+                    class=INPUT
+                    id=ew_id.clone()
+                    data-field=ew_id.clone()
+                    aria-describedby=ew_help.clone()
+                    prop:value=move || eastwest_value(eastwest.get())
+                    on:change=move |ev| match parse_eastwest(&event_target_value(&ev)) {
+                        Ok(v) => { ew_error.set(None); eastwest.set(v); }
+                        Err(e) => ew_error.set(Some(e)),
+                    }
+                >
+                    <option value="">{move || format!("(as shared: {})", shared_variant.get())}</option>
+                    <option value="load-balancer">"LoadBalancer"</option>
+                    <option value="node-port">"NodePort (alpha)"</option>
+                </select>
+            </label>
+            <p id=ew_help.clone() class=HELP>"This cluster's east-west gateway variant, when it differs from the shared choice: NodePort where this cluster has no load balancer (peers dial its nodes; xDS still needs an address — the gateway's or the override below). Peers linking to it ask for the same variant, and the preflight probes for a load balancer only where LoadBalancer is chosen."</p>
+            {move || ew_error.get().map(|m| view! { <p role="alert" class=ALERT>{format!("✕ {m}")}</p> })}
+            <label class="mt-3 block max-w-md">
+                <span class="text-sm font-medium">"East-west address override"</span>
+                <input class=INPUT id=addr_id.clone() data-field=addr_id2.clone() prop:value=move || address.get() on:input=move |ev| address.set(event_target_value(&ev)) />
+            </label>
+            <p class=HELP>"The address peers dial to reach this cluster, when its load balancer assigns none or a private one (an IP or DNS name). Empty: the gateway's own address."</p>
+            {move || bad_address().map(|m| view! { <p role="alert" class=ALERT>{m}</p> })}
+        </details>
     }
 }
 

@@ -677,6 +677,10 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
     // both fingerprints), then the old one dropped (the checks see one).
     rotate_the_root(&store, &registry, &jobs, &base).await;
 
+    // Its settings changed: the Large profile everywhere, an istiod variable in c2, c3 reached over NodePort
+    // (c1 and c2 linked to it again).
+    super::change::change_settings(&store, &jobs, &base).await;
+
     // An operator fault in c2 stops the next rollout there: c1 moved on, c3 keeps what it runs.
     set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
     let (spec2, key) = jobs
@@ -707,6 +711,11 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
     assert_eq!(state("c3/upgrade:control-plane").0, "pending");
     assert_eq!(smc_version("c1").await, "1.28.2");
     assert_eq!(smc_version("c3").await, "1.28.1-patch0");
+    assert_eq!(
+        super::change::scaling_profile("c1").await,
+        "Large",
+        "the upgrade keeps the settings changed before it"
+    );
     let events: Vec<String> = store
         .job_events(&id, 0)
         .await

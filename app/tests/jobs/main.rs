@@ -529,4 +529,5 @@ async fn an_apiserver_stopped_mid_apply_fails_its_cluster_alone_and_a_retry_fini
     );
 }
 
+mod change;
 mod day2;

@@ -89,34 +89,19 @@ impl Jobs {
         else {
             return Ok(None);
         };
-        let row = self
-            .inner
-            .store
-            .job(&mesh.job_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("mesh {}", mesh.job_id)))?;
-        let base: SetupSpec = serde_json::from_str(&row.spec).map_err(|e| Error::Invalid {
-            field: "mesh",
-            message: e.to_string(),
-        })?;
-        let mut c = base
+        let now = self.mesh_now(&mesh.job_id).await?;
+        let c = now
+            .setup
             .clusters
             .iter()
-            .chain(&base.members)
             .find(|c| c.name == *cluster)
             .cloned()
             .ok_or_else(|| Error::Conflict(format!("{cluster} is not in the mesh's job")))?;
-        // The version is the mesh's now (after its upgrades), not the one first applied.
-        c.mesh.version = String::new();
-        let key = self.license_key_of(&row.id, &base).await?;
-        // The root too is the mesh's now (after its rotations).
-        let root_id = self.mesh_root_id(&mesh.job_id, &base.root_id).await?;
+        let key = self.license_key_of(&now.row.id, &now.base).await?;
+        // The cluster as the mesh runs it now: after its upgrades, rotations and settings changes.
         let setup = SetupSpec {
             clusters: vec![c],
-            istio_version: mesh.istio_version.clone(),
-            members: vec![],
-            root_id,
-            ..base
+            ..now.setup
         };
         Ok(Some(Applied { mesh, setup, key }))
     }

@@ -33,8 +33,16 @@ impl Jobs {
         let mut removed: BTreeSet<String> = BTreeSet::new();
         // Each mesh's version after its newest succeeded upgrade.
         let mut upgraded: BTreeMap<String, String> = BTreeMap::new();
+        // Each mesh's shared east-west variant after its newest succeeded settings change.
+        let mut changed: BTreeMap<String, DataPlane> = BTreeMap::new();
         let mut meshes = vec![];
         for row in rows.iter().filter(|r| r.state == "succeeded") {
+            if row.kind == super::CHANGE_KIND {
+                if let Ok(spec) = serde_json::from_str::<super::ChangeSpec>(&row.spec) {
+                    changed.entry(spec.mesh).or_insert(spec.setup.data_plane);
+                }
+                continue;
+            }
             if row.kind == UPGRADE_KIND {
                 if let Ok(spec) = serde_json::from_str::<UpgradeSpec>(&row.spec) {
                     upgraded
@@ -87,7 +95,7 @@ impl Jobs {
                         .get(&row.id)
                         .cloned()
                         .unwrap_or_else(|| spec.istio_version.clone()),
-                    eastwest: match spec.data_plane {
+                    eastwest: match changed.get(&row.id).copied().unwrap_or(spec.data_plane) {
                         DataPlane::LoadBalancer => "LoadBalancer".into(),
                         DataPlane::NodePort => "NodePort".into(),
                     },
@@ -144,21 +152,17 @@ impl Jobs {
                 });
             }
         };
-        // The members now: a cluster the mesh was removed from is no longer one.
-        let mut members: Vec<ClusterSetup> = base_spec
-            .clusters
-            .iter()
-            .chain(&base_spec.members)
-            .filter(|c| current.members.contains(&c.name.to_string()))
-            .cloned()
-            .collect();
-        members.sort_by(|a, b| a.name.cmp(&b.name));
-        let template = base_spec
+        // The members now, with the settings they run now: a cluster the mesh was removed from is no longer
+        // one. Added clusters take the settings of the first.
+        let now = self.mesh_now(&base.id).await?;
+        let template = now
+            .setup
             .clusters
             .first()
-            .or(members.first())
             .cloned()
             .ok_or_else(|| invalid("mesh", format!("job {} has no clusters", base.id)))?;
+        let mut members: Vec<ClusterSetup> = now.setup.clusters.clone();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
         if req.clusters.is_empty() || req.clusters.len() > 100 {
             return Err(invalid("clusters", "pick 1 to 100 clusters to add".into()));
         }
@@ -201,6 +205,16 @@ impl Jobs {
         // The mesh's root must still be there (and open with this server's key).
         let root_id = self.mesh_root_id(&base.id, &base_spec.root_id).await?;
         self.root_by_id(&root_id).await?;
+        if let Some(open) = self.unfinished_change(&base.id).await? {
+            return Err(invalid(
+                "mesh",
+                format!(
+                    "job {} changing this mesh's settings is {}: finish it first (retry it from its page), so the \
+                     added clusters get the settings the others run",
+                    open.id, open.state
+                ),
+            ));
+        }
         if let Some(open) = self.unfinished_rotation(&base.id).await? {
             return Err(invalid(
                 "mesh",
@@ -217,7 +231,7 @@ impl Jobs {
                 clusters,
                 // The mesh's version now (after any upgrade).
                 istio_version: current.istio_version.clone(),
-                data_plane: base_spec.data_plane,
+                data_plane: now.setup.data_plane,
                 peering,
                 chart: base_spec.chart,
                 license_secret_ref: base_spec.license_secret_ref,

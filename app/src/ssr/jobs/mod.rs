@@ -221,8 +221,10 @@ pub struct HandOver {
     pub cut: Vec<String>,
 }
 
+mod change;
 mod drift;
 mod grow;
+mod now;
 mod reissue;
 mod requests;
 mod roots;
@@ -231,6 +233,7 @@ mod run;
 mod take_apart;
 mod upgrade;
 
+pub use change::{CHANGE_KIND, ChangeSpec};
 pub use drift::{REAPPLY_KIND, ReapplySpec};
 pub use reissue::{REISSUE_KIND, ReissueSpec};
 pub use rotate_root::{ROTATE_KIND, RotateSpec};
@@ -495,6 +498,8 @@ impl Jobs {
         } else if let Some(keys) = reissue::lock_keys(&job.kind, &job.spec) {
             keys
         } else if let Some(keys) = rotate_root::lock_keys(&job.kind, &job.spec) {
+            keys
+        } else if let Some(keys) = change::lock_keys(&job.kind, &job.spec) {
             keys
         } else {
             let spec: SetupSpec = spec_of(&job)?;
@@ -858,6 +863,7 @@ pub fn step_title(key: &str) -> String {
         .or_else(|| drift::step_title(key))
         .or_else(|| reissue::step_title(key))
         .or_else(|| rotate_root::step_title(key))
+        .or_else(|| change::step_title(key))
     {
         return title;
     }

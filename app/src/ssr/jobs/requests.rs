@@ -451,6 +451,12 @@ impl Jobs {
                     None => settings.clone(),
                 };
                 apply_settings(c, &m, over).map_err(|msg| format!("{}: {msg}", c.name))?;
+                // The guide's recommendation for fresh installs (§9 P15): istiod ignores legacy remote
+                // secrets, so they cannot mix with peering. A user who keeps them sets the variable to false
+                // in the istiod environment. (A running mesh's settings change keeps what it runs.)
+                c.istiod_env
+                    .entry(crate::model::LEGACY_MULTICLUSTER_ENV.into())
+                    .or_insert_with(|| "true".into());
             }
             Ok::<_, String>(clusters)
         })
@@ -604,11 +610,6 @@ pub(super) fn apply_settings(
         bin_dir: m.cni_bin_dir.clone(),
     };
     c.istiod_env = m.istiod_env.clone();
-    // The guide's recommendation for fresh installs (§9 P15): istiod ignores legacy remote secrets, so they
-    // cannot mix with peering. A user who keeps them sets the variable to false in the istiod environment.
-    c.istiod_env
-        .entry(crate::model::LEGACY_MULTICLUSTER_ENV.into())
-        .or_insert_with(|| "true".into());
     let mut extra = mesh::objects::parse_extensions_yaml(&m.extensions_yaml)
         .map_err(|e| format!("extensions YAML: {e}"))?;
     if let Some(k) = extra

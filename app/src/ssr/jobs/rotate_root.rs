@@ -141,30 +141,10 @@ impl Jobs {
     /// A rotation checked: the mesh runs, its root is stored with its key, no earlier rotation of it is left
     /// unfinished. Its clusters rotate in the mesh's member order.
     pub async fn rotate_spec(&self, mesh_id: &str) -> Result<RotateSpec> {
-        if mesh_id.is_empty()
-            || mesh_id.len() > 64
-            || !mesh_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(Error::Invalid {
-                field: "mesh",
-                message: "a mesh is named by its job's id (letters, digits and dashes)".into(),
-            });
-        }
-        let mesh = self.mesh_of(mesh_id).await?;
-        let row = self
-            .inner
-            .store
-            .job(&mesh.job_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("mesh {}", mesh.job_id)))?;
-        let base: SetupSpec = serde_json::from_str(&row.spec).map_err(|e| Error::Invalid {
-            field: "mesh",
-            message: e.to_string(),
-        })?;
-        let root_id = self.mesh_root_id(&mesh.job_id, &base.root_id).await?;
-        self.root_by_id(&root_id).await?;
+        super::change::check_mesh_id(mesh_id)?;
+        let now = self.mesh_now(mesh_id).await?;
+        self.root_by_id(&now.setup.root_id).await?;
+        let mesh = now.mesh;
         if let Some(open) = self.unfinished_rotation(&mesh.job_id).await? {
             return Err(Error::Conflict(format!(
                 "job {} rotating this mesh's root is {}: retry it from its page (it continues where it stopped) \
@@ -172,22 +152,9 @@ impl Jobs {
                 open.id, open.state
             )));
         }
-        let clusters = base
-            .clusters
-            .iter()
-            .chain(&base.members)
-            .filter(|c| mesh.members.contains(&c.name.to_string()))
-            .cloned()
-            .collect::<Vec<_>>();
         Ok(RotateSpec {
             mesh: mesh.job_id,
-            setup: SetupSpec {
-                clusters,
-                members: vec![],
-                root_id,
-                istio_version: mesh.istio_version,
-                ..base
-            },
+            setup: now.setup,
             new_root: String::new(),
             days: mesh::ca::DEFAULT_DAYS,
         })

@@ -62,6 +62,9 @@ impl Jobs {
         if job.kind == ROTATE_KIND {
             return self.run_rotation(id, &job).await;
         }
+        if job.kind == CHANGE_KIND {
+            return self.run_change(id, &job).await;
+        }
         let spec: SetupSpec = spec_of(&job)?;
         let secrets: JobSecrets = st
             .job_secret(id)

@@ -66,23 +66,21 @@ impl Jobs {
         req: &UpgradeRequest,
     ) -> Result<(UpgradeSpec, Option<String>)> {
         let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
-        let mesh = self.mesh_of(&req.mesh).await?;
+        let now = self.mesh_now(&req.mesh).await?;
+        let mesh = &now.mesh;
+        if let Some(open) = self.unfinished_change(&mesh.job_id).await? {
+            return Err(Error::Conflict(format!(
+                "job {} changing this mesh's settings is {}: finish it first (retry it from its page, or change the \
+                 settings again), so the upgrade does not put back the settings it changed",
+                open.id, open.state
+            )));
+        }
         let to = req.version.trim().to_string();
         mesh::preflight::upgrade_rule(&mesh.istio_version, &to)
             .map_err(|m| invalid("version", m))?;
         if to == mesh.istio_version {
             return Err(invalid("version", format!("the mesh already runs {to}")));
         }
-        let row = self
-            .inner
-            .store
-            .job(&mesh.job_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("mesh {}", mesh.job_id)))?;
-        let base: SetupSpec = serde_json::from_str(&row.spec).map_err(|e| Error::Invalid {
-            field: "mesh",
-            message: e.to_string(),
-        })?;
         let order: Vec<String> = if req.order.is_empty() {
             mesh.members.clone()
         } else {
@@ -105,28 +103,25 @@ impl Jobs {
                 format!("upgrade 1 to {} clusters at a time", order.len()),
             ));
         }
-        let all: BTreeMap<String, ClusterSetup> = base
+        // The members as they run now (their settings after any change; the version is the mesh's).
+        let all: BTreeMap<String, ClusterSetup> = now
+            .setup
             .clusters
             .iter()
-            .chain(&base.members)
             .map(|c| (c.name.to_string(), c.clone()))
             .collect();
         let clusters = order
             .iter()
             .map(|name| {
-                let mut c = all
-                    .get(name)
+                all.get(name)
                     .cloned()
-                    .ok_or_else(|| Error::Conflict(format!("{name} is not in the mesh's job")))?;
-                // The target version is the mesh's, not a cluster's own.
-                c.mesh.version = String::new();
-                Ok(c)
+                    .ok_or_else(|| Error::Conflict(format!("{name} is not in the mesh's job")))
             })
             .collect::<Result<Vec<_>>>()?;
         // A cluster on NodePort peering cannot move below the first version that has it (§1.2).
         let nodeport: Vec<&str> = clusters
             .iter()
-            .filter(|c| c.data_plane.unwrap_or(base.data_plane) == DataPlane::NodePort)
+            .filter(|c| c.data_plane.unwrap_or(now.setup.data_plane) == DataPlane::NodePort)
             .map(|c| c.name.as_str())
             .collect();
         if !nodeport.is_empty() {
@@ -137,19 +132,16 @@ impl Jobs {
                 )
             })?;
         }
-        let key = self.license_key_of(&row.id, &base).await?;
-        let root_id = self.mesh_root_id(&mesh.job_id, &base.root_id).await?;
+        let key = self.license_key_of(&now.row.id, &now.base).await?;
         let setup = SetupSpec {
             clusters,
             istio_version: to,
-            members: vec![],
-            root_id,
-            ..base
+            ..now.setup.clone()
         };
         Ok((
             UpgradeSpec {
-                mesh: mesh.job_id,
-                from_version: mesh.istio_version,
+                mesh: mesh.job_id.clone(),
+                from_version: mesh.istio_version.clone(),
                 setup,
                 batch: req.batch,
             },
@@ -389,11 +381,25 @@ impl Jobs {
         holders: &BTreeSet<ClusterName>,
         wait: Duration,
     ) -> Result<bool> {
+        self.verify_clusters(id, name, step, vec![t], holders, wait)
+            .await
+    }
+
+    /// The checks of `targets` as a step of cluster `name` (a cluster and the peers it changed).
+    pub(super) async fn verify_clusters(
+        &self,
+        id: &str,
+        name: &str,
+        step: &str,
+        targets: Vec<Target>,
+        holders: &BTreeSet<ClusterName>,
+        wait: Duration,
+    ) -> Result<bool> {
         self.set_step(id, name, step, "running", None, None).await?;
-        let one = [t];
+        let targets = &targets;
         let results = self
             .logged(id, name, step, |progress| async move {
-                setup::verify(&one, holders, wait, &*progress).await
+                setup::verify(targets, holders, wait, &*progress).await
             })
             .await;
         self.keep_checks(id, results.clone()).await;
