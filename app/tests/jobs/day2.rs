@@ -735,6 +735,38 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
         jobs.meshes().await.expect("meshes")[0].istio_version,
         "1.28.1-patch0"
     );
+    // Its settings cannot change while the upgrade is unfinished (c1 would move back a version).
+    let current = jobs.current_settings(&base).await.expect("current");
+    let mut change = current.clone();
+    change.settings.scaling_profile = Some("Default".into());
+    let refused = jobs
+        .change_spec(&change)
+        .await
+        .expect_err("upgrade unfinished");
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("job {id} upgrading this mesh is failed")),
+        "{refused}"
+    );
+    // Upgraded again once the fault is gone; the failed job is then stale and its retry refused.
+    let (spec3, key) = jobs
+        .upgrade_spec(&request("1.28.2", &["c1", "c2", "c3"]))
+        .await
+        .expect("spec");
+    let again = jobs
+        .start_upgrade(spec3, key, "alice")
+        .await
+        .expect("upgrade");
+    assert_eq!(wait_finished(&store, &again, 300).await, "succeeded");
+    let stale = jobs.retry(&id, None, "alice").await.expect_err("stale");
+    assert!(
+        stale.to_string().contains(&format!(
+            "job {again} (upgrade) changed c1, c2, c3 after job {id} was planned"
+        )),
+        "{stale}"
+    );
+    assert_eq!(smc_version("c3").await, "1.28.2");
 }
 
 /// `cluster`'s `cacerts` key `key`, decoded.

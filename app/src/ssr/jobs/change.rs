@@ -258,6 +258,13 @@ impl Jobs {
                 open.id
             )));
         }
+        if let Some(open) = self.unfinished_upgrade(&now.mesh.job_id).await? {
+            return Err(Error::Conflict(format!(
+                "job {} upgrading this mesh is {}: finish it first (retry it from its page, or upgrade again), so \
+                 the change does not move a cluster back to the version the mesh ran before",
+                open.id, open.state
+            )));
+        }
         if let Some(open) = self.unfinished_rotation(&now.mesh.job_id).await? {
             return Err(Error::Conflict(format!(
                 "job {} rotating this mesh's root is {}: finish it first (retry it from its page)",

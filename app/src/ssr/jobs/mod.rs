@@ -487,24 +487,21 @@ impl Jobs {
                 message: "the job is still running".into(),
             });
         }
-        let clusters: Vec<String> = if job.kind == crate::ssr::portal::JOB_KIND {
-            crate::ssr::portal::lock_keys_of(&job.spec)
-        } else if let Some(keys) = take_apart::lock_keys(&job.kind, &job.spec) {
-            keys
-        } else if let Some(keys) = upgrade::lock_keys(&job.kind, &job.spec) {
-            keys
-        } else if let Some(keys) = drift::lock_keys(&job.kind, &job.spec) {
-            keys
-        } else if let Some(keys) = reissue::lock_keys(&job.kind, &job.spec) {
-            keys
-        } else if let Some(keys) = rotate_root::lock_keys(&job.kind, &job.spec) {
-            keys
-        } else if let Some(keys) = change::lock_keys(&job.kind, &job.spec) {
-            keys
-        } else {
-            let spec: SetupSpec = spec_of(&job)?;
-            spec.locked()
-        };
+        let clusters = locked_of(&job)?;
+        if let Some(newer) = self.superseded(&job, &clusters).await? {
+            return Err(Error::Conflict(format!(
+                "job {} ({}) changed {} after job {} was planned, and retrying it would apply what was planned before \
+                 that: start this flow again from its page — its plan starts from the mesh as it runs now",
+                newer.id,
+                newer.kind,
+                locked_of(&newer)?
+                    .into_iter()
+                    .filter(|c| clusters.contains(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                job.id
+            )));
+        }
         self.inner
             .store
             .relock(
@@ -847,6 +844,51 @@ fn summary(job: JobRow, steps: &[store::StepRow]) -> JobSummary {
         clusters,
         steps_done: steps.iter().filter(|s| s.state == "done").count(),
         steps_total: steps.len(),
+    }
+}
+
+/// The clusters a job locks, whatever its kind.
+fn locked_of(job: &JobRow) -> Result<Vec<String>> {
+    Ok(if job.kind == crate::ssr::portal::JOB_KIND {
+        crate::ssr::portal::lock_keys_of(&job.spec)
+    } else if let Some(keys) = take_apart::lock_keys(&job.kind, &job.spec)
+        .or_else(|| upgrade::lock_keys(&job.kind, &job.spec))
+        .or_else(|| drift::lock_keys(&job.kind, &job.spec))
+        .or_else(|| reissue::lock_keys(&job.kind, &job.spec))
+        .or_else(|| rotate_root::lock_keys(&job.kind, &job.spec))
+        .or_else(|| change::lock_keys(&job.kind, &job.spec))
+    {
+        keys
+    } else {
+        let spec: SetupSpec = spec_of(job)?;
+        spec.locked()
+    })
+}
+
+/// The kinds of job that change what a mesh is — its members, version, settings or root. A job planned before
+/// one of them succeeded on its clusters is stale: retrying it would put back what that one changed.
+const SHAPING: [&str; 5] = ["setup", UPGRADE_KIND, CHANGE_KIND, ROTATE_KIND, REMOVE_KIND];
+
+impl Jobs {
+    /// The newest job of a shaping kind that succeeded on some of `locked` after `job` was made.
+    async fn superseded(&self, job: &JobRow, locked: &[String]) -> Result<Option<JobRow>> {
+        // A portal job applies a team's objects; a rotation works from the live `cacerts` pass by pass (and a
+        // new one is refused while it is unfinished): both may always be retried.
+        if job.kind == crate::ssr::portal::JOB_KIND || job.kind == ROTATE_KIND {
+            return Ok(None);
+        }
+        for row in self.inner.store.list_jobs(500).await? {
+            if row.id == job.id {
+                break;
+            }
+            if row.state == "succeeded"
+                && SHAPING.contains(&row.kind.as_str())
+                && locked_of(&row).is_ok_and(|k| k.iter().any(|c| locked.contains(c)))
+            {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
     }
 }
 

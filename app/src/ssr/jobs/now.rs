@@ -99,4 +99,17 @@ impl Jobs {
             .map(|(j, _)| j)
             .filter(|j| j.state != "succeeded"))
     }
+
+    /// The newest upgrade of `mesh_job` when it has not succeeded: its clusters may run either version.
+    pub(super) async fn unfinished_upgrade(&self, mesh_job: &str) -> Result<Option<JobRow>> {
+        Ok(self
+            .inner
+            .store
+            .list_jobs(CHANGE_JOBS)
+            .await?
+            .into_iter()
+            .filter(|j| j.kind == UPGRADE_KIND)
+            .find(|j| spec_of::<UpgradeSpec>(j).is_ok_and(|s| s.mesh == mesh_job))
+            .filter(|j| j.state != "succeeded"))
+    }
 }
