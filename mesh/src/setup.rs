@@ -563,6 +563,34 @@ fn condition_true(v: &Value, ty: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == ty && c["status"] == "True"))
 }
 
+/// Whether the east-west Service peers read (§2.1) declares the variant and the address override `cluster`
+/// asks for; otherwise what it shows instead.
+async fn service_shows(
+    t: &Target,
+    cluster: &ClusterSetup,
+    settings: &Settings,
+) -> Result<(), String> {
+    let (peer, declared) = PeerInfo::read_with_data_plane(&t.client)
+        .await
+        .map_err(|e| format!("reading the east-west Service: {e}"))?;
+    let wanted = cluster.data_plane(settings);
+    let shown = declared.unwrap_or(DataPlane::LoadBalancer);
+    if shown != wanted {
+        return Err(format!(
+            "the east-west Service still declares {shown:?}, the gateway asks for {wanted:?}"
+        ));
+    }
+    if let Some(a) = &cluster.address_override
+        && peer.address != *a
+    {
+        return Err(format!(
+            "the east-west Service still shows address {}, the override is {a}",
+            peer.address
+        ));
+    }
+    Ok(())
+}
+
 /// Whether condition `ty` is True and was written for the object's current generation (a condition without
 /// `observedGeneration` counts as current).
 fn current_condition_true(v: &Value, ty: &str) -> bool {
@@ -699,13 +727,23 @@ async fn eastwest(
             progress(text.clone());
             last = text.clone();
         }
-        // Programmed for this generation: after a change (variant, address), a status written for the
-        // gateway before it no longer counts (conditions carry observedGeneration, §1.4).
+        // Programmed for this generation (a status written for an older spec no longer counts, §1.4), and its
+        // Service shows the variant and address override just applied: both are annotations, which leave the
+        // generation as it is, and peers are linked from the Service (§1.2, §2.1).
         if current_condition_true(&v, "Programmed") && !addresses.is_empty() {
-            return Ok(Outcome {
-                changed,
-                summary: format!("Programmed, address {}", addresses.join(", ")),
-            });
+            match service_shows(t, cluster, settings).await {
+                Ok(()) => {
+                    return Ok(Outcome {
+                        changed,
+                        summary: format!("Programmed, address {}", addresses.join(", ")),
+                    });
+                }
+                Err(why) if why != last => {
+                    progress(why.clone());
+                    last = why;
+                }
+                Err(_) => {}
+            }
         }
         if start.elapsed() > WAIT {
             let no_lb = text.contains("AddressNotAssigned");

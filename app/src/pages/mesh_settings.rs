@@ -10,11 +10,11 @@ use leptos::prelude::*;
 use super::allowed;
 use super::answers::{PlanAnswer, StartError};
 use super::mesh_take_apart::follow;
-use super::setup_settings::{ClusterOverrides, SettingsForm};
+use super::setup_settings::{ClusterOverrides, PerCluster, SettingsForm, per_cluster_settings};
 use crate::api::{CurrentSettings, PlanSettingsChange, StartSettingsChange};
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT};
 use crate::model::{
-    ClusterName, ClusterSettings, EastWest, MeshSettings, MeshSummary, Role, SettingsChangeRequest,
+    ClusterName, ClusterSettings, EastWest, MeshSummary, Role, SettingsChangeRequest,
     settings_problems,
 };
 
@@ -46,14 +46,6 @@ pub fn ChangeSettings(mesh: MeshSummary) -> impl IntoView {
     }
 }
 
-/// One member's part of the form: its overrides, address override and variant.
-type PerCluster = (
-    String,
-    RwSignal<MeshSettings>,
-    RwSignal<String>,
-    RwSignal<Option<EastWest>>,
-);
-
 #[component]
 fn Editor(current: SettingsChangeRequest, members: Vec<String>) -> impl IntoView {
     let can_apply = allowed(Role::Operator)();
@@ -76,21 +68,7 @@ fn Editor(current: SettingsChangeRequest, members: Vec<String>) -> impl IntoView
         .collect();
     let per = StoredValue::new(per_list.clone());
     let per_cluster = move || -> BTreeMap<ClusterName, ClusterSettings> {
-        per.with_value(|per| {
-            per.iter()
-                .filter_map(|(n, m, a, e)| {
-                    let s = ClusterSettings {
-                        mesh: m.get(),
-                        address_override: Some(a.get().trim().to_string())
-                            .filter(|a| !a.is_empty()),
-                        eastwest: e.get(),
-                    };
-                    (s != ClusterSettings::default())
-                        .then(|| ClusterName::new(n).ok().map(|n| (n, s)))
-                        .flatten()
-                })
-                .collect()
-        })
+        per.with_value(|per| per_cluster_settings(per, |_| true))
     };
     let names: Vec<ClusterName> = members
         .iter()

@@ -18,7 +18,7 @@ use super::CheckBadge;
 use super::allowed;
 use super::answers::{PlanAnswer, PreflightOutcome, StartError};
 use super::setup_link::ForeignLink;
-use super::setup_settings::{ClusterOverrides, SettingsForm};
+use super::setup_settings::{ClusterOverrides, PerCluster, SettingsForm, per_cluster_settings};
 use crate::api::{
     CreateRoot, PlanSetup, PreflightSetup, StartSetup, get_root, get_trust_chains, list_clusters,
 };
@@ -95,15 +95,6 @@ pub fn SetupPage() -> impl IntoView {
     }
 }
 
-/// One cluster's part of the settings step: name, control-plane overrides, east-west address override and
-/// east-west variant (None = the shared choice).
-type PerCluster = (
-    String,
-    RwSignal<MeshSettings>,
-    RwSignal<String>,
-    RwSignal<Option<EastWest>>,
-);
-
 #[component]
 fn Wizard(
     clusters: Vec<(String, String)>,
@@ -138,22 +129,7 @@ fn Wizard(
     let per = StoredValue::new(per_list.clone());
     let per_cluster = move || -> BTreeMap<ClusterName, ClusterSettings> {
         let chosen = selected.get();
-        per.with_value(|per| {
-            per.iter()
-                .filter(|(n, _, _, _)| chosen.contains(n))
-                .filter_map(|(n, m, a, e)| {
-                    let s = ClusterSettings {
-                        mesh: m.get(),
-                        address_override: Some(a.get().trim().to_string())
-                            .filter(|a| !a.is_empty()),
-                        eastwest: e.get(),
-                    };
-                    (s != ClusterSettings::default())
-                        .then(|| ClusterName::new(n).ok().map(|n| (n, s)))
-                        .flatten()
-                })
-                .collect()
-        })
+        per.with_value(|per| per_cluster_settings(per, |n| chosen.contains(n)))
     };
     let chosen_names = move || -> Vec<ClusterName> {
         selected

@@ -9,8 +9,9 @@ use leptos::prelude::*;
 
 use crate::components::INPUT;
 use crate::model::{
-    DISTRIBUTIONS, EastWest, LEGACY_MULTICLUSTER_ENV, MeshSettings, ON_CONFLICT, SCALING_PROFILES,
-    SettingProblem, TRAFFIC_CAPTURE_MODES, eastwest_value, parse_eastwest, valid_address,
+    ClusterName, ClusterSettings, DISTRIBUTIONS, EastWest, LEGACY_MULTICLUSTER_ENV, MeshSettings,
+    ON_CONFLICT, SCALING_PROFILES, SettingProblem, TRAFFIC_CAPTURE_MODES, eastwest_value,
+    parse_eastwest, valid_address,
 };
 
 const HELP: &str = "mt-0.5 text-xs text-slate-600 dark:text-slate-300";
@@ -291,6 +292,36 @@ pub fn SettingsForm(
             </details>
         </fieldset>
     }
+}
+
+/// One cluster's part of a settings form: name, control-plane overrides, east-west address override and
+/// east-west variant (None = the shared choice).
+pub type PerCluster = (
+    String,
+    RwSignal<MeshSettings>,
+    RwSignal<String>,
+    RwSignal<Option<EastWest>>,
+);
+
+/// The per-cluster settings of the clusters `keep` accepts, as a request carries them: only those that differ
+/// from "everything as shared".
+pub fn per_cluster_settings(
+    per: &[PerCluster],
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<ClusterName, ClusterSettings> {
+    per.iter()
+        .filter(|(n, _, _, _)| keep(n))
+        .filter_map(|(n, m, a, e)| {
+            let s = ClusterSettings {
+                mesh: m.get(),
+                address_override: Some(a.get().trim().to_string()).filter(|a| !a.is_empty()),
+                eastwest: e.get(),
+            };
+            (s != ClusterSettings::default())
+                .then(|| ClusterName::new(n).ok().map(|n| (n, s)))
+                .flatten()
+        })
+        .collect()
 }
 
 /// One cluster's overrides of the shared settings, its east-west variant (empty = the shared one, named by

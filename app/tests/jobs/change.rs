@@ -265,6 +265,62 @@ pub(super) async fn change_settings(store: &Store, jobs: &Jobs, mesh_id: &str) {
     }
     let same = jobs.change_spec(&now).await.expect_err("applied already");
     assert!(same.to_string().contains("nothing changes"), "{same}");
+
+    // A change stopped halfway by an operator fault in c2: c1 runs the Demo profile, c3 keeps Large.
+    set_faults("c2", &[("operator-fail", "InstallFailed")]).await;
+    let mut demo = now.clone();
+    demo.settings.scaling_profile = Some("Demo".into());
+    let (spec, key) = jobs.change_spec(&demo).await.expect("spec");
+    let failed = jobs.start_change(spec, key, "alice").await.expect("start");
+    assert_eq!(wait_finished(store, &failed, 300).await, "failed");
+    set_faults("c2", &[]).await;
+    assert_eq!(scaling_profile("c1").await, "Demo");
+    assert_eq!(scaling_profile("c3").await, "Large");
+    let events: Vec<String> = store
+        .job_events(&failed, 0)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("the change stopped at c2") && e.contains("c3 keeps its settings")),
+        "{events:?}"
+    );
+    // Meanwhile a re-apply of c1 would put Large back behind the job's back: refused, naming the job.
+    let reapply = jobs
+        .reapply_spec(&name("c1"))
+        .await
+        .expect_err("change unfinished");
+    assert!(
+        reapply
+            .to_string()
+            .contains(&format!("job {failed} (change-settings)")),
+        "{reapply}"
+    );
+    // Going back to what the mesh ran before is a change too: every cluster the stopped job planned is in it.
+    let back = jobs.change_plan(&now).await.expect("plan back");
+    let order: Vec<&str> = back.iter().map(|p| p.cluster.as_str()).collect();
+    assert_eq!(order, ["c1", "c2", "c3"]);
+    let (spec, key) = jobs.change_spec(&now).await.expect("spec back");
+    let id = jobs
+        .start_change(spec, key, "alice")
+        .await
+        .expect("start back");
+    assert_eq!(wait_finished(store, &id, 300).await, "succeeded");
+    for c in ["c1", "c2", "c3"] {
+        assert_eq!(scaling_profile(c).await, "Large", "{c}");
+    }
+    // The stopped job is stale now: retrying it would put Demo back.
+    let stale = jobs.retry(&failed, None, "alice").await.expect_err("stale");
+    assert!(
+        stale
+            .to_string()
+            .contains(&format!("job {id} (change-settings)")),
+        "{stale}"
+    );
 }
 
 /// The names of the peer gateways `context` holds.

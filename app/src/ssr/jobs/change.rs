@@ -250,14 +250,18 @@ impl Jobs {
         let invalid = |field: &'static str, message: String| Error::Invalid { field, message };
         check_mesh_id(&req.mesh)?;
         let now = self.mesh_now(&req.mesh).await?;
-        if let Some(open) = self.unfinished_change(&now.mesh.job_id).await?
-            && open.state == "running"
-        {
-            return Err(Error::Conflict(format!(
-                "job {} is changing this mesh's settings now: follow it on its page",
-                open.id
-            )));
-        }
+        // A change that stopped halfway: its clusters may run its settings or the ones before it, so a new
+        // change applies wherever the wanted settings differ from either (which also rolls it back).
+        let halfway = match self.newest_change(&now.mesh.job_id, false).await? {
+            Some((open, _)) if open.state == "running" => {
+                return Err(Error::Conflict(format!(
+                    "job {} is changing this mesh's settings now: follow it on its page",
+                    open.id
+                )));
+            }
+            Some((open, spec)) if open.state != "succeeded" => Some(spec),
+            _ => None,
+        };
         if let Some(open) = self.unfinished_upgrade(&now.mesh.job_id).await? {
             return Err(Error::Conflict(format!(
                 "job {} upgrading this mesh is {}: finish it first (retry it from its page, or upgrade again), so \
@@ -348,12 +352,25 @@ impl Jobs {
         } else {
             Default::default()
         };
+        let halfway = halfway.map(|h| {
+            let settings = self.settings_of(&h.setup, license_of(&h.setup, None));
+            (h, settings)
+        });
+        let differs = |step: Step, old: &ClusterSetup, new: &ClusterSetup| {
+            let wanted = objects(step, new, &new_settings);
+            objects(step, old, &old_settings) != wanted
+                || halfway.as_ref().is_some_and(|(h, settings)| {
+                    h.setup
+                        .clusters
+                        .iter()
+                        .find(|c| c.name == new.name)
+                        .is_some_and(|c| objects(step, c, settings) != wanted)
+                })
+        };
         let mut changes = vec![];
         for (old, new) in now.setup.clusters.iter().zip(&setup.clusters) {
-            let control_plane = objects(Step::ControlPlane, old, &old_settings)
-                != objects(Step::ControlPlane, new, &new_settings);
-            let east_west = objects(Step::EastWest, old, &old_settings)
-                != objects(Step::EastWest, new, &new_settings);
+            let control_plane = differs(Step::ControlPlane, old, new);
+            let east_west = differs(Step::EastWest, old, new);
             if !control_plane && !east_west {
                 continue;
             }
@@ -510,15 +527,7 @@ impl Jobs {
         let spec: ChangeSpec = spec_of(job)?;
         let (settings, root) = self.settings_and_root(id, &spec.setup).await?;
         let holders = self.holders_of_mesh(&spec.setup).await?;
-        let done: BTreeSet<(String, String)> = self
-            .inner
-            .store
-            .job_steps(id)
-            .await?
-            .into_iter()
-            .filter(|s| s.state == "done")
-            .map(|s| (s.cluster, s.step))
-            .collect();
+        let done = self.done_steps(id).await?;
         let wait = Duration::from_secs(spec.setup.verify_secs);
         for (i, change) in spec.changes.iter().enumerate() {
             let ok = self

@@ -218,6 +218,19 @@ impl Jobs {
         cluster: &ClusterName,
     ) -> Result<(ReapplySpec, Option<String>)> {
         let applied = self.applied_or_not_found(cluster).await?;
+        // While a change or an upgrade of the mesh is unfinished, its clusters may run what it applied: a
+        // re-apply would put the settings or version from before it back.
+        let mesh = &applied.mesh.job_id;
+        if let Some(open) = match self.unfinished_change(mesh).await? {
+            Some(j) => Some(j),
+            None => self.unfinished_upgrade(mesh).await?,
+        } {
+            return Err(Error::Conflict(format!(
+                "job {} ({}) over this mesh is {}: finish it first (retry it from its page) — re-applying now would put \
+                 back what {cluster} ran before it",
+                open.id, open.kind, open.state
+            )));
+        }
         let report = self.compare(cluster, &applied).await;
         if let Some(e) = report.plan.error {
             return Err(Error::Conflict(e));

@@ -865,12 +865,22 @@ fn locked_of(job: &JobRow) -> Result<Vec<String>> {
     })
 }
 
-/// The kinds of job that change what a mesh is — its members, version, settings or root. A job planned before
-/// one of them succeeded on its clusters is stale: retrying it would put back what that one changed.
-const SHAPING: [&str; 5] = ["setup", UPGRADE_KIND, CHANGE_KIND, ROTATE_KIND, REMOVE_KIND];
+/// The kinds of job that change what a mesh is — its members, links, version, settings or root. A job planned
+/// before one of them succeeded on its clusters is stale: retrying it would put back what that one changed.
+/// So is one planned before a newer job of its own kind on its clusters, whatever became of that one (two
+/// changes or upgrades would otherwise overwrite each other in turn).
+const SHAPING: [&str; 6] = [
+    "setup",
+    UPGRADE_KIND,
+    CHANGE_KIND,
+    ROTATE_KIND,
+    REMOVE_KIND,
+    UNLINK_KIND,
+];
 
 impl Jobs {
-    /// The newest job of a shaping kind that succeeded on some of `locked` after `job` was made.
+    /// The newest job made after `job` on some of `locked` that makes it stale: one of a shaping kind that
+    /// succeeded, or one of its own kind.
     async fn superseded(&self, job: &JobRow, locked: &[String]) -> Result<Option<JobRow>> {
         // A portal job applies a team's objects; a rotation works from the live `cacerts` pass by pass (and a
         // new one is refused while it is unfinished): both may always be retried.
@@ -881,8 +891,8 @@ impl Jobs {
             if row.id == job.id {
                 break;
             }
-            if row.state == "succeeded"
-                && SHAPING.contains(&row.kind.as_str())
+            if ((row.state == "succeeded" && SHAPING.contains(&row.kind.as_str()))
+                || row.kind == job.kind)
                 && locked_of(&row).is_ok_and(|k| k.iter().any(|c| locked.contains(c)))
             {
                 return Ok(Some(row));

@@ -7,7 +7,6 @@
 //! see only the new one). The new root then becomes the one new setups use. A retry continues where the job
 //! stopped: a pass already done on a cluster changes nothing there.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mesh::rotate::{self, Pass};
@@ -339,15 +338,7 @@ impl Jobs {
         let new = self.root_by_id(&spec.new_root).await?;
         let fp = |r: &mesh::ca::RootCa| mesh::ca::fingerprint(&r.cert_pem).unwrap_or_default();
         let (old_fp, new_fp) = (fp(&old), fp(&new));
-        let done: BTreeSet<(String, String)> = self
-            .inner
-            .store
-            .job_steps(id)
-            .await?
-            .into_iter()
-            .filter(|s| s.state == "done")
-            .map(|s| (s.cluster, s.step))
-            .collect();
+        let done = self.done_steps(id).await?;
         let mut targets = vec![];
         for c in &spec.setup.clusters {
             targets.push((c.name.to_string(), self.target(&c.name).await));

@@ -226,15 +226,7 @@ impl Jobs {
         let spec: UpgradeSpec = spec_of(job)?;
         let (settings, root) = self.settings_and_root(id, &spec.setup).await?;
         let holders = self.holders_of_mesh(&spec.setup).await?;
-        let done: BTreeSet<(String, String)> = self
-            .inner
-            .store
-            .job_steps(id)
-            .await?
-            .into_iter()
-            .filter(|s| s.state == "done")
-            .map(|s| (s.cluster, s.step))
-            .collect();
+        let done = self.done_steps(id).await?;
         let size = spec.batch.max(1);
         for (i, batch) in spec.setup.clusters.chunks(size).enumerate() {
             let runs = batch.iter().map(|c| {
@@ -423,6 +415,19 @@ impl Jobs {
                 .await?;
             Ok(false)
         }
+    }
+
+    /// The steps of job `id` already done, as (cluster, step): what a retry or a takeover skips.
+    pub(super) async fn done_steps(&self, id: &str) -> Result<BTreeSet<(String, String)>> {
+        Ok(self
+            .inner
+            .store
+            .job_steps(id)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == "done")
+            .map(|s| (s.cluster, s.step))
+            .collect())
     }
 
     /// A one-cluster job's start (a re-apply, a re-issue): the steps of `cluster` already done (skipped on a
