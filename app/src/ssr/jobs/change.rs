@@ -276,31 +276,13 @@ impl Jobs {
             )));
         }
         let names: Vec<ClusterName> = now.setup.clusters.iter().map(|c| c.name.clone()).collect();
-        let problems = crate::model::settings_problems(&req.settings, &req.per_cluster, &names);
-        if !problems.is_empty() {
-            let list: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect();
-            return Err(invalid("settings", list.join("; ")));
-        }
-        let before = now.setup.clusters.clone();
-        let (settings, per_cluster) = (req.settings.clone(), req.per_cluster.clone());
-        let after = mesh::yaml::parse_off_runtime(move || {
-            let mut out = before;
-            for c in &mut out {
-                let over = per_cluster.get(&c.name);
-                let m = match over {
-                    Some(o) => settings.overridden_by(&o.mesh),
-                    None => settings.clone(),
-                };
-                super::requests::apply_settings(c, &m, over)
-                    .map_err(|msg| format!("{}: {msg}", c.name))?;
-            }
-            Ok::<_, String>(out)
-        })
-        .await
-        .map_err(|msg| invalid("settings", msg))?;
+        let after = super::requests::with_settings(
+            now.setup.clusters.clone(),
+            &req.settings,
+            &req.per_cluster,
+            &names,
+        )
+        .await?;
         let data_plane = data_plane_of(req.eastwest);
         let mut setup = SetupSpec {
             clusters: after,
@@ -538,23 +520,14 @@ impl Jobs {
                     .iter()
                     .map(|c| c.cluster.to_string())
                     .collect();
-                let untouched = match rest.len() {
-                    0 => String::new(),
-                    1 => format!("; {} keeps its settings", rest[0]),
-                    _ => format!("; {} keep their settings", rest.join(", ")),
-                };
-                self.event(
-                    id,
-                    None,
-                    None,
-                    "error",
-                    &format!(
-                        "the change stopped at {}: see its failed step{untouched} — fix the cause and retry the job",
-                        change.cluster
-                    ),
-                )
-                .await;
-                return self.finish(id, "failed").await;
+                return self
+                    .stop_rollout(
+                        id,
+                        &format!("the change stopped at {}", change.cluster),
+                        &rest,
+                        ("keeps its settings", "keep their settings"),
+                    )
+                    .await;
             }
         }
         self.finish(id, "succeeded").await

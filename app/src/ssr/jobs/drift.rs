@@ -89,7 +89,7 @@ impl Jobs {
         else {
             return Ok(None);
         };
-        let now = self.mesh_now(&mesh.job_id).await?;
+        let now = self.mesh_now_of(mesh).await?;
         let c = now
             .setup
             .clusters
@@ -103,7 +103,11 @@ impl Jobs {
             clusters: vec![c],
             ..now.setup
         };
-        Ok(Some(Applied { mesh, setup, key }))
+        Ok(Some(Applied {
+            mesh: now.mesh,
+            setup,
+            key,
+        }))
     }
 
     /// [`Jobs::applied`], or the error that says there is nothing to compare with.

@@ -154,7 +154,8 @@ impl Jobs {
         };
         // The members now, with the settings they run now: a cluster the mesh was removed from is no longer
         // one. Added clusters take the settings of the first.
-        let now = self.mesh_now(&base.id).await?;
+        let now = self.mesh_now_of(current).await?;
+        let current = &now.mesh;
         let template = now
             .setup
             .clusters

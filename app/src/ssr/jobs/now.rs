@@ -24,7 +24,11 @@ pub(super) struct MeshNow {
 impl Jobs {
     /// The mesh of job `id` as it runs now.
     pub(super) async fn mesh_now(&self, id: &str) -> Result<MeshNow> {
-        let mesh = self.mesh_of(id).await?;
+        self.mesh_now_of(self.mesh_of(id).await?).await
+    }
+
+    /// `mesh` (as [`Jobs::meshes`] lists it) as it runs now.
+    pub(super) async fn mesh_now_of(&self, mesh: MeshSummary) -> Result<MeshNow> {
         let row = self
             .inner
             .store

@@ -431,37 +431,16 @@ impl Jobs {
                 (Some(reference.clone()), None)
             }
         };
-        let problems =
-            crate::model::settings_problems(&req.settings, &req.per_cluster, &req.clusters);
-        if !problems.is_empty() {
-            let list: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect();
-            return Err(invalid("settings", list.join("; ")));
+        let mut clusters =
+            with_settings(clusters, &req.settings, &req.per_cluster, &req.clusters).await?;
+        // The guide's recommendation for fresh installs (§9 P15): istiod ignores legacy remote secrets, so
+        // they cannot mix with peering. A user who keeps them sets the variable to false in the istiod
+        // environment. (A running mesh's settings change keeps what it runs.)
+        for c in &mut clusters {
+            c.istiod_env
+                .entry(crate::model::LEGACY_MULTICLUSTER_ENV.into())
+                .or_insert_with(|| "true".into());
         }
-        // The settings hold YAML typed by the user (the extensions ConfigMap): parsed, per cluster, on the
-        // blocking pool (mesh::yaml bounds its size as expanded).
-        let (settings, per_cluster) = (req.settings.clone(), req.per_cluster.clone());
-        let clusters = mesh::yaml::parse_off_runtime(move || {
-            for c in &mut clusters {
-                let over = per_cluster.get(&c.name);
-                let m = match over {
-                    Some(o) => settings.overridden_by(&o.mesh),
-                    None => settings.clone(),
-                };
-                apply_settings(c, &m, over).map_err(|msg| format!("{}: {msg}", c.name))?;
-                // The guide's recommendation for fresh installs (§9 P15): istiod ignores legacy remote
-                // secrets, so they cannot mix with peering. A user who keeps them sets the variable to false
-                // in the istiod environment. (A running mesh's settings change keeps what it runs.)
-                c.istiod_env
-                    .entry(crate::model::LEGACY_MULTICLUSTER_ENV.into())
-                    .or_insert_with(|| "true".into());
-            }
-            Ok::<_, String>(clusters)
-        })
-        .await
-        .map_err(|msg| invalid("settings", msg))?;
         Ok((
             SetupSpec {
                 clusters,
@@ -580,6 +559,45 @@ impl Jobs {
         );
         Ok(outcomes)
     }
+}
+
+/// `clusters` with a request's settings written into them (a setup's, or a running mesh's change): the settings
+/// checked first (fields named `shared.<field>` and `<cluster>.<field>`, `chosen` the clusters they may name),
+/// then each cluster's shared settings overridden by its own and applied. The settings hold YAML typed by the
+/// user (the extensions ConfigMap): parsed on the blocking pool (mesh::yaml bounds its size as expanded).
+pub(super) async fn with_settings(
+    clusters: Vec<ClusterSetup>,
+    settings: &crate::model::MeshSettings,
+    per_cluster: &BTreeMap<ClusterName, crate::model::ClusterSettings>,
+    chosen: &[ClusterName],
+) -> Result<Vec<ClusterSetup>> {
+    let invalid = |message: String| Error::Invalid {
+        field: "settings",
+        message,
+    };
+    let problems = crate::model::settings_problems(settings, per_cluster, chosen);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        return Err(invalid(list.join("; ")));
+    }
+    let (settings, per_cluster) = (settings.clone(), per_cluster.clone());
+    mesh::yaml::parse_off_runtime(move || {
+        let mut out = clusters;
+        for c in &mut out {
+            let over = per_cluster.get(&c.name);
+            let m = match over {
+                Some(o) => settings.overridden_by(&o.mesh),
+                None => settings.clone(),
+            };
+            apply_settings(c, &m, over).map_err(|msg| format!("{}: {msg}", c.name))?;
+        }
+        Ok::<_, String>(out)
+    })
+    .await
+    .map_err(invalid)
 }
 
 /// A cluster's control-plane settings (validated) written into what the engine applies: the

@@ -250,23 +250,15 @@ impl Jobs {
                     .iter()
                     .map(|c| c.name.to_string())
                     .collect();
-                let untouched = match rest.len() {
-                    0 => String::new(),
-                    1 => format!("; {} keeps Istio {}", rest[0], spec.from_version),
-                    _ => format!("; {} keep Istio {}", rest.join(", "), spec.from_version),
-                };
-                self.event(
-                    id,
-                    None,
-                    None,
-                    "error",
-                    &format!(
-                        "the rollout stopped at {}: see its failed step{untouched} — fix the cause and retry the job",
-                        failed.join(", ")
-                    ),
-                )
-                .await;
-                return self.finish(id, "failed").await;
+                let v = &spec.from_version;
+                return self
+                    .stop_rollout(
+                        id,
+                        &format!("the rollout stopped at {}", failed.join(", ")),
+                        &rest,
+                        (&format!("keeps Istio {v}"), &format!("keep Istio {v}")),
+                    )
+                    .await;
             }
         }
         self.finish(id, "succeeded").await
@@ -301,47 +293,21 @@ impl Jobs {
             }
         };
         if !is_done(CONTROL_PLANE) {
-            self.set_step(id, &name, CONTROL_PLANE, "running", None, None)
-                .await?;
-            let t = &t;
-            let result = self
-                .logged(id, &name, CONTROL_PLANE, |progress| async move {
-                    setup::run_step(Step::ControlPlane, t, c, settings, root, &*progress).await
+            let (t, version) = (&t, &spec.setup.istio_version);
+            let outcome = self
+                .job_step(id, &name, CONTROL_PLANE, |progress| async move {
+                    setup::run_step(Step::ControlPlane, t, c, settings, root, &*progress)
+                        .await
+                        .map(|o| setup::Outcome {
+                            summary: format!("Istio {version}: {}", o.summary),
+                            ..o
+                        })
                 })
-                .await;
-            match result {
-                Ok(o) => {
-                    let summary = format!("Istio {}: {}", spec.setup.istio_version, o.summary);
-                    self.set_step(
-                        id,
-                        &name,
-                        CONTROL_PLANE,
-                        "done",
-                        Some(o.changed),
-                        Some(&summary),
-                    )
-                    .await?;
-                }
-                Err(e) => {
-                    self.set_step(
-                        id,
-                        &name,
-                        CONTROL_PLANE,
-                        "failed",
-                        None,
-                        Some(&e.to_string()),
-                    )
-                    .await?;
-                    self.event(
-                        id,
-                        Some(&name),
-                        Some(CONTROL_PLANE),
-                        "error",
-                        &e.to_string(),
-                    )
+                .await?;
+            if let Err(e) = outcome {
+                self.event(id, Some(&name), Some(CONTROL_PLANE), "error", &e)
                     .await;
-                    return Ok(false);
-                }
+                return Ok(false);
             }
         }
         let wait = Duration::from_secs(spec.setup.verify_secs);
@@ -415,6 +381,32 @@ impl Jobs {
                 .await?;
             Ok(false)
         }
+    }
+
+    /// Ends a rollout (an upgrade, a settings change) at the first cluster that failed: an event saying where it
+    /// stopped (`stopped`), which clusters after it were left as they run (`rest`, with the verb for one and
+    /// for several), and what to do; the job failed.
+    pub(super) async fn stop_rollout(
+        &self,
+        id: &str,
+        stopped: &str,
+        rest: &[String],
+        (keeps, keep): (&str, &str),
+    ) -> Result<()> {
+        let untouched = match rest {
+            [] => String::new(),
+            [one] => format!("; {one} {keeps}"),
+            _ => format!("; {} {keep}", rest.join(", ")),
+        };
+        self.event(
+            id,
+            None,
+            None,
+            "error",
+            &format!("{stopped}: see its failed step{untouched} — fix the cause and retry the job"),
+        )
+        .await;
+        self.finish(id, "failed").await
     }
 
     /// The steps of job `id` already done, as (cluster, step): what a retry or a takeover skips.
