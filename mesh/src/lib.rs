@@ -15,6 +15,7 @@ pub use mesh_ids as ids;
 pub mod kubeconfig;
 pub mod objects;
 pub mod operator;
+pub mod platform;
 pub mod portal;
 pub mod preflight;
 pub mod remove;

@@ -271,6 +271,9 @@ pub async fn cluster(
     findings.push(lb);
     findings.extend(nodes);
     findings.push(license);
+    if let crate::setup::Peering::Automatic { management } = &settings.peering {
+        findings.push(crate::platform::automatic_peering(client, &t.name, management).await);
+    }
     ClusterPreflight {
         cluster: t.name.clone(),
         findings,

@@ -155,3 +155,83 @@ async fn preflight_passes_a_clean_cluster_and_explains_each_failure() {
     assert_eq!(lic.status, Status::Fail);
     assert!(lic.message.contains("does not exist"), "{lic:?}");
 }
+
+#[tokio::test]
+async fn automatic_peering_needs_the_guides_gloo_platform_flags_and_says_the_command() {
+    let _l = WORLD_LOCK.lock().await;
+    reset_all(&["c1", "c2"]).await;
+    let (t1, t2) = (target("c1").await, target("c2").await);
+    let mut s = settings(operator::License::Key("k".into()));
+    let manual = preflight::cluster(&t1, &setup_for("c1"), &s, Duration::from_secs(5)).await;
+    assert_eq!(
+        manual.get("automatic-peering"),
+        None,
+        "manual linking needs no management plane"
+    );
+    s.peering = Peering::Automatic {
+        management: ClusterName::new("c1").expect("c1"),
+    };
+    let peering =
+        |p: &preflight::ClusterPreflight| p.get("automatic-peering").cloned().expect("finding");
+
+    // Nothing of Gloo Platform installed: both clusters fail, before anything is changed, saying what is missing.
+    let p = peering(&preflight::cluster(&t1, &setup_for("c1"), &s, Duration::from_secs(5)).await);
+    assert_eq!(p.status, Status::Fail, "{p:?}");
+    assert!(p.message.contains("c1 is the management cluster"), "{p:?}");
+    assert!(
+        p.message
+            .contains("no deployed gloo-platform-crds release in gloo-mesh"),
+        "{p:?}"
+    );
+    let p = peering(&preflight::cluster(&t2, &setup_for("c2"), &s, Duration::from_secs(5)).await);
+    assert_eq!(p.status, Status::Fail, "{p:?}");
+    assert!(p.message.contains("c2 is a workload cluster"), "{p:?}");
+    assert!(
+        p.remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("glooAgent.enabled=true")),
+        "{p:?}"
+    );
+
+    // The CRD releases as installed before automatic peering (the flags off): the guide's exact upgrade commands.
+    install_platform_crds("c1", &[]).await;
+    install_platform_crds("c2", &[]).await;
+    let p = peering(&preflight::cluster(&t1, &setup_for("c1"), &s, Duration::from_secs(5)).await);
+    assert_eq!(p.status, Status::Fail, "{p:?}");
+    assert!(
+        p.message.contains("gloo-platform-crds lacks featureGates.ConfigDistribution=true and installEnterpriseCrds=true"),
+        "{p:?}"
+    );
+    let fix = p.remediation.clone().unwrap_or_default();
+    assert!(
+        fix.contains(
+            "helm get values gloo-platform-crds -n gloo-mesh -o yaml --kube-context c1 > c1-gloo-platform-crds.yaml && \
+             helm upgrade gloo-platform-crds gloo-platform/gloo-platform-crds --kube-context c1 --namespace gloo-mesh \
+             -f c1-gloo-platform-crds.yaml --set featureGates.ConfigDistribution=true --set installEnterpriseCrds=true"
+        ),
+        "{fix}"
+    );
+    let p = peering(&preflight::cluster(&t2, &setup_for("c2"), &s, Duration::from_secs(5)).await);
+    assert!(
+        p.message
+            .contains("gloo-platform-crds lacks installEnterpriseCrds=true;"),
+        "{p:?}"
+    );
+    assert!(
+        !p.message.contains("ConfigDistribution"),
+        "a workload cluster needs no feature gate: {p:?}"
+    );
+
+    // The platform team runs the guide's three upgrades and installs the agents: both pass, naming the revisions.
+    install_management_plane("c1", &["c2"]).await;
+    let p = peering(&preflight::cluster(&t1, &setup_for("c1"), &s, Duration::from_secs(5)).await);
+    assert_eq!(p.status, Status::Pass, "{p:?}");
+    assert!(
+        p.message
+            .contains("gloo-platform-crds revision 2 (gloo-platform-crds-2.10.0)"),
+        "{p:?}"
+    );
+    let p = peering(&preflight::cluster(&t2, &setup_for("c2"), &s, Duration::from_secs(5)).await);
+    assert_eq!(p.status, Status::Pass, "{p:?}");
+    reset_all(&["c1", "c2"]).await;
+}

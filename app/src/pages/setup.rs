@@ -282,6 +282,7 @@ fn Wizard(
                             {management_names.iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
                         </select>
                     </label>
+                    <p class=WHY data-testid="automatic-peering-needs">"Automatic peering (beta) needs the platform team's Gloo Platform releases in gloo-mesh: in the management cluster gloo-platform-crds with featureGates.ConfigDistribution=true and installEnterpriseCrds=true, and gloo-platform with featureGates.ConfigDistribution=true; in every other cluster gloo-platform-crds with installEnterpriseCrds=true and the Gloo agent. The preflight reads each release and gives the exact helm upgrade for whatever is missing."</p>
                 </Show>
             </fieldset>
             <label class="mt-4 block max-w-xs">

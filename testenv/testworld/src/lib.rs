@@ -269,7 +269,7 @@ pub async fn set_faults(context: &str, faults: &[(&str, &str)]) {
 /// ServiceMeshControllers, no management plane, no fault knobs. Gateway API CRDs stay.
 pub async fn reset(context: &str) {
     set_faults(context, &[]).await;
-    for release in ["gloo-operator", "gloo-platform"] {
+    for release in ["gloo-operator", "gloo-platform", "gloo-platform-crds"] {
         let _ = helm(
             context,
             &[
@@ -709,9 +709,43 @@ pub fn all_peer_conditions_true(g: &Value) -> bool {
         .all(|t| condition(g, t).is_some_and(|c| c["status"] == "True"))
 }
 
+/// Gloo Platform's CRD release (the stand-in chart) on `context`, upgraded in place with `sets` (`key=value`),
+/// as the guide's `helm upgrade gloo-platform-crds … --set …` does (mesh-spec.md §7.1).
+pub async fn install_platform_crds(context: &str, sets: &[&str]) {
+    let chart = repo_path("testenv/charts/gloo-platform-crds")
+        .display()
+        .to_string();
+    let mut args = vec![
+        "upgrade",
+        "--install",
+        "gloo-platform-crds",
+        &chart,
+        "-n",
+        "gloo-mesh",
+        "--create-namespace",
+        "--reset-values",
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = helm(context, &args).await;
+    assert!(out.ok, "gloo-platform-crds on {context}: {}", out.stderr);
+}
+
 /// The Gloo management plane as the platform team installs it for automatic peering (mesh-spec.md §7.1): the
 /// server with ConfigDistribution on `mgmt`, an agent relaying to it on each of `agents` (the stand-in chart).
 pub async fn install_management_plane(mgmt: &str, agents: &[&str]) {
+    install_platform_crds(
+        mgmt,
+        &[
+            "featureGates.ConfigDistribution=true",
+            "installEnterpriseCrds=true",
+        ],
+    )
+    .await;
+    for ctx in agents {
+        install_platform_crds(ctx, &["installEnterpriseCrds=true"]).await;
+    }
     let chart = repo_path("testenv/charts/gloo-platform")
         .display()
         .to_string();
