@@ -112,6 +112,18 @@ pub fn values(install: &Install) -> Value {
     json!({"manager": {"env": env}})
 }
 
+/// The release as a plan shows it: chart, version and values (no secret in them).
+pub fn release_yaml(install: &Install) -> String {
+    serde_yaml::to_string(&json!({
+        "release": RELEASE,
+        "namespace": OPERATOR_NAMESPACE,
+        "chart": install.chart.reference,
+        "version": install.chart.version,
+        "values": values(install),
+    }))
+    .unwrap_or_default()
+}
+
 /// The license Secret, when the license is a key.
 pub fn license_secret(license: &License) -> Option<Value> {
     match license {
@@ -197,6 +209,74 @@ async fn deployed(helm: &Path, run: &Run) -> Result<Option<(String, Value)>> {
     )))
 }
 
+/// The chart's name and version: for a versioned (OCI or repository) reference, its last path segment and the
+/// version; for a local chart (folder or `.tgz`), what its `Chart.yaml` says (read with `helm show chart`, so
+/// a chart replaced in place at the same path counts as the new version it is).
+pub async fn chart_meta(helm: &Path, chart: &Chart) -> Result<(String, String)> {
+    if let Some(v) = &chart.version {
+        let name = chart
+            .reference
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(&chart.reference);
+        return Ok((name.to_string(), v.clone()));
+    }
+    let run = Run::new("")?;
+    let text = run
+        .helm(helm, &["show", "chart", &chart.reference], "show chart")
+        .await?;
+    let meta: Value = serde_yaml::from_str(&text).unwrap_or(Value::Null);
+    match (meta["name"].as_str(), meta["version"].as_str()) {
+        (Some(n), Some(v)) => Ok((n.to_string(), v.to_string())),
+        _ => Err(Error::Helm(crate::helm::Error::Failed {
+            action: "show chart",
+            message: format!(
+                "{} has no name and version in its Chart.yaml",
+                chart.reference
+            ),
+        })),
+    }
+}
+
+/// The chart's `name-version`, as helm lists a release made from it ([`chart_meta`]).
+pub async fn chart_label(helm: &Path, chart: &Chart) -> Result<String> {
+    let (name, version) = chart_meta(helm, chart).await?;
+    Ok(format!("{name}-{version}"))
+}
+
+/// The release as helm lists it, read only (a pending release is reported, not recovered): its chart
+/// `name-version` and status, or None when there is none.
+pub async fn release(helm: &Path, creds: &Credentials) -> Result<Option<(String, String)>> {
+    let run = Run::new(&creds.to_yaml())?;
+    let kc = run.kubeconfig().to_string();
+    let list = run
+        .helm(
+            helm,
+            &[
+                "list",
+                "--kubeconfig",
+                &kc,
+                "-n",
+                OPERATOR_NAMESPACE,
+                "--all",
+                "--filter",
+                "^gloo-operator$",
+                "-o",
+                "json",
+            ],
+            "list",
+        )
+        .await?;
+    let list: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
+    Ok(list.as_array().and_then(|a| a.first()).map(|r| {
+        (
+            r["chart"].as_str().unwrap_or_default().to_string(),
+            r["status"].as_str().unwrap_or_default().to_string(),
+        )
+    }))
+}
+
 /// Brings a pending release back to a settled state: a first install that never finished is uninstalled (the
 /// step installs it again); an upgrade or rollback is rolled back to the last deployed revision.
 async fn recover(helm: &Path, run: &Run, status: &str) -> Result<()> {
@@ -250,9 +330,15 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
         crate::apply::apply(client, &secret, false).await?;
     }
     let current = deployed(&install.helm, &run).await?;
-    let chart_matches = |chart: &str| match &install.chart.version {
-        Some(v) => chart.ends_with(&format!("-{v}")),
-        None => true,
+    // A local chart is compared by what its Chart.yaml says, so a newer chart at the same path upgrades.
+    let local = match (&current, &install.chart.version) {
+        (Some(_), None) => Some(chart_label(&install.helm, &install.chart).await?),
+        _ => None,
+    };
+    let chart_matches = |chart: &str| match (&install.chart.version, &local) {
+        (Some(v), _) => chart.ends_with(&format!("-{v}")),
+        (None, Some(label)) => chart == label,
+        (None, None) => true,
     };
     let outcome = match &current {
         Some((chart, values)) if chart_matches(chart) && *values == wanted => Outcome::Unchanged,
@@ -402,6 +488,23 @@ mod tests {
             watch_namespaces: vec![],
             helm: "helm".into(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_versioned_chart_is_labelled_as_helm_lists_its_release() {
+        let helm = Path::new("helm-is-not-needed-here");
+        assert_eq!(
+            chart_label(helm, &Chart::default()).await.expect("label"),
+            "gloo-operator-0.4.2"
+        );
+        let repo = Chart {
+            reference: "gloo/gloo-operator/".into(),
+            version: Some("0.5.0".into()),
+        };
+        assert_eq!(
+            chart_label(helm, &repo).await.expect("label"),
+            "gloo-operator-0.5.0"
+        );
     }
 
     #[test]

@@ -22,6 +22,42 @@ pub struct MeshSummary {
     pub eastwest: String,
     /// Registered clusters outside this mesh: what can be added.
     pub candidates: Vec<String>,
+    /// The Gloo Operator chart its clusters were given (by the setup or the newest upgrade that moved it).
+    #[serde(default)]
+    pub operator_chart: OperatorChart,
+    /// The chart this console is configured with (`--operator-chart`): what an upgrade can move the operator to.
+    #[serde(default)]
+    pub console_chart: OperatorChart,
+}
+
+/// A Gloo Operator chart: an OCI or repository reference with its version, or a chart folder or `.tgz` on
+/// the console's machine (no version: its `Chart.yaml` says).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OperatorChart {
+    pub reference: String,
+    pub version: Option<String>,
+}
+
+impl std::fmt::Display for OperatorChart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{} {v}", self.reference),
+            None => write!(f, "{} (local chart)", self.reference),
+        }
+    }
+}
+
+/// What an upgrade does with the Gloo Operator's release.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "move")]
+pub enum OperatorMove {
+    /// Leave the release as it is.
+    #[default]
+    Keep,
+    /// Move it to the chart the console is configured with (a new version, or a new local chart).
+    ConsoleChart,
+    /// Move it to another version of the mesh's chart (OCI or repository charts).
+    Version { version: String },
 }
 
 /// How clusters added to a mesh are linked with its members (and with each other).
@@ -193,8 +229,11 @@ pub struct UnlinkRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpgradeRequest {
     pub mesh: String,
-    /// The target version, e.g. `1.28.1-patch0`.
+    /// The target version, e.g. `1.28.1-patch0`; empty or the running one when only the operator moves.
     pub version: String,
+    /// The operator chart, moved first in each cluster (before its control plane).
+    #[serde(default)]
+    pub operator: OperatorMove,
     /// The rollout order; empty: the members in name order. Must name every member once.
     #[serde(default)]
     pub order: Vec<ClusterName>,

@@ -442,7 +442,7 @@ async fn links_removed_one_way_and_the_mesh_taken_out_of_a_cluster_leave_only_wh
     );
 }
 
-async fn smc_version(context: &str) -> String {
+pub(super) async fn smc_version(context: &str) -> String {
     current_smc(context).await["spec"]["version"]
         .as_str()
         .unwrap_or_default()
@@ -479,6 +479,7 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
     let request = |version: &str, order: &[&str]| UpgradeRequest {
         mesh: base.clone(),
         version: version.into(),
+        operator: Default::default(),
         order: order.iter().map(|c| name(c)).collect(),
         batch: 1,
     };
@@ -767,6 +768,9 @@ async fn an_upgrade_rolls_out_one_cluster_at_a_time_and_stops_at_the_first_that_
         "{stale}"
     );
     assert_eq!(smc_version("c3").await, "1.28.2");
+
+    // The operator's chart moves the same way, alone this time.
+    super::operator::upgrade_the_operator(&store, &registry, &jobs, &base).await;
 }
 
 /// `cluster`'s `cacerts` key `key`, decoded.

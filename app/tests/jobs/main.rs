@@ -39,6 +39,11 @@ async fn console(tag: &str, lease: Duration) -> (Store, Registry, Jobs) {
 
 /// A second console process on the same database.
 fn another_replica(store: &Store, registry: &Registry, lease: Duration) -> Jobs {
+    replica_with_chart(store, registry, lease, test_chart())
+}
+
+/// A console process on the same database, configured with another operator chart (`--operator-chart`).
+fn replica_with_chart(store: &Store, registry: &Registry, lease: Duration, chart: Chart) -> Jobs {
     let secrets = Arc::new(SecretBox::from_key(&[7u8; 32]).expect("key"));
     Jobs::new(
         store.clone(),
@@ -46,7 +51,7 @@ fn another_replica(store: &Store, registry: &Registry, lease: Duration) -> Jobs 
         secrets,
         bin("helm"),
         lease,
-        test_chart(),
+        chart,
         notifier(store),
     )
 }
@@ -531,3 +536,4 @@ async fn an_apiserver_stopped_mid_apply_fails_its_cluster_alone_and_a_retry_fini
 
 mod change;
 mod day2;
+mod operator;

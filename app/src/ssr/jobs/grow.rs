@@ -31,8 +31,8 @@ impl Jobs {
         // newer removal took the mesh out of it.
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut removed: BTreeSet<String> = BTreeSet::new();
-        // Each mesh's version after its newest succeeded upgrade.
-        let mut upgraded: BTreeMap<String, String> = BTreeMap::new();
+        // Each mesh's version and operator chart after its newest succeeded upgrade.
+        let mut upgraded: BTreeMap<String, (String, Chart)> = BTreeMap::new();
         // Each mesh's shared east-west variant after its newest succeeded settings change.
         let mut changed: BTreeMap<String, DataPlane> = BTreeMap::new();
         let mut meshes = vec![];
@@ -47,7 +47,7 @@ impl Jobs {
                 if let Ok(spec) = serde_json::from_str::<UpgradeSpec>(&row.spec) {
                     upgraded
                         .entry(spec.mesh)
-                        .or_insert(spec.setup.istio_version);
+                        .or_insert((spec.setup.istio_version, spec.setup.chart));
                 }
                 continue;
             }
@@ -93,8 +93,9 @@ impl Jobs {
                     members,
                     istio_version: upgraded
                         .get(&row.id)
-                        .cloned()
-                        .unwrap_or_else(|| spec.istio_version.clone()),
+                        .map_or_else(|| spec.istio_version.clone(), |(v, _)| v.clone()),
+                    operator_chart: upgraded.get(&row.id).map_or(&spec.chart, |(_, c)| c).into(),
+                    console_chart: (&self.inner.chart).into(),
                     eastwest: match changed.get(&row.id).copied().unwrap_or(spec.data_plane) {
                         DataPlane::LoadBalancer => "LoadBalancer".into(),
                         DataPlane::NodePort => "NodePort".into(),

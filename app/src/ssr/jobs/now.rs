@@ -1,5 +1,5 @@
 //! A running mesh as it is now, for every day-two flow to start from: its setup (or growth) job, with the
-//! version of its newest succeeded upgrade, the root of its newest succeeded rotation, and each member's
+//! version and operator chart of its newest succeeded upgrade, the root of its newest succeeded rotation, and each member's
 //! settings from its newest succeeded settings change — so an upgrade, a growth, a drift comparison or a
 //! rotation never puts back what a later flow changed.
 
@@ -17,7 +17,7 @@ pub(super) struct MeshNow {
     /// That job's spec as it was written.
     pub(super) base: SetupSpec,
     /// The mesh now: `clusters` its members (base order) with their current settings and no version of their
-    /// own (the mesh's), `members` empty, `istio_version`, `root_id` and `data_plane` as they are now.
+    /// own (the mesh's), `members` empty, `istio_version`, `chart`, `root_id` and `data_plane` as they are now.
     pub(super) setup: SetupSpec,
 }
 
@@ -64,6 +64,10 @@ impl Jobs {
             clusters,
             members: vec![],
             istio_version: mesh.istio_version.clone(),
+            chart: Chart {
+                reference: mesh.operator_chart.reference.clone(),
+                version: mesh.operator_chart.version.clone(),
+            },
             root_id,
             data_plane,
             ..base.clone()

@@ -3,15 +3,21 @@
 //! generation Ready, then that cluster's checks until they pass; the rollout stops at the first cluster that
 //! fails, naming it and why, and the clusters after it keep the version they run. The version rules hold: the
 //! target follows [`mesh_ids::version_rule`] and moves one minor at a time ([`mesh_ids::upgrade_rule`]).
+//!
+//! The Gloo Operator's chart is upgraded the same way, alone or with the version: in each cluster its release
+//! moves first (`helm upgrade`, waited on until the operator runs again), then the control plane, then the
+//! checks. It moves to the chart the console is configured with (a new local chart for air-gapped sites) or
+//! to another version of the mesh's OCI or repository chart; never to an older one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::*;
-use crate::model::{UpgradeRequest, format_time};
+use crate::model::{OperatorChart, OperatorMove, PlanObject, UpgradeRequest, format_time};
 
 /// The job kind of an upgrade.
 pub const UPGRADE_KIND: &str = "upgrade";
+const OPERATOR: &str = "upgrade:operator";
 const CONTROL_PLANE: &str = "upgrade:control-plane";
 const VERIFY: &str = "upgrade:verify";
 
@@ -27,20 +33,113 @@ pub struct UpgradeSpec {
     pub setup: SetupSpec,
     /// Clusters upgraded at a time.
     pub batch: usize,
+    /// The operator chart the clusters ran, when this upgrade moves it (to `setup.chart`).
+    #[serde(default)]
+    pub from_chart: Option<Chart>,
 }
 
 impl UpgradeSpec {
+    /// Whether the Istio version changes (an upgrade may move only the operator).
+    fn moves_version(&self) -> bool {
+        self.from_version != self.setup.istio_version
+    }
+
+    /// The steps of each cluster, in order.
+    fn cluster_steps(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        if self.from_chart.is_some() {
+            v.push(OPERATOR);
+        }
+        if self.moves_version() {
+            v.push(CONTROL_PLANE);
+        }
+        v.push(VERIFY);
+        v
+    }
+
     fn steps(&self) -> Vec<(String, String)> {
+        let steps = self.cluster_steps();
         self.setup
             .clusters
             .iter()
             .flat_map(|c| {
-                [CONTROL_PLANE, VERIFY]
-                    .into_iter()
+                steps
+                    .iter()
                     .map(move |s| (c.name.to_string(), s.to_string()))
             })
             .collect()
     }
+
+    /// What the clusters not reached keep, e.g. "Istio 1.27.3 and the operator chart … 0.4.2".
+    fn kept(&self) -> String {
+        let mut kept = vec![];
+        if self.moves_version() {
+            kept.push(format!("Istio {}", self.from_version));
+        }
+        if let Some(c) = &self.from_chart {
+            kept.push(format!("the operator chart {}", chart_text(c)));
+        }
+        kept.join(" and ")
+    }
+
+    /// What the upgrade does, for the audit record and the job's title.
+    fn what(&self) -> String {
+        let mut what = vec![];
+        if self.moves_version() {
+            what.push(format!(
+                "Istio {} → {}",
+                self.from_version, self.setup.istio_version
+            ));
+        }
+        if let Some(c) = &self.from_chart {
+            what.push(format!(
+                "operator chart {} → {}",
+                chart_text(c),
+                chart_text(&self.setup.chart)
+            ));
+        }
+        what.join(", ")
+    }
+}
+
+fn chart_text(c: &Chart) -> String {
+    OperatorChart::from(c).to_string()
+}
+
+impl From<&Chart> for OperatorChart {
+    fn from(c: &Chart) -> Self {
+        OperatorChart {
+            reference: c.reference.clone(),
+            version: c.version.clone(),
+        }
+    }
+}
+
+/// A chart version as charts have them (`0.4.3`, `v1.2.0-beta.1`): three numbers, then an optional suffix.
+/// Returns the three numbers.
+fn chart_version(v: &str) -> Option<(u64, u64, u64)> {
+    if v.len() > 64 {
+        return None;
+    }
+    let core = v.strip_prefix('v').unwrap_or(v);
+    let (nums, suffix) = match core.find(['-', '+']) {
+        Some(i) => (&core[..i], &core[i + 1..]),
+        None => (core, ""),
+    };
+    if !suffix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+        || (core.len() > nums.len() && suffix.is_empty())
+    {
+        return None;
+    }
+    let mut it = nums.split('.').map(|n| {
+        (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            .then(|| n.parse::<u64>().ok())
+            .flatten()
+    });
+    let out = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then_some(out)
 }
 
 pub(crate) fn lock_keys(kind: &str, spec: &str) -> Option<Vec<String>> {
@@ -52,6 +151,7 @@ pub(crate) fn lock_keys(kind: &str, spec: &str) -> Option<Vec<String>> {
 
 pub(crate) fn step_title(key: &str) -> Option<String> {
     match key {
+        OPERATOR => Some("Upgrade the Gloo Operator".into()),
         CONTROL_PLANE => Some("Upgrade the control plane".into()),
         VERIFY => Some("Checks after the upgrade".into()),
         _ => None,
@@ -75,11 +175,26 @@ impl Jobs {
                 open.id, open.state
             )));
         }
-        let to = req.version.trim().to_string();
-        mesh::preflight::upgrade_rule(&mesh.istio_version, &to)
-            .map_err(|m| invalid("version", m))?;
-        if to == mesh.istio_version {
-            return Err(invalid("version", format!("the mesh already runs {to}")));
+        let to = match req.version.trim() {
+            "" => mesh.istio_version.clone(),
+            v => v.to_string(),
+        };
+        let moves_version = to != mesh.istio_version;
+        if moves_version {
+            mesh::preflight::upgrade_rule(&mesh.istio_version, &to)
+                .map_err(|m| invalid("version", m))?;
+        }
+        let chart = self
+            .operator_target(&req.operator, &now.setup.chart)
+            .await?;
+        if !moves_version && chart.is_none() {
+            return Err(invalid(
+                "version",
+                format!(
+                    "the mesh already runs {to} and the operator keeps its chart: choose a newer Istio version, or \
+                     move the operator chart"
+                ),
+            ));
         }
         let order: Vec<String> = if req.order.is_empty() {
             mesh.members.clone()
@@ -124,7 +239,7 @@ impl Jobs {
             .filter(|c| c.data_plane.unwrap_or(now.setup.data_plane) == DataPlane::NodePort)
             .map(|c| c.name.as_str())
             .collect();
-        if !nodeport.is_empty() {
+        if moves_version && !nodeport.is_empty() {
             mesh::preflight::nodeport_rule(&to).map_err(|m| {
                 invalid(
                     "version",
@@ -133,9 +248,11 @@ impl Jobs {
             })?;
         }
         let key = self.license_key_of(&now.row.id, &now.base).await?;
+        let from_chart = chart.is_some().then(|| now.setup.chart.clone());
         let setup = SetupSpec {
             clusters,
             istio_version: to,
+            chart: chart.unwrap_or_else(|| now.setup.chart.clone()),
             ..now.setup.clone()
         };
         Ok((
@@ -144,18 +261,106 @@ impl Jobs {
                 from_version: mesh.istio_version.clone(),
                 setup,
                 batch: req.batch,
+                from_chart,
             },
             key,
         ))
     }
 
-    /// What an upgrade changes in each cluster: the control plane's objects diffed against the live ones
-    /// (the ServiceMeshController's version), with the commands by hand, in rollout order.
+    /// The chart an upgrade moves the operator to (None: it keeps `from`). The console's chart must be
+    /// readable (a local chart is read with helm); a version must be a chart version, of an OCI or repository
+    /// chart, and not older than the one the mesh runs.
+    async fn operator_target(&self, op: &OperatorMove, from: &Chart) -> Result<Option<Chart>> {
+        let invalid = |message: String| Error::Invalid {
+            field: "operator",
+            message,
+        };
+        let helm = &self.inner.helm;
+        // Never back: compared by the charts' own versions (a local chart's from its Chart.yaml, when the file
+        // the mesh was given is still there).
+        let from_version = match &from.version {
+            Some(v) => Some(v.clone()),
+            None => mesh::operator::chart_meta(helm, from)
+                .await
+                .ok()
+                .map(|(_, v)| v),
+        };
+        let older = |to: &str| -> Result<()> {
+            let Some(cur) = &from_version else {
+                return Ok(());
+            };
+            let (Some(c), Some(n)) = (chart_version(cur), chart_version(to)) else {
+                return Ok(());
+            };
+            if n < c {
+                return Err(invalid(format!(
+                    "{to} is older than the operator chart the mesh runs ({cur}): an upgrade never moves the operator \
+                     back; to undo an operator upgrade, follow Solo's release notes by hand"
+                )));
+            }
+            Ok(())
+        };
+        match op {
+            OperatorMove::Keep => Ok(None),
+            OperatorMove::ConsoleChart => {
+                let to = self.inner.chart.clone();
+                if to == *from && to.version.is_some() {
+                    return Err(invalid(format!(
+                        "the operator already runs the console's chart, {}",
+                        chart_text(&to)
+                    )));
+                }
+                let (_, version) = mesh::operator::chart_meta(helm, &to).await.map_err(|e| {
+                    invalid(format!("the console's chart {}: {e}", chart_text(&to)))
+                })?;
+                older(&version)?;
+                Ok(Some(to))
+            }
+            OperatorMove::Version { version } => {
+                let v = version.trim();
+                let Some(current) = &from.version else {
+                    return Err(invalid(format!(
+                        "the operator runs the local chart {}, which has no versions to choose from: put the new \
+                         chart on the console's machine, start the console with --operator-chart pointing at it, \
+                         and move the operator to the console's chart",
+                        from.reference
+                    )));
+                };
+                if chart_version(v).is_none() {
+                    return Err(invalid(format!(
+                        "{v:?} is not a chart version such as 0.4.3 or 1.0.0-beta.1"
+                    )));
+                }
+                if v == current.as_str() {
+                    return Err(invalid(format!(
+                        "the operator already runs chart version {v}"
+                    )));
+                }
+                older(v)?;
+                Ok(Some(Chart {
+                    reference: from.reference.clone(),
+                    version: Some(v.to_string()),
+                }))
+            }
+        }
+    }
+
+    /// What an upgrade changes in each cluster, in rollout order: the operator's release (the chart it runs
+    /// now, read from helm, against the one it moves to) and the control plane's objects diffed against the
+    /// live ones (the ServiceMeshController's version), with the commands by hand.
     pub async fn upgrade_plan(&self, req: &UpgradeRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.upgrade_spec(req).await?;
         let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
+        let wanted = match &spec.from_chart {
+            Some(_) => Some(
+                mesh::operator::chart_label(&self.inner.helm, &spec.setup.chart)
+                    .await
+                    .map_err(|e| Error::Conflict(e.to_string()))?,
+            ),
+            None => None,
+        };
         let runs = spec.setup.clusters.iter().map(|c| {
-            let settings = &settings;
+            let (settings, spec, wanted) = (&settings, &spec, &wanted);
             async move {
                 let t = match self.target(&c.name).await {
                     Ok(t) => t,
@@ -167,24 +372,76 @@ impl Jobs {
                         };
                     }
                 };
-                let mut objects = vec![];
-                for obj in setup::objects(Step::ControlPlane, c, settings) {
-                    objects.push(crate::ssr::registry::plan_object(
-                        setup::diff_object(&t.client, &obj).await,
-                    ));
+                let mut steps = vec![];
+                if let Some(wanted) = wanted {
+                    steps.push(PlanStep {
+                        title: "Upgrade the Gloo Operator".into(),
+                        objects: vec![
+                            self.operator_release_plan(&t, &settings.operator, wanted)
+                                .await,
+                        ],
+                        commands: vec![mesh::operator::command(
+                            &settings.operator,
+                            c.name.as_str(),
+                        )],
+                    });
+                }
+                if spec.moves_version() {
+                    let mut objects = vec![];
+                    for obj in setup::objects(Step::ControlPlane, c, settings) {
+                        objects.push(crate::ssr::registry::plan_object(
+                            setup::diff_object(&t.client, &obj).await,
+                        ));
+                    }
+                    steps.push(PlanStep {
+                        title: "Upgrade the control plane".into(),
+                        objects,
+                        commands: setup::commands(Step::ControlPlane, c, settings),
+                    });
                 }
                 ClusterPlan {
                     cluster: c.name.to_string(),
                     error: None,
-                    steps: vec![PlanStep {
-                        title: "Upgrade the control plane".into(),
-                        objects,
-                        commands: setup::commands(Step::ControlPlane, c, settings),
-                    }],
+                    steps,
                 }
             }
         });
         Ok(futures::future::join_all(runs).await)
+    }
+
+    /// The operator's release in one cluster as a plan object: the chart helm lists now against `wanted`
+    /// (`name-version`), with the values the release gets (no secret: the license is a Secret reference).
+    async fn operator_release_plan(
+        &self,
+        t: &Target,
+        install: &mesh::operator::Install,
+        wanted: &str,
+    ) -> PlanObject {
+        let yaml = mesh::operator::release_yaml(install);
+        let (change, detail) = match mesh::operator::release(&self.inner.helm, &t.creds).await {
+            Ok(Some((now, status))) if now == wanted && status == "deployed" => {
+                ("unchanged", Some(format!("{now} is deployed already")))
+            }
+            Ok(Some((now, status))) => ("update", Some(format!("{now} ({status}) → {wanted}"))),
+            Ok(None) => (
+                "create",
+                Some(format!(
+                    "no gloo-operator release in gloo-mesh; {wanted} is installed"
+                )),
+            ),
+            Err(e) => (
+                "unknown",
+                Some(format!("helm could not list the release: {e}")),
+            ),
+        };
+        PlanObject {
+            kind: "HelmRelease".into(),
+            namespace: Some(mesh::objects::OPERATOR_NAMESPACE.into()),
+            name: mesh::operator::RELEASE.into(),
+            yaml,
+            change: change.into(),
+            detail,
+        }
     }
 
     /// Starts an upgrade job; returns its id.
@@ -197,9 +454,8 @@ impl Jobs {
         let json = serde_json::to_string(&spec).map_err(|e| Error::Conflict(e.to_string()))?;
         let secret = JobSecrets::sealed_bytes(license_key);
         let what = format!(
-            "upgrade Istio {} → {} on {} ({} at a time)",
-            spec.from_version,
-            spec.setup.istio_version,
+            "upgrade {} on {} ({} at a time)",
+            spec.what(),
             spec.setup
                 .clusters
                 .iter()
@@ -250,13 +506,13 @@ impl Jobs {
                     .iter()
                     .map(|c| c.name.to_string())
                     .collect();
-                let v = &spec.from_version;
+                let kept = spec.kept();
                 return self
                     .stop_rollout(
                         id,
                         &format!("the rollout stopped at {}", failed.join(", ")),
                         &rest,
-                        (&format!("keeps Istio {v}"), &format!("keep Istio {v}")),
+                        (&format!("keeps {kept}"), &format!("keep {kept}")),
                     )
                     .await;
             }
@@ -264,7 +520,8 @@ impl Jobs {
         self.finish(id, "succeeded").await
     }
 
-    /// One cluster of the rollout: its control plane, then its checks. Returns whether both passed.
+    /// One cluster of the rollout: its operator (when the chart moves), its control plane (when the version
+    /// does), then its checks. Returns whether all passed.
     #[allow(clippy::too_many_arguments)]
     async fn upgrade_cluster(
         &self,
@@ -278,21 +535,40 @@ impl Jobs {
     ) -> Result<bool> {
         let name = c.name.to_string();
         let is_done = |s: &str| done.contains(&(name.clone(), s.to_string()));
-        if is_done(CONTROL_PLANE) && is_done(VERIFY) {
+        let Some(first) = spec.cluster_steps().into_iter().find(|s| !is_done(s)) else {
             return Ok(true);
-        }
+        };
         let t = match self.target(&c.name).await {
             Ok(t) => t,
             Err(e) => {
                 let msg = format!(
-                    "cluster {name} (step: upgrade the control plane): {e}. Check it under Clusters (Re-test), then retry this cluster"
+                    "cluster {name} (step: {}): {e}. Check it under Clusters (Re-test), then retry this cluster",
+                    step_title(first).unwrap_or_default().to_lowercase()
                 );
-                self.set_step(id, &name, CONTROL_PLANE, "failed", None, Some(&msg))
+                self.set_step(id, &name, first, "failed", None, Some(&msg))
                     .await?;
                 return Ok(false);
             }
         };
-        if !is_done(CONTROL_PLANE) {
+        if spec.from_chart.is_some() && !is_done(OPERATOR) {
+            let (t, chart) = (&t, chart_text(&spec.setup.chart));
+            let outcome = self
+                .job_step(id, &name, OPERATOR, |progress| async move {
+                    setup::run_step(Step::Operator, t, c, settings, root, &*progress)
+                        .await
+                        .map(|o| setup::Outcome {
+                            summary: format!("chart {chart}: {}", o.summary),
+                            ..o
+                        })
+                })
+                .await?;
+            if let Err(e) = outcome {
+                self.event(id, Some(&name), Some(OPERATOR), "error", &e)
+                    .await;
+                return Ok(false);
+            }
+        }
+        if spec.moves_version() && !is_done(CONTROL_PLANE) {
             let (t, version) = (&t, &spec.setup.istio_version);
             let outcome = self
                 .job_step(id, &name, CONTROL_PLANE, |progress| async move {
@@ -474,5 +750,26 @@ impl Jobs {
             })
             .map(|c| c.name.clone())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_versions_are_three_numbers_and_an_optional_suffix() {
+        assert_eq!(chart_version("0.4.3"), Some((0, 4, 3)));
+        assert_eq!(chart_version("v1.2.10-beta.1"), Some((1, 2, 10)));
+        assert_eq!(chart_version("2.0.0+build.5"), Some((2, 0, 0)));
+        for bad in [
+            "", "0.4", "0.4.3.1", "0.4.x", "0.4.3-", "0.4.3 ", "0.4.3;rm", "-1.0.0", "...",
+        ] {
+            assert_eq!(chart_version(bad), None, "{bad:?}");
+        }
+        assert!(
+            chart_version("0.4.10") > chart_version("0.4.9"),
+            "numbers, not text"
+        );
     }
 }
