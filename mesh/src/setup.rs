@@ -415,7 +415,17 @@ pub fn objects(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<V
 pub fn commands(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<String> {
     let ctx = cluster.name.as_str();
     match step {
+        // Meshdeck issues the intermediate itself (the root's key never leaves the console). By hand, without
+        // openssl: smallstep's `step` CLI makes what Istio's Makefile.selfsigned.mk makes (§6.2) — CA:true with
+        // pathlen 0 (its intermediate-ca profile), the istiod SAN, 10 years — from the root's files.
         Step::RootOfTrust => vec![
+            format!(
+                "step certificate create \"Intermediate CA\" {ctx}/ca-cert.pem {ctx}/ca-key.pem --profile intermediate-ca \
+                 --ca root-cert.pem --ca-key root-key.pem --san istiod.istio-system.svc --not-after 87600h --no-password --insecure"
+            ),
+            format!(
+                "cp root-cert.pem {ctx}/root-cert.pem && cat {ctx}/ca-cert.pem {ctx}/root-cert.pem > {ctx}/cert-chain.pem"
+            ),
             format!("kubectl --context {ctx} create namespace {ISTIO_NAMESPACE}"),
             format!(
                 "kubectl --context {ctx} create secret generic cacerts -n {ISTIO_NAMESPACE} --from-file={ctx}/ca-cert.pem \
@@ -1252,6 +1262,22 @@ mod tests {
                 assert!(cmd.contains("c7"), "{step:?}: {cmd}");
             }
         }
+    }
+
+    #[test]
+    fn the_root_of_trust_by_hand_needs_no_openssl() {
+        let c = ClusterSetup::new(name("c7"), NetworkName::new("c7").expect("net"));
+        let cmds = commands(Step::RootOfTrust, &c, &settings()).join("\n");
+        assert!(!cmds.contains("openssl"), "{cmds}");
+        assert!(
+            cmds.contains("step certificate create \"Intermediate CA\" c7/ca-cert.pem c7/ca-key.pem --profile intermediate-ca")
+                && cmds.contains("--san istiod.istio-system.svc"),
+            "{cmds}"
+        );
+        assert!(
+            cmds.contains("cat c7/ca-cert.pem c7/root-cert.pem > c7/cert-chain.pem"),
+            "cert-chain.pem is the intermediate then the root (§6.2): {cmds}"
+        );
     }
 
     #[test]

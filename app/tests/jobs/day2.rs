@@ -71,6 +71,73 @@ async fn a_cluster_added_to_a_running_mesh_is_set_up_and_linked_both_ways_leavin
     assert_eq!(meshes[0].candidates, ["c3"]);
     assert_eq!(meshes[0].linking, "full mesh");
 
+    // A setup of the running clusters, planned again: its links and checks have YAML, a diff against the live
+    // peer gateways (unchanged: built from the peers' live east-west gateways) and the istioctl commands.
+    let names = vec![
+        ClusterName::new("c1").expect("c1"),
+        ClusterName::new("c2").expect("c2"),
+    ];
+    let again = app::model::SetupRequest {
+        clusters: names.clone(),
+        istio_version: ISTIO_VERSION.into(),
+        eastwest: Default::default(),
+        peering: app::model::PeeringChoice::FullMesh,
+        license: app::model::LicenseChoice::Key { key: "k".into() },
+        override_reason: None,
+        settings: Default::default(),
+        per_cluster: Default::default(),
+    };
+    let plan = jobs.plan(&again).await.expect("plan");
+    for (c, peer) in [("c1", "c2"), ("c2", "c1")] {
+        let steps = &plan.iter().find(|p| p.cluster == c).expect("plan").steps;
+        let titles: Vec<&str> = steps.iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(
+            titles[titles.len() - 2..],
+            ["Links", "Checks"],
+            "after the setup steps: {titles:?}"
+        );
+        let links = &steps[steps.len() - 2];
+        let gw = &links.objects[0];
+        assert_eq!(gw.name, format!("istio-remote-peer-{peer}"));
+        assert_eq!(gw.change, "unchanged", "{gw:?}");
+        assert!(gw.yaml.contains("istio-remote"), "{}", gw.yaml);
+        assert_eq!(
+            links.commands,
+            [format!(
+                "istioctl multicluster link --from {c} --to {peer} -n istio-eastwest"
+            )]
+        );
+        assert_eq!(
+            steps[steps.len() - 1].commands,
+            [format!("istioctl multicluster check --context {c}")]
+        );
+    }
+    let automatic = app::model::SetupRequest {
+        peering: app::model::PeeringChoice::Automatic {
+            management: names[0].clone(),
+        },
+        ..again
+    };
+    let plan = jobs.plan(&automatic).await.expect("plan");
+    let peers = plan[1]
+        .steps
+        .iter()
+        .find(|s| s.title == "Peers (automatic)")
+        .expect("peers step");
+    assert_eq!(peers.objects[0].name, "istio-remote-peer-c1");
+    assert!(
+        peers.objects[0]
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("management plane (c1)"),
+        "{peers:?}"
+    );
+    assert_eq!(
+        peers.commands,
+        ["kubectl get gateways -n istio-eastwest --context c2"]
+    );
+
     let c3 = ClusterName::new("c3").expect("name");
     let request = GrowRequest {
         mesh: base.clone(),
@@ -122,13 +189,20 @@ async fn a_cluster_added_to_a_running_mesh_is_set_up_and_linked_both_ways_leavin
     let of = |c: &str| plan.iter().find(|p| p.cluster == c).expect("cluster plan");
     for member in ["c1", "c2"] {
         let steps = &of(member).steps;
-        assert_eq!(steps.len(), 1, "{steps:?}");
-        assert_eq!(steps[0].title, "Links");
+        let titles: Vec<&str> = steps.iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(titles, ["Links", "Checks"], "{steps:?}");
         assert_eq!(steps[0].objects[0].name, "istio-remote-peer-c3");
         assert_eq!(steps[0].objects[0].change, "unknown");
         assert!(steps[0].commands[0].contains(&format!("--from {member} --to c3")));
+        assert_eq!(
+            steps[1].commands,
+            [format!("istioctl multicluster check --context {member}")],
+            "the whole mesh is checked"
+        );
     }
-    let links = of("c3").steps.last().expect("links").clone();
+    let c3 = &of("c3").steps;
+    assert_eq!(c3.last().expect("checks").title, "Checks");
+    let links = c3[c3.len() - 2].clone();
     assert_eq!(links.title, "Links");
     let mut created: Vec<(String, String)> = links
         .objects

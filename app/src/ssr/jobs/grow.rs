@@ -309,89 +309,14 @@ impl Jobs {
     }
 
     /// What a growth would change: every setup step of each added cluster, then, per cluster that will hold
-    /// new peer gateways, the links — each gateway built from its peer's live east-west gateway and
-    /// compared with the cluster (server-side dry run), or, for a peer not set up yet, what it will be
-    /// built from. Members' other objects are not touched and not listed.
+    /// new peer gateways, the links (see `plan_links`), then the checks of every cluster. Members' other
+    /// objects are not touched and not listed.
     pub async fn grow_plan(&self, req: &GrowRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.grow_spec(req).await?;
         let settings = self.settings_of(&spec, license_of(&spec, key));
         let mut plans = self.cluster_plans(&spec.clusters, &settings).await;
-        let Peering::Manual { pairs } = &spec.peering else {
-            return Ok(plans);
-        };
-        let mut by_holder: BTreeMap<&ClusterName, Vec<&ClusterName>> = BTreeMap::new();
-        for (from, to) in pairs {
-            by_holder.entry(from).or_default().push(to);
-        }
-        let added: BTreeSet<&ClusterName> = spec.clusters.iter().map(|c| &c.name).collect();
-        // Each member that is linked to is read once.
-        let mut peers: BTreeMap<&ClusterName, std::result::Result<serde_json::Value, String>> =
-            BTreeMap::new();
-        for to in pairs
-            .iter()
-            .map(|(_, to)| to)
-            .filter(|t| !added.contains(t))
-        {
-            if peers.contains_key(to) {
-                continue;
-            }
-            let gw = match self.target(to).await {
-                Ok(t) => setup::peer_gateway_for(&t, run::peer_data_plane(&spec, to))
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            peers.insert(to, gw);
-        }
-        for (from, tos) in by_holder {
-            let target = self.target(from).await;
-            let mut objects = vec![];
-            let mut commands = vec![];
-            for to in tos {
-                let name = format!("istio-remote-peer-{to}");
-                let object = match (peers.get(to), &target) {
-                    (Some(Ok(gw)), Ok(t)) => setup::diff_object(&t.client, gw).await,
-                    (Some(Err(e)), _) => unknown(&name, format!("{to} cannot be read: {e}")),
-                    (_, Err(e)) => unknown(&name, format!("{from} cannot be reached: {e}")),
-                    (None, _) => unknown(
-                        &name,
-                        format!(
-                            "built from {to}'s east-west gateway once its steps have given it an address"
-                        ),
-                    ),
-                };
-                objects.push(crate::ssr::registry::plan_object(object));
-                commands.push(format!(
-                    "istioctl multicluster link --from {from} --to {to} -n {ns}",
-                    ns = mesh::objects::EASTWEST_NAMESPACE
-                ));
-            }
-            let step = PlanStep {
-                title: "Links".into(),
-                objects,
-                commands,
-            };
-            match plans.iter_mut().find(|p| p.cluster == from.as_str()) {
-                Some(p) => p.steps.push(step),
-                None => plans.push(ClusterPlan {
-                    cluster: from.to_string(),
-                    error: target.err(),
-                    steps: vec![step],
-                }),
-            }
-        }
+        self.add_link_and_check_steps(&spec, &mut plans).await;
         Ok(plans)
-    }
-}
-
-/// A peer gateway that cannot be compared yet.
-fn unknown(name: &str, reason: String) -> setup::ObjectChange {
-    setup::ObjectChange {
-        kind: "Gateway".into(),
-        namespace: Some(mesh::objects::EASTWEST_NAMESPACE.into()),
-        name: name.into(),
-        yaml: String::new(),
-        change: setup::Change::Unknown { reason },
     }
 }
 

@@ -225,6 +225,7 @@ mod change;
 mod drift;
 mod grow;
 mod now;
+mod plan_links;
 mod reissue;
 mod requests;
 mod roots;

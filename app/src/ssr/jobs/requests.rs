@@ -303,7 +303,9 @@ impl Jobs {
     pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.checked_spec(req).await?;
         let settings = self.settings_of(&spec, license_of(&spec, key));
-        Ok(self.cluster_plans(&spec.clusters, &settings).await)
+        let mut plans = self.cluster_plans(&spec.clusters, &settings).await;
+        self.add_link_and_check_steps(&spec, &mut plans).await;
+        Ok(plans)
     }
 
     /// Each of `clusters`' setup steps, its objects compared with the cluster (server-side dry runs).
