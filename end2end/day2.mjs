@@ -3,9 +3,24 @@
 // job followed live to every check green — and the clusters are linked both ways; and takes the mesh out of
 // one cluster of three, someone else's peer gateway there listed and left in place. Names start with `day2:`
 // (MESHDECK_E2E_ONLY=day2 scripts/e2e runs them).
-import { writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BASE, eventually, expect, hydrated, signIn, test } from './lib.mjs';
 import { ADMIN_PASSWORD, callApi, ensureRegistered, kubectl, resetClusters } from './world.mjs';
+
+/** The test world's operator chart at `version`, packaged as `helm package` makes it: what an admin uploads. */
+function operatorChart(version) {
+  const dir = mkdtempSync(join(tmpdir(), 'meshdeck-e2e-chart-'));
+  const chart = join(dir, 'gloo-operator');
+  cpSync(new URL('../testenv/charts/gloo-operator', import.meta.url), chart, { recursive: true });
+  const yaml = readFileSync(join(chart, 'Chart.yaml'), 'utf8')
+    .replace(/^version: .*$/m, `version: ${version}`).replace(/^appVersion: .*$/m, `appVersion: ${version}`);
+  writeFileSync(join(chart, 'Chart.yaml'), yaml);
+  execFileSync(`${process.env.MESHDECK_TESTENV_BIN}/helm`, ['package', chart, '-d', dir], { stdio: 'ignore' });
+  return readFileSync(join(dir, `gloo-operator-${version}.tgz`));
+}
 
 const peers = (ctx) => kubectl('--context', ctx, '-n', 'istio-eastwest', 'get', 'gateways.gateway.networking.k8s.io', '-o', 'name');
 
@@ -121,7 +136,7 @@ test('day2: take the mesh out of one cluster — plan, confirmation, peers first
   expect((await page.locator(`[data-mesh="${mesh}"] [data-testid=members]`).textContent()) === 'c1, c2', 'the mesh is c1 and c2 now');
 });
 
-test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued; the root is rotated; the settings are changed', async ({ page }) => {
+test('day2: upgrade Istio across the mesh one cluster at a time, the version rules explained as typed; an uploaded operator chart is rolled out; a hand edit shows as drift on the cluster page and is re-applied; one cluster\'s intermediate is re-issued; the root is rotated; the settings are changed', async ({ page }) => {
   const mesh = await runningMesh(page, ['c1', 'c2'], '1.27.3');
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
@@ -150,6 +165,48 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
   await page.locator(`[data-mesh="${mesh}"] [data-testid=upgrade] summary`, { hasText: 'runs 1.28.1-patch0' }).waitFor();
+
+  // An air-gapped site's admin uploads the next operator chart from the browser, chooses it for new setups, and
+  // moves the mesh's operators to it alone (no Istio version typed); then new setups go back to the console's own.
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  const charts = page.locator('[data-testid=operator-charts]');
+  await charts.locator('summary').click();
+  await charts.locator('input[name=operator_chart]').setInputFiles(
+    { name: 'gloo-operator-0.4.3.tgz', mimeType: 'application/gzip', buffer: operatorChart('0.4.3') });
+  const uploaded = charts.locator('tr[data-chart]', { hasText: 'gloo-operator-0.4.3' });
+  await uploaded.waitFor({ timeout: 30000 });
+  await uploaded.getByRole('button', { name: 'Use for new setups' }).click();
+  await charts.locator('[data-testid=chart-in-use]', { hasText: 'New setups install uploaded gloo-operator-0.4.3' }).waitFor();
+  await page.goto(`${BASE}/mesh`);
+  await hydrated(page);
+  const operator = page.locator(`[data-mesh="${mesh}"] [data-testid=upgrade]`);
+  await operator.locator('summary').click();
+  await operator.locator('input[name=upgrade_operator][value=console]').check();
+  await operator.getByRole('button', { name: 'Show the plan' }).click();
+  const release = operator.locator('[data-plan=c1]');
+  await release.waitFor({ timeout: 60000 });
+  const releaseText = await release.textContent();
+  expect(releaseText.includes('HelmRelease gloo-mesh/gloo-operator') && releaseText.includes('gloo-operator-0.4.2 (deployed) → gloo-operator-0.4.3'),
+    `c1's operator release moves: ${releaseText}`);
+  await operator.getByRole('button', { name: 'Upgrade' }).click();
+  await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
+  await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
+    'the operator upgrade succeeded', 300000);
+  for (const step of ['c1/upgrade:operator', 'c1/upgrade:verify', 'c2/upgrade:operator', 'c2/upgrade:verify']) {
+    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  }
+  expect(await page.locator('tr[data-step="c1/upgrade:control-plane"]').count() === 0, 'Istio stays');
+  for (const c of ['c1', 'c2']) {
+    const image = kubectl('--context', c, '-n', 'gloo-mesh', 'get', 'deployment', 'gloo-operator', '-o', 'jsonpath={.spec.template.spec.containers[0].image}');
+    expect(image.endsWith(':0.4.3'), `${c}'s operator runs ${image}`);
+  }
+  await page.goto(`${BASE}/setup`);
+  await hydrated(page);
+  await charts.locator('summary').click();
+  await charts.getByRole('button', { name: 'Use that one again' }).click();
+  await charts.locator('[data-testid=chart-in-use]', { hasText: '(local chart)' }).waitFor();
+  expect((await charts.locator('tr[data-chart]').textContent()).includes(`run by mesh ${mesh}`), 'the mesh runs the uploaded chart');
 
   // Drift on the cluster's page: none after the upgrade; a hand edit shows with its diff and is re-applied.
   await page.goto(`${BASE}/clusters/c2`);

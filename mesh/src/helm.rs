@@ -126,6 +126,23 @@ fn home() -> Result<PathBuf> {
     })
 }
 
+/// Where this process keeps a chart uploaded to the console (`<home>/charts/<sha256>.tgz`, private like
+/// the rest): helm reads it from there. The path is the same for the life of the process.
+pub fn chart_path(sha256: &str) -> Result<PathBuf> {
+    let dir = home()?.join("charts");
+    private_dir(&dir)?;
+    Ok(dir.join(format!("{sha256}.tgz")))
+}
+
+/// Writes a chart's bytes to [`chart_path`] (atomically: a file of another name first, then renamed).
+pub fn write_chart(sha256: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let path = chart_path(sha256)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let tmp = write_private_bytes(&dir, &format!(".{}.tgz", random_hex(8)), bytes)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
 /// Removes the helm folders of console processes that no longer run; returns how many.
 pub fn clean_leftovers() -> usize {
     let Ok(dir) = parent() else { return 0 };
@@ -262,6 +279,10 @@ fn unnamed(contents: &str) -> Option<(File, String)> {
 }
 
 fn write_private(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
+    write_private_bytes(dir, name, contents.as_bytes())
+}
+
+fn write_private_bytes(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(name);
@@ -270,7 +291,7 @@ fn write_private(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
         .create_new(true)
         .mode(0o600)
         .open(&path)?;
-    f.write_all(contents.as_bytes())?;
+    f.write_all(contents)?;
     Ok(path)
 }
 

@@ -171,8 +171,9 @@ impl Config {
         let mut public_url = env("MESHDECK_PUBLIC_URL");
         let mut helm = env("MESHDECK_HELM").unwrap_or_else(|| "helm".into());
         let default_chart = mesh::operator::Chart::default();
-        let mut chart = env("MESHDECK_OPERATOR_CHART").unwrap_or(default_chart.reference);
-        let mut chart_version = env("MESHDECK_OPERATOR_CHART_VERSION").or(default_chart.version);
+        let mut chart =
+            env("MESHDECK_OPERATOR_CHART").unwrap_or_else(|| default_chart.reference.clone());
+        let mut chart_version = env("MESHDECK_OPERATOR_CHART_VERSION");
         let mut lease = env("MESHDECK_JOB_LEASE_SECS").unwrap_or_else(|| "30".into());
         let mut grace = env("MESHDECK_SHUTDOWN_GRACE").unwrap_or_else(|| "20".into());
         let mut token_ttl = env("MESHDECK_CLUSTER_TOKEN_TTL").unwrap_or_else(|| "3600".into());
@@ -288,8 +289,13 @@ impl Config {
             site_root: PathBuf::from(site_root),
             helm: PathBuf::from(helm),
             chart: mesh::operator::Chart {
+                // The default version goes with the default chart only: a local chart's own Chart.yaml says.
+                version: chart_version.filter(|v| !v.is_empty()).or_else(|| {
+                    (chart == default_chart.reference)
+                        .then(|| default_chart.version.clone())
+                        .flatten()
+                }),
                 reference: chart,
-                version: chart_version.filter(|v| !v.is_empty()),
             },
             job_lease,
             shutdown_grace,
@@ -989,6 +995,21 @@ mod tests {
             (c.addr.port(), c.import_kubeconfig.as_deref()),
             (5000, Some(std::path::Path::new("/k")))
         );
+    }
+
+    #[test]
+    fn the_default_chart_version_goes_with_the_default_chart_only() {
+        let c = Config::from_args(&[], env(&[])).expect("defaults");
+        assert_eq!(c.chart, mesh::operator::Chart::default());
+        let args: Vec<String> = ["--operator-chart", "/charts/gloo-operator-0.4.3.tgz"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let c = Config::from_args(&args, env(&[])).expect("local chart");
+        assert_eq!(c.chart.version, None, "a local chart's Chart.yaml says");
+        let c = Config::from_args(&args, env(&[("MESHDECK_OPERATOR_CHART_VERSION", "0.4.3")]))
+            .expect("with a version");
+        assert_eq!(c.chart.version.as_deref(), Some("0.4.3"));
     }
 
     #[test]

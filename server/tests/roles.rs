@@ -215,6 +215,30 @@ fn rows() -> Vec<Row> {
             StatusCode::OK,
         ),
         row(
+            "list_operator_charts",
+            Some(Role::Viewer),
+            Form(vec![]),
+            StatusCode::OK,
+        ),
+        row(
+            "upload_operator_chart",
+            Some(Role::Admin),
+            Json(json!({"file_name": "chart.tgz", "data": "bm90IGEgY2hhcnQ="})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        row(
+            "use_operator_chart",
+            Some(Role::Admin),
+            Json(json!({"sha256": "0000"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
+            "delete_operator_chart",
+            Some(Role::Admin),
+            Json(json!({"sha256": "0000"})),
+            StatusCode::NOT_FOUND,
+        ),
+        row(
             "preflight_grow",
             Some(Role::Operator),
             Json(json!({"request": {"mesh": "no-such-job", "clusters": ["c9"]}})),

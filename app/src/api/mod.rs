@@ -2,6 +2,7 @@
 //! and authorize first, call a service from `ssr`, convert to wire types, return (README, invariant 3).
 
 mod access;
+mod charts;
 mod checks;
 mod clusters;
 mod day2;
@@ -14,6 +15,7 @@ mod topology;
 mod users;
 
 pub use access::*;
+pub use charts::*;
 pub use checks::*;
 pub use clusters::*;
 pub use day2::*;

@@ -36,15 +36,49 @@ pub struct MeshSummary {
 pub struct OperatorChart {
     pub reference: String,
     pub version: Option<String>,
+    /// How to name it, for a chart uploaded to the console (its name, version and file).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 impl std::fmt::Display for OperatorChart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(l) = &self.label {
+            return f.write_str(l);
+        }
+        if let Some(sha) = self.reference.strip_prefix("meshdeck-chart:") {
+            return write!(f, "the uploaded chart sha256 {}", &sha[..12.min(sha.len())]);
+        }
         match &self.version {
             Some(v) => write!(f, "{} {v}", self.reference),
             None => write!(f, "{} (local chart)", self.reference),
         }
     }
+}
+
+/// A Gloo Operator chart an admin uploaded (air-gapped sites).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedChart {
+    pub sha256: String,
+    /// What its Chart.yaml says.
+    pub name: String,
+    pub version: String,
+    pub file_name: String,
+    pub size: u64,
+    pub uploaded_by: String,
+    pub uploaded_at: i64,
+    /// The chart new setups install and upgrades offer.
+    pub in_use: bool,
+    /// The meshes (their job ids) whose operators run it.
+    pub meshes: Vec<String>,
+}
+
+/// The operator charts: the one the console was started with, the one in use, and those uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorCharts {
+    pub started_with: OperatorChart,
+    pub in_use: OperatorChart,
+    pub uploaded: Vec<UploadedChart>,
 }
 
 /// What an upgrade does with the Gloo Operator's release.

@@ -14,6 +14,7 @@ mod mesh_settings;
 mod mesh_take_apart;
 mod mesh_trust;
 mod mesh_upgrade;
+mod operator_charts;
 mod portal;
 mod register;
 mod setup;

@@ -91,6 +91,7 @@ pub fn SetupPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <super::operator_charts::OperatorChartsPanel />
         </Gate>
     }
 }

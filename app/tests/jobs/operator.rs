@@ -6,16 +6,16 @@ use app::model::{OperatorMove, UpgradeRequest};
 
 use super::*;
 
-/// A copy of the test world's operator chart at `version` (its appVersion too, so the operator's image
-/// changes and its pod is replaced), in a folder of its own.
-fn newer_chart(version: &str) -> Chart {
+/// A copy of the test world's operator chart named `name` at `version` (its appVersion too, so the operator's
+/// image changes and its pod is replaced), in a folder of its own.
+fn chart_copy(name: &str, version: &str) -> std::path::PathBuf {
     let from = repo_path("testenv/charts/gloo-operator");
     let to = std::env::temp_dir()
         .join(format!(
-            "meshdeck-operator-{version}-{}",
+            "meshdeck-operator-{name}-{version}-{}",
             std::process::id()
         ))
-        .join("gloo-operator");
+        .join(name);
     let _ = std::fs::remove_dir_all(&to);
     copy_dir(&from, &to);
     let chart_yaml = to.join("Chart.yaml");
@@ -23,7 +23,9 @@ fn newer_chart(version: &str) -> Chart {
     let text = text
         .lines()
         .map(|l| {
-            if l.starts_with("version:") {
+            if l.starts_with("name:") {
+                format!("name: {name}")
+            } else if l.starts_with("version:") {
                 format!("version: {version}")
             } else if l.starts_with("appVersion:") {
                 format!("appVersion: {version}")
@@ -34,10 +36,26 @@ fn newer_chart(version: &str) -> Chart {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&chart_yaml, text).expect("write Chart.yaml");
+    to
+}
+
+/// A newer operator chart as a folder on the console's machine (`--operator-chart`).
+fn newer_chart(version: &str) -> Chart {
     Chart {
-        reference: to.display().to_string(),
+        reference: chart_copy("gloo-operator", version).display().to_string(),
         version: None,
     }
+}
+
+/// A chart packaged as `helm package` makes it: the `.tgz` an admin uploads.
+async fn packaged(name: &str, version: &str) -> Vec<u8> {
+    let dir = chart_copy(name, version);
+    let out_dir = dir.parent().expect("parent").join("packaged");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let (d, o) = (dir.display().to_string(), out_dir.display().to_string());
+    let out = helm("c1", &["package", &d, "-d", &o]).await;
+    assert!(out.ok, "helm package: {}", out.stderr);
+    std::fs::read(out_dir.join(format!("{name}-{version}.tgz"))).expect("package")
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -266,4 +284,157 @@ pub(super) async fn upgrade_the_operator(
             .contains("0.4.2 is older than the operator chart the mesh runs (0.4.3)"),
         "{back}"
     );
+
+    uploaded_charts(store, jobs, &console, base, request).await;
+}
+
+/// An air-gapped site uploads the next chart from the browser instead: checked with helm, kept in the database,
+/// chosen for new setups, then the mesh's operators moved to it by a console that has no copy of the file yet.
+async fn uploaded_charts(
+    store: &Store,
+    jobs: &Jobs,
+    console: &Jobs,
+    base: &str,
+    request: impl Fn(OperatorMove) -> UpgradeRequest,
+) {
+    let refused = |e: jobs::Error| e.to_string();
+    let not_gzip = console
+        .upload_chart("notes.txt", b"hello", "alice")
+        .await
+        .map_err(refused);
+    assert!(
+        not_gzip
+            .as_ref()
+            .is_err_and(|e| e.contains("notes.txt is not a .tgz (gzip) chart archive")),
+        "{not_gzip:?}"
+    );
+    let mut big = vec![0x1f, 0x8b];
+    big.resize(jobs::MAX_CHART_BYTES + 1, 0);
+    let too_big = console
+        .upload_chart("big.tgz", &big, "alice")
+        .await
+        .map_err(refused);
+    assert!(
+        too_big
+            .as_ref()
+            .is_err_and(|e| e.contains("1 byte to 4 MiB")),
+        "{too_big:?}"
+    );
+    let broken = console
+        .upload_chart("broken.tgz", &[0x1f, 0x8b, 8, 0, 0, 0], "alice")
+        .await
+        .map_err(refused);
+    assert!(
+        broken
+            .as_ref()
+            .is_err_and(|e| e.contains("helm cannot read broken.tgz as a chart")),
+        "{broken:?}"
+    );
+    let other = packaged("not-the-operator", "1.0.0").await;
+    let other = console
+        .upload_chart("other.tgz", &other, "alice")
+        .await
+        .map_err(refused);
+    assert!(
+        other
+            .as_ref()
+            .is_err_and(|e| e.contains("is the chart \"not-the-operator\"")),
+        "{other:?}"
+    );
+    assert!(
+        console
+            .operator_charts()
+            .await
+            .expect("charts")
+            .uploaded
+            .is_empty(),
+        "nothing refused is kept"
+    );
+
+    let tgz = packaged("gloo-operator", "0.4.4").await;
+    let up = console
+        .upload_chart("gloo-operator-0.4.4.tgz", &tgz, "alice")
+        .await
+        .expect("upload");
+    assert_eq!(
+        (up.name.as_str(), up.version.as_str()),
+        ("gloo-operator", "0.4.4")
+    );
+    let twice = console
+        .upload_chart("again.tgz", &tgz, "alice")
+        .await
+        .map_err(refused);
+    assert!(
+        twice.as_ref().is_err_and(|e| e.contains("already exists")),
+        "{twice:?}"
+    );
+    console.use_chart(Some(&up.sha256)).await.expect("use");
+    // Every console of the database offers it; the first one never saw the file.
+    let mesh = jobs.meshes().await.expect("meshes").remove(0);
+    let label = mesh.console_chart.to_string();
+    assert!(
+        label.starts_with("uploaded gloo-operator-0.4.4 (gloo-operator-0.4.4.tgz, sha256 "),
+        "{label}"
+    );
+    std::fs::remove_file(mesh::helm::chart_path(&up.sha256).expect("path"))
+        .expect("forget the copy");
+    let plan = jobs
+        .upgrade_plan(&request(OperatorMove::ConsoleChart))
+        .await
+        .expect("plan");
+    for p in &plan {
+        let o = &p.steps[0].objects[0];
+        assert!(
+            o.detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("gloo-operator-0.4.3 (deployed) → gloo-operator-0.4.4"),
+            "{o:?}"
+        );
+    }
+    let (spec, key) = jobs
+        .upgrade_spec(&request(OperatorMove::ConsoleChart))
+        .await
+        .expect("spec");
+    let id = jobs
+        .start_upgrade(spec, key, "alice")
+        .await
+        .expect("upgrade");
+    assert_eq!(wait_finished(store, &id, 300).await, "succeeded");
+    for c in ["c1", "c2", "c3"] {
+        assert_eq!(
+            release(c).await,
+            ("gloo-operator-0.4.4".into(), "deployed".into())
+        );
+    }
+    let mesh = jobs.meshes().await.expect("meshes").remove(0);
+    assert!(
+        mesh.operator_chart
+            .to_string()
+            .starts_with("uploaded gloo-operator-0.4.4"),
+        "{}",
+        mesh.operator_chart
+    );
+    // Kept while new setups install it or the mesh's operators run it.
+    let in_use = console.delete_chart(&up.sha256).await.map_err(refused);
+    assert!(
+        in_use
+            .as_ref()
+            .is_err_and(|e| e.contains("is the chart new setups install")),
+        "{in_use:?}"
+    );
+    console
+        .use_chart(None)
+        .await
+        .expect("back to the console's own");
+    let run = console.delete_chart(&up.sha256).await.map_err(refused);
+    assert!(
+        run.as_ref().is_err_and(|e| e.contains(&format!(
+            "the operators of mesh {base} run gloo-operator-0.4.4"
+        ))),
+        "{run:?}"
+    );
+    let charts = console.operator_charts().await.expect("charts");
+    assert_eq!(charts.uploaded[0].meshes, [base.to_string()]);
+    assert!(!charts.uploaded[0].in_use);
 }

@@ -292,8 +292,8 @@ impl Jobs {
         // The trust domain names every workload's identity and is read by peers when linking: it stays.
         let license = license_of(&now.setup, None);
         let (old_settings, new_settings) = (
-            self.settings_of(&now.setup, license.clone()),
-            self.settings_of(&setup, license),
+            self.settings_of(&now.setup, license.clone()).await?,
+            self.settings_of(&setup, license).await?,
         );
         for (old, new) in now.setup.clusters.iter().zip(&setup.clusters) {
             let (a, b) = (
@@ -334,10 +334,15 @@ impl Jobs {
         } else {
             Default::default()
         };
-        let halfway = halfway.map(|h| {
-            let settings = self.settings_of(&h.setup, license_of(&h.setup, None));
-            (h, settings)
-        });
+        let halfway = match halfway {
+            Some(h) => {
+                let settings = self
+                    .settings_of(&h.setup, license_of(&h.setup, None))
+                    .await?;
+                Some((h, settings))
+            }
+            None => None,
+        };
         let differs = |step: Step, old: &ClusterSetup, new: &ClusterSetup| {
             let wanted = objects(step, new, &new_settings);
             objects(step, old, &old_settings) != wanted
@@ -398,7 +403,9 @@ impl Jobs {
     /// it again, and the commands by hand.
     pub async fn change_plan(&self, req: &SettingsChangeRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.change_spec(req).await?;
-        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
+        let settings = self
+            .settings_of(&spec.setup, license_of(&spec.setup, key))
+            .await?;
         let runs = spec.changes.iter().map(|change| {
             let (settings, spec) = (&settings, &spec);
             async move {

@@ -136,7 +136,9 @@ impl Jobs {
     /// Compares `cluster`'s live objects with `a` and tells every replica's topology what differed.
     async fn compare(&self, cluster: &ClusterName, a: &Applied) -> DriftReport {
         let spec = &a.setup;
-        let settings = self.settings_of(spec, license_of(spec, a.key.clone()));
+        // The operator's release is not compared, so its chart is taken as the spec names it.
+        let settings =
+            self.settings_with(spec, license_of(spec, a.key.clone()), spec.chart.clone());
         let c = &spec.clusters[0];
         let mut not_compared = vec![
             "cacerts (it holds keys generated at apply time; see the root of trust)".to_string(),

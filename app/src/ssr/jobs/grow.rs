@@ -19,6 +19,8 @@ impl Jobs {
     /// whether one still runs another mesh).
     pub async fn meshes(&self) -> Result<Vec<MeshSummary>> {
         let rows = self.inner.store.list_jobs(MESH_JOBS).await?;
+        let uploaded = self.inner.store.charts().await?;
+        let console_chart = self.console_chart().await?;
         let registered: Vec<String> = self
             .inner
             .store
@@ -94,8 +96,11 @@ impl Jobs {
                     istio_version: upgraded
                         .get(&row.id)
                         .map_or_else(|| spec.istio_version.clone(), |(v, _)| v.clone()),
-                    operator_chart: upgraded.get(&row.id).map_or(&spec.chart, |(_, c)| c).into(),
-                    console_chart: (&self.inner.chart).into(),
+                    operator_chart: super::charts::chart_view(
+                        upgraded.get(&row.id).map_or(&spec.chart, |(_, c)| c),
+                        &uploaded,
+                    ),
+                    console_chart: super::charts::chart_view(&console_chart, &uploaded),
                     eastwest: match changed.get(&row.id).copied().unwrap_or(spec.data_plane) {
                         DataPlane::LoadBalancer => "LoadBalancer".into(),
                         DataPlane::NodePort => "NodePort".into(),
@@ -271,7 +276,7 @@ impl Jobs {
     /// mesh (its trust domain beside the members').
     pub async fn grow_preflight(&self, req: &GrowRequest) -> Result<Vec<PreflightView>> {
         let (spec, key) = self.grow_spec(req).await?;
-        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let settings = self.settings_of(&spec, license_of(&spec, key)).await?;
         let all: Vec<ClusterSetup> = spec.members.iter().chain(&spec.clusters).cloned().collect();
         let mut fleet = mesh::preflight::fleet(&all, &settings);
         for c in &spec.clusters {
@@ -313,7 +318,7 @@ impl Jobs {
     /// objects are not touched and not listed.
     pub async fn grow_plan(&self, req: &GrowRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.grow_spec(req).await?;
-        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let settings = self.settings_of(&spec, license_of(&spec, key)).await?;
         let mut plans = self.cluster_plans(&spec.clusters, &settings).await;
         self.add_link_and_check_steps(&spec, &mut plans).await;
         Ok(plans)

@@ -222,6 +222,7 @@ pub struct HandOver {
 }
 
 mod change;
+mod charts;
 mod drift;
 mod grow;
 mod now;
@@ -235,6 +236,7 @@ mod take_apart;
 mod upgrade;
 
 pub use change::{CHANGE_KIND, ChangeSpec};
+pub use charts::{MAX_CHART_BYTES, UPLOADED};
 pub use drift::{REAPPLY_KIND, ReapplySpec};
 pub use reissue::{REISSUE_KIND, ReissueSpec};
 pub use rotate_root::{ROTATE_KIND, RotateSpec};
@@ -327,14 +329,20 @@ impl Jobs {
         self.event(job, None, None, level, message).await;
     }
 
-    /// The settings every cluster of `spec` shares.
-    fn settings_of(&self, spec: &SetupSpec, license: License) -> Settings {
+    /// The settings every cluster of `spec` shares (an uploaded chart as this console's copy of its file).
+    async fn settings_of(&self, spec: &SetupSpec, license: License) -> Result<Settings> {
+        let chart = self.helm_chart(&spec.chart).await?;
+        Ok(self.settings_with(spec, license, chart))
+    }
+
+    /// The settings every cluster of `spec` shares, installing the operator from `chart`.
+    fn settings_with(&self, spec: &SetupSpec, license: License, chart: Chart) -> Settings {
         Settings {
             istio_version: spec.istio_version.clone(),
             data_plane: spec.data_plane,
             peering: spec.peering.clone(),
             operator: operator::Install {
-                chart: spec.chart.clone(),
+                chart,
                 license,
                 watch_namespaces: spec.watch_namespaces.clone(),
                 helm: self.inner.helm.clone(),

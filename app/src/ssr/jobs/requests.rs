@@ -158,7 +158,7 @@ impl Jobs {
     /// alone) with the findings across the selection.
     pub async fn preflight(&self, req: &SetupRequest) -> Result<Vec<PreflightView>> {
         let (spec, key) = self.checked_spec(req).await?;
-        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let settings = self.settings_of(&spec, license_of(&spec, key)).await?;
         let fleet = mesh::preflight::fleet(&spec.clusters, &settings);
         Ok(self.preflight_views(&spec.clusters, &settings, fleet).await)
     }
@@ -302,7 +302,7 @@ impl Jobs {
     /// What a setup would change on each cluster (server-side dry runs; nothing is written).
     pub async fn plan(&self, req: &SetupRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.checked_spec(req).await?;
-        let settings = self.settings_of(&spec, license_of(&spec, key));
+        let settings = self.settings_of(&spec, license_of(&spec, key)).await?;
         let mut plans = self.cluster_plans(&spec.clusters, &settings).await;
         self.add_link_and_check_steps(&spec, &mut plans).await;
         Ok(plans)
@@ -449,7 +449,7 @@ impl Jobs {
                 istio_version: req.istio_version.trim().to_string(),
                 data_plane: data_plane_of(req.eastwest),
                 peering,
-                chart: self.inner.chart.clone(),
+                chart: self.console_chart().await?,
                 license_secret_ref,
                 watch_namespaces: vec![],
                 root_id: String::new(),

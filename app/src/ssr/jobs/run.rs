@@ -83,7 +83,7 @@ impl Jobs {
                 });
             }
         };
-        let settings = self.settings_of(&spec, license);
+        let settings = self.settings_of(&spec, license).await?;
         let steps = st.job_steps(id).await?;
         let state_of: BTreeMap<(String, String), String> = steps
             .iter()

@@ -111,6 +111,7 @@ impl From<&Chart> for OperatorChart {
         OperatorChart {
             reference: c.reference.clone(),
             version: c.version.clone(),
+            label: None,
         }
     }
 }
@@ -280,10 +281,13 @@ impl Jobs {
         // the mesh was given is still there).
         let from_version = match &from.version {
             Some(v) => Some(v.clone()),
-            None => mesh::operator::chart_meta(helm, from)
-                .await
-                .ok()
-                .map(|(_, v)| v),
+            None => match self.helm_chart(from).await {
+                Ok(local) => mesh::operator::chart_meta(helm, &local)
+                    .await
+                    .ok()
+                    .map(|(_, v)| v),
+                Err(_) => None,
+            },
         };
         let older = |to: &str| -> Result<()> {
             let Some(cur) = &from_version else {
@@ -303,16 +307,18 @@ impl Jobs {
         match op {
             OperatorMove::Keep => Ok(None),
             OperatorMove::ConsoleChart => {
-                let to = self.inner.chart.clone();
+                let to = self.console_chart().await?;
                 if to == *from && to.version.is_some() {
                     return Err(invalid(format!(
                         "the operator already runs the console's chart, {}",
                         chart_text(&to)
                     )));
                 }
-                let (_, version) = mesh::operator::chart_meta(helm, &to).await.map_err(|e| {
-                    invalid(format!("the console's chart {}: {e}", chart_text(&to)))
-                })?;
+                let (_, version) = mesh::operator::chart_meta(helm, &self.helm_chart(&to).await?)
+                    .await
+                    .map_err(|e| {
+                        invalid(format!("the console's chart {}: {e}", chart_text(&to)))
+                    })?;
                 older(&version)?;
                 Ok(Some(to))
             }
@@ -350,12 +356,17 @@ impl Jobs {
     /// live ones (the ServiceMeshController's version), with the commands by hand.
     pub async fn upgrade_plan(&self, req: &UpgradeRequest) -> Result<Vec<ClusterPlan>> {
         let (spec, key) = self.upgrade_spec(req).await?;
-        let settings = self.settings_of(&spec.setup, license_of(&spec.setup, key));
+        let settings = self
+            .settings_of(&spec.setup, license_of(&spec.setup, key))
+            .await?;
         let wanted = match &spec.from_chart {
             Some(_) => Some(
-                mesh::operator::chart_label(&self.inner.helm, &spec.setup.chart)
-                    .await
-                    .map_err(|e| Error::Conflict(e.to_string()))?,
+                mesh::operator::chart_label(
+                    &self.inner.helm,
+                    &self.helm_chart(&spec.setup.chart).await?,
+                )
+                .await
+                .map_err(|e| Error::Conflict(e.to_string()))?,
             ),
             None => None,
         };
@@ -599,7 +610,7 @@ impl Jobs {
         setup: &SetupSpec,
     ) -> Result<(Settings, RootCa)> {
         let key = self.license_key_of(id, setup).await?;
-        let settings = self.settings_of(setup, license_of(setup, key));
+        let settings = self.settings_of(setup, license_of(setup, key)).await?;
         Ok((settings, self.root_by_id(&setup.root_id).await?))
     }
 

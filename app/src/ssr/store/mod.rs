@@ -456,6 +456,7 @@ impl Store {
     }
 }
 
+mod charts;
 mod clusters;
 mod identity;
 mod jobs;
@@ -464,6 +465,7 @@ mod reports;
 mod throttle;
 mod users;
 
+pub use charts::ChartRow;
 pub use jobs::*;
 pub use portal::*;
 pub use reports::KEEP_SECS;
