@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use app::ssr::store::{ClusterRecord, Error, Role, Store};
@@ -784,3 +785,5 @@ async fn a_sqlite_store_is_backed_up_while_in_use_and_restored_in_place_keeping_
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod charts;
