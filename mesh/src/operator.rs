@@ -156,21 +156,7 @@ pub fn command(install: &Install, context: &str) -> String {
 /// that was killed is rolled back (an upgrade) or removed (a first install) first.
 async fn deployed(helm: &Path, run: &Run) -> Result<Option<(String, Value)>> {
     let kc = run.kubeconfig();
-    let list_args = [
-        "list",
-        "--kubeconfig",
-        kc,
-        "-n",
-        OPERATOR_NAMESPACE,
-        "--all",
-        "--filter",
-        "^gloo-operator$",
-        "-o",
-        "json",
-    ];
-    let list = run.helm(helm, &list_args, "list").await?;
-    let list: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
-    let Some(rel) = list.as_array().and_then(|a| a.first()) else {
+    let Some(rel) = listed(helm, run).await? else {
         return Ok(None);
     };
     match rel["status"].as_str().unwrap_or("") {
@@ -245,31 +231,31 @@ pub async fn chart_label(helm: &Path, chart: &Chart) -> Result<String> {
     Ok(format!("{name}-{version}"))
 }
 
+/// The release as `helm list` shows it (any status), or None.
+async fn listed(helm: &Path, run: &Run) -> Result<Option<Value>> {
+    let kc = run.kubeconfig();
+    let args = [
+        "list",
+        "--kubeconfig",
+        kc,
+        "-n",
+        OPERATOR_NAMESPACE,
+        "--all",
+        "--filter",
+        "^gloo-operator$",
+        "-o",
+        "json",
+    ];
+    let list: Value =
+        serde_json::from_str(&run.helm(helm, &args, "list").await?).unwrap_or(Value::Null);
+    Ok(list.as_array().and_then(|a| a.first()).cloned())
+}
+
 /// The release as helm lists it, read only (a pending release is reported, not recovered): its chart
 /// `name-version` and status, or None when there is none.
 pub async fn release(helm: &Path, creds: &Credentials) -> Result<Option<(String, String)>> {
     let run = Run::new(&creds.to_yaml())?;
-    let kc = run.kubeconfig().to_string();
-    let list = run
-        .helm(
-            helm,
-            &[
-                "list",
-                "--kubeconfig",
-                &kc,
-                "-n",
-                OPERATOR_NAMESPACE,
-                "--all",
-                "--filter",
-                "^gloo-operator$",
-                "-o",
-                "json",
-            ],
-            "list",
-        )
-        .await?;
-    let list: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
-    Ok(list.as_array().and_then(|a| a.first()).map(|r| {
+    Ok(listed(helm, &run).await?.map(|r| {
         (
             r["chart"].as_str().unwrap_or_default().to_string(),
             r["status"].as_str().unwrap_or_default().to_string(),

@@ -43,6 +43,15 @@ use leptos_meta::Title;
 use crate::components::Gate;
 use crate::model::Role;
 
+/// The file chosen in the file input `ev` came from, if any.
+pub(crate) fn chosen_file(ev: &leptos::ev::Event) -> Option<leptos::web_sys::File> {
+    use leptos::wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())?
+        .files()?
+        .get(0)
+}
+
 /// Reads the file chosen in a file input into `text`, refusing one over `max` bytes (`limit` says the limit
 /// in words, e.g. "1 MiB"); what went wrong goes to `error`, which a successful read clears.
 pub(crate) fn read_chosen_file(
@@ -52,14 +61,7 @@ pub(crate) fn read_chosen_file(
     text: RwSignal<String>,
     error: RwSignal<Option<String>>,
 ) {
-    use leptos::wasm_bindgen::JsCast;
-    let Some(input) = ev
-        .target()
-        .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
-    else {
-        return;
-    };
-    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+    let Some(file) = chosen_file(&ev) else {
         return;
     };
     if file.size() > max as f64 {

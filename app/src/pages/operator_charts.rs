@@ -130,14 +130,7 @@ fn read_archive(
     upload: ServerAction<UploadOperatorChart>,
     problem: RwSignal<Option<String>>,
 ) {
-    use leptos::wasm_bindgen::JsCast;
-    let Some(input) = ev
-        .target()
-        .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
-    else {
-        return;
-    };
-    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+    let Some(file) = super::chosen_file(&ev) else {
         return;
     };
     if file.size() > MAX_BYTES {

@@ -94,6 +94,17 @@ async fn release(context: &str) -> (String, String) {
     )
 }
 
+/// Plans and runs `request` with `jobs`, waits until it succeeded; returns the job's id.
+async fn upgraded(store: &Store, jobs: &Jobs, request: &UpgradeRequest) -> String {
+    let (spec, key) = jobs.upgrade_spec(request).await.expect("spec");
+    let id = jobs
+        .start_upgrade(spec, key, "alice")
+        .await
+        .expect("upgrade");
+    assert_eq!(wait_finished(store, &id, 300).await, "succeeded");
+    id
+}
+
 async fn operator_image(context: &str) -> String {
     kubectl_ok(
         context,
@@ -217,15 +228,7 @@ pub(super) async fn upgrade_the_operator(
             p.steps[0].commands
         );
     }
-    let (spec, key) = console
-        .upgrade_spec(&request(OperatorMove::ConsoleChart))
-        .await
-        .expect("spec");
-    let id = console
-        .start_upgrade(spec, key, "alice")
-        .await
-        .expect("upgrade");
-    assert_eq!(wait_finished(store, &id, 300).await, "succeeded");
+    let id = upgraded(store, &console, &request(OperatorMove::ConsoleChart)).await;
     let steps: Vec<String> = store
         .job_steps(&id)
         .await
@@ -392,15 +395,7 @@ async fn uploaded_charts(
             "{o:?}"
         );
     }
-    let (spec, key) = jobs
-        .upgrade_spec(&request(OperatorMove::ConsoleChart))
-        .await
-        .expect("spec");
-    let id = jobs
-        .start_upgrade(spec, key, "alice")
-        .await
-        .expect("upgrade");
-    assert_eq!(wait_finished(store, &id, 300).await, "succeeded");
+    upgraded(store, jobs, &request(OperatorMove::ConsoleChart)).await;
     for c in ["c1", "c2", "c3"] {
         assert_eq!(
             release(c).await,

@@ -16,14 +16,7 @@ pub(super) fn import_file(
 ) {
     #[cfg(feature = "hydrate")]
     {
-        use leptos::wasm_bindgen::JsCast;
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        let Some(file) = crate::pages::chosen_file(&ev) else {
             return;
         };
         if file.size() > MAX_IMPORT as f64 {
