@@ -129,6 +129,15 @@ fn home() -> Result<PathBuf> {
 /// Where this process keeps a chart uploaded to the console (`<home>/charts/<sha256>.tgz`, private like
 /// the rest): helm reads it from there. The path is the same for the life of the process.
 pub fn chart_path(sha256: &str) -> Result<PathBuf> {
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    if sha256.is_empty() || sha256.len() > 80 || !sha256.bytes().all(plain) {
+        return Err(Error::Folder {
+            path: sha256.chars().take(80).collect(),
+            source: std::io::Error::other(
+                "not a chart's name: lowercase letters, digits and '-' only",
+            ),
+        });
+    }
     let dir = home()?.join("charts");
     private_dir(&dir)?;
     Ok(dir.join(format!("{sha256}.tgz")))

@@ -195,6 +195,16 @@ async fn deployed(helm: &Path, run: &Run) -> Result<Option<(String, Value)>> {
     )))
 }
 
+/// Whether a chart reference is a folder or archive on this machine (not an OCI or repository reference).
+pub fn is_local_chart(reference: &str) -> bool {
+    !reference.contains("://")
+        && (reference.starts_with('/')
+            || reference.starts_with('.')
+            || reference.ends_with(".tgz")
+            || reference.ends_with(".tar.gz")
+            || Path::new(reference).exists())
+}
+
 /// The chart's name and version: for a versioned (OCI or repository) reference, its last path segment and the
 /// version; for a local chart (folder or `.tgz`), what its `Chart.yaml` says (read with `helm show chart`, so
 /// a chart replaced in place at the same path counts as the new version it is).

@@ -28,8 +28,9 @@ pub const PLATFORM_RELEASE: &str = "gloo-platform";
 pub const CONFIG_DISTRIBUTION: &str = "featureGates.ConfigDistribution";
 pub const ENTERPRISE_CRDS: &str = "installEnterpriseCrds";
 
-/// A deployed helm release, as helm records it.
-#[derive(Debug, Clone, PartialEq)]
+/// A deployed helm release, as helm records it. Its values are the platform team's (they may hold keys):
+/// `Debug` leaves them out.
+#[derive(Clone, PartialEq)]
 pub struct Release {
     pub name: String,
     pub revision: u64,
@@ -39,6 +40,16 @@ pub struct Release {
     pub config: Value,
     /// The chart's own defaults (`chart.values`).
     pub defaults: Value,
+}
+
+impl std::fmt::Debug for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Release")
+            .field("name", &self.name)
+            .field("revision", &self.revision)
+            .field("chart", &self.chart)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Release {
@@ -170,10 +181,19 @@ pub async fn automatic_peering(
                     title: TITLE.into(),
                     status: Status::Fail,
                     message: format!("{cluster}: {e}"),
-                    remediation: Some(format!(
-                        "Let Meshdeck's credentials for {cluster} read Secrets in {NAMESPACE} (helm's records), \
-                         then run the preflight again."
-                    )),
+                    remediation: Some(match &e {
+                        Error::Kube(kube::Error::Api(a)) if a.code == 403 => format!(
+                            "Let Meshdeck's credentials for {cluster} read Secrets in {NAMESPACE} (helm's records), \
+                             then run the preflight again."
+                        ),
+                        Error::Record { release, .. } => format!(
+                            "Look at the release's history (helm history {release} -n {NAMESPACE} --kube-context \
+                             {cluster}); upgrading it again writes a new record. Then run the preflight again."
+                        ),
+                        Error::Kube(_) => format!(
+                            "Check that {cluster} answers (Clusters → Re-test), then run the preflight again."
+                        ),
+                    }),
                 };
             }
             Ok(None) => {

@@ -289,9 +289,10 @@ impl Config {
             site_root: PathBuf::from(site_root),
             helm: PathBuf::from(helm),
             chart: mesh::operator::Chart {
-                // The default version goes with the default chart only: a local chart's own Chart.yaml says.
+                // A chart folder or archive on this machine has its version in its own Chart.yaml; an OCI or
+                // repository reference without one gets the default version.
                 version: chart_version.filter(|v| !v.is_empty()).or_else(|| {
-                    (chart == default_chart.reference)
+                    (!mesh::operator::is_local_chart(&chart))
                         .then(|| default_chart.version.clone())
                         .flatten()
                 }),
@@ -1007,6 +1008,19 @@ mod tests {
             .collect();
         let c = Config::from_args(&args, env(&[])).expect("local chart");
         assert_eq!(c.chart.version, None, "a local chart's Chart.yaml says");
+        let mirror = Config::from_args(
+            &[],
+            env(&[(
+                "MESHDECK_OPERATOR_CHART",
+                "oci://mirror.example/solo/gloo-operator",
+            )]),
+        )
+        .expect("a mirror");
+        assert_eq!(
+            mirror.chart.version,
+            mesh::operator::Chart::default().version,
+            "an OCI mirror keeps the default version"
+        );
         let c = Config::from_args(&args, env(&[("MESHDECK_OPERATOR_CHART_VERSION", "0.4.3")]))
             .expect("with a version");
         assert_eq!(c.chart.version.as_deref(), Some("0.4.3"));

@@ -47,7 +47,8 @@ impl std::fmt::Display for OperatorChart {
             return f.write_str(l);
         }
         if let Some(sha) = self.reference.strip_prefix("meshdeck-chart:") {
-            return write!(f, "the uploaded chart sha256 {}", &sha[..12.min(sha.len())]);
+            let short: String = sha.chars().take(12).collect();
+            return write!(f, "the uploaded chart sha256 {short}");
         }
         match &self.version {
             Some(v) => write!(f, "{} {v}", self.reference),

@@ -93,7 +93,7 @@ fn ChartList(
             view! {
                 <tr class=TR data-chart=c.sha256.clone()>
                     <td class=TD_NOWRAP>{format!("{}-{}", c.name, c.version)}</td>
-                    <td class=TD>{c.file_name.clone()}<br /><span class="font-mono text-xs">{format!("sha256 {}", &c.sha256[..12.min(c.sha256.len())])}</span></td>
+                    <td class=TD>{c.file_name.clone()}<br /><span class="font-mono text-xs">{format!("sha256 {}", c.sha256.chars().take(12).collect::<String>())}</span></td>
                     <td class=TD_NOWRAP>{format!("{} B", c.size)}</td>
                     <td class=TD>{format!("{}, {}", c.uploaded_by, format_time(c.uploaded_at))}</td>
                     <td class=TD>{state}</td>

@@ -751,6 +751,8 @@ async fn a_sqlite_store_is_backed_up_while_in_use_and_restored_in_place_keeping_
     }
     .await;
     assert!(matches!(busy, Err(Error::Busy(_))), "{busy:?}");
+    // The console stops: its connections are closed (a dropped pool closes them a moment later).
+    store.close().await;
     drop(store);
 
     // Something that is not a Meshdeck store is refused, and nothing is replaced.

@@ -21,9 +21,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The uploaded chart's hash, when a chart reference names one.
+/// The uploaded chart's hash, when a chart reference names one (64 lowercase hex digits, nothing else).
 fn uploaded_sha(reference: &str) -> Option<&str> {
-    reference.strip_prefix(UPLOADED)
+    reference
+        .strip_prefix(UPLOADED)
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// `chart` as the browser shows it; an uploaded one by its name and version.
@@ -35,12 +37,9 @@ pub(super) fn chart_view(chart: &Chart, uploaded: &[ChartRow]) -> OperatorChart 
                 r.name,
                 r.version,
                 r.file_name,
-                &sha[..12.min(sha.len())]
+                &sha[..12]
             ),
-            None => format!(
-                "an uploaded chart since deleted (sha256 {})",
-                &sha[..12.min(sha.len())]
-            ),
+            None => format!("an uploaded chart since deleted (sha256 {})", &sha[..12]),
         });
     OperatorChart {
         reference: chart.reference.clone(),
@@ -73,7 +72,7 @@ impl Jobs {
         if !path.exists() {
             let data = self.inner.store.chart_data(sha).await?.ok_or_else(|| {
                 Error::NotFound(format!(
-                    "the uploaded operator chart {sha} (deleted since the job was planned; upload it again)"
+                    "the uploaded operator chart {sha} (deleted since; upload it again, or choose another chart)"
                 ))
             })?;
             if hex(&Sha256::digest(&data)) != sha {
@@ -154,26 +153,22 @@ impl Jobs {
         let sha = hex(&Sha256::digest(data));
         let io =
             |e: mesh::helm::Error| Error::Conflict(format!("keeping {file_name} for helm: {e}"));
-        let path = mesh::helm::write_chart(&sha, data).map_err(io)?;
+        // Read by helm from a file of its own first, so a refused upload never touches a copy a job may use.
+        let check = mesh::helm::write_chart(&format!("check-{sha}"), data).map_err(io)?;
         let local = Chart {
-            reference: path.display().to_string(),
+            reference: check.display().to_string(),
             version: None,
         };
-        let (name, version) = match mesh::operator::chart_meta(&self.inner.helm, &local).await {
-            Ok(meta) => meta,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(invalid(format!(
-                    "helm cannot read {file_name} as a chart: {e}"
-                )));
-            }
-        };
+        let meta = mesh::operator::chart_meta(&self.inner.helm, &local).await;
+        let _ = std::fs::remove_file(&check);
+        let (name, version) =
+            meta.map_err(|e| invalid(format!("helm cannot read {file_name} as a chart: {e}")))?;
         if name != CHART_NAME {
-            let _ = std::fs::remove_file(&path);
             return Err(invalid(format!(
                 "{file_name} is the chart {name:?}; the operator's release is made from the {CHART_NAME} chart"
             )));
         }
+        mesh::helm::write_chart(&sha, data).map_err(io)?;
         let row = ChartRow {
             sha256: sha.clone(),
             name,
@@ -213,6 +208,21 @@ impl Jobs {
             return Err(Error::Conflict(format!(
                 "{}-{} is the chart new setups install: choose another first",
                 c.name, c.version
+            )));
+        }
+        // A job not finished (running, failed, to be retried) may still install it.
+        let reference = format!("{UPLOADED}{sha256}");
+        if let Some(j) = self
+            .inner
+            .store
+            .list_jobs(500)
+            .await?
+            .into_iter()
+            .find(|j| j.state != "succeeded" && j.spec.contains(&reference))
+        {
+            return Err(Error::Conflict(format!(
+                "job {} ({}, {}) installs {}-{}: let it finish, or supersede it, first",
+                j.id, j.kind, j.state, c.name, c.version
             )));
         }
         if !c.meshes.is_empty() {

@@ -240,7 +240,8 @@ impl Jobs {
                 istio_version: current.istio_version.clone(),
                 data_plane: now.setup.data_plane,
                 peering,
-                chart: base_spec.chart,
+                // The operator chart the members run now (after any upgrade), not the one first installed.
+                chart: now.setup.chart.clone(),
                 license_secret_ref: base_spec.license_secret_ref,
                 watch_namespaces: base_spec.watch_namespaces,
                 root_id,

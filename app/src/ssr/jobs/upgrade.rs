@@ -186,7 +186,7 @@ impl Jobs {
                 .map_err(|m| invalid("version", m))?;
         }
         let chart = self
-            .operator_target(&req.operator, &now.setup.chart)
+            .operator_target(&req.operator, &now.setup.chart, &mesh.job_id)
             .await?;
         if !moves_version && chart.is_none() {
             return Err(invalid(
@@ -271,36 +271,52 @@ impl Jobs {
     /// The chart an upgrade moves the operator to (None: it keeps `from`). The console's chart must be
     /// readable (a local chart is read with helm); a version must be a chart version, of an OCI or repository
     /// chart, and not older than the one the mesh runs.
-    async fn operator_target(&self, op: &OperatorMove, from: &Chart) -> Result<Option<Chart>> {
+    async fn operator_target(
+        &self,
+        op: &OperatorMove,
+        from: &Chart,
+        mesh_job: &str,
+    ) -> Result<Option<Chart>> {
         let invalid = |message: String| Error::Invalid {
             field: "operator",
             message,
         };
         let helm = &self.inner.helm;
         // Never back: compared by the charts' own versions (a local chart's from its Chart.yaml, when the file
-        // the mesh was given is still there).
-        let from_version = match &from.version {
-            Some(v) => Some(v.clone()),
-            None => match self.helm_chart(from).await {
-                Ok(local) => mesh::operator::chart_meta(helm, &local)
-                    .await
-                    .ok()
-                    .map(|(_, v)| v),
-                Err(_) => None,
-            },
+        // is still there) — against the mesh's chart, and against the chart an unfinished upgrade already moved
+        // some of its clusters to.
+        let pending = match self.unfinished_upgrade(mesh_job).await? {
+            Some(j) => spec_of::<UpgradeSpec>(&j)
+                .ok()
+                .filter(|s| s.from_chart.is_some())
+                .map(|s| s.setup.chart),
+            None => None,
         };
+        let mut running = vec![];
+        for c in std::iter::once(from).chain(pending.as_ref()) {
+            let v = match &c.version {
+                Some(v) => Some(v.clone()),
+                None => match self.helm_chart(c).await {
+                    Ok(local) => mesh::operator::chart_meta(helm, &local)
+                        .await
+                        .ok()
+                        .map(|(_, v)| v),
+                    Err(_) => None,
+                },
+            };
+            running.extend(v);
+        }
         let older = |to: &str| -> Result<()> {
-            let Some(cur) = &from_version else {
-                return Ok(());
-            };
-            let (Some(c), Some(n)) = (chart_version(cur), chart_version(to)) else {
-                return Ok(());
-            };
-            if n < c {
-                return Err(invalid(format!(
-                    "{to} is older than the operator chart the mesh runs ({cur}): an upgrade never moves the operator \
-                     back; to undo an operator upgrade, follow Solo's release notes by hand"
-                )));
+            for cur in &running {
+                let (Some(c), Some(n)) = (chart_version(cur), chart_version(to)) else {
+                    continue;
+                };
+                if n < c {
+                    return Err(invalid(format!(
+                        "{to} is older than the operator chart the mesh runs ({cur}): an upgrade never moves the \
+                         operator back; to undo an operator upgrade, follow Solo's release notes by hand"
+                    )));
+                }
             }
             Ok(())
         };
@@ -308,7 +324,8 @@ impl Jobs {
             OperatorMove::Keep => Ok(None),
             OperatorMove::ConsoleChart => {
                 let to = self.console_chart().await?;
-                if to == *from && to.version.is_some() {
+                // The same versioned chart, or the same uploaded bytes: nothing would move.
+                if to == *from && (to.version.is_some() || to.reference.starts_with(UPLOADED)) {
                     return Err(invalid(format!(
                         "the operator already runs the console's chart, {}",
                         chart_text(&to)

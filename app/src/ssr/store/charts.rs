@@ -67,8 +67,15 @@ impl Store {
             .await)?)
     }
 
-    /// Makes `sha256` the chart in use, or none (the console's own) — in one transaction.
+    /// Makes `sha256` the chart in use, or none (the console's own) — in one transaction. Two admins choosing
+    /// at once: one wins, the other is told (the unique index on `in_use`).
     pub async fn use_chart(&self, sha256: Option<&str>) -> Result<()> {
+        let conflict = |e: Error| match e {
+            Error::Db(e) => conflict_or(e, || {
+                "another choice of the chart in use, made at the same time,".into()
+            }),
+            e => e,
+        };
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE operator_charts SET in_use = FALSE WHERE in_use")
@@ -85,6 +92,7 @@ impl Store {
             tx.commit().await?;
             Ok::<(), Error>(())
         })
+        .map_err(conflict)
     }
 
     /// Forgets an uploaded chart.

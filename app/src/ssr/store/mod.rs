@@ -224,6 +224,11 @@ impl Store {
         Ok(Store { db })
     }
 
+    /// Closes the store's connections and waits until they are closed (a pool dropped closes them later).
+    pub async fn close(&self) {
+        on_db!(self, |p| p.close().await)
+    }
+
     /// True when the database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         on_db!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())
