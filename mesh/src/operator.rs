@@ -222,7 +222,9 @@ pub async fn chart_meta(helm: &Path, chart: &Chart) -> Result<(String, String)> 
     let text = run
         .helm(helm, &["show", "chart", &chart.reference], "show chart")
         .await?;
-    let meta: Value = serde_yaml::from_str(&text).unwrap_or(Value::Null);
+    // What a chart says of itself: an uploaded chart's text is read as any user input is (bounded).
+    let meta: Value =
+        crate::yaml::from_str(&text, &crate::yaml::Limits::INPUT).unwrap_or(Value::Null);
     match (meta["name"].as_str(), meta["version"].as_str()) {
         (Some(n), Some(v)) => Ok((n.to_string(), v.to_string())),
         _ => Err(Error::Helm(crate::helm::Error::Failed {
