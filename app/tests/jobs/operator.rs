@@ -300,50 +300,32 @@ async fn uploaded_charts(
     base: &str,
     request: impl Fn(OperatorMove) -> UpgradeRequest,
 ) {
-    let refused = |e: jobs::Error| e.to_string();
-    let not_gzip = console
-        .upload_chart("notes.txt", b"hello", "alice")
-        .await
-        .map_err(refused);
-    assert!(
-        not_gzip
-            .as_ref()
-            .is_err_and(|e| e.contains("notes.txt is not a .tgz (gzip) chart archive")),
-        "{not_gzip:?}"
-    );
     let mut big = vec![0x1f, 0x8b];
     big.resize(jobs::MAX_CHART_BYTES + 1, 0);
-    let too_big = console
-        .upload_chart("big.tgz", &big, "alice")
-        .await
-        .map_err(refused);
-    assert!(
-        too_big
-            .as_ref()
-            .is_err_and(|e| e.contains("1 byte to 4 MiB")),
-        "{too_big:?}"
-    );
-    let broken = console
-        .upload_chart("broken.tgz", &[0x1f, 0x8b, 8, 0, 0, 0], "alice")
-        .await
-        .map_err(refused);
-    assert!(
-        broken
-            .as_ref()
-            .is_err_and(|e| e.contains("helm cannot read broken.tgz as a chart")),
-        "{broken:?}"
-    );
     let other = packaged("not-the-operator", "1.0.0").await;
-    let other = console
-        .upload_chart("other.tgz", &other, "alice")
-        .await
-        .map_err(refused);
-    assert!(
-        other
-            .as_ref()
-            .is_err_and(|e| e.contains("is the chart \"not-the-operator\"")),
-        "{other:?}"
-    );
+    let refusals: [(&str, &[u8], &str); 4] = [
+        (
+            "notes.txt",
+            b"hello",
+            "notes.txt is not a .tgz (gzip) chart archive",
+        ),
+        ("big.tgz", &big, "1 byte to 4 MiB"),
+        (
+            "broken.tgz",
+            &[0x1f, 0x8b, 8, 0, 0, 0],
+            "helm cannot read broken.tgz as a chart",
+        ),
+        ("other.tgz", &other, "is the chart \"not-the-operator\""),
+    ];
+    for (file, bytes, says) in refusals {
+        let e = console
+            .upload_chart(file, bytes, "alice")
+            .await
+            .expect_err(file)
+            .to_string();
+        assert!(e.contains(says), "{file}: {e}");
+    }
+    let refused = |e: jobs::Error| e.to_string();
     assert!(
         console
             .operator_charts()

@@ -578,39 +578,37 @@ impl Jobs {
                 return Ok(false);
             }
         };
-        if spec.from_chart.is_some() && !is_done(OPERATOR) {
-            let (t, chart) = (&t, chart_text(&spec.setup.chart));
-            let outcome = self
-                .job_step(id, &name, OPERATOR, |progress| async move {
-                    setup::run_step(Step::Operator, t, c, settings, root, &*progress)
-                        .await
-                        .map(|o| setup::Outcome {
-                            summary: format!("chart {chart}: {}", o.summary),
-                            ..o
-                        })
-                })
-                .await?;
-            if let Err(e) = outcome {
-                self.event(id, Some(&name), Some(OPERATOR), "error", &e)
-                    .await;
-                return Ok(false);
+        let steps = [
+            (
+                OPERATOR,
+                Step::Operator,
+                spec.from_chart.is_some(),
+                format!("chart {}", chart_text(&spec.setup.chart)),
+            ),
+            (
+                CONTROL_PLANE,
+                Step::ControlPlane,
+                spec.moves_version(),
+                format!("Istio {}", spec.setup.istio_version),
+            ),
+        ];
+        for (key, step, wanted, what) in steps {
+            if !wanted || is_done(key) {
+                continue;
             }
-        }
-        if spec.moves_version() && !is_done(CONTROL_PLANE) {
-            let (t, version) = (&t, &spec.setup.istio_version);
+            let (t, what) = (&t, &what);
             let outcome = self
-                .job_step(id, &name, CONTROL_PLANE, |progress| async move {
-                    setup::run_step(Step::ControlPlane, t, c, settings, root, &*progress)
+                .job_step(id, &name, key, |progress| async move {
+                    setup::run_step(step, t, c, settings, root, &*progress)
                         .await
                         .map(|o| setup::Outcome {
-                            summary: format!("Istio {version}: {}", o.summary),
+                            summary: format!("{what}: {}", o.summary),
                             ..o
                         })
                 })
                 .await?;
             if let Err(e) = outcome {
-                self.event(id, Some(&name), Some(CONTROL_PLANE), "error", &e)
-                    .await;
+                self.event(id, Some(&name), Some(key), "error", &e).await;
                 return Ok(false);
             }
         }
