@@ -120,6 +120,7 @@ fn snapshot(i: usize) -> ClusterSnapshot {
                 "All conditions are met",
             )],
             version: Some("1.28.1-patch0".into()),
+            install_namespace: None,
         }),
         istiod: Some(IstiodState {
             pods: WorkloadState {

@@ -358,16 +358,22 @@ pub async fn check_cluster(name: &ClusterName, client: &Client) -> ClusterChecks
         };
     }
     let eastwest_selector = format!("service.istio.io/canonical-name={EASTWEST_NAME}");
+    // The control plane's namespace (its ServiceMeshController's installNamespace, as istioctl's
+    // --istio-namespace); istio-system when it cannot be read, and the checks reading there say what is missing.
+    let ns = crate::objects::istio_namespace(client)
+        .await
+        .unwrap_or_else(|_| ISTIO_NAMESPACE.to_string());
+    let ns = ns.as_str();
     let (env, license, istiod, ztunnel, eastwest, gateways, peers, stale, root) = tokio::join!(
-        check_env(client),
-        check_license(client),
+        check_env(client, ns),
+        check_license(client, ns),
         check_pods(client, CheckId::IstiodPods, "app=istiod"),
         check_pods(client, CheckId::ZtunnelPods, "app=ztunnel"),
         check_pods(client, CheckId::EastWestPods, &eastwest_selector),
         check_gateways(client),
-        check_peers(client),
-        check_stale(client),
-        check_root(client),
+        check_peers(client, ns),
+        check_stale(client, ns),
+        check_root(client, ns),
     );
     let (root, fingerprint, trusted_roots) = root;
     results.extend([
@@ -392,13 +398,11 @@ fn read_error(id: CheckId, what: &str, e: &kube::Error) -> CheckResult {
     )
 }
 
-async fn istiod_deployments(client: &Client) -> Result<Vec<Deployment>, kube::Error> {
-    Ok(
-        Api::<Deployment>::namespaced(client.clone(), ISTIO_NAMESPACE)
-            .list(&ListParams::default().labels("app=istiod"))
-            .await?
-            .items,
-    )
+async fn istiod_deployments(client: &Client, ns: &str) -> Result<Vec<Deployment>, kube::Error> {
+    Ok(Api::<Deployment>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("app=istiod"))
+        .await?
+        .items)
 }
 
 /// The literal environment of a container of a Deployment (`None` for variables set from a reference).
@@ -417,14 +421,14 @@ pub(crate) fn env_of(d: &Deployment, container: &str) -> BTreeMap<String, Option
 }
 
 /// Check 1 (§3, §2.4): peering discovery on; workload entry selection not off.
-async fn check_env(client: &Client) -> CheckResult {
+async fn check_env(client: &Client, ns: &str) -> CheckResult {
     let id = CheckId::EnvironmentVariables;
-    let deployments = match istiod_deployments(client).await {
+    let deployments = match istiod_deployments(client, ns).await {
         Ok(d) => d,
         Err(e) => return read_error(id, "istiod deployments", &e),
     };
     if deployments.is_empty() {
-        return CheckResult::new(id, Status::Fail, "no istiod deployment (app=istiod) in istio-system")
+        return CheckResult::new(id, Status::Fail, format!("no istiod deployment (app=istiod) in {ns}"))
             .fix("Install the control plane: the ServiceMeshController step of the setup creates istiod.");
     }
     let mut problems = vec![];
@@ -606,7 +610,7 @@ async fn check_gateways(client: &Client) -> CheckResult {
 
 /// Check 7, corrected: a peer gateway is connected when all its peering conditions are True; one without
 /// conditions yet is pending, not connected.
-async fn check_peers(client: &Client) -> CheckResult {
+async fn check_peers(client: &Client, ns: &str) -> CheckResult {
     let id = CheckId::Peers;
     let gateways = match list_gateways(client).await {
         Ok(g) => g,
@@ -617,7 +621,7 @@ async fn check_peers(client: &Client) -> CheckResult {
         Err(e) => return read_error(id, "gateways", &e),
     };
     // istiod ignores a peer gateway for its own cluster (automatic peering creates one locally, §7.2).
-    let local = istiod_deployments(client).await.ok().and_then(|ds| {
+    let local = istiod_deployments(client, ns).await.ok().and_then(|ds| {
         ds.iter()
             .find_map(|d| env_of(d, "discovery").get("CLUSTER_ID").cloned().flatten())
     });
@@ -695,14 +699,14 @@ async fn check_peers(client: &Client) -> CheckResult {
 
 /// Check 8: flat-network workload entries whose source pods are gone. Needs every source cluster, so per
 /// cluster it reports what it found.
-async fn check_stale(client: &Client) -> CheckResult {
+async fn check_stale(client: &Client, ns: &str) -> CheckResult {
     let id = CheckId::StaleWorkloads;
     let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
         "networking.istio.io",
         "v1",
         "WorkloadEntry",
     ));
-    match Api::<DynamicObject>::namespaced_with(client.clone(), ISTIO_NAMESPACE, &ar)
+    match Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
         .list(&ListParams::default().labels("solo.io/source-workload"))
         .await
     {
@@ -736,9 +740,12 @@ async fn check_stale(client: &Client) -> CheckResult {
 }
 
 /// The root of trust: `cacerts` (what istiod should use) against `istio-ca-root-cert` (what it serves).
-async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String>) {
+async fn check_root(client: &Client, ns: &str) -> (CheckResult, Option<String>, Vec<String>) {
     let id = CheckId::RootOfTrust;
-    let served_all = match Api::<ConfigMap>::namespaced(client.clone(), ISTIO_NAMESPACE)
+    let restart = format!(
+        "Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n {ns} -l app=istiod"
+    );
+    let served_all = match Api::<ConfigMap>::namespaced(client.clone(), ns)
         .get_opt("istio-ca-root-cert")
         .await
     {
@@ -756,7 +763,7 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String
         }
     };
     let served = served_all.first().cloned();
-    let (plugged, plugged_all) = match Api::<Secret>::namespaced(client.clone(), ISTIO_NAMESPACE)
+    let (plugged, plugged_all) = match Api::<Secret>::namespaced(client.clone(), ns)
         .get_opt("cacerts")
         .await
     {
@@ -779,10 +786,10 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String
             Status::Fail,
             format!("istiod serves its own self-signed root {} (no cacerts)", short(s)),
         )
-        .fix(
-            "Write a cacerts Secret signed by the shared root in istio-system, then restart istiod \
-             (kubectl rollout restart deployment -n istio-system -l app=istiod).",
-        ),
+        .fix(format!(
+            "Write a cacerts Secret signed by the shared root in {ns}, then restart istiod \
+             (kubectl rollout restart deployment -n {ns} -l app=istiod)."
+        )),
         (Some(p), None) => CheckResult::new(
             id,
             Status::Pending,
@@ -798,7 +805,7 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String
                 plugged_all.iter().map(|f| short(f)).collect::<Vec<_>>().join(" and ")
             ),
         )
-        .fix("Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n istio-system -l app=istiod"),
+        .fix(restart.clone()),
         (Some(p), Some(s)) if p != s => CheckResult::new(
             id,
             Status::Fail,
@@ -808,7 +815,7 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String
                 short(p)
             ),
         )
-        .fix("Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n istio-system -l app=istiod"),
+        .fix(restart),
         (Some(_), Some(_)) if served_all.len() > 1 => CheckResult::new(
             id,
             Status::Pass,
@@ -830,9 +837,9 @@ async fn check_root(client: &Client) -> (CheckResult, Option<String>, Vec<String
 /// Check 2: istiod's `/debug/license` through a port-forward to its monitoring port (from localhost, so
 /// the debug endpoint's authorization does not apply, §9 P17). 404 means Istio before 1.27: not supported,
 /// counted as a pass.
-async fn check_license(client: &Client) -> CheckResult {
+async fn check_license(client: &Client, ns: &str) -> CheckResult {
     let id = CheckId::License;
-    let pods = match Api::<Pod>::namespaced(client.clone(), ISTIO_NAMESPACE)
+    let pods = match Api::<Pod>::namespaced(client.clone(), ns)
         .list(&ListParams::default().labels("app=istiod"))
         .await
     {
@@ -847,7 +854,7 @@ async fn check_license(client: &Client) -> CheckResult {
         return CheckResult::new(id, Status::Pending, "no running istiod pod to ask")
             .fix("Wait for istiod to run, then re-run the checks.");
     }
-    let api = Api::<Pod>::namespaced(client.clone(), ISTIO_NAMESPACE);
+    let api = Api::<Pod>::namespaced(client.clone(), ns);
     let mut details = vec![];
     let mut worst_status = Status::Pass;
     let mut unsupported = false;
@@ -916,10 +923,11 @@ async fn check_license(client: &Client) -> CheckResult {
         )
         .details(details)
         .fix(if forward_failed {
-            "Meshdeck needs create on pods/portforward in istio-system to read istiod's license."
+            format!("Meshdeck needs create on pods/portforward in {ns} to read istiod's license.")
         } else {
             "Give the operator a valid Solo license that includes multicluster (SOLO_ISTIO_LICENSE_KEY or its secret \
              reference), then restart istiod. GlooCore and IstioSupportBasic licenses do not allow multicluster."
+                .to_string()
         }),
     }
 }

@@ -15,9 +15,36 @@ use crate::ids::{ClusterName, NetworkName};
 
 pub const EASTWEST_NAMESPACE: &str = "istio-eastwest";
 pub const EASTWEST_NAME: &str = "istio-eastwest";
+/// The ServiceMeshController's default `installNamespace` (§4.1): where istiod, ztunnel, `cacerts` and the
+/// mesh ConfigMaps live unless the mesh says otherwise.
 pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const OPERATOR_NAMESPACE: &str = "gloo-mesh";
 pub const SMC_NAME: &str = "managed-istio";
+/// The namespaces the Gloo Operator watches without `WATCH_NAMESPACES` (§4.1 `installNamespace`): an
+/// install namespace outside these needs the operator's `manager.env.WATCH_NAMESPACES`.
+pub const OPERATOR_WATCHED: [&str; 3] = ["gloo-system", "gloo-mesh", "istio-system"];
+
+/// The namespace a cluster's control plane is installed in: its ServiceMeshController's `installNamespace`
+/// (§4.1), or istio-system when the controller names none, does not exist (yet, or no more) or may not be
+/// read with these credentials (a view-only account reads what it can there).
+pub async fn istio_namespace(client: &Client) -> Result<String, kube::Error> {
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        OPERATOR_NAMESPACE,
+        &smc_resource(),
+    );
+    let smc = match api.get_opt(SMC_NAME).await {
+        Ok(smc) => smc,
+        Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => None,
+        Err(e) => return Err(e),
+    };
+    Ok(smc
+        .as_ref()
+        .and_then(|o| o.data["spec"]["installNamespace"].as_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(ISTIO_NAMESPACE)
+        .to_string())
+}
 
 /// The Gateway API `Gateway` resource (read and listed as dynamic objects).
 pub fn gateway_resource() -> kube::api::ApiResource {
@@ -447,17 +474,20 @@ impl PeerInfo {
             })
             .ok_or(PeerError::NoAddress)?;
         let labels = svc.labels();
-        let ns_network = Api::<Namespace>::all(client.clone())
-            .get_opt(ISTIO_NAMESPACE)
+        let istio_ns = istio_namespace(client)
             .await
-            .map_err(kube_err("istio-system namespace"))?
+            .map_err(kube_err("the ServiceMeshController's installNamespace"))?;
+        let ns_network = Api::<Namespace>::all(client.clone())
+            .get_opt(&istio_ns)
+            .await
+            .map_err(kube_err("the control plane's namespace"))?
             .and_then(|n| n.labels().get("topology.istio.io/network").cloned());
         let network = labels
             .get("topology.istio.io/network")
             .cloned()
             .or(ns_network)
             .unwrap_or_default();
-        let cluster_id = Api::<Deployment>::namespaced(client.clone(), ISTIO_NAMESPACE)
+        let cluster_id = Api::<Deployment>::namespaced(client.clone(), &istio_ns)
             .list(&ListParams::default().labels("app=istiod"))
             .await
             .map_err(kube_err("istiod deployments"))?
@@ -483,7 +513,7 @@ impl PeerInfo {
             .cloned()
             .or(cluster_id)
             .unwrap_or_else(|| network.clone());
-        let cms = Api::<ConfigMap>::namespaced(client.clone(), ISTIO_NAMESPACE);
+        let cms = Api::<ConfigMap>::namespaced(client.clone(), &istio_ns);
         let mut trust_domain = "cluster.local".to_string();
         for name in ["istio-gloo", "istio"] {
             if let Some(cm) = cms.get_opt(name).await.map_err(kube_err("mesh config"))? {

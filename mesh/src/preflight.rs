@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::checks::Status;
 use crate::gateway_api::Action;
 use crate::ids::ClusterName;
-use crate::objects::{DataPlane, EASTWEST_NAMESPACE, ISTIO_NAMESPACE, gateway_resource};
+use crate::objects::{DataPlane, EASTWEST_NAMESPACE, gateway_resource};
 use crate::setup::{ClusterSetup, Settings, Target};
 
 /// One finding.
@@ -258,8 +258,8 @@ pub async fn cluster(
     let (gw, istio, cacerts, legacy, lb, nodes, license) = tokio::join!(
         gateway_api(client),
         existing_istio(client, c),
-        cacerts(client),
-        legacy_secrets(client),
+        cacerts(client, c.istio_namespace()),
+        legacy_secrets(client, c.istio_namespace()),
         load_balancers(client, c, settings, lb_probe),
         nodes(client, c, settings),
         license(client, settings),
@@ -361,8 +361,10 @@ impl MaxWarn for Status {
 
 async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
     let mut out = vec![];
+    // Where this setup installs the control plane (its installNamespace).
+    let istio_ns = c.istio_namespace();
     let ns = match Api::<Namespace>::all(client.clone())
-        .get_opt(ISTIO_NAMESPACE)
+        .get_opt(istio_ns)
         .await
     {
         Ok(ns) => ns,
@@ -370,7 +372,7 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
             return vec![read_failed(
                 "istio",
                 "Existing Istio",
-                "namespace istio-system",
+                &format!("namespace {istio_ns}"),
                 &e,
             )];
         }
@@ -383,14 +385,14 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
         out.push(
             finding(
                 "network-label",
-                "Network label on istio-system",
+                &format!("Network label on {istio_ns}"),
                 Status::Fail,
-                format!("istio-system is labelled topology.istio.io/network={net}, but this setup uses {}", c.network),
+                format!("{istio_ns} is labelled topology.istio.io/network={net}, but this setup uses {}", c.network),
             )
-            .fix("Use the existing network name for this cluster, or relabel istio-system if nothing relies on it."),
+            .fix(format!("Use the existing network name for this cluster, or relabel {istio_ns} if nothing relies on it.")),
         );
     }
-    let deployments = match Api::<Deployment>::namespaced(client.clone(), ISTIO_NAMESPACE)
+    let deployments = match Api::<Deployment>::namespaced(client.clone(), istio_ns)
         .list(&ListParams::default().labels("app=istiod"))
         .await
     {
@@ -464,8 +466,8 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
     out
 }
 
-async fn cacerts(client: &Client) -> Finding {
-    match Api::<Secret>::namespaced(client.clone(), ISTIO_NAMESPACE)
+async fn cacerts(client: &Client, ns: &str) -> Finding {
+    match Api::<Secret>::namespaced(client.clone(), ns)
         .get_opt("cacerts")
         .await
     {
@@ -482,7 +484,7 @@ async fn cacerts(client: &Client) -> Finding {
                 "Existing cacerts",
                 Status::Warn,
                 format!(
-                    "istio-system/cacerts exists (root {})",
+                    "{ns}/cacerts exists (root {})",
                     fp.as_deref().map_or("unreadable".into(), crate::ca::short)
                 ),
             )
@@ -491,14 +493,14 @@ async fn cacerts(client: &Client) -> Finding {
         Err(e) => read_failed(
             "cacerts",
             "Existing cacerts",
-            "Secret istio-system/cacerts",
+            &format!("Secret {ns}/cacerts"),
             &e,
         ),
     }
 }
 
-async fn legacy_secrets(client: &Client) -> Finding {
-    match Api::<Secret>::namespaced(client.clone(), ISTIO_NAMESPACE)
+async fn legacy_secrets(client: &Client, ns: &str) -> Finding {
+    match Api::<Secret>::namespaced(client.clone(), ns)
         .list(&ListParams::default().labels("istio/multiCluster=true"))
         .await
     {
@@ -515,7 +517,7 @@ async fn legacy_secrets(client: &Client) -> Finding {
         )
         .fix("Do not mix remote secrets with peering: remove them, and set DISABLE_LEGACY_MULTICLUSTER=true in the istiod values."),
         Err(kube::Error::Api(s)) if s.code == 404 => finding("legacy-remote-secrets", "Legacy remote secrets", Status::Pass, "none"),
-        Err(e) => read_failed("legacy-remote-secrets", "Legacy remote secrets", "secrets in istio-system", &e),
+        Err(e) => read_failed("legacy-remote-secrets", "Legacy remote secrets", &format!("secrets in {ns}"), &e),
     }
 }
 

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::ClusterName;
 use crate::objects::{
-    EASTWEST_NAME, EASTWEST_NAMESPACE, ISTIO_NAMESPACE, OPERATOR_NAMESPACE, SMC_NAME,
-    gateway_resource, smc_resource,
+    EASTWEST_NAME, EASTWEST_NAMESPACE, OPERATOR_NAMESPACE, SMC_NAME, gateway_resource, smc_resource,
 };
 use crate::operator;
 use crate::setup::{Outcome, Progress, StepError, StepResult, Target, WAIT};
@@ -35,7 +34,7 @@ pub enum Removal {
 /// What is removed besides what every removal takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoveOptions {
-    /// Delete `istio-system/cacerts` (the cluster's intermediate CA and the root bundle).
+    /// Delete `cacerts` (the cluster's intermediate CA and the root bundle) from its control plane's namespace.
     pub cacerts: bool,
     /// Delete the Gateway API CRDs Meshdeck installed — never while any object of them remains.
     pub gateway_api: bool,
@@ -90,7 +89,8 @@ impl Removal {
     }
 
     /// The commands that do the same by hand.
-    pub fn commands(self, cluster: &ClusterName) -> Vec<String> {
+    /// The commands by hand; the cluster's control plane runs in `istio_ns`.
+    pub fn commands(self, cluster: &ClusterName, istio_ns: &str) -> Vec<String> {
         let c = cluster.as_str();
         match self {
             Removal::PeerGateways => vec![format!(
@@ -118,7 +118,7 @@ impl Removal {
                 ),
             ],
             Removal::RootOfTrust => vec![format!(
-                "kubectl --context {c} -n {ISTIO_NAMESPACE} delete secret cacerts"
+                "kubectl --context {c} -n {istio_ns} delete secret cacerts"
             )],
             Removal::GatewayApi => vec![format!(
                 "kubectl --context {c} delete -f https://github.com/kubernetes-sigs/gateway-api/releases/download/{}/standard-install.yaml",
@@ -145,8 +145,13 @@ pub fn ours(obj: &DynamicObject) -> bool {
 }
 
 /// The objects a removal step would delete (ours) or leave (foreign) in `t`, without changing anything:
-/// `(kind, namespace/name, found)`.
-pub async fn survey(t: &Target, step: Removal) -> Result<Vec<(String, String, Found)>, StepError> {
+/// `(kind, namespace/name, found)`. The cluster's control plane runs (or ran) in `istio_ns`: the removal
+/// knows it from the mesh, since its ServiceMeshController is gone before `cacerts` is removed.
+pub async fn survey(
+    t: &Target,
+    step: Removal,
+    istio_ns: &str,
+) -> Result<Vec<(String, String, Found)>, StepError> {
     let title = step.title();
     let mut out = vec![];
     let mut note = |kind: &str, ns: &str, obj: &DynamicObject| {
@@ -234,8 +239,8 @@ pub async fn survey(t: &Target, step: Removal) -> Result<Vec<(String, String, Fo
             }
         }
         Removal::RootOfTrust => {
-            if let Some(s) = get(t, &core("Secret"), ISTIO_NAMESPACE, "cacerts", title).await? {
-                note("Secret", ISTIO_NAMESPACE, &s);
+            if let Some(s) = get(t, &core("Secret"), istio_ns, "cacerts", title).await? {
+                note("Secret", istio_ns, &s);
             }
         }
         Removal::GatewayApi => {
@@ -369,10 +374,11 @@ pub async fn unpeer(peer: &Target, leaving: &ClusterName, progress: Progress<'_>
     Ok(tally.outcome(progress))
 }
 
-/// Runs one removal step on the cluster leaving the mesh.
+/// Runs one removal step on the cluster leaving the mesh, whose control plane runs (or ran) in `istio_ns`.
 pub async fn run(
     step: Removal,
     t: &Target,
+    istio_ns: &str,
     helm: &std::path::Path,
     progress: Progress<'_>,
 ) -> StepResult {
@@ -380,7 +386,7 @@ pub async fn run(
     let mut tally = Tally::default();
     match step {
         Removal::PeerGateways => {
-            for (kind, what, found) in survey(t, step).await? {
+            for (kind, what, found) in survey(t, step, istio_ns).await? {
                 let name = what.rsplit('/').next().unwrap_or_default().to_string();
                 let found = match found {
                     Found::Ours => {
@@ -491,8 +497,8 @@ pub async fn run(
             );
         }
         Removal::RootOfTrust => {
-            let s = delete_ours(t, &core("Secret"), ISTIO_NAMESPACE, "cacerts", title).await?;
-            tally.add(format!("Secret {ISTIO_NAMESPACE}/cacerts"), s);
+            let s = delete_ours(t, &core("Secret"), istio_ns, "cacerts", title).await?;
+            tally.add(format!("Secret {istio_ns}/cacerts"), s);
         }
         Removal::GatewayApi => {
             let in_use = gateway_api_in_use(t, title).await?;
@@ -502,7 +508,7 @@ pub async fn run(
                 "CustomResourceDefinition",
             ));
             let api = Api::<DynamicObject>::all_with(t.client.clone(), &crds);
-            for (_, name, found) in survey(t, step).await? {
+            for (_, name, found) in survey(t, step, istio_ns).await? {
                 match (found, in_use.is_empty()) {
                     (Found::Ours, true) => {
                         match api.delete(&name, &DeleteParams::default()).await {

@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
-use crate::objects::{EASTWEST_NAME, EASTWEST_NAMESPACE, ISTIO_NAMESPACE};
+use crate::objects::{EASTWEST_NAME, EASTWEST_NAMESPACE};
 use crate::setup::{Outcome, Progress, StepError, StepResult, Target, live_version};
 
 pub const RESTART_TITLE: &str = "Restart istiod";
@@ -81,14 +81,10 @@ impl Workload {
     }
 }
 
-/// The restart of one istiod Deployment at `at` (RFC 3339), as server-side apply writes it.
-pub fn restart_object(deployment: &str, at: &str) -> Value {
-    Workload::deployment(ISTIO_NAMESPACE, deployment).restart_object(at)
-}
-
-/// The names of a cluster's istiod Deployments (every revision).
-pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<String>, StepError> {
-    let api = Api::<Deployment>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
+/// A cluster's istiod Deployments (every revision), in its control plane's namespace.
+pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<Workload>, StepError> {
+    let ns = t.istio_namespace(step).await?;
+    let api = Api::<Deployment>::namespaced(t.client.clone(), &ns);
     let lp = ListParams::default().labels(ISTIOD_SELECTOR);
     let list = crate::apply::retrying(|| api.list(&lp))
         .await
@@ -96,7 +92,7 @@ pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<String>, S
             StepError::kube(
                 &t.name,
                 step,
-                "listing istiod Deployments in istio-system",
+                &format!("listing istiod Deployments in {ns}"),
                 &e,
             )
         })?;
@@ -104,26 +100,38 @@ pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<String>, S
         return Err(StepError::new(
             &t.name,
             step,
-            "no istiod Deployment (label app=istiod) in istio-system",
+            format!("no istiod Deployment (label app=istiod) in {ns}"),
             "The control plane is not installed here: run the cluster's setup first",
         ));
     }
-    Ok(list.items.iter().map(|d| d.name_any()).collect())
+    Ok(list
+        .items
+        .iter()
+        .map(|d| Workload::deployment(&ns, &d.name_any()))
+        .collect())
 }
 
 /// The data plane's workloads that hold certificates signed by the cluster's intermediate and the roots they
 /// trust: the ztunnel DaemonSet (ambient) and the east-west gateway's Deployment — those this cluster has.
 pub async fn data_plane(t: &Target, step: &str) -> Result<Vec<Workload>, StepError> {
     let mut out = vec![];
-    let ds = Api::<DaemonSet>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
+    let ns = t.istio_namespace(step).await?;
+    let ds = Api::<DaemonSet>::namespaced(t.client.clone(), &ns);
     if crate::apply::retrying(|| ds.get_opt(ZTUNNEL))
         .await
-        .map_err(|e| StepError::kube(&t.name, step, "reading DaemonSet istio-system/ztunnel", &e))?
+        .map_err(|e| {
+            StepError::kube(
+                &t.name,
+                step,
+                &format!("reading DaemonSet {ns}/ztunnel"),
+                &e,
+            )
+        })?
         .is_some()
     {
         out.push(Workload {
             kind: "DaemonSet",
-            namespace: ISTIO_NAMESPACE.into(),
+            namespace: ns,
             name: ZTUNNEL.into(),
         });
     }
@@ -207,11 +215,7 @@ pub async fn restart_istiod(
     progress: Progress<'_>,
 ) -> StepResult {
     let step = RESTART_TITLE;
-    let workloads: Vec<Workload> = istiod_deployments(t, step)
-        .await?
-        .iter()
-        .map(|n| Workload::deployment(ISTIO_NAMESPACE, n))
-        .collect();
+    let workloads = istiod_deployments(t, step).await?;
     let (changed, _) = restart(t, step, &workloads, at, wait, progress).await?;
     Ok(Outcome {
         changed,
@@ -440,8 +444,9 @@ mod tests {
 
     #[test]
     fn the_restart_sets_only_the_annotation() {
-        let o = restart_object("istiod-gloo", "2026-12-01T22:00:00Z");
-        assert_eq!(o["metadata"]["namespace"], "istio-system");
+        let o = Workload::deployment("istio-custom", "istiod-gloo")
+            .restart_object("2026-12-01T22:00:00Z");
+        assert_eq!(o["metadata"]["namespace"], "istio-custom");
         assert_eq!(
             o["spec"],
             json!({"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-12-01T22:00:00Z"}}}})

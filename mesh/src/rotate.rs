@@ -16,13 +16,12 @@ use serde_json::{Value, json};
 
 use crate::ca::RootCa;
 use crate::ids::ClusterName;
-use crate::objects::{EASTWEST_NAME, EASTWEST_NAMESPACE, ISTIO_NAMESPACE};
+use crate::objects::{EASTWEST_NAME, EASTWEST_NAMESPACE};
 use crate::setup::{Outcome, Progress, StepError, StepResult, Target};
 
 use crate::restart::ISTIOD_SELECTOR;
 pub use crate::restart::{
-    RESTART_TITLE, RESTARTED_AT, istiod_deployments, restart_data_plane, restart_istiod,
-    restart_object,
+    RESTART_TITLE, RESTARTED_AT, Workload, istiod_deployments, restart_data_plane, restart_istiod,
 };
 
 pub const REISSUE_TITLE: &str = "Issue a new intermediate";
@@ -41,6 +40,7 @@ pub async fn reissue(
 ) -> StepResult {
     let step = REISSUE_TITLE;
     let live = live_cacerts(t, step, "re-issue").await?;
+    let ns = live.metadata.namespace.clone().unwrap_or_default();
     let ours = crate::ca::fingerprint(&root.cert_pem);
     let theirs = crate::ca::secret_root_fingerprint(&live);
     if ours.is_none() || theirs != ours {
@@ -48,7 +48,7 @@ pub async fn reissue(
             &t.name,
             step,
             format!(
-                "istio-system/cacerts names another root ({}) than the mesh's ({})",
+                "{ns}/cacerts names another root ({}) than the mesh's ({})",
                 theirs
                     .as_deref()
                     .map_or("unreadable".into(), crate::ca::short),
@@ -71,7 +71,7 @@ pub async fn reissue(
     }
     progress("generating this cluster's new intermediate CA".into());
     let intermediate = crate::setup::mint_intermediate(t, step, root, days).await?;
-    let secret = intermediate.cacerts_secret();
+    let secret = intermediate.cacerts_secret(&ns);
     crate::apply::apply(&t.client, &secret, false)
         .await
         .map_err(|e| StepError::apply(&t.name, step, &e))?;
@@ -85,47 +85,51 @@ pub async fn reissue(
     })
 }
 
-/// The cluster's `cacerts` Secret as it is, or the error that says it is missing (then `step`'s user should run
-/// the cluster's setup and `then`).
+/// The cluster's `cacerts` Secret as it is (in its control plane's namespace), or the error that says it is
+/// missing (then `step`'s user should run the cluster's setup and `then`).
 async fn live_cacerts(t: &Target, step: &str, then: &str) -> Result<Secret, StepError> {
-    let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
-    crate::apply::retrying(|| secrets.get_opt("cacerts"))
+    let ns = t.istio_namespace(step).await?;
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), &ns);
+    let mut secret = crate::apply::retrying(|| secrets.get_opt("cacerts"))
         .await
-        .map_err(|e| StepError::kube(&t.name, step, "reading Secret istio-system/cacerts", &e))?
+        .map_err(|e| StepError::kube(&t.name, step, &format!("reading Secret {ns}/cacerts"), &e))?
         .ok_or_else(|| {
             StepError::new(
                 &t.name,
                 step,
-                "istio-system/cacerts does not exist: this cluster's istiod signs with a root of its own",
+                format!("{ns}/cacerts does not exist: this cluster's istiod signs with a root of its own"),
                 format!("Run the cluster's setup (its root of trust step writes cacerts), then {then}"),
             )
-        })
+        })?;
+    secret.metadata.namespace.get_or_insert(ns);
+    Ok(secret)
 }
 
-/// `cacerts` as the plan shows it: its keys are made when the job runs.
-pub fn cacerts_placeholder() -> Value {
+/// `cacerts` in `ns` as the plan shows it: its keys are made when the job runs.
+pub fn cacerts_placeholder(ns: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE},
+        "metadata": {"name": "cacerts", "namespace": ns},
         "data": {"ca-cert.pem": "<a new intermediate for this cluster>", "ca-key.pem": "<its key, generated when the job runs>",
                  "root-cert.pem": "<the mesh's root, unchanged>", "cert-chain.pem": "<new intermediate + root>"}})
 }
 
-/// The commands that re-issue `cluster`'s intermediate by hand (mesh-spec §6.2, then a restart).
-pub fn commands(cluster: &ClusterName) -> Vec<String> {
+/// The commands that re-issue `cluster`'s intermediate by hand (mesh-spec §6.2, then a restart); its control
+/// plane runs in `ns`.
+pub fn commands(cluster: &ClusterName, ns: &str) -> Vec<String> {
     vec![
         format!(
             "make -f ../tools/certs/Makefile.selfsigned.mk {cluster}-cacerts   # a new intermediate from the same root"
         ),
         format!(
-            "kubectl --context {cluster} create secret generic cacerts -n {ISTIO_NAMESPACE} --from-file={cluster}/ca-cert.pem \
+            "kubectl --context {cluster} create secret generic cacerts -n {ns} --from-file={cluster}/ca-cert.pem \
              --from-file={cluster}/ca-key.pem --from-file={cluster}/root-cert.pem --from-file={cluster}/cert-chain.pem \
              --dry-run=client -o yaml | kubectl --context {cluster} apply --server-side -f -"
         ),
         format!(
-            "kubectl --context {cluster} -n {ISTIO_NAMESPACE} rollout restart deployment -l {ISTIOD_SELECTOR}"
+            "kubectl --context {cluster} -n {ns} rollout restart deployment -l {ISTIOD_SELECTOR}"
         ),
         format!(
-            "kubectl --context {cluster} -n {ISTIO_NAMESPACE} rollout status deployment -l {ISTIOD_SELECTOR}"
+            "kubectl --context {cluster} -n {ns} rollout status deployment -l {ISTIOD_SELECTOR}"
         ),
     ]
 }
@@ -168,8 +172,8 @@ impl Pass {
         }
     }
 
-    /// What `cacerts` holds after this pass, as the plan shows it (keys are made when the job runs).
-    pub fn placeholder(self) -> Value {
+    /// What `cacerts` (in `ns`) holds after this pass, as the plan shows it (keys are made when the job runs).
+    pub fn placeholder(self, ns: &str) -> Value {
         let (ca, root, chain) = match self {
             Pass::Trust => (
                 "<this cluster's intermediate, unchanged>",
@@ -193,15 +197,16 @@ impl Pass {
             "<unchanged>"
         };
         json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE},
+            "metadata": {"name": "cacerts", "namespace": ns},
             "data": {"ca-cert.pem": ca, "ca-key.pem": key, "root-cert.pem": root, "cert-chain.pem": chain}})
     }
 
-    /// The commands of this pass on `cluster` by hand (the recipe of §6.2 in `old/` and `new/` directories).
-    pub fn commands(self, cluster: &ClusterName) -> Vec<String> {
+    /// The commands of this pass on `cluster` by hand (the recipe of §6.2 in `old/` and `new/` directories);
+    /// its control plane runs in `ns`.
+    pub fn commands(self, cluster: &ClusterName, ns: &str) -> Vec<String> {
         let secret = |dir: &str, root: &str| {
             format!(
-                "kubectl --context {cluster} create secret generic cacerts -n {ISTIO_NAMESPACE} \
+                "kubectl --context {cluster} create secret generic cacerts -n {ns} \
                  --from-file={dir}/{cluster}/ca-cert.pem --from-file={dir}/{cluster}/ca-key.pem \
                  --from-file=root-cert.pem={root} --from-file={dir}/{cluster}/cert-chain.pem \
                  --dry-run=client -o yaml | kubectl --context {cluster} apply --server-side -f -"
@@ -221,14 +226,14 @@ impl Pass {
             ],
             Pass::Drop => vec![secret("new", "new/root-cert.pem")],
         };
-        out.extend(commands(cluster).split_off(2));
+        out.extend(commands(cluster, ns).split_off(2));
         out.extend([
-            format!("kubectl --context {cluster} -n {ISTIO_NAMESPACE} rollout restart daemonset ztunnel"),
+            format!("kubectl --context {cluster} -n {ns} rollout restart daemonset ztunnel"),
             format!(
                 "kubectl --context {cluster} -n {EASTWEST_NAMESPACE} rollout restart deployment {EASTWEST_NAME}"
             ),
             format!(
-                "kubectl --context {cluster} -n {ISTIO_NAMESPACE} rollout status daemonset ztunnel && \
+                "kubectl --context {cluster} -n {ns} rollout status daemonset ztunnel && \
                  kubectl --context {cluster} -n {EASTWEST_NAMESPACE} rollout status deployment {EASTWEST_NAME}"
             ),
         ]);
@@ -252,6 +257,7 @@ pub async fn rotate_pass(
 ) -> StepResult {
     let step = pass.title();
     let live = live_cacerts(t, step, "retry the rotation").await?;
+    let ns = live.metadata.namespace.clone().unwrap_or_default();
     let fp = |r: &RootCa| crate::ca::fingerprint(&r.cert_pem).unwrap_or_default();
     let (old_fp, new_fp) = (fp(old), fp(new));
     let trusted = crate::ca::secret_trusted_roots(&live);
@@ -262,7 +268,9 @@ pub async fn rotate_pass(
         StepError::new(
             &t.name,
             step,
-            "istio-system/cacerts is not the four-key form (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)",
+            format!(
+                "{ns}/cacerts is not the four-key form (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)"
+            ),
             "Re-apply the cluster's root of trust from its setup, then retry the rotation",
         )
     };
@@ -278,13 +286,15 @@ pub async fn rotate_pass(
         ),
         Pass::Issue | Pass::Drop if !by_old && !by_new => {
             return refuse(
-                "istio-system/cacerts holds an intermediate signed by neither the old nor the new root".into(),
+                format!(
+                    "{ns}/cacerts holds an intermediate signed by neither the old nor the new root"
+                ),
                 "Put the mesh's root back (re-apply the cluster's root of trust), then retry the rotation",
             );
         }
         Pass::Trust => {
             return refuse(
-                "istio-system/cacerts holds an intermediate not signed by the mesh's root".into(),
+                format!("{ns}/cacerts holds an intermediate not signed by the mesh's root"),
                 "Put the mesh's root back (re-apply the cluster's root of trust), then retry the rotation",
             );
         }
@@ -295,7 +305,7 @@ pub async fn rotate_pass(
             progress("generating this cluster's intermediate from the new root".into());
             let mut i = crate::setup::mint_intermediate(t, step, new, days).await?;
             i.root_pem = crate::ca::root_bundle(&new.cert_pem, &old.cert_pem);
-            Some(i.cacerts_secret())
+            Some(i.cacerts_secret(&ns))
         }
         Pass::Drop if trusted == [new_fp.clone()] => None,
         Pass::Drop if !by_new => {
@@ -359,7 +369,7 @@ mod tests {
         let c = ClusterName::new("c2").unwrap_or_else(|e| panic!("{e}"));
         for p in Pass::ALL {
             assert_eq!(Pass::from_key(p.key()), Some(p));
-            let cmds = p.commands(&c);
+            let cmds = p.commands(&c, "istio-system");
             assert!(
                 cmds.iter().any(|l| l.contains("apply --server-side")),
                 "{cmds:?}"
@@ -368,18 +378,24 @@ mod tests {
                 cmds.iter().any(|l| l.contains("rollout restart")),
                 "{cmds:?}"
             );
-            assert_eq!(p.placeholder()["metadata"]["name"], "cacerts");
+            assert_eq!(p.placeholder("istio-system")["metadata"]["name"], "cacerts");
         }
-        assert!(Pass::Trust.commands(&c)[0].contains("old/root-cert.pem new/root-cert.pem"));
+        assert!(
+            Pass::Trust.commands(&c, "istio-system")[0]
+                .contains("old/root-cert.pem new/root-cert.pem")
+        );
         assert_eq!(
-            Pass::Drop.placeholder()["data"]["root-cert.pem"],
+            Pass::Drop.placeholder("istio-system")["data"]["root-cert.pem"],
             "<the new root alone>"
         );
     }
 
     #[test]
     fn the_commands_restart_istiod_by_its_label() {
-        let c = commands(&ClusterName::new("c1").unwrap_or_else(|e| panic!("{e}")));
+        let c = commands(
+            &ClusterName::new("c1").unwrap_or_else(|e| panic!("{e}")),
+            "istio-system",
+        );
         assert!(
             c.iter()
                 .any(|l| l.contains("rollout restart deployment -l app=istiod"))

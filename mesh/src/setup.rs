@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Client, ResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -160,6 +160,28 @@ impl ClusterSetup {
             .get_or_insert_with(|| ISTIO_NAMESPACE.into());
         m
     }
+
+    /// The namespace its control plane is installed in (`installNamespace`, §4.1): istiod, ztunnel, `cacerts`.
+    pub fn istio_namespace(&self) -> &str {
+        self.mesh
+            .install_namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(ISTIO_NAMESPACE)
+    }
+
+    /// The operator's release for this cluster: the setup's, watching its install namespace too when the
+    /// operator would not otherwise (`manager.env.WATCH_NAMESPACES`, §4.1).
+    pub fn operator_install(&self, settings: &Settings) -> operator::Install {
+        let mut install = settings.operator.clone();
+        let ns = self.istio_namespace();
+        if !objects::OPERATOR_WATCHED.contains(&ns)
+            && !install.watch_namespaces.iter().any(|w| w == ns)
+        {
+            install.watch_namespaces.push(ns.to_string());
+        }
+        install
+    }
 }
 
 /// A cluster Meshdeck can act on.
@@ -171,6 +193,21 @@ pub struct Target {
 }
 
 impl Target {
+    /// The namespace the cluster's control plane runs in, as its ServiceMeshController says
+    /// ([`objects::istio_namespace`]).
+    pub async fn istio_namespace(&self, step: &str) -> Result<String, StepError> {
+        crate::apply::retrying(|| objects::istio_namespace(&self.client))
+            .await
+            .map_err(|e| {
+                StepError::kube(
+                    &self.name,
+                    step,
+                    "reading the ServiceMeshController's installNamespace",
+                    &e,
+                )
+            })
+    }
+
     /// A target from one context of a kubeconfig (validated like any user-supplied kubeconfig).
     pub async fn from_kubeconfig(text: &str, context: &str) -> Result<Target, String> {
         let kc = crate::kubeconfig::parse(text).map_err(|e| e.to_string())?;
@@ -320,13 +357,13 @@ pub async fn run_step(
     progress: Progress<'_>,
 ) -> StepResult {
     match step {
-        Step::RootOfTrust => root_of_trust(t, root, progress).await,
+        Step::RootOfTrust => root_of_trust(t, cluster.istio_namespace(), root, progress).await,
         Step::Operator => {
             progress(format!(
                 "helm upgrade --install {} (if needed)",
                 operator::RELEASE
             ));
-            let outcome = operator::ensure(&settings.operator, &t.creds, &t.client)
+            let outcome = operator::ensure(&cluster.operator_install(settings), &t.creds, &t.client)
                 .await
                 .map_err(|e| {
                     let advice = match &e {
@@ -369,8 +406,8 @@ pub async fn run_step(
 pub fn objects(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<Value> {
     match step {
         Step::RootOfTrust => vec![
-            namespace(ISTIO_NAMESPACE),
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cacerts", "namespace": ISTIO_NAMESPACE},
+            namespace(cluster.istio_namespace()),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cacerts", "namespace": cluster.istio_namespace()},
                    "type": "Opaque", "data": {"ca-cert.pem": "<intermediate for this cluster>", "ca-key.pem": "<its key, generated at apply time>",
                    "root-cert.pem": "<the shared root>", "cert-chain.pem": "<intermediate + root>"}}),
         ],
@@ -414,6 +451,7 @@ pub fn objects(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<V
 /// The commands a user would run by hand for a step.
 pub fn commands(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<String> {
     let ctx = cluster.name.as_str();
+    let ns = cluster.istio_namespace();
     match step {
         // Meshdeck issues the intermediate itself (the root's key never leaves the console). By hand, without
         // openssl: smallstep's `step` CLI makes what Istio's Makefile.selfsigned.mk makes (§6.2) — CA:true with
@@ -421,14 +459,14 @@ pub fn commands(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<
         Step::RootOfTrust => vec![
             format!(
                 "step certificate create \"Intermediate CA\" {ctx}/ca-cert.pem {ctx}/ca-key.pem --profile intermediate-ca \
-                 --ca root-cert.pem --ca-key root-key.pem --san istiod.istio-system.svc --not-after 87600h --no-password --insecure"
+                 --ca root-cert.pem --ca-key root-key.pem --san istiod.{ns}.svc --not-after 87600h --no-password --insecure"
             ),
             format!(
                 "cp root-cert.pem {ctx}/root-cert.pem && cat {ctx}/ca-cert.pem {ctx}/root-cert.pem > {ctx}/cert-chain.pem"
             ),
-            format!("kubectl --context {ctx} create namespace {ISTIO_NAMESPACE}"),
+            format!("kubectl --context {ctx} create namespace {ns}"),
             format!(
-                "kubectl --context {ctx} create secret generic cacerts -n {ISTIO_NAMESPACE} --from-file={ctx}/ca-cert.pem \
+                "kubectl --context {ctx} create secret generic cacerts -n {ns} --from-file={ctx}/ca-cert.pem \
                  --from-file={ctx}/ca-key.pem --from-file={ctx}/root-cert.pem --from-file={ctx}/cert-chain.pem"
             ),
         ],
@@ -440,7 +478,7 @@ pub fn commands(step: Step, cluster: &ClusterSetup, settings: &Settings) -> Vec<
                     operator::LICENSE_SECRET
                 ));
             }
-            v.push(operator::command(&settings.operator, ctx));
+            v.push(operator::command(&cluster.operator_install(settings), ctx));
             v
         }
         Step::GatewayApi => vec![format!(
@@ -494,17 +532,17 @@ pub(crate) async fn mint_intermediate(
         })
 }
 
-async fn root_of_trust(t: &Target, root: &RootCa, progress: Progress<'_>) -> StepResult {
+async fn root_of_trust(t: &Target, ns: &str, root: &RootCa, progress: Progress<'_>) -> StepResult {
     let step = Step::RootOfTrust.title();
-    let secrets = Api::<Secret>::namespaced(t.client.clone(), ISTIO_NAMESPACE);
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), ns);
     let existing = match crate::apply::retrying(|| secrets.get_opt("cacerts")).await {
         Ok(s) => s,
-        // No istio-system yet reads as 404 on the secret, handled by get_opt; anything else is an error.
+        // No namespace yet reads as 404 on the secret, handled by get_opt; anything else is an error.
         Err(e) => {
             return Err(StepError::kube(
                 &t.name,
                 step,
-                "reading Secret istio-system/cacerts",
+                &format!("reading Secret {ns}/cacerts"),
                 &e,
             ));
         }
@@ -522,7 +560,7 @@ async fn root_of_trust(t: &Target, root: &RootCa, progress: Progress<'_>) -> Ste
             &t.name,
             step,
             format!(
-                "istio-system/cacerts exists with another root of trust ({})",
+                "{ns}/cacerts exists with another root of trust ({})",
                 theirs
                     .as_deref()
                     .map_or("unreadable".into(), crate::ca::short)
@@ -536,7 +574,7 @@ async fn root_of_trust(t: &Target, root: &RootCa, progress: Progress<'_>) -> Ste
     apply_all(
         t,
         Step::RootOfTrust,
-        &[namespace(ISTIO_NAMESPACE), intermediate.cacerts_secret()],
+        &[namespace(ns), intermediate.cacerts_secret(ns)],
     )
     .await?;
     Ok(Outcome {
@@ -573,12 +611,14 @@ fn condition_true(v: &Value, ty: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == ty && c["status"] == "True"))
 }
 
-/// Whether the east-west Service peers read (§2.1) declares the variant and the address override `cluster`
-/// asks for; otherwise what it shows instead.
+/// Whether the east-west Service peers read (§2.1) declares the variant `cluster` asks for and the address
+/// override its live Gateway `gateway` carries — none once an override was cleared (annotations are copied
+/// from the Gateway to its Service, §1.2); otherwise what it shows instead.
 async fn service_shows(
     t: &Target,
     cluster: &ClusterSetup,
     settings: &Settings,
+    gateway: &Value,
 ) -> Result<(), String> {
     let (peer, declared) = PeerInfo::read_with_data_plane(&t.client)
         .await
@@ -590,15 +630,28 @@ async fn service_shows(
             "the east-west Service still declares {shown:?}, the gateway asks for {wanted:?}"
         ));
     }
-    if let Some(a) = &cluster.address_override
-        && peer.address != *a
-    {
-        return Err(format!(
+    const OVERRIDE: &str = "istio.io/expose-istiod-address";
+    let asked = gateway["metadata"]["annotations"][OVERRIDE].as_str();
+    let services = Api::<Service>::namespaced(t.client.clone(), EASTWEST_NAMESPACE)
+        .list(&ListParams::default().labels("istio.io/expose-istiod"))
+        .await
+        .map_err(|e| format!("reading the east-west Service: {e}"))?;
+    let shown: Vec<&str> = services
+        .items
+        .iter()
+        .filter_map(|s| s.annotations().get(OVERRIDE).map(String::as_str))
+        .collect();
+    match asked {
+        Some(a) if peer.address != a => Err(format!(
             "the east-west Service still shows address {}, the override is {a}",
             peer.address
-        ));
+        )),
+        None if !shown.is_empty() => Err(format!(
+            "the east-west Service still carries the address override {} that was cleared",
+            shown.join(", ")
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether condition `ty` is True and was written for the object's current generation (a condition without
@@ -741,7 +794,7 @@ async fn eastwest(
         // Service shows the variant and address override just applied: both are annotations, which leave the
         // generation as it is, and peers are linked from the Service (§1.2, §2.1).
         if current_condition_true(&v, "Programmed") && !addresses.is_empty() {
-            match service_shows(t, cluster, settings).await {
+            match service_shows(t, cluster, settings, &v).await {
                 Ok(()) => {
                     return Ok(Outcome {
                         changed,

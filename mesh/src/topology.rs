@@ -55,6 +55,8 @@ pub struct SmcState {
     pub conditions: Vec<ConditionView>,
     /// `spec.version`, e.g. `1.28.1-patch0`.
     pub version: Option<String>,
+    /// `spec.installNamespace`, where istiod runs (None: istio-system, §4.1).
+    pub install_namespace: Option<String>,
 }
 
 impl SmcState {
@@ -64,6 +66,10 @@ impl SmcState {
             phase: smc.data["status"]["phase"].as_str().map(String::from),
             conditions: conditions_of(&smc.data),
             version: smc.data["spec"]["version"].as_str().map(String::from),
+            install_namespace: smc.data["spec"]["installNamespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(String::from),
         }
     }
 }
@@ -1585,6 +1591,7 @@ mod tests {
                     "All conditions are met",
                 )],
                 version: Some("1.28.1-patch0".into()),
+                install_namespace: None,
             }),
             istiod: Some(IstiodState {
                 pods: WorkloadState {

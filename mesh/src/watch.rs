@@ -92,7 +92,24 @@ const NAMESPACE_SELECTORS: [(&str, &str); 4] = [
         "namespaces with a service scope (solo.io/service-scope)",
     ),
 ];
-const ISTIO_NAMESPACE_SELECTOR: &str = "metadata.name=istio-system";
+/// The key under which the control plane's namespace (watched by name for its network label) is kept.
+const ISTIO_NAMESPACE_SELECTOR: &str = "metadata.name=<the control plane's namespace>";
+/// The watches in the control plane's namespace — the ServiceMeshController's `installNamespace` (§4.1),
+/// istio-system by default — started again there when the controller names another. Their ids end in
+/// ` @<namespace>` ([`in_istio`]), so what a watch of the namespace before still sends is ignored.
+const IN_ISTIO_NAMESPACE: [&str; 6] = [
+    "istiod",
+    "daemonsets",
+    "cacerts",
+    "mesh config istio-gloo",
+    "mesh config istio",
+    "namespace",
+];
+
+/// The id of watch `id` of [`IN_ISTIO_NAMESPACE`] in namespace `ns`.
+fn in_istio(id: &str, ns: &str) -> String {
+    format!("{id} @{ns}")
+}
 
 type Labels = BTreeMap<String, String>;
 /// What one watch keeps, by `namespace/name` (`name` for cluster-scoped objects).
@@ -185,6 +202,8 @@ struct State {
     drift: Option<Vec<String>>,
     /// The namespaces whose Services are watched.
     service_namespaces: BTreeSet<String>,
+    /// The namespace the control plane's watches run in.
+    istio_ns: String,
 }
 
 impl State {
@@ -199,16 +218,50 @@ impl State {
             ),
             drift: None,
             service_namespaces: BTreeSet::new(),
+            istio_ns: ISTIO_NAMESPACE.to_string(),
         }
     }
 
     /// Whether a watch is still wanted (a per-namespace Service watch stops when its namespace leaves the
     /// mesh; what it sends after that is ignored).
     fn is_live(&self, id: &str) -> bool {
-        match id.strip_prefix(SERVICES_IN) {
-            Some(ns) => self.service_namespaces.contains(ns),
+        if let Some(ns) = id.strip_prefix(SERVICES_IN) {
+            return self.service_namespaces.contains(ns);
+        }
+        match id.rsplit_once(" @") {
+            Some((_, ns)) => ns == self.istio_ns,
             None => true,
         }
+    }
+
+    /// Follows the ServiceMeshController's `installNamespace`: when it names another namespace than the one
+    /// watched, forgets what the watches there held and returns the namespace to watch now.
+    fn reconcile_istio(&mut self) -> Option<String> {
+        let wanted = self
+            .stores
+            .smc
+            .values()
+            .next()
+            .and_then(|s| s.install_namespace.clone())
+            .unwrap_or_else(|| ISTIO_NAMESPACE.to_string());
+        if wanted == self.istio_ns {
+            return None;
+        }
+        for id in IN_ISTIO_NAMESPACE {
+            let old = in_istio(id, &self.istio_ns);
+            self.failures.remove(&old);
+            if self.pending.remove(&old) {
+                self.pending.insert(in_istio(id, &wanted));
+            }
+        }
+        let s = &mut self.stores;
+        s.istiod.clear();
+        s.daemonsets.clear();
+        s.cacerts.clear();
+        s.mesh_config.clear();
+        s.namespaces.remove(ISTIO_NAMESPACE_SELECTOR);
+        self.istio_ns = wanted.clone();
+        Some(wanted)
     }
 
     /// Starts and stops the per-namespace Service watches to follow the namespaces; returns the commands.
@@ -265,7 +318,7 @@ impl State {
             all
         });
         snap.operator = s.operator.values().next().copied();
-        let daemonset = |n: &str| s.daemonsets.get(&format!("{ISTIO_NAMESPACE}/{n}")).copied();
+        let daemonset = |n: &str| s.daemonsets.get(&format!("{}/{n}", self.istio_ns)).copied();
         snap.ztunnel = daemonset("ztunnel");
         snap.cni = daemonset("istio-cni-node");
         snap.root_fingerprint = s.cacerts.values().next().cloned().flatten();
@@ -276,7 +329,7 @@ impl State {
 
         let labels = s.namespace_labels();
         snap.network = labels
-            .get(ISTIO_NAMESPACE)
+            .get(self.istio_ns.as_str())
             .and_then(|l| l.get(NETWORK_LABEL))
             .cloned();
         let mut services: BTreeMap<&str, BTreeMap<&str, &Labels>> = BTreeMap::new();
@@ -311,11 +364,13 @@ impl State {
     }
 }
 
-/// Starting or stopping the Service watch of one namespace.
+/// Starting or stopping the Service watch of one namespace, or moving the control plane's watches.
 #[derive(Debug, PartialEq)]
 enum ServiceWatch {
     Start(String),
     Stop(String),
+    /// The control plane's watches ([`IN_ISTIO_NAMESPACE`]) run in this namespace now.
+    Istio(String),
 }
 
 /// What the tasks of one cluster share.
@@ -339,6 +394,9 @@ impl Shared {
             return;
         }
         f(&mut st);
+        if let Some(ns) = st.reconcile_istio() {
+            let _ = self.services.send(ServiceWatch::Istio(ns));
+        }
         for command in st.reconcile_services() {
             // The receiver lives as long as the cluster's tasks; after that nothing is to be started.
             let _ = self.services.send(command);
@@ -699,7 +757,83 @@ fn services_in(client: &Client, ns: &str) -> Kind<PartialObjectMeta<Service>, La
     )
 }
 
-/// Starts and stops the per-namespace Service watches as namespaces join and leave the mesh.
+/// The watches in the control plane's namespace `ns` ([`IN_ISTIO_NAMESPACE`]): istiod's Deployments, the
+/// DaemonSets, `cacerts`, the mesh ConfigMaps and the namespace itself (its network label).
+fn spawn_istio(
+    tasks: &mut JoinSet<()>,
+    shared: &Arc<Shared>,
+    c: &Client,
+    ns: &str,
+) -> Vec<AbortHandle> {
+    let mut out = vec![
+        spawn(
+            tasks,
+            shared,
+            kind(
+                in_istio("istiod", ns),
+                format!("istiod Deployments (app=istiod) in {ns}"),
+                Api::<Deployment>::namespaced(c.clone(), ns),
+                watcher::Config::default().labels("app=istiod"),
+                keep_istiod,
+                |s, ch| ch.apply_to(&mut s.istiod),
+            ),
+        ),
+        spawn(
+            tasks,
+            shared,
+            kind(
+                in_istio("daemonsets", ns),
+                format!("DaemonSets in {ns}"),
+                Api::<DaemonSet>::namespaced(c.clone(), ns),
+                watcher::Config::default(),
+                keep_daemonset,
+                |s, ch| ch.apply_to(&mut s.daemonsets),
+            ),
+        ),
+        spawn(
+            tasks,
+            shared,
+            kind(
+                in_istio("cacerts", ns),
+                format!("Secret cacerts in {ns}"),
+                Api::<Secret>::namespaced(c.clone(), ns),
+                by_name("cacerts"),
+                keep_cacerts,
+                |s, ch| ch.apply_to(&mut s.cacerts),
+            ),
+        ),
+        spawn(
+            tasks,
+            shared,
+            kind(
+                in_istio("namespace", ns),
+                format!("Namespace {ns}"),
+                Api::<PartialObjectMeta<Namespace>>::all(c.clone()),
+                by_name(ns),
+                keep_labels,
+                |s, ch| ch.apply_to(s.namespaces.entry(ISTIO_NAMESPACE_SELECTOR).or_default()),
+            ),
+        ),
+    ];
+    for cm in MESH_CONFIGS {
+        out.push(spawn(
+            tasks,
+            shared,
+            kind(
+                in_istio(&format!("mesh config {cm}"), ns),
+                format!("ConfigMap {cm} in {ns}"),
+                Api::<ConfigMap>::namespaced(c.clone(), ns),
+                by_name(cm),
+                keep_trust_domain,
+                move |s, ch| ch.apply_to(s.mesh_config.entry(cm).or_default()),
+            ),
+        ));
+    }
+    out
+}
+
+/// Starts and stops the per-namespace Service watches as namespaces join and leave the mesh, and runs the
+/// control plane's watches in the namespace its ServiceMeshController names.
 async fn supervise_services(
     shared: Arc<Shared>,
     client: Client,
@@ -707,8 +841,15 @@ async fn supervise_services(
 ) {
     let mut tasks = JoinSet::new();
     let mut running: BTreeMap<String, AbortHandle> = BTreeMap::new();
+    let mut istio = spawn_istio(&mut tasks, &shared, &client, ISTIO_NAMESPACE);
     while let Some(command) = commands.recv().await {
         match command {
+            ServiceWatch::Istio(ns) => {
+                for old in istio.drain(..) {
+                    old.abort();
+                }
+                istio = spawn_istio(&mut tasks, &shared, &client, &ns);
+            }
             ServiceWatch::Start(ns) => {
                 let handle = spawn(&mut tasks, &shared, services_in(&client, &ns));
                 if let Some(old) = running.insert(ns, handle) {
@@ -797,22 +938,19 @@ impl ClusterWatch {
     ) -> (ClusterWatch, watch::Receiver<ClusterSnapshot>) {
         let (services_tx, services_rx) = mpsc::unbounded_channel();
         let (snapshots_tx, snapshots) = watch::channel(ClusterSnapshot::new(name.clone()));
-        let mut ids = vec![
-            "gateways",
-            "smc",
-            "istiod",
-            "operator",
-            "daemonsets",
-            "cacerts",
-            "mesh config istio-gloo",
-            "mesh config istio",
-            "exported services",
-        ];
-        ids.push(ISTIO_NAMESPACE_SELECTOR);
-        ids.extend(NAMESPACE_SELECTORS.iter().map(|(selector, _)| *selector));
+        let mut ids: Vec<String> = ["gateways", "smc", "operator", "exported services"]
+            .into_iter()
+            .chain(NAMESPACE_SELECTORS.iter().map(|(selector, _)| *selector))
+            .map(String::from)
+            .collect();
+        ids.extend(
+            IN_ISTIO_NAMESPACE
+                .iter()
+                .map(|id| in_istio(id, ISTIO_NAMESPACE)),
+        );
         let shared = Arc::new(Shared {
             name: name.clone(),
-            state: Mutex::new(State::new(ids.into_iter().map(String::from))),
+            state: Mutex::new(State::new(ids)),
             dirty: Notify::new(),
             services: services_tx,
         });
@@ -851,74 +989,12 @@ impl ClusterWatch {
             t,
             &shared,
             kind(
-                "istiod",
-                format!("istiod Deployments (app=istiod) in {ISTIO_NAMESPACE}"),
-                Api::<Deployment>::namespaced(c.clone(), ISTIO_NAMESPACE),
-                watcher::Config::default().labels("app=istiod"),
-                keep_istiod,
-                |s, ch| ch.apply_to(&mut s.istiod),
-            ),
-        );
-        spawn(
-            t,
-            &shared,
-            kind(
                 "operator",
                 format!("Deployment {OPERATOR_DEPLOYMENT} in {OPERATOR_NAMESPACE}"),
                 Api::<Deployment>::namespaced(c.clone(), OPERATOR_NAMESPACE),
                 by_name(OPERATOR_DEPLOYMENT),
                 keep_deployment,
                 |s, ch| ch.apply_to(&mut s.operator),
-            ),
-        );
-        spawn(
-            t,
-            &shared,
-            kind(
-                "daemonsets",
-                format!("DaemonSets in {ISTIO_NAMESPACE}"),
-                Api::<DaemonSet>::namespaced(c.clone(), ISTIO_NAMESPACE),
-                watcher::Config::default(),
-                keep_daemonset,
-                |s, ch| ch.apply_to(&mut s.daemonsets),
-            ),
-        );
-        spawn(
-            t,
-            &shared,
-            kind(
-                "cacerts",
-                format!("Secret cacerts in {ISTIO_NAMESPACE}"),
-                Api::<Secret>::namespaced(c.clone(), ISTIO_NAMESPACE),
-                by_name("cacerts"),
-                keep_cacerts,
-                |s, ch| ch.apply_to(&mut s.cacerts),
-            ),
-        );
-        for cm in MESH_CONFIGS {
-            spawn(
-                t,
-                &shared,
-                kind(
-                    format!("mesh config {cm}"),
-                    format!("ConfigMap {cm} in {ISTIO_NAMESPACE}"),
-                    Api::<ConfigMap>::namespaced(c.clone(), ISTIO_NAMESPACE),
-                    by_name(cm),
-                    keep_trust_domain,
-                    move |s, ch| ch.apply_to(s.mesh_config.entry(cm).or_default()),
-                ),
-            );
-        }
-        spawn(
-            t,
-            &shared,
-            kind(
-                ISTIO_NAMESPACE_SELECTOR,
-                format!("Namespace {ISTIO_NAMESPACE}"),
-                Api::<PartialObjectMeta<Namespace>>::all(c.clone()),
-                watcher::Config::default().fields(ISTIO_NAMESPACE_SELECTOR),
-                keep_labels,
-                |s, ch| ch.apply_to(s.namespaces.entry(ISTIO_NAMESPACE_SELECTOR).or_default()),
             ),
         );
         for (selector, what) in NAMESPACE_SELECTORS {
@@ -1426,6 +1502,7 @@ mod tests {
                     message: "All conditions are met".into()
                 }],
                 version: Some("1.28.1-patch0".into()),
+                install_namespace: None,
             })
         );
         let other: DynamicObject = serde_json::from_value(serde_json::json!({

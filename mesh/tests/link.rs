@@ -16,7 +16,7 @@ async fn set_up(ctx: &'static str, root: &mesh::ca::RootCa) {
     let intermediate = root
         .intermediate(&name, mesh::ca::DEFAULT_DAYS)
         .expect("intermediate");
-    mesh::apply::apply(&c, &intermediate.cacerts_secret(), false)
+    mesh::apply::apply(&c, &intermediate.cacerts_secret("istio-system"), false)
         .await
         .expect("cacerts");
     install_operator(ctx, "test-license").await;

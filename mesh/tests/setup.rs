@@ -262,7 +262,7 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
         ),
     )
     .await;
-    let found = remove::survey(&targets[2], Removal::PeerGateways)
+    let found = remove::survey(&targets[2], Removal::PeerGateways, "istio-system")
         .await
         .expect("survey");
     assert!(
@@ -291,7 +291,7 @@ async fn three_clusters_set_up_and_linked_by_meshdeck_pass_every_check_and_a_rer
             changed |= o.changed;
         }
         for step in Removal::steps(options) {
-            let o = remove::run(step, &targets[2], &bin("helm"), &quiet)
+            let o = remove::run(step, &targets[2], "istio-system", &bin("helm"), &quiet)
                 .await
                 .expect("remove");
             changed |= o.changed;

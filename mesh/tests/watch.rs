@@ -415,7 +415,7 @@ async fn changes_made_through_the_api_reach_the_snapshot_within_a_second() {
                 let secret = root
                     .intermediate(&name(CTX), mesh::ca::DEFAULT_DAYS)
                     .expect("intermediate")
-                    .cacerts_secret();
+                    .cacerts_secret("istio-system");
                 m.change("cacerts written", apply(&c, secret), |s| {
                     s.root_fingerprint.as_deref() == Some(fingerprint.as_str())
                 })

@@ -39,9 +39,12 @@ pub struct MeshSettings {
     pub on_conflict: Option<String>,
     /// Defaults to the cluster name.
     pub trust_domain: Option<String>,
+    /// The namespace istiod, ztunnel and `cacerts` live in (`installNamespace`); istio-system by default. One
+    /// outside gloo-system, gloo-mesh and istio-system makes the operator watch it (`WATCH_NAMESPACES`).
+    pub install_namespace: Option<String>,
     /// A private registry for Istio's images.
     pub image_repository: Option<String>,
-    /// Image pull secrets (dockerconfigjson) in `istio-system`.
+    /// Image pull secrets (dockerconfigjson) in the install namespace.
     pub image_secrets: Vec<String>,
     /// Secrets for pulling the operator's manifests.
     pub repository_secrets: Vec<String>,
@@ -162,6 +165,22 @@ pub fn parse_selector(s: &str) -> Option<(String, String)> {
     (is_label_key(k) && is_label_value(v)).then(|| (k.to_string(), v.to_string()))
 }
 
+/// Why `ns` cannot be the control plane's install namespace (None: it can): a DNS-1123 label, and not a
+/// namespace of Kubernetes, of the operator's own release or of the east-west gateway.
+pub fn install_namespace_problem(ns: &str) -> Option<String> {
+    if !is_dns1123_subdomain(ns) || ns.contains('.') {
+        return Some(format!(
+            "{ns:?} is not a namespace name: lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
+        ));
+    }
+    if ns == "default" || ns.starts_with("kube-") || ns == "gloo-mesh" || ns == "istio-eastwest" {
+        return Some(format!(
+            "{ns} is taken: Kubernetes' own namespaces, gloo-mesh (the operator's release) and istio-eastwest (the east-west gateway) cannot hold the control plane"
+        ));
+    }
+    None
+}
+
 impl MeshSettings {
     /// Every problem of these settings, per field. `prefix` names the form (e.g. `shared.` or `c1.`).
     pub fn problems(&self, prefix: &str) -> Vec<SettingProblem> {
@@ -231,6 +250,11 @@ impl MeshSettings {
                 &f("trust_domain"),
                 "a trust domain is lowercase letters, digits, '.', '-' and '_' (SPIFFE), at most 255 characters",
             );
+        }
+        if let Some(ns) = &self.install_namespace
+            && let Some(why) = install_namespace_problem(ns)
+        {
+            problem(&mut out, &f("install_namespace"), why);
         }
         if let Some(r) = &self.image_repository
             && (r.is_empty()
@@ -326,6 +350,7 @@ impl MeshSettings {
             scaling_profile: pick(&self.scaling_profile, &over.scaling_profile),
             on_conflict: pick(&self.on_conflict, &over.on_conflict),
             trust_domain: pick(&self.trust_domain, &over.trust_domain),
+            install_namespace: pick(&self.install_namespace, &over.install_namespace),
             image_repository: pick(&self.image_repository, &over.image_repository),
             image_secrets: list(&self.image_secrets, &over.image_secrets),
             repository_secrets: list(&self.repository_secrets, &over.repository_secrets),
@@ -387,6 +412,7 @@ mod tests {
             scaling_profile: Some("Large".into()),
             on_conflict: Some("Abort".into()),
             trust_domain: Some("prod.example.com".into()),
+            install_namespace: Some("istio-prod".into()),
             image_repository: Some("registry.example.com:5000/istio".into()),
             image_secrets: vec!["pull-secret".into()],
             repository_secrets: vec!["repo.creds".into()],
@@ -408,6 +434,7 @@ mod tests {
             scaling_profile: Some("Huge".into()),
             on_conflict: Some("Overwrite".into()),
             trust_domain: Some("Prod Domain".into()),
+            install_namespace: Some("Istio_System".into()),
             image_repository: Some("Registry/Istio".into()),
             image_secrets: vec!["Bad_Name".into()],
             repository_secrets: vec!["ok".into()],
@@ -438,6 +465,7 @@ mod tests {
                 "c1.cni_conf_dir",
                 "c1.cni_bin_dir",
                 "c1.trust_domain",
+                "c1.install_namespace",
                 "c1.image_repository",
                 "c1.image_secrets",
                 "c1.istiod_env",
@@ -448,7 +476,17 @@ mod tests {
         assert!(p[0].message.contains("Standard, FIPS"));
         assert!(p[3].message.contains("Sidecar"), "{:?}", p[3]);
         assert!(p[4].message.contains("absolute"), "{:?}", p[4]);
-        assert!(p[10].message.contains("linking choice"), "{:?}", p[10]);
+        assert!(p[7].message.contains("not a namespace name"), "{:?}", p[7]);
+        assert!(p[11].message.contains("linking choice"), "{:?}", p[11]);
+        for taken in ["kube-system", "default", "gloo-mesh", "istio-eastwest"] {
+            assert!(
+                install_namespace_problem(taken).is_some_and(|m| m.contains("is taken")),
+                "{taken}"
+            );
+        }
+        for fine in ["istio-system", "gloo-system", "istio-prod"] {
+            assert_eq!(install_namespace_problem(fine), None, "{fine}");
+        }
     }
 
     #[test]

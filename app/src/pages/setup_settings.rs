@@ -180,6 +180,12 @@ pub fn SettingsForm(
                     |v| v.trust_domain.clone().unwrap_or_default(), |v, x| v.trust_domain = empty_none(x))}
             </div>
             <div>
+                {text(value, problems, &p, "install_namespace", "Install namespace",
+                    "Where istiod, ztunnel and the cacerts Secret live. Outside gloo-system, gloo-mesh and istio-system, Meshdeck sets the operator's WATCH_NAMESPACES to it. It cannot change on a running mesh.",
+                    if overrides { "(as shared)" } else { "istio-system" },
+                    |v| v.install_namespace.clone().unwrap_or_default(), |v, x| v.install_namespace = empty_none(x))}
+            </div>
+            <div>
                 {text(value, problems, &p, "image_repository", "Image repository",
                     "A private registry that mirrors Istio's images, e.g. registry.example.com/istio. Empty: Solo's public registry.",
                     if overrides { "(as shared)" } else { "Solo's registry" },
@@ -187,7 +193,7 @@ pub fn SettingsForm(
             </div>
             <div>
                 {text(value, problems, &p, "image_secrets", "Image pull secrets",
-                    "dockerconfigjson Secrets in istio-system for that registry, comma-separated.",
+                    "dockerconfigjson Secrets in the install namespace for that registry, comma-separated.",
                     "", |v| v.image_secrets.join(", "), |v, x| v.image_secrets = split_list(&x))}
             </div>
             <div>

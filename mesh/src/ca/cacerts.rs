@@ -94,11 +94,16 @@ pub fn cacerts_with_roots(
         return None;
     }
     let chain = format!("{}\n{}", ca.trim_end(), signing_root_pem.trim_end()) + "\n";
+    let namespace = secret
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(crate::objects::ISTIO_NAMESPACE);
     Some(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {"name": "cacerts", "namespace": "istio-system"},
+        "metadata": {"name": "cacerts", "namespace": namespace},
         "data": {
             "ca-cert.pem": b(&ca),
             "ca-key.pem": b(&key),
@@ -262,25 +267,31 @@ pub fn inspect_cacerts(
     info
 }
 
-/// The `cacerts` Secret of a cluster, inspected (see [`inspect_cacerts`]); `None` when it has none yet.
+/// The `cacerts` Secret of a cluster (in its control plane's namespace), inspected (see [`inspect_cacerts`]);
+/// `None` when it has none yet.
 pub async fn read_cacerts(
     client: &kube::Client,
     chosen_root: Option<&str>,
     now: i64,
 ) -> Result<Option<CacertsInfo>> {
+    let failed = |namespace: &str, e: kube::Error| Error::Read {
+        namespace: namespace.to_string(),
+        problem: crate::connect::classify(&e).to_string(),
+        advice: match &e {
+            kube::Error::Api(s) if s.code == 403 => {
+                "grant Meshdeck's credentials get on Secrets in the control plane's namespace, then look again"
+            }
+            _ => "re-test the cluster under Clusters, then look again",
+        },
+    };
+    let namespace = crate::apply::retrying(|| crate::objects::istio_namespace(client))
+        .await
+        .map_err(|e| failed("<the ServiceMeshController's installNamespace>", e))?;
     let api =
-        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "istio-system");
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &namespace);
     let secret = crate::apply::retrying(|| api.get_opt("cacerts"))
         .await
-        .map_err(|e| Error::Read {
-            problem: crate::connect::classify(&e).to_string(),
-            advice: match &e {
-                kube::Error::Api(s) if s.code == 403 => {
-                    "grant Meshdeck's credentials get on Secrets in istio-system, then look again"
-                }
-                _ => "re-test the cluster under Clusters, then look again",
-            },
-        })?;
+        .map_err(|e| failed(&namespace, e))?;
     Ok(secret.map(|s| inspect_cacerts(&s, chosen_root, now)))
 }
 
@@ -300,7 +311,7 @@ mod tests {
         let ours = fingerprint(&root.cert_pem).expect("fp");
         let c = ClusterName::new("c3").expect("name");
         let i = root.intermediate(&c, DEFAULT_DAYS).expect("intermediate");
-        let secret = secret_of(&i.cacerts_secret());
+        let secret = secret_of(&i.cacerts_secret("istio-system"));
         let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
         let info = inspect_cacerts(&secret, Some(&ours), now);
         assert_eq!(info.problems, Vec::<String>::new());
@@ -353,7 +364,7 @@ mod tests {
         let live = secret_of(
             &old.intermediate(&c, DEFAULT_DAYS)
                 .expect("i")
-                .cacerts_secret(),
+                .cacerts_secret("istio-system"),
         );
         assert!(secret_issued_by(&live, &old.cert_pem));
         assert!(!secret_issued_by(&live, &new.cert_pem));
@@ -390,7 +401,7 @@ mod tests {
         // Signed by the new root, the new root first: still verifies; a third root is not in the bundle.
         let mut i = new.intermediate(&c, DEFAULT_DAYS).expect("i");
         i.root_pem = root_bundle(&new.cert_pem, &old.cert_pem);
-        let signing_new = secret_of(&i.cacerts_secret());
+        let signing_new = secret_of(&i.cacerts_secret("istio-system"));
         assert!(secret_issued_by(&signing_new, &new.cert_pem));
         assert!(
             inspect_cacerts(&signing_new, Some(&old_fp), now)
@@ -416,7 +427,7 @@ mod tests {
         let mut v = root
             .intermediate(&c, 30)
             .expect("intermediate")
-            .cacerts_secret();
+            .cacerts_secret("istio-system");
         // root-cert.pem replaced by another root: the intermediate does not chain to it.
         v["data"]["root-cert.pem"] =
             json!(base64::engine::general_purpose::STANDARD.encode(&other.cert_pem));
@@ -437,7 +448,7 @@ mod tests {
         let mut v = root
             .intermediate(&c, 30)
             .expect("intermediate")
-            .cacerts_secret();
+            .cacerts_secret("istio-system");
         v["data"]["ca-cert.pem"] = json!("");
         let info = inspect_cacerts(&secret_of(&v), None, 0);
         assert!(

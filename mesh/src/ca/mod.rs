@@ -27,8 +27,9 @@ pub enum Error {
     KeyMismatch,
     #[error("certificate generation failed: {0}")]
     Generate(String),
-    #[error("reading Secret istio-system/cacerts failed ({problem}): {advice}")]
+    #[error("reading Secret {namespace}/cacerts failed ({problem}): {advice}")]
     Read {
+        namespace: String,
         problem: String,
         advice: &'static str,
     },
@@ -269,14 +270,15 @@ pub struct Intermediate {
 }
 
 impl Intermediate {
-    /// The `cacerts` Secret of §6.1 (namespace istio-system), created before istiod exists.
-    pub fn cacerts_secret(&self) -> Value {
+    /// The `cacerts` Secret of §6.1 in the control plane's `namespace` (istio-system unless the mesh's
+    /// `installNamespace` says otherwise), created before istiod exists.
+    pub fn cacerts_secret(&self, namespace: &str) -> Value {
         let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
-            "metadata": {"name": "cacerts", "namespace": "istio-system"},
+            "metadata": {"name": "cacerts", "namespace": namespace},
             "data": {
                 "ca-cert.pem": b(&self.cert_pem),
                 "ca-key.pem": b(&self.key_pem),
@@ -340,7 +342,7 @@ mod tests {
         assert!(
             i.cert_chain_pem.starts_with(&i.cert_pem) && i.cert_chain_pem.ends_with(&root.cert_pem)
         );
-        let secret = i.cacerts_secret();
+        let secret = i.cacerts_secret("istio-system");
         let keys: Vec<&String> = secret["data"].as_object().expect("data").keys().collect();
         assert_eq!(
             keys,

@@ -265,6 +265,9 @@ pub async fn set_faults(context: &str, faults: &[(&str, &str)]) {
     }
 }
 
+/// The install namespace of the tests of a control plane outside istio-system (reset deletes it too).
+pub const CUSTOM_ISTIO_NAMESPACE: &str = "istio-custom";
+
 /// Returns a cluster to the state `testenv/up` left it in: no operator release, no mesh namespaces, no
 /// ServiceMeshControllers, no management plane, no fault knobs. Gateway API CRDs stay.
 pub async fn reset(context: &str) {
@@ -308,6 +311,7 @@ pub async fn reset(context: &str) {
     for ns in [
         "istio-eastwest",
         "istio-system",
+        CUSTOM_ISTIO_NAMESPACE,
         "gloo-mesh",
         "meshdeck-test",
     ] {
@@ -319,6 +323,7 @@ pub async fn reset(context: &str) {
             for ns in [
                 "istio-eastwest",
                 "istio-system",
+                CUSTOM_ISTIO_NAMESPACE,
                 "gloo-mesh",
                 "meshdeck-test",
             ] {

@@ -83,12 +83,13 @@ pub(crate) fn step_title(key: &str) -> Option<String> {
 }
 
 /// A cluster's settings as the form shows them (the inverse of `apply_settings`).
-fn settings_of_cluster(c: &ClusterSetup) -> MeshSettings {
+pub(super) fn settings_of_cluster(c: &ClusterSetup) -> MeshSettings {
     MeshSettings {
         distribution: c.mesh.distribution.clone(),
         scaling_profile: c.mesh.scaling_profile.clone(),
         on_conflict: c.mesh.on_conflict.clone(),
         trust_domain: c.mesh.trust_domain.clone(),
+        install_namespace: c.mesh.install_namespace.clone(),
         image_repository: c.mesh.image_repository.clone(),
         image_secrets: c.mesh.image_secrets.clone(),
         repository_secrets: c.mesh.repository_secrets.clone(),
@@ -105,7 +106,7 @@ fn settings_of_cluster(c: &ClusterSetup) -> MeshSettings {
 /// What every cluster shares: a field is shared when all clusters hold the same value, an istiod variable when
 /// all set it alike. Each cluster's override is what it holds beyond that, so `shared.overridden_by(own)` gives
 /// back exactly its settings.
-fn split_shared(all: &[MeshSettings]) -> (MeshSettings, Vec<MeshSettings>) {
+pub(super) fn split_shared(all: &[MeshSettings]) -> (MeshSettings, Vec<MeshSettings>) {
     let Some(first) = all.first() else {
         return (MeshSettings::default(), vec![]);
     };
@@ -131,6 +132,7 @@ fn split_shared(all: &[MeshSettings]) -> (MeshSettings, Vec<MeshSettings>) {
         scaling_profile: same(all, |s| &s.scaling_profile),
         on_conflict: same(all, |s| &s.on_conflict),
         trust_domain: same(all, |s| &s.trust_domain),
+        install_namespace: same(all, |s| &s.install_namespace),
         image_repository: same(all, |s| &s.image_repository),
         image_secrets: same(all, |s| &s.image_secrets),
         repository_secrets: same(all, |s| &s.repository_secrets),
@@ -152,6 +154,7 @@ fn split_shared(all: &[MeshSettings]) -> (MeshSettings, Vec<MeshSettings>) {
                 scaling_profile: differs(&s.scaling_profile, &shared.scaling_profile),
                 on_conflict: differs(&s.on_conflict, &shared.on_conflict),
                 trust_domain: differs(&s.trust_domain, &shared.trust_domain),
+                install_namespace: differs(&s.install_namespace, &shared.install_namespace),
                 image_repository: differs(&s.image_repository, &shared.image_repository),
                 image_secrets: if s.image_secrets == shared.image_secrets {
                     vec![]
@@ -296,6 +299,20 @@ impl Jobs {
             self.settings_of(&setup, license).await?,
         );
         for (old, new) in now.setup.clusters.iter().zip(&setup.clusters) {
+            // The control plane's namespace stays too: moving istiod is a new install, not a change.
+            if old.istio_namespace() != new.istio_namespace() {
+                return Err(invalid(
+                    "settings",
+                    format!(
+                        "{}: the install namespace cannot change on a running mesh ({} → {}): istiod, ztunnel and \
+                         cacerts would move, which is a new installation. Remove the mesh from the cluster and add \
+                         the cluster again to change it",
+                        old.name,
+                        old.istio_namespace(),
+                        new.istio_namespace()
+                    ),
+                ));
+            }
             let (a, b) = (
                 old.mesh_spec(&old_settings).trust_domain,
                 new.mesh_spec(&new_settings).trust_domain,

@@ -95,6 +95,16 @@ impl Jobs {
                 });
             }
         };
+        let ns = match t.istio_namespace(rotate::REISSUE_TITLE).await {
+            Ok(ns) => ns,
+            Err(e) => {
+                return Ok(ClusterPlan {
+                    cluster: name,
+                    error: Some(e.to_string()),
+                    steps: vec![],
+                });
+            }
+        };
         let root = self.root_by_id(&spec.setup.root_id).await?;
         let fingerprint = mesh::ca::fingerprint(&root.cert_pem).unwrap_or_default();
         let current = match mesh::ca::read_cacerts(&t.client, Some(&fingerprint), now()).await {
@@ -110,7 +120,7 @@ impl Jobs {
             Ok(None) => "there is no cacerts: the job will refuse this cluster".into(),
             Err(e) => format!("cacerts could not be read: {e}"),
         };
-        let secret = rotate::cacerts_placeholder();
+        let secret = rotate::cacerts_placeholder(&ns);
         let mut cacerts =
             crate::ssr::registry::plan_object(setup::diff_object(&t.client, &secret).await);
         cacerts.change = "update".into();
@@ -123,7 +133,7 @@ impl Jobs {
         match rotate::istiod_deployments(&t, rotate::RESTART_TITLE).await {
             Ok(list) => {
                 for d in list {
-                    let obj = rotate::restart_object(&d, "<when the job starts>");
+                    let obj = d.restart_object("<when the job starts>");
                     restarts.push(crate::ssr::registry::plan_object(
                         setup::diff_object(&t.client, &obj).await,
                     ));
@@ -137,7 +147,7 @@ impl Jobs {
                 });
             }
         }
-        let commands = rotate::commands(cluster);
+        let commands = rotate::commands(cluster, &ns);
         Ok(ClusterPlan {
             cluster: name,
             error: None,

@@ -620,6 +620,7 @@ pub(super) fn apply_settings(
     c.mesh.scaling_profile = m.scaling_profile.clone();
     c.mesh.on_conflict = m.on_conflict.clone();
     c.mesh.trust_domain = m.trust_domain.clone();
+    c.mesh.install_namespace = m.install_namespace.clone();
     c.mesh.image_repository = m.image_repository.clone();
     c.mesh.image_secrets = m.image_secrets.clone();
     c.mesh.repository_secrets = m.repository_secrets.clone();

@@ -122,16 +122,7 @@ pub(crate) fn roots_after(
 async fn restarted_by_a_pass(
     t: &Target,
 ) -> std::result::Result<Vec<mesh::restart::Workload>, setup::StepError> {
-    let mut out: Vec<mesh::restart::Workload> =
-        rotate::istiod_deployments(t, rotate::RESTART_TITLE)
-            .await?
-            .into_iter()
-            .map(|name| mesh::restart::Workload {
-                kind: "Deployment",
-                namespace: mesh::objects::ISTIO_NAMESPACE.into(),
-                name,
-            })
-            .collect();
+    let mut out = rotate::istiod_deployments(t, rotate::RESTART_TITLE).await?;
     out.extend(mesh::restart::data_plane(t, mesh::restart::DATA_PLANE_TITLE).await?);
     Ok(out)
 }
@@ -217,8 +208,15 @@ impl Jobs {
                         };
                     }
                 };
-                let restarts = match restarted_by_a_pass(&t).await {
-                    Ok(r) => r,
+                let (restarts, ns) = match restarted_by_a_pass(&t).await {
+                    Ok(r) => {
+                        // istiod's namespace is the control plane's (its ServiceMeshController's).
+                        let ns = r
+                            .first()
+                            .map(|w| w.namespace.clone())
+                            .unwrap_or_else(|| mesh::objects::ISTIO_NAMESPACE.into());
+                        (r, ns)
+                    }
                     Err(e) => {
                         return ClusterPlan {
                             cluster: name,
@@ -238,7 +236,7 @@ impl Jobs {
                 let mut steps = vec![];
                 for pass in Pass::ALL {
                     let mut cacerts = crate::ssr::registry::plan_object(
-                        setup::diff_object(&t.client, &pass.placeholder()).await,
+                        setup::diff_object(&t.client, &pass.placeholder(&ns)).await,
                     );
                     cacerts.change = "update".into();
                     cacerts.detail = Some(match pass {
@@ -264,7 +262,7 @@ impl Jobs {
                             pass.title()
                         ),
                         objects,
-                        commands: pass.commands(&c.name),
+                        commands: pass.commands(&c.name, &ns),
                     });
                 }
                 ClusterPlan {

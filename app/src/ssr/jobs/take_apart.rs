@@ -25,6 +25,18 @@ pub struct RemoveSpec {
     /// The other members: each drops its peer gateway for `cluster` first.
     pub peers: Vec<ClusterName>,
     pub options: RemoveOptions,
+    /// The namespace its control plane runs in (the mesh's `installNamespace` for it): where `cacerts` is,
+    /// known before the removal takes its ServiceMeshController away. None: istio-system.
+    #[serde(default)]
+    pub istio_namespace: Option<String>,
+}
+
+impl RemoveSpec {
+    fn istio_ns(&self) -> &str {
+        self.istio_namespace
+            .as_deref()
+            .unwrap_or(mesh::objects::ISTIO_NAMESPACE)
+    }
 }
 
 /// What an unlinking job does. Stored as JSON.
@@ -122,14 +134,22 @@ impl Jobs {
             .filter(|m| **m != req.cluster.as_str())
             .map(|m| ClusterName::new(m).map_err(|e| Error::Conflict(e.to_string())))
             .collect::<Result<Vec<_>>>()?;
+        let now = self.mesh_now_of(mesh).await?;
+        let istio_namespace = now
+            .setup
+            .clusters
+            .iter()
+            .find(|c| c.name == req.cluster)
+            .map(|c| c.istio_namespace().to_string());
         Ok(RemoveSpec {
-            mesh: mesh.job_id,
+            mesh: now.mesh.job_id,
             cluster: req.cluster.clone(),
             peers,
             options: RemoveOptions {
                 cacerts: req.cacerts,
                 gateway_api: req.gateway_api,
             },
+            istio_namespace,
         })
     }
 
@@ -169,7 +189,7 @@ impl Jobs {
         for peer in &spec.peers {
             let name = format!("istio-remote-peer-{}", spec.cluster);
             let plan = match self.target(peer).await {
-                Ok(t) => match remove::survey(&t, Removal::PeerGateways).await {
+                Ok(t) => match remove::survey(&t, Removal::PeerGateways, spec.istio_ns()).await {
                     Ok(found) => {
                         let objects = found
                             .into_iter()
@@ -200,14 +220,14 @@ impl Jobs {
         match self.target(&spec.cluster).await {
             Ok(t) => {
                 for step in Removal::steps(spec.options) {
-                    match remove::survey(&t, step).await {
+                    match remove::survey(&t, step, spec.istio_ns()).await {
                         Ok(found) => steps.push(PlanStep {
                             title: step.title().into(),
                             objects: found
                                 .into_iter()
                                 .map(|(kind, what, f)| planned(kind, what, f))
                                 .collect(),
-                            commands: step.commands(&spec.cluster),
+                            commands: step.commands(&spec.cluster, spec.istio_ns()),
                         }),
                         Err(e) => {
                             error = Some(e.to_string());
@@ -246,7 +266,7 @@ impl Jobs {
                 })
                 .collect();
             let found = match self.target(from).await {
-                Ok(t) => remove::survey(&t, Removal::PeerGateways)
+                Ok(t) => remove::survey(&t, Removal::PeerGateways, mesh::objects::ISTIO_NAMESPACE)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
@@ -373,6 +393,13 @@ impl Jobs {
             )),
             Ok(t) => {
                 let helm = self.inner.helm.clone();
+                // A removal's spec names the namespace of the leaving cluster's control plane.
+                let istio_ns = match self.inner.store.job(id).await? {
+                    Some(job) if job.kind == REMOVE_KIND => {
+                        spec_of::<RemoveSpec>(&job)?.istio_ns().to_string()
+                    }
+                    _ => mesh::objects::ISTIO_NAMESPACE.to_string(),
+                };
                 self.logged(id, cluster, step, |progress| async move {
                     let outcome = if let Some(leaving) = step
                         .strip_prefix("unpeer:")
@@ -383,7 +410,7 @@ impl Jobs {
                             Err(e) => return Err(e.to_string()),
                         }
                     } else if let Some(s) = Removal::from_key(step) {
-                        remove::run(s, &t, &helm, &*progress).await
+                        remove::run(s, &t, &istio_ns, &helm, &*progress).await
                     } else {
                         return Err(format!("unknown step {step}"));
                     };

@@ -116,21 +116,59 @@ impl From<&Chart> for OperatorChart {
     }
 }
 
-/// A chart version as charts have them (`0.4.3`, `v1.2.0-beta.1`): three numbers, then an optional suffix.
-/// Returns the three numbers.
-fn chart_version(v: &str) -> Option<(u64, u64, u64)> {
+/// A chart version as helm orders them (SemVer 2.0 precedence): three numbers, then an optional pre-release
+/// — lower than the release it leads to, compared identifier by identifier, numbers numerically and below
+/// words — and build metadata, which does not count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChartVersion {
+    core: (u64, u64, u64),
+    pre: Vec<PreRelease>,
+}
+
+/// One dot-separated identifier of a pre-release (`beta`, `1`); numbers sort before words.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum PreRelease {
+    Number(u64),
+    Word(String),
+}
+
+impl Ord for ChartVersion {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering::*;
+        self.core
+            .cmp(&other.core)
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => Equal,
+                (true, false) => Greater,
+                (false, true) => Less,
+                (false, false) => self.pre.cmp(&other.pre),
+            })
+    }
+}
+
+impl PartialOrd for ChartVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A chart version (an optional `v`, three numbers, `-pre.release` and `+build`), or None.
+fn chart_version(v: &str) -> Option<ChartVersion> {
     if v.len() > 64 {
         return None;
     }
     let core = v.strip_prefix('v').unwrap_or(v);
-    let (nums, suffix) = match core.find(['-', '+']) {
-        Some(i) => (&core[..i], &core[i + 1..]),
-        None => (core, ""),
+    let (rest, build) = match core.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (core, None),
     };
-    if !suffix
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
-        || (core.len() > nums.len() && suffix.is_empty())
+    let (nums, pre) = match rest.split_once('-') {
+        Some((n, p)) => (n, Some(p)),
+        None => (rest, None),
+    };
+    let ident = |i: &str| !i.is_empty() && i.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if build.is_some_and(|b| !b.split('.').all(ident))
+        || pre.is_some_and(|p| !p.split('.').all(ident))
     {
         return None;
     }
@@ -139,8 +177,21 @@ fn chart_version(v: &str) -> Option<(u64, u64, u64)> {
             .then(|| n.parse::<u64>().ok())
             .flatten()
     });
-    let out = (it.next()??, it.next()??, it.next()??);
-    it.next().is_none().then_some(out)
+    let core = (it.next()??, it.next()??, it.next()??);
+    if it.next().is_some() {
+        return None;
+    }
+    let pre = pre
+        .map(|p| {
+            p.split('.')
+                .map(|i| match i.parse::<u64>() {
+                    Ok(n) if i.chars().all(|c| c.is_ascii_digit()) => PreRelease::Number(n),
+                    _ => PreRelease::Word(i.to_string()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ChartVersion { core, pre })
 }
 
 pub(crate) fn lock_keys(kind: &str, spec: &str) -> Option<Vec<String>> {
@@ -402,16 +453,11 @@ impl Jobs {
                 };
                 let mut steps = vec![];
                 if let Some(wanted) = wanted {
+                    let install = c.operator_install(settings);
                     steps.push(PlanStep {
                         title: "Upgrade the Gloo Operator".into(),
-                        objects: vec![
-                            self.operator_release_plan(&t, &settings.operator, wanted)
-                                .await,
-                        ],
-                        commands: vec![mesh::operator::command(
-                            &settings.operator,
-                            c.name.as_str(),
-                        )],
+                        objects: vec![self.operator_release_plan(&t, &install, wanted).await],
+                        commands: vec![mesh::operator::command(&install, c.name.as_str())],
                     });
                 }
                 if spec.moves_version() {
@@ -785,17 +831,45 @@ mod tests {
 
     #[test]
     fn chart_versions_are_three_numbers_and_an_optional_suffix() {
-        assert_eq!(chart_version("0.4.3"), Some((0, 4, 3)));
-        assert_eq!(chart_version("v1.2.10-beta.1"), Some((1, 2, 10)));
-        assert_eq!(chart_version("2.0.0+build.5"), Some((2, 0, 0)));
+        let v = |s: &str| chart_version(s).unwrap_or_else(|| panic!("{s:?} is a version"));
+        assert_eq!(v("0.4.3").core, (0, 4, 3));
+        assert_eq!(v("v1.2.10-beta.1").core, (1, 2, 10));
+        assert_eq!(v("2.0.0+build.5").core, (2, 0, 0));
         for bad in [
-            "", "0.4", "0.4.3.1", "0.4.x", "0.4.3-", "0.4.3 ", "0.4.3;rm", "-1.0.0", "...",
+            "",
+            "0.4",
+            "0.4.3.1",
+            "0.4.x",
+            "0.4.3-",
+            "0.4.3 ",
+            "0.4.3;rm",
+            "-1.0.0",
+            "...",
+            "1.0.0-beta..1",
+            "1.0.0+",
+            "1.0.0-rc.1+b;x",
         ] {
             assert_eq!(chart_version(bad), None, "{bad:?}");
         }
-        assert!(
-            chart_version("0.4.10") > chart_version("0.4.9"),
-            "numbers, not text"
-        );
+        // SemVer precedence, lowest first: numbers, not text; a pre-release below its release; identifiers
+        // one by one, numbers below words, a longer set above its prefix; build metadata ignored.
+        let ordered = [
+            "0.4.9",
+            "0.4.10",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1-0",
+        ];
+        for w in ordered.windows(2) {
+            assert!(v(w[0]) < v(w[1]), "{} < {}", w[0], w[1]);
+        }
+        assert_eq!(v("1.0.0+build.1"), v("1.0.0+build.2"));
+        assert_eq!(v("v1.0.0"), v("1.0.0"));
     }
 }
