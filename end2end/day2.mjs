@@ -1,4 +1,4 @@
-// Day two in Chromium, on a running mesh: an admin adds a cluster to a mesh of two from the Mesh page —
+// Day two in Chromium, on a running mesh: an admin adds a 4th cluster to a mesh of three from the Mesh page —
 // preflight (the cluster fits the mesh), plan (its steps, and the peer gateway for it in each member), the
 // job followed live to every check green — and the clusters are linked both ways; and takes the mesh out of
 // one cluster of three, someone else's peer gateway there listed and left in place. Names start with `day2:`
@@ -27,9 +27,9 @@ const peers = (ctx) => kubectl('--context', ctx, '-n', 'istio-eastwest', 'get', 
 /** Signs in as the admin and sets up a full mesh of `clusters` (reset first) as the wizard does (the wizard
  * has its own test); returns the setup job's id, which names the mesh on the Mesh page. */
 async function runningMesh(page, clusters, version = '1.28.1-patch0') {
-  resetClusters('c1', 'c2', 'c3');
+  resetClusters('c1', 'c2', 'c3', 'c4');
   await signIn(page, 'admin', ADMIN_PASSWORD);
-  await ensureRegistered(page, 'c1', 'c2', 'c3');
+  await ensureRegistered(page, 'c1', 'c2', 'c3', 'c4');
   const request = {
     clusters, istio_version: version, eastwest: 'load-balancer',
     peering: { mode: 'full-mesh' }, license: { kind: 'key', key: 'meshdeck-test-license' },
@@ -47,48 +47,59 @@ async function runningMesh(page, clusters, version = '1.28.1-patch0') {
 }
 
 test('day2: add a cluster to a running mesh — preflight, plan, job followed live, linked both ways', async ({ page }) => {
-  const mesh = await runningMesh(page, ['c1', 'c2']);
+  const mesh = await runningMesh(page, ['c1', 'c2', 'c3']);
+  const members = ['c1', 'c2', 'c3'];
 
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
   const card = page.locator(`[data-mesh="${mesh}"]`);
   await card.waitFor();
-  expect((await card.locator('[data-testid=members]').textContent()) === 'c1, c2', 'members c1, c2');
+  expect((await card.locator('[data-testid=members]').textContent()) === 'c1, c2, c3', 'members c1, c2, c3');
   expect(await card.getByRole('button', { name: 'Add to the mesh' }).isDisabled(), 'nothing to add before a choice');
-  await card.locator('input[name=add][value=c3]').check();
+  await card.locator('input[name=add][value=c4]').check();
 
   await card.getByRole('button', { name: 'Run preflight' }).click();
-  const preflight = card.locator('[data-preflight=c3]');
+  const preflight = card.locator('[data-preflight=c4]');
   await preflight.waitFor({ timeout: 120000 });
-  expect((await preflight.textContent()).includes('ready'), `c3: ${await preflight.textContent()}`);
-  expect(await preflight.locator('[data-finding=trust-domain] [data-check=pass]').count() === 1, 'c3 fits the trust domains');
-  expect(await preflight.locator('[data-finding=network] [data-check=pass]').count() === 1, 'c3 has a network of its own');
+  expect((await preflight.textContent()).includes('ready'), `c4: ${await preflight.textContent()}`);
+  expect(await preflight.locator('[data-finding=trust-domain] [data-check=pass]').count() === 1, 'c4 fits the trust domains');
+  expect(await preflight.locator('[data-finding=network] [data-check=pass]').count() === 1, 'c4 has a network of its own');
 
   await card.getByRole('button', { name: 'Show the plan' }).click();
-  const memberPlan = card.locator('[data-plan=c1]');
-  await memberPlan.waitFor({ timeout: 120000 });
-  const memberText = await memberPlan.textContent();
-  expect(memberText.includes('istio-remote-peer-c3') && !memberText.includes('ServiceMeshController'),
-    `c1 only gains the peer gateway for c3: ${memberText}`);
-  const addedText = await card.locator('[data-plan=c3]').textContent();
-  expect(addedText.includes('ServiceMeshController') && addedText.includes('istio-remote-peer-c1'), `c3's plan: ${addedText}`);
+  await card.locator('[data-plan=c1]').waitFor({ timeout: 120000 });
+  for (const m of members) {
+    const memberText = await card.locator(`[data-plan=${m}]`).textContent();
+    expect(memberText.includes('istio-remote-peer-c4') && !memberText.includes('ServiceMeshController'),
+      `${m} only gains the peer gateway for c4: ${memberText}`);
+  }
+  const addedText = await card.locator('[data-plan=c4]').textContent();
+  expect(addedText.includes('ServiceMeshController') && members.every(m => addedText.includes(`istio-remote-peer-${m}`)),
+    `c4's plan: ${addedText}`);
   expect(!addedText.includes('meshdeck-test-license'), 'the license key is not shown');
+  const before = Object.fromEntries(members.map(m => [m, kubectl('--context', m, '-n', 'gloo-mesh', 'get',
+    'servicemeshcontroller', 'managed-istio', '-o', 'jsonpath={.metadata.resourceVersion}')]));
 
   await card.getByRole('button', { name: 'Add to the mesh' }).click();
   await page.waitForURL(/\/activity\/[a-z0-9]+$/, { timeout: 30000 });
   await page.locator('[data-testid=live]', { hasText: 'following live' }).waitFor({ timeout: 30000 });
   await eventually(async () => (await page.locator('[data-testid=job-state] [data-state=succeeded]').count()) === 1,
     'the growth succeeded', 300000);
-  for (const step of ['c1/link:c3', 'c2/link:c3', 'c3/link:c1', 'c3/link:c2', '*/verify']) {
-    expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+  for (const m of members) {
+    for (const step of [`${m}/link:c4`, `c4/link:${m}`]) {
+      expect(await page.locator(`tr[data-step="${step}"] [data-state=done]`).count() === 1, `${step} done`);
+    }
+    expect(peers(m).includes('istio-remote-peer-c4'), `${m} reaches c4`);
+    expect(peers('c4').includes(`istio-remote-peer-${m}`), `c4 reaches ${m}`);
+    const now = kubectl('--context', m, '-n', 'gloo-mesh', 'get', 'servicemeshcontroller', 'managed-istio',
+      '-o', 'jsonpath={.metadata.resourceVersion}');
+    expect(now === before[m], `${m}'s control plane untouched: ${before[m]} → ${now}`);
   }
+  expect(await page.locator('tr[data-step="*/verify"] [data-state=done]').count() === 1, 'the mesh checked');
   expect(await page.locator('tr[data-step="c1/control-plane"]').count() === 0, 'the members are not set up again');
-  expect(peers('c1').includes('istio-remote-peer-c3') && peers('c2').includes('istio-remote-peer-c3'), 'the members reach c3');
-  expect(peers('c3').includes('istio-remote-peer-c1') && peers('c3').includes('istio-remote-peer-c2'), 'c3 reaches the members');
 
   await page.goto(`${BASE}/mesh`);
   await hydrated(page);
-  await page.locator('[data-testid=members]', { hasText: 'c1, c2, c3' }).first().waitFor();
+  await page.locator('[data-testid=members]', { hasText: 'c1, c2, c3, c4' }).first().waitFor();
 });
 
 test('day2: take the mesh out of one cluster — plan, confirmation, peers first, someone else\'s gateway left', async ({ page }) => {
@@ -172,10 +183,17 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   await hydrated(page);
   const charts = page.locator('[data-testid=operator-charts]');
   await charts.locator('summary').click();
+  // A wrong file first: refused with the reason; the next upload that works takes the message away.
+  await charts.locator('input[name=operator_chart]').setInputFiles(
+    { name: 'gloo-operator.tgz', mimeType: 'application/gzip', buffer: Buffer.from('not a chart archive') });
+  const refusal = charts.locator('[role=alert]');
+  await refusal.waitFor({ timeout: 30000 });
+  expect((await refusal.textContent()).includes('gzip'), `refused: ${await refusal.textContent()}`);
   await charts.locator('input[name=operator_chart]').setInputFiles(
     { name: 'gloo-operator-0.4.3.tgz', mimeType: 'application/gzip', buffer: operatorChart('0.4.3') });
   const uploaded = charts.locator('tr[data-chart]', { hasText: 'gloo-operator-0.4.3' });
   await uploaded.waitFor({ timeout: 30000 });
+  await eventually(async () => (await refusal.count()) === 0, 'the refusal is gone once an upload worked');
   await uploaded.getByRole('button', { name: 'Use for new setups' }).click();
   await charts.locator('[data-testid=chart-in-use]', { hasText: 'New setups install uploaded gloo-operator-0.4.3' }).waitFor();
   await page.goto(`${BASE}/mesh`);

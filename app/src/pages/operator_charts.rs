@@ -14,6 +14,19 @@ use crate::model::{AppError, OperatorCharts, Role, format_time};
 /// The largest archive the browser sends (the server says the same).
 const MAX_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
 
+/// Shows in `problem` what an action said last (`said`: None before it answered; then its error, or None
+/// once it succeeded), so one message stands: a refused upload's error goes once a later action succeeds.
+fn follow(
+    problem: RwSignal<Option<String>>,
+    said: impl Fn() -> Option<Option<String>> + Send + Sync + 'static,
+) {
+    Effect::new(move |_| {
+        if let Some(e) = said() {
+            problem.set(e);
+        }
+    });
+}
+
 #[component]
 pub fn OperatorChartsPanel() -> impl IntoView {
     let is_admin = allowed(Role::Admin)();
@@ -30,16 +43,21 @@ pub fn OperatorChartsPanel() -> impl IntoView {
         },
         |_| list_operator_charts(),
     );
+    // One message: what the last thing done said (a refused upload's error goes once a later upload, choice
+    // or deletion succeeds), or what is wrong with the file picked before it was sent.
     let problem = RwSignal::new(None::<String>);
+    let said = |r: Option<Result<(), AppError>>| r.map(|r| r.err().map(|e| e.to_string()));
+    follow(problem, move || {
+        said(upload.value().get().map(|r| r.map(|_| ())))
+    });
+    follow(problem, move || {
+        said(choose.value().get().map(|r| r.map(|_| ())))
+    });
+    follow(problem, move || {
+        said(delete.value().get().map(|r| r.map(|_| ())))
+    });
     let on_file = move |ev: leptos::ev::Event| read_archive(ev, upload, problem);
-    let errors = move || {
-        let e = |r: Option<Result<_, AppError>>| r.and_then(Result::err).map(|e| e.to_string());
-        problem
-            .get()
-            .or_else(|| e(upload.value().get().map(|r| r.map(|_| ()))))
-            .or_else(|| e(choose.value().get().map(|r| r.map(|_| ()))))
-            .or_else(|| e(delete.value().get().map(|r| r.map(|_| ()))))
-    };
+    let errors = move || problem.get();
     view! {
         <details class="mt-6 border-t border-slate-200 pt-3 dark:border-slate-800" data-testid="operator-charts">
             <summary class="cursor-pointer font-semibold">"Gloo Operator chart"</summary>

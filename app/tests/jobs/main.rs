@@ -144,6 +144,70 @@ async fn wait_finished(store: &Store, id: &str, secs: u64) -> String {
     .await
 }
 
+/// The console running job `id` dies once its step `at` (`cluster/step`) has begun — its tasks killed, as by a
+/// crash — and another console on the same database takes the job over once the first one's lease has run
+/// out; the job succeeds there, no step done before the crash runs again, and the job's events say it went on.
+async fn crash_and_resume(store: &Store, registry: &Registry, jobs: &Jobs, id: &str, at: &str) {
+    wait_for(180, &format!("{at} under way"), || async {
+        let steps = store.job_steps(id).await.map_err(|e| e.to_string())?;
+        if steps
+            .iter()
+            .any(|s| format!("{}/{}", s.cluster, s.step) == at && s.state != "pending")
+        {
+            Ok(())
+        } else {
+            Err(format!("{steps:?}"))
+        }
+    })
+    .await;
+    jobs.abort_all();
+    let done_before: Vec<(String, String, Option<i64>)> = store
+        .job_steps(id)
+        .await
+        .expect("steps")
+        .into_iter()
+        .filter(|s| s.state == "done")
+        .map(|s| (s.cluster, s.step, s.started_at))
+        .collect();
+    assert_eq!(
+        store.job(id).await.expect("job").expect("job").state,
+        "running",
+        "stopped before its end"
+    );
+    let second = another_replica(store, registry, Duration::from_secs(30));
+    wait_for(120, "the job taken over", || async {
+        let ids = second.resume_orphans().await.map_err(|e| e.to_string())?;
+        if ids.iter().any(|i| i == id) {
+            Ok(())
+        } else {
+            Err("lease still held".to_string())
+        }
+    })
+    .await;
+    assert_eq!(
+        wait_finished(store, id, 600).await,
+        "succeeded",
+        "{:?} {:?}",
+        store.job_steps(id).await,
+        store.job_events(id, 0).await
+    );
+    let steps = store.job_steps(id).await.expect("steps");
+    for (cluster, step, started) in &done_before {
+        let s = steps
+            .iter()
+            .find(|s| &s.cluster == cluster && &s.step == step)
+            .expect("step");
+        assert_eq!(&s.started_at, started, "{cluster}/{step} was not run again");
+    }
+    let events = store.job_events(id, 0).await.expect("events");
+    assert!(
+        events.iter().any(|e| e
+            .message
+            .contains("continued after the console that ran it stopped")),
+        "{events:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_setup_job_takes_its_clusters_to_all_checks_green_and_holds_them_while_it_runs() {
     let _l = WORLD_LOCK.lock().await;
@@ -536,4 +600,5 @@ async fn an_apiserver_stopped_mid_apply_fails_its_cluster_alone_and_a_retry_fini
 
 mod change;
 mod day2;
+mod install_namespace;
 mod operator;

@@ -72,7 +72,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// The chart of `context`'s gloo-operator release, as helm lists it, and its status.
-async fn release(context: &str) -> (String, String) {
+pub(super) async fn release(context: &str) -> (String, String) {
     let out = helm(
         context,
         &[

@@ -159,15 +159,25 @@ impl Jobs {
             }
         };
         // The members now, with the settings they run now: a cluster the mesh was removed from is no longer
-        // one. Added clusters take the settings of the first.
+        // one. Added clusters take the settings all members share — not one member's own overrides (its
+        // istiod variables, its trust domain), which the change form shows as that member's.
         let now = self.mesh_now_of(current).await?;
         let current = &now.mesh;
-        let template = now
+        let mut template = now
             .setup
             .clusters
             .first()
             .cloned()
             .ok_or_else(|| invalid("mesh", format!("job {} has no clusters", base.id)))?;
+        let all: Vec<_> = now
+            .setup
+            .clusters
+            .iter()
+            .map(super::change::settings_of_cluster)
+            .collect();
+        let (shared, _) = super::change::split_shared(&all);
+        super::requests::apply_settings(&mut template, &shared, None)
+            .map_err(|m| invalid("mesh", format!("the settings the members share: {m}")))?;
         let mut members: Vec<ClusterSetup> = now.setup.clusters.clone();
         members.sort_by(|a, b| a.name.cmp(&b.name));
         if req.clusters.is_empty() || req.clusters.len() > 100 {
@@ -193,8 +203,6 @@ impl Jobs {
             c.network = record.network;
             c.mesh.cluster = None;
             c.mesh.network = None;
-            c.address_override = None;
-            c.data_plane = None;
             c.locality = Default::default();
             clusters.push(c);
         }
