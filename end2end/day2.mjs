@@ -353,4 +353,4 @@ test('day2: upgrade Istio across the mesh one cluster at a time, the version rul
   await settings.getByRole('button', { name: 'Change settings…' }).click();
   await shared.waitFor({ timeout: 30000 });
   expect(await shared.locator('[data-field="shared.scaling_profile"]').inputValue() === 'Large', 'the form shows what runs');
-});
+}, { allowStatus: [422] });  // the refused chart upload answers 422

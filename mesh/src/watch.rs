@@ -2,8 +2,10 @@
 //! [`kube::runtime::watcher`] per kind of object the topology needs, each scoped to its namespace and, where
 //! the API allows, to its objects by name or label — east-west and peer Gateways in istio-eastwest, the
 //! `managed-istio` ServiceMeshController and the `gloo-operator` Deployment in gloo-mesh, the istiod
-//! Deployments and the ztunnel/CNI DaemonSets in istio-system, the `cacerts` Secret (of which only the root's
-//! fingerprint is kept), the mesh ConfigMaps (for the trust domain), the namespaces labelled for the mesh and
+//! Deployments and the ztunnel/CNI DaemonSets in the control plane's namespace (istio-system, or the one the
+//! ServiceMeshController's `installNamespace` names: those watches move with it), the `cacerts` Secret (of
+//! which only the root's fingerprint is kept), the mesh ConfigMaps (for the trust domain), the namespaces
+//! labelled for the mesh and
 //! the Services the drill-down shows. A change reaches the snapshot as soon as the apiserver sends it; bursts
 //! are coalesced for [`DEBOUNCE`] before the snapshot is published.
 //!
@@ -66,7 +68,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const OPERATOR_DEPLOYMENT: &str = "gloo-operator";
 const NETWORK_LABEL: &str = "topology.istio.io/network";
 const REGION_LABEL: &str = "topology.kubernetes.io/region";
-/// The mesh ConfigMaps in istio-system, in the order `istioctl` reads them (`istio-gloo` first, "for ILM
+/// The mesh ConfigMaps in the control plane's namespace, in the order `istioctl` reads them (`istio-gloo` first, "for ILM
 /// support", mesh-spec §2.1).
 const MESH_CONFIGS: [&str; 2] = ["istio-gloo", "istio"];
 /// The prefix of the ids of the per-namespace Service watches.

@@ -14,6 +14,24 @@ async fn cacerts_in(context: &str, ns: &str) -> bool {
         .ok
 }
 
+/// `context`'s intermediate CA (`ca-cert.pem` of its `cacerts` in the mesh's namespace), base64.
+async fn intermediate(context: &str) -> String {
+    kubectl_ok(
+        context,
+        &[
+            "get",
+            "secret",
+            "cacerts",
+            "-n",
+            NS,
+            "-o",
+            "jsonpath={.data.ca-cert\\.pem}",
+        ],
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_mesh_installed_in_a_namespace_of_its_own_is_set_up_checked_reissued_and_taken_apart_there()
  {
@@ -200,20 +218,7 @@ async fn a_mesh_installed_in_a_namespace_of_its_own_is_set_up_checked_reissued_a
             .any(|c| c.contains(&format!("-n {NS} rollout restart deployment"))),
         "{plan:?}"
     );
-    let cert = kubectl_ok(
-        "c1",
-        &[
-            "get",
-            "secret",
-            "cacerts",
-            "-n",
-            NS,
-            "-o",
-            "jsonpath={.data.ca-cert\\.pem}",
-        ],
-        None,
-    )
-    .await;
+    let cert = intermediate("c1").await;
     let spec = jobs.reissue_spec(&c1).await.expect("spec");
     let id = jobs.start_reissue(spec, "alice").await.expect("start");
     assert_eq!(
@@ -222,20 +227,7 @@ async fn a_mesh_installed_in_a_namespace_of_its_own_is_set_up_checked_reissued_a
         "{:?}",
         store.job_events(&id, 0).await
     );
-    let now = kubectl_ok(
-        "c1",
-        &[
-            "get",
-            "secret",
-            "cacerts",
-            "-n",
-            NS,
-            "-o",
-            "jsonpath={.data.ca-cert\\.pem}",
-        ],
-        None,
-    )
-    .await;
+    let now = intermediate("c1").await;
     assert_ne!(now, cert, "a new intermediate in {NS}");
 
     // The settings show it, and it cannot move on a running mesh.
