@@ -392,6 +392,53 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
             .fix(format!("Use the existing network name for this cluster, or relabel {istio_ns} if nothing relies on it.")),
         );
     }
+    // A control plane elsewhere: the ServiceMeshController here names another namespace (moving istiod is a
+    // new installation), or an istiod runs in another namespace (a second control plane beside it).
+    match crate::objects::istio_namespace(client).await {
+        Ok(live) if live != istio_ns && has_controller(client).await => out.push(
+            finding(
+                "install-namespace",
+                "Install namespace",
+                Status::Fail,
+                format!(
+                    "the ServiceMeshController here installs the control plane in {live}; this setup asks for {istio_ns}"
+                ),
+            )
+            .fix(format!(
+                "Use {live} as this cluster's install namespace, or remove the mesh from the cluster first: moving \
+                 istiod, ztunnel and cacerts is a new installation."
+            )),
+        ),
+        _ => {}
+    }
+    if let Ok(all) = Api::<Deployment>::all(client.clone())
+        .list(&ListParams::default().labels("app=istiod"))
+        .await
+    {
+        let elsewhere: Vec<String> = all
+            .items
+            .iter()
+            .filter(|d| d.namespace().as_deref() != Some(istio_ns))
+            .map(|d| format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any()))
+            .collect();
+        if !elsewhere.is_empty() {
+            out.push(
+                finding(
+                    "install-namespace",
+                    "Install namespace",
+                    Status::Warn,
+                    format!(
+                        "istiod already runs outside {istio_ns}: {}",
+                        elsewhere.join(", ")
+                    ),
+                )
+                .fix(format!(
+                    "Two control planes would both program this cluster's workloads: install into the namespace \
+                     that runs istiod, or remove that installation first (not {istio_ns})."
+                )),
+            );
+        }
+    }
     let deployments = match Api::<Deployment>::namespaced(client.clone(), istio_ns)
         .list(&ListParams::default().labels("app=istiod"))
         .await
@@ -464,6 +511,18 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Whether the cluster has Meshdeck's ServiceMeshController (`gloo-mesh/managed-istio`).
+async fn has_controller(client: &Client) -> bool {
+    Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        crate::objects::OPERATOR_NAMESPACE,
+        &crate::objects::smc_resource(),
+    )
+    .get_opt(crate::objects::SMC_NAME)
+    .await
+    .is_ok_and(|o| o.is_some())
 }
 
 async fn cacerts(client: &Client, ns: &str) -> Finding {

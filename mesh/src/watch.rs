@@ -252,9 +252,10 @@ impl State {
         for id in IN_ISTIO_NAMESPACE {
             let old = in_istio(id, &self.istio_ns);
             self.failures.remove(&old);
-            if self.pending.remove(&old) {
-                self.pending.insert(in_istio(id, &wanted));
-            }
+            self.pending.remove(&old);
+            // Publishing waits until the watches there have listed: the cluster is not shown without its
+            // control plane meanwhile ([`State::moving`]).
+            self.pending.insert(in_istio(id, &wanted));
         }
         let s = &mut self.stores;
         s.istiod.clear();
@@ -264,6 +265,11 @@ impl State {
         s.namespaces.remove(ISTIO_NAMESPACE_SELECTOR);
         self.istio_ns = wanted.clone();
         Some(wanted)
+    }
+
+    /// Whether the control plane's watches are moving to another namespace and have not listed there yet.
+    fn moving(&self) -> bool {
+        self.pending.iter().any(|id| id.contains(" @"))
     }
 
     /// Starts and stops the per-namespace Service watches to follow the namespaces; returns the commands.
@@ -880,7 +886,7 @@ async fn publish(
         tokio::time::sleep(DEBOUNCE).await;
         let (first, snap) = {
             let mut st = shared.lock();
-            if !st.published && !st.pending.is_empty() {
+            if (!st.published && !st.pending.is_empty()) || (st.published && st.moving()) {
                 continue;
             }
             let first = !st.published;
@@ -1214,6 +1220,49 @@ mod tests {
             )
             .with_code(code),
         ))
+    }
+
+    #[test]
+    fn the_control_plane_watches_follow_the_install_namespace_and_hold_the_snapshot_until_they_listed()
+     {
+        let ids = IN_ISTIO_NAMESPACE.map(|id| in_istio(id, ISTIO_NAMESPACE));
+        let mut st = State::new(ids.clone());
+        for id in &ids {
+            st.pending.remove(id);
+        }
+        st.published = true;
+        st.stores.cacerts = store(vec![("istio-system/cacerts", Some("abcd".to_string()))]);
+        assert_eq!(st.reconcile_istio(), None, "no controller: istio-system");
+        assert!(!st.moving());
+        st.stores.smc = store(vec![(
+            "gloo-mesh/managed-istio",
+            SmcState {
+                install_namespace: Some("istio-custom".into()),
+                ..Default::default()
+            },
+        )]);
+        assert_eq!(st.reconcile_istio().as_deref(), Some("istio-custom"));
+        assert_eq!(st.reconcile_istio(), None, "once");
+        assert!(
+            st.stores.cacerts.is_empty(),
+            "what istio-system held is forgotten"
+        );
+        assert!(
+            !st.is_live("cacerts @istio-system"),
+            "the old watches' late events"
+        );
+        assert!(st.is_live("cacerts @istio-custom"));
+        assert!(st.moving(), "the snapshot waits for the new watches");
+        for id in IN_ISTIO_NAMESPACE {
+            st.pending.remove(&in_istio(id, "istio-custom"));
+        }
+        assert!(!st.moving());
+        st.stores.smc.clear();
+        assert_eq!(
+            st.reconcile_istio().as_deref(),
+            Some(ISTIO_NAMESPACE),
+            "the controller gone: back to istio-system"
+        );
     }
 
     #[test]

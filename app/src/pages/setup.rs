@@ -388,7 +388,6 @@ fn Wizard(
             <p class=WHY>"The control plane's settings (ServiceMeshController and gloo-extensions-config). Set them once for every cluster; override per cluster below. Empty fields keep the operator's defaults."</p>
             <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
                 <dt class="font-medium">"Data plane mode"</dt><dd>"Ambient — multicluster peering runs in istiod's ambient controllers, so it is required here."</dd>
-                <dt class="font-medium">"Install namespace"</dt><dd>"istio-system — where the intermediate CA (cacerts) is written and the operator watches."</dd>
                 <dt class="font-medium">"Traffic capture"</dt><dd>"Auto — InitContainer capture exists only for the sidecar data plane."</dd>
                 <dt class="font-medium">"Cluster, network, version"</dt><dd>"From each cluster's registration and step 1."</dd>
             </dl>

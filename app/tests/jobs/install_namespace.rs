@@ -149,6 +149,26 @@ async fn a_mesh_installed_in_a_namespace_of_its_own_is_set_up_checked_reissued_a
             "{c}: none in istio-system"
         );
     }
+    // Set up again into istio-system, the control plane would move: the preflight stops that.
+    let mut elsewhere = request.clone();
+    elsewhere.settings.install_namespace = None;
+    let views = jobs.preflight(&elsewhere).await.expect("preflight");
+    for v in &views {
+        let moved = v
+            .findings
+            .iter()
+            .find(|f| f.key == "install-namespace")
+            .unwrap_or_else(|| panic!("{}: {v:?}", v.cluster));
+        assert_eq!(moved.status, app::model::CheckStatus::Fail, "{moved:?}");
+        assert!(
+            moved
+                .message
+                .contains(&format!("installs the control plane in {NS}")),
+            "{moved:?}"
+        );
+        assert!(v.blocked, "{v:?}");
+    }
+
     // The checks look there: istiod's settings, its license, the root it serves against cacerts.
     let report = jobs.run_checks(&[name("c1"), name("c2")]).await;
     assert_eq!(report.clusters.len(), 2);

@@ -405,7 +405,8 @@ impl Jobs {
                         "{v:?} is not a chart version such as 0.4.3 or 1.0.0-beta.1"
                     )));
                 }
-                if v == current.as_str() {
+                // The same version however written (`v1.0.0`, `1.0.0+build.2`): nothing would move.
+                if v == current.as_str() || chart_version(v) == chart_version(current) {
                     return Err(invalid(format!(
                         "the operator already runs chart version {v}"
                     )));
