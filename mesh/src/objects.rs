@@ -28,6 +28,14 @@ pub const OPERATOR_WATCHED: [&str; 3] = ["gloo-system", "gloo-mesh", "istio-syst
 /// (§4.1), or istio-system when the controller names none, does not exist (yet, or no more) or may not be
 /// read with these credentials (a view-only account reads what it can there).
 pub async fn istio_namespace(client: &Client) -> Result<String, kube::Error> {
+    Ok(controller_namespace(client)
+        .await?
+        .unwrap_or_else(|| ISTIO_NAMESPACE.to_string()))
+}
+
+/// The namespace the cluster's ServiceMeshController installs the control plane in (its `installNamespace`,
+/// istio-system when it names none), or None when there is no controller (or it may not be read).
+pub async fn controller_namespace(client: &Client) -> Result<Option<String>, kube::Error> {
     let api = Api::<kube::api::DynamicObject>::namespaced_with(
         client.clone(),
         OPERATOR_NAMESPACE,
@@ -38,12 +46,13 @@ pub async fn istio_namespace(client: &Client) -> Result<String, kube::Error> {
         Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => None,
         Err(e) => return Err(e),
     };
-    Ok(smc
-        .as_ref()
-        .and_then(|o| o.data["spec"]["installNamespace"].as_str())
-        .filter(|n| !n.is_empty())
-        .unwrap_or(ISTIO_NAMESPACE)
-        .to_string())
+    Ok(smc.map(|o| {
+        o.data["spec"]["installNamespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(ISTIO_NAMESPACE)
+            .to_string()
+    }))
 }
 
 /// The Gateway API `Gateway` resource (read and listed as dynamic objects).

@@ -394,8 +394,8 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
     }
     // A control plane elsewhere: the ServiceMeshController here names another namespace (moving istiod is a
     // new installation), or an istiod runs in another namespace (a second control plane beside it).
-    match crate::objects::istio_namespace(client).await {
-        Ok(live) if live != istio_ns && has_controller(client).await => out.push(
+    match crate::objects::controller_namespace(client).await {
+        Ok(Some(live)) if live != istio_ns => out.push(
             finding(
                 "install-namespace",
                 "Install namespace",
@@ -511,18 +511,6 @@ async fn existing_istio(client: &Client, c: &ClusterSetup) -> Vec<Finding> {
         }
     }
     out
-}
-
-/// Whether the cluster has Meshdeck's ServiceMeshController (`gloo-mesh/managed-istio`).
-async fn has_controller(client: &Client) -> bool {
-    Api::<kube::api::DynamicObject>::namespaced_with(
-        client.clone(),
-        crate::objects::OPERATOR_NAMESPACE,
-        &crate::objects::smc_resource(),
-    )
-    .get_opt(crate::objects::SMC_NAME)
-    .await
-    .is_ok_and(|o| o.is_some())
 }
 
 async fn cacerts(client: &Client, ns: &str) -> Finding {

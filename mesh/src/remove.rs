@@ -88,8 +88,7 @@ impl Removal {
         }
     }
 
-    /// The commands that do the same by hand.
-    /// The commands by hand; the cluster's control plane runs in `istio_ns`.
+    /// The commands that do the same by hand; the cluster's control plane runs in `istio_ns`.
     pub fn commands(self, cluster: &ClusterName, istio_ns: &str) -> Vec<String> {
         let c = cluster.as_str();
         match self {

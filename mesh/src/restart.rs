@@ -81,10 +81,14 @@ impl Workload {
     }
 }
 
-/// A cluster's istiod Deployments (every revision), in its control plane's namespace.
-pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<Workload>, StepError> {
-    let ns = t.istio_namespace(step).await?;
-    let api = Api::<Deployment>::namespaced(t.client.clone(), &ns);
+/// A cluster's istiod Deployments (every revision), in its control plane's namespace `ns`
+/// ([`Target::istio_namespace`]).
+pub async fn istiod_deployments(
+    t: &Target,
+    step: &str,
+    ns: &str,
+) -> Result<Vec<Workload>, StepError> {
+    let api = Api::<Deployment>::namespaced(t.client.clone(), ns);
     let lp = ListParams::default().labels(ISTIOD_SELECTOR);
     let list = crate::apply::retrying(|| api.list(&lp))
         .await
@@ -107,16 +111,16 @@ pub async fn istiod_deployments(t: &Target, step: &str) -> Result<Vec<Workload>,
     Ok(list
         .items
         .iter()
-        .map(|d| Workload::deployment(&ns, &d.name_any()))
+        .map(|d| Workload::deployment(ns, &d.name_any()))
         .collect())
 }
 
 /// The data plane's workloads that hold certificates signed by the cluster's intermediate and the roots they
-/// trust: the ztunnel DaemonSet (ambient) and the east-west gateway's Deployment — those this cluster has.
-pub async fn data_plane(t: &Target, step: &str) -> Result<Vec<Workload>, StepError> {
+/// trust: the ztunnel DaemonSet (ambient, in the control plane's namespace `ns`) and the east-west gateway's
+/// Deployment — those this cluster has.
+pub async fn data_plane(t: &Target, step: &str, ns: &str) -> Result<Vec<Workload>, StepError> {
     let mut out = vec![];
-    let ns = t.istio_namespace(step).await?;
-    let ds = Api::<DaemonSet>::namespaced(t.client.clone(), &ns);
+    let ds = Api::<DaemonSet>::namespaced(t.client.clone(), ns);
     if crate::apply::retrying(|| ds.get_opt(ZTUNNEL))
         .await
         .map_err(|e| {
@@ -131,7 +135,7 @@ pub async fn data_plane(t: &Target, step: &str) -> Result<Vec<Workload>, StepErr
     {
         out.push(Workload {
             kind: "DaemonSet",
-            namespace: ns,
+            namespace: ns.into(),
             name: ZTUNNEL.into(),
         });
     }
@@ -206,16 +210,17 @@ async fn restart(
     }
 }
 
-/// Restarts every istiod of the cluster (the annotation set to `at`, RFC 3339), then waits up to `wait` until
-/// each Deployment has rolled.
+/// Restarts every istiod of the cluster (in the control plane's namespace `ns`; the annotation set to `at`,
+/// RFC 3339), then waits up to `wait` until each Deployment has rolled.
 pub async fn restart_istiod(
     t: &Target,
+    ns: &str,
     at: &str,
     wait: Duration,
     progress: Progress<'_>,
 ) -> StepResult {
     let step = RESTART_TITLE;
-    let workloads = istiod_deployments(t, step).await?;
+    let workloads = istiod_deployments(t, step, ns).await?;
     let (changed, _) = restart(t, step, &workloads, at, wait, progress).await?;
     Ok(Outcome {
         changed,
@@ -234,12 +239,13 @@ pub async fn restart_istiod(
 /// certificates and trust bundle come from the istiod that now reads the new `cacerts`.
 pub async fn restart_data_plane(
     t: &Target,
+    ns: &str,
     at: &str,
     wait: Duration,
     progress: Progress<'_>,
 ) -> StepResult {
     let step = DATA_PLANE_TITLE;
-    let workloads = data_plane(t, step).await?;
+    let workloads = data_plane(t, step, ns).await?;
     if workloads.is_empty() {
         return Ok(Outcome {
             changed: false,

@@ -330,11 +330,11 @@ pub async fn rotate_pass(
             pass_summary(pass, &old_fp, &new_fp)
         ));
     }
-    let restarted = restart_istiod(t, at, wait, progress).await?;
+    let restarted = restart_istiod(t, &ns, at, wait, progress).await?;
     // The data plane's certificates and trust bundle come from istiod: restarted after it, they are renewed
     // now rather than when each certificate would have been (up to a day later), so the next pass starts
     // with every workload trusting (then presenting) what this pass wrote.
-    let data_plane = restart_data_plane(t, at, wait, progress).await?;
+    let data_plane = restart_data_plane(t, &ns, at, wait, progress).await?;
     Ok(Outcome {
         changed: changed || restarted.changed || data_plane.changed,
         summary: format!(

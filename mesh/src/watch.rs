@@ -5,8 +5,7 @@
 //! Deployments and the ztunnel/CNI DaemonSets in the control plane's namespace (istio-system, or the one the
 //! ServiceMeshController's `installNamespace` names: those watches move with it), the `cacerts` Secret (of
 //! which only the root's fingerprint is kept), the mesh ConfigMaps (for the trust domain), the namespaces
-//! labelled for the mesh and
-//! the Services the drill-down shows. A change reaches the snapshot as soon as the apiserver sends it; bursts
+//! labelled for the mesh and the Services the drill-down shows. A change reaches the snapshot as soon as the apiserver sends it; bursts
 //! are coalesced for [`DEBOUNCE`] before the snapshot is published.
 //!
 //! Each watch recovers on its own. A failure to connect marks the cluster unreachable (the rest of its
@@ -68,8 +67,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const OPERATOR_DEPLOYMENT: &str = "gloo-operator";
 const NETWORK_LABEL: &str = "topology.istio.io/network";
 const REGION_LABEL: &str = "topology.kubernetes.io/region";
-/// The mesh ConfigMaps in the control plane's namespace, in the order `istioctl` reads them (`istio-gloo` first, "for ILM
-/// support", mesh-spec §2.1).
+/// The mesh ConfigMaps in the control plane's namespace, in the order `istioctl` reads them (`istio-gloo`
+/// first, "for ILM support", mesh-spec §2.1).
 const MESH_CONFIGS: [&str; 2] = ["istio-gloo", "istio"];
 /// The prefix of the ids of the per-namespace Service watches.
 const SERVICES_IN: &str = "services in ";
@@ -95,7 +94,7 @@ const NAMESPACE_SELECTORS: [(&str, &str); 4] = [
     ),
 ];
 /// The key under which the control plane's namespace (watched by name for its network label) is kept.
-const ISTIO_NAMESPACE_SELECTOR: &str = "metadata.name=<the control plane's namespace>";
+const ISTIO_NAMESPACE_KEY: &str = "the control plane's namespace";
 /// The watches in the control plane's namespace — the ServiceMeshController's `installNamespace` (§4.1),
 /// istio-system by default — started again there when the controller names another. Their ids end in
 /// ` @<namespace>` ([`in_istio`]), so what a watch of the namespace before still sends is ignored.
@@ -108,9 +107,12 @@ const IN_ISTIO_NAMESPACE: [&str; 6] = [
     "namespace",
 ];
 
+/// What separates a watch of [`IN_ISTIO_NAMESPACE`] from its namespace in its id.
+const IN_NS: &str = " @";
+
 /// The id of watch `id` of [`IN_ISTIO_NAMESPACE`] in namespace `ns`.
 fn in_istio(id: &str, ns: &str) -> String {
-    format!("{id} @{ns}")
+    format!("{id}{IN_NS}{ns}")
 }
 
 type Labels = BTreeMap<String, String>;
@@ -230,7 +232,7 @@ impl State {
         if let Some(ns) = id.strip_prefix(SERVICES_IN) {
             return self.service_namespaces.contains(ns);
         }
-        match id.rsplit_once(" @") {
+        match id.rsplit_once(IN_NS) {
             Some((_, ns)) => ns == self.istio_ns,
             None => true,
         }
@@ -262,14 +264,14 @@ impl State {
         s.daemonsets.clear();
         s.cacerts.clear();
         s.mesh_config.clear();
-        s.namespaces.remove(ISTIO_NAMESPACE_SELECTOR);
+        s.namespaces.remove(ISTIO_NAMESPACE_KEY);
         self.istio_ns = wanted.clone();
         Some(wanted)
     }
 
     /// Whether the control plane's watches are moving to another namespace and have not listed there yet.
     fn moving(&self) -> bool {
-        self.pending.iter().any(|id| id.contains(" @"))
+        self.pending.iter().any(|id| id.contains(IN_NS))
     }
 
     /// Starts and stops the per-namespace Service watches to follow the namespaces; returns the commands.
@@ -819,7 +821,7 @@ fn spawn_istio(
                 Api::<PartialObjectMeta<Namespace>>::all(c.clone()),
                 by_name(ns),
                 keep_labels,
-                |s, ch| ch.apply_to(s.namespaces.entry(ISTIO_NAMESPACE_SELECTOR).or_default()),
+                |s, ch| ch.apply_to(s.namespaces.entry(ISTIO_NAMESPACE_KEY).or_default()),
             ),
         ),
     ];
@@ -1378,7 +1380,7 @@ mod tests {
         let mut st = State::new([]);
         let s = &mut st.stores;
         s.namespaces.insert(
-            ISTIO_NAMESPACE_SELECTOR,
+            ISTIO_NAMESPACE_KEY,
             store(vec![("istio-system", labels(&[(NETWORK_LABEL, "net1")]))]),
         );
         let shop = labels(&[

@@ -130,7 +130,7 @@ impl Jobs {
             mesh::ca::short(&fingerprint)
         ));
         let mut restarts: Vec<PlanObject> = vec![];
-        match rotate::istiod_deployments(&t, rotate::RESTART_TITLE).await {
+        match rotate::istiod_deployments(&t, rotate::RESTART_TITLE, &ns).await {
             Ok(list) => {
                 for d in list {
                     let obj = d.restart_object("<when the job starts>");
@@ -212,7 +212,8 @@ impl Jobs {
                     if step == CACERTS {
                         rotate::reissue(t, root, job.created_at, spec.days, &*progress).await
                     } else {
-                        rotate::restart_istiod(t, at, wait, &*progress).await
+                        let ns = t.istio_namespace(rotate::RESTART_TITLE).await?;
+                        rotate::restart_istiod(t, &ns, at, wait, &*progress).await
                     }
                 })
                 .await?;

@@ -119,12 +119,14 @@ pub(crate) fn roots_after(
 }
 
 /// What each pass restarts in a cluster, in order: its istiod Deployments, then its data plane.
+/// Returns them with the control plane's namespace, where the pass writes `cacerts`.
 async fn restarted_by_a_pass(
     t: &Target,
-) -> std::result::Result<Vec<mesh::restart::Workload>, setup::StepError> {
-    let mut out = rotate::istiod_deployments(t, rotate::RESTART_TITLE).await?;
-    out.extend(mesh::restart::data_plane(t, mesh::restart::DATA_PLANE_TITLE).await?);
-    Ok(out)
+) -> std::result::Result<(Vec<mesh::restart::Workload>, String), setup::StepError> {
+    let ns = t.istio_namespace(rotate::RESTART_TITLE).await?;
+    let mut out = rotate::istiod_deployments(t, rotate::RESTART_TITLE, &ns).await?;
+    out.extend(mesh::restart::data_plane(t, mesh::restart::DATA_PLANE_TITLE, &ns).await?);
+    Ok((out, ns))
 }
 
 impl Jobs {
@@ -209,14 +211,7 @@ impl Jobs {
                     }
                 };
                 let (restarts, ns) = match restarted_by_a_pass(&t).await {
-                    Ok(r) => {
-                        // istiod's namespace is the control plane's (its ServiceMeshController's).
-                        let ns = r
-                            .first()
-                            .map(|w| w.namespace.clone())
-                            .unwrap_or_else(|| mesh::objects::ISTIO_NAMESPACE.into());
-                        (r, ns)
-                    }
+                    Ok(r) => r,
                     Err(e) => {
                         return ClusterPlan {
                             cluster: name,
