@@ -53,6 +53,39 @@ pub async fn apply(client: &Client, obj: &Value, dry_run: bool) -> Result<Dynami
         (discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
         (discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
     };
+    patch(&api, kind, name, obj, dry_run).await
+}
+
+/// Applies `obj`, a namespaced object of the known resource `ar`, without discovery (one request): for
+/// writes repeated many times whose resource an earlier step has seen served (the peer gateways).
+pub async fn apply_known(
+    client: &Client,
+    ar: &kube::api::ApiResource,
+    obj: &Value,
+) -> Result<DynamicObject> {
+    let (Some(kind), Some(name), Some(ns)) = (
+        obj["kind"].as_str(),
+        obj["metadata"]["name"].as_str(),
+        obj["metadata"]["namespace"].as_str(),
+    ) else {
+        return Err(Error::Shape(obj.to_string()));
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+    patch(&api, kind, name, obj, false).await
+}
+
+async fn patch(
+    api: &Api<DynamicObject>,
+    kind: &str,
+    name: &str,
+    obj: &Value,
+    dry_run: bool,
+) -> Result<DynamicObject> {
+    let kube_err = |source| Error::Kube {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        source,
+    };
     let mut pp = PatchParams::apply(FIELD_MANAGER).force();
     if dry_run {
         pp = pp.dry_run();

@@ -952,8 +952,8 @@ fn validate_peer_value(v: Value) -> Result<Value, String> {
     Ok(v)
 }
 
-/// Applies a (validated) peer gateway in `from`.
-pub async fn import_peer(from: &Target, gw: &Value) -> StepResult {
+/// The peer a (validated) peer gateway points at; refused when it is `from` itself.
+fn peer_of(from: &Target, gw: &Value) -> Result<String, StepError> {
     let peer = gw["metadata"]["labels"]["topology.istio.io/cluster"]
         .as_str()
         .unwrap_or("?")
@@ -966,6 +966,52 @@ pub async fn import_peer(from: &Target, gw: &Value) -> StepResult {
             "Import it into the other cluster",
         ));
     }
+    Ok(peer)
+}
+
+/// The resourceVersions of the gateways `from` holds in istio-eastwest, by name: one list before linking
+/// many peers, so that each link is one write ([`link_peer`]).
+pub async fn gateway_versions(from: &Target) -> Result<BTreeMap<String, String>, StepError> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        from.client.clone(),
+        EASTWEST_NAMESPACE,
+        &gateway_resource(),
+    );
+    let lp = ListParams::default();
+    let list = crate::apply::retrying(|| api.list_metadata(&lp))
+        .await
+        .map_err(|e| {
+            StepError::kube(
+                &from.name,
+                "Link",
+                &format!("listing the gateways in {EASTWEST_NAMESPACE}"),
+                &e,
+            )
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|g| Some((g.metadata.name?, g.metadata.resource_version?)))
+        .collect())
+}
+
+/// Applies a (validated) peer gateway in `from` as one write, inside a job whose east-west step made the
+/// namespace and saw the Gateway API served: `before` is the gateway's resourceVersion listed before
+/// ([`gateway_versions`]; None when it did not exist), to tell whether the write changed it.
+pub async fn link_peer(from: &Target, gw: &Value, before: Option<&str>) -> StepResult {
+    let peer = peer_of(from, gw)?;
+    let after = crate::apply::apply_known(&from.client, &gateway_resource(), gw)
+        .await
+        .map_err(|e| StepError::apply(&from.name, &format!("Link to {peer}"), &e))?;
+    Ok(Outcome {
+        changed: before != after.resource_version().as_deref(),
+        summary: format!("peer gateway istio-remote-peer-{peer} in place"),
+    })
+}
+
+/// Applies a (validated) peer gateway in `from`, with its namespace (a link made on its own).
+pub async fn import_peer(from: &Target, gw: &Value) -> StepResult {
+    let peer = peer_of(from, gw)?;
     let changed = apply_all(
         from,
         Step::EastWest,

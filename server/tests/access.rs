@@ -232,6 +232,72 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     mesh::apply::apply(&client, &label, true)
         .await
         .expect("labelling a Service");
+    // Namespaces it labels (the mesh's, the teams'), but never their Pod Security: not on a namespace it
+    // makes, not lifted on one that has it, not taken away; its own labels next to them are fine.
+    let psa_ns = "meshdeck-psa-test";
+    testworld::kubectl(CONTEXT, &["create", "namespace", psa_ns], None).await;
+    testworld::kubectl_ok(
+        CONTEXT,
+        &[
+            "label",
+            "--overwrite",
+            "namespace",
+            psa_ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        None,
+    )
+    .await;
+    let ns_with = |name: &str, labels: serde_json::Value| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
+    mesh::apply::apply(
+        &client,
+        &ns_with(psa_ns, json!({"istio.io/dataplane-mode": "ambient"})),
+        true,
+    )
+    .await
+    .expect("labelling a namespace that has Pod Security labels");
+    for (ns, labels, what) in [
+        (
+            psa_ns,
+            json!({"pod-security.kubernetes.io/enforce": "privileged"}),
+            "lift",
+        ),
+        (
+            "team-psa",
+            json!({"pod-security.kubernetes.io/enforce": "privileged"}),
+            "create with",
+        ),
+        (
+            "istio-system",
+            json!({"pod-security.kubernetes.io/warn": "privileged"}),
+            "add",
+        ),
+    ] {
+        let e = mesh::apply::apply(&client, &ns_with(ns, labels), true)
+            .await
+            .expect_err(what);
+        assert!(e.to_string().contains("Pod Security labels"), "{what}: {e}");
+    }
+    let e = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            psa_ns,
+            &PatchParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": null}}}),
+            ),
+        )
+        .await
+        .expect_err("remove");
+    assert!(e.to_string().contains("Pod Security labels"), "remove: {e}");
+    testworld::kubectl(
+        CONTEXT,
+        &["delete", "namespace", psa_ns, "--wait=false"],
+        None,
+    )
+    .await;
     // A Secret it has no business with stays out of reach even in the mesh's namespace.
     let other = json!({"apiVersion": "v1", "kind": "Secret",
                        "metadata": {"name": "not-cacerts", "namespace": "istio-system"}});

@@ -211,6 +211,42 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
             "{ns}"
         );
     }
+    // The chart's admission guard says what onboarding's does (mesh::access::guard), for its own account.
+    let guard = docs
+        .iter()
+        .find(|d| d["kind"] == "ValidatingAdmissionPolicy")
+        .expect("the in-cluster guard");
+    let [onboarding, _] = access::guard("uid");
+    for key in ["validations", "matchConstraints", "failurePolicy"] {
+        assert_eq!(guard["spec"][key], onboarding["spec"][key], "{key}");
+    }
+    // Per-user rights in-cluster: users, and only the groups named (the mappings' and the extra ones).
+    let impersonating = helm_ok(&[
+        "template",
+        "md",
+        &chart,
+        "-n",
+        NS,
+        "--set",
+        "inCluster.enabled=true,inCluster.name=mgmt,config.publicUrl=https://md.example.com,oidc.enabled=true,\
+         oidc.issuer=https://idp.example.com,oidc.clientId=md,oidc.impersonate=true,\
+         oidc.impersonateGroups={sre-viewers,platform-admins}",
+        "--set-json",
+        r#"oidc.mappings=[{"group":"platform-admins","role":"admin"},{"group":"payments-devs","team":"payments"}]"#,
+    ])
+    .await;
+    let role = documents(&impersonating)
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "md-meshdeck-impersonate")
+        .expect("the impersonation role");
+    assert_eq!(
+        role["rules"],
+        access::impersonation_rules(&[
+            "payments-devs".into(),
+            "platform-admins".into(),
+            "sre-viewers".into()
+        ])
+    );
     let out = testworld::helm(
         CONTEXT,
         &["template", "t", &chart, "--set", "inCluster.enabled=true"],

@@ -600,3 +600,140 @@ async fn oidc_per_user_rights_act_as_the_user_so_the_clusters_rbac_decides() {
         "the group's grant counts: before {as_vic}\nafter {granted}"
     );
 }
+
+#[tokio::test]
+async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_only_mapped_groups() {
+    use kube::api::{Api, PostParams};
+    const CONTEXT: &str = "c4";
+    let (console, mut admin) = console("oidc-impersonate-onboard", &["--oidc-impersonate"]).await;
+    for (group, role) in [
+        ("platform-admins", app::model::Role::Admin),
+        ("sre-viewers", app::model::Role::Viewer),
+    ] {
+        console
+            .state
+            .store
+            .add_group_mapping(
+                &app::model::GroupMapping {
+                    group: group.into(),
+                    grant: app::model::Grant::Role { role },
+                },
+                "test",
+            )
+            .await
+            .expect("map");
+    }
+    admin.sign_in("admin", ADMIN_PASSWORD).await;
+    let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
+    let form = json!({"context": CONTEXT, "name": CONTEXT, "network": "", "env": "", "region": "",
+                      "allow_insecure": false, "onboard": true});
+    let a = admin
+        .call_json(
+            "register_clusters",
+            json!({"kubeconfig": kubeconfig, "clusters": [form]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let outcomes: Vec<app::model::RegisterOutcome> =
+        serde_json::from_str(&a.body).expect("outcomes");
+    let registered = outcomes[0].result.clone().expect("registered");
+    assert!(registered.access.is_some(), "onboarded");
+    // The report: nothing the account should hold is missing; the writes go out as the user.
+    let c = registered.connectivity.clone().expect("tested");
+    assert!(c.missing.is_empty(), "{:?}", c.missing);
+    assert!(
+        c.as_user
+            .iter()
+            .any(|m| m.contains("create") || m.contains("patch")),
+        "{:?}",
+        c.as_user
+    );
+
+    let name = mesh::ids::ClusterName::new(CONTEXT).expect("name");
+    let creds = console
+        .state
+        .registry
+        .credentials(&name)
+        .await
+        .expect("credentials");
+    let own = mesh::connect::client(&creds).await.expect("client");
+    let refused = |r: Result<(), kube::Error>, what: &str| match r {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 403, "{what}: {s:?}");
+            s.message
+        }
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    };
+    // As itself it reads (the topology's watches) and writes nothing, not even the mesh's own objects.
+    Api::<k8s_openapi::api::core::v1::Service>::all(own.clone())
+        .list(&Default::default())
+        .await
+        .expect("reading services");
+    let cacerts = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "cacerts", "namespace": "istio-system"}, "stringData": {"ca-cert.pem": "x"}});
+    match mesh::apply::apply(&own, &cacerts, true).await {
+        Err(e) => assert!(e.to_string().contains("forbidden"), "{e}"),
+        Ok(_) => panic!("the account wrote cacerts as itself"),
+    }
+    let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "meshdeck-escalation-attempt"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "meshdeck", "namespace": "meshdeck-access"}]
+    }))
+    .expect("crb");
+    refused(
+        Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(own.clone())
+            .create(&PostParams::default(), &crb)
+            .await
+            .map(|_| ()),
+        "create a ClusterRoleBinding",
+    );
+    // It acts as a person with a mapped group (the cluster then decides: vic holds nothing here) ...
+    let as_vic = mesh::connect::client(
+        &creds.impersonating("vic@example.com", &["sre-viewers".to_string()]),
+    )
+    .await
+    .expect("client");
+    let message = refused(
+        Api::<k8s_openapi::api::core::v1::Pod>::all(as_vic)
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        "vic lists pods",
+    );
+    assert!(message.contains("User \"vic@example.com\""), "{message}");
+    // ... and never with a group no mapping names: system:masters would be cluster-admin.
+    let as_masters =
+        mesh::connect::client(&creds.impersonating("mallory", &["system:masters".to_string()]))
+            .await
+            .expect("client");
+    let message = refused(
+        Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(as_masters)
+            .create(&PostParams::default(), &crb)
+            .await
+            .map(|_| ()),
+        "impersonate system:masters",
+    );
+    assert!(message.contains("impersonate"), "{message}");
+
+    // Revoked as usual: the account deletes its own namespace.
+    let a = admin
+        .call(
+            "revoke_cluster_access",
+            &[("name", CONTEXT), ("confirm", CONTEXT)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let world = testworld::client(CONTEXT).await;
+    testworld::wait_for(60, "the console's account, roles and bindings gone", || {
+        let world = world.clone();
+        async move {
+            match mesh::access::gone(&world).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("still there".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+}

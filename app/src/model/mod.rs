@@ -119,6 +119,10 @@ pub struct Connectivity {
     /// rights takes once.
     #[serde(default)]
     pub needs_admin: Vec<String>,
+    /// With per-user rights on an onboarded cluster: the writes the console's own account may not do, which
+    /// go out as the signed-in user (the cluster's RBAC must grant them to the people doing the work).
+    #[serde(default)]
+    pub as_user: Vec<String>,
     pub problem: Option<String>,
     pub checked_at: i64,
 }
@@ -455,6 +459,7 @@ mod tests {
             latency_ms: Some(3),
             missing: vec![],
             needs_admin: vec!["create clusterrolebindings".into()],
+            as_user: vec!["create secrets".into()],
             problem: None,
             checked_at: 0,
         };

@@ -40,6 +40,11 @@ pub fn AccessSection(c: ClusterSummary, changed: RwSignal<u32>) -> impl IntoView
         .as_ref()
         .map(|x| x.needs_admin.clone())
         .unwrap_or_default();
+    let as_user = c
+        .connectivity
+        .as_ref()
+        .map(|x| x.as_user.clone())
+        .unwrap_or_default();
     let renew = ServerAction::<RenewClusterToken>::new();
     Effect::new(move |_| {
         if let Some(Ok(_)) = renew.value().get() {
@@ -99,6 +104,15 @@ pub fn AccessSection(c: ClusterSummary, changed: RwSignal<u32>) -> impl IntoView
                         {needs_admin.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}
                     </ul>
                     <p class="mt-1">"When the Gloo Operator is not installed as a setup plans it, its step stops and shows the helm command for an administrator to run once."</p>
+                </div>
+            })}
+            {(!as_user.is_empty()).then(|| view! {
+                <div class="mt-3 text-sm" data-testid="as-user">
+                    <p class="font-medium">"Per-user rights: the console's own account only reads, renews its token and acts as the signed-in user and the groups the mappings name. These it does as that user, so the cluster's RBAC must grant them to the people who set up and change the mesh:"</p>
+                    <ul class="ml-5 list-disc">
+                        {as_user.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}
+                    </ul>
+                    <p class="mt-1">"A local (break-glass) account acts as the console itself here: it can look, not change."</p>
                 </div>
             })}
             {can_operate.then(|| view! { <Onboard name=name.clone() onboarded=onboarded changed=changed /> })}

@@ -381,9 +381,10 @@ impl Jobs {
         }
     }
 
-    /// Links the ordered pairs `(from, to)`: each peer's gateway is built once from its live state, then
-    /// applied in every cluster that links to it, several at a time. Each pair is its own step; returns
-    /// whether all succeeded.
+    /// Links the ordered pairs `(from, to)`: each peer's gateway is built once from its live state, each
+    /// holder's gateways listed once, then every link is one write, several at a time and spread over the
+    /// holders (not all in flight on one API server). Each pair is its own step; returns whether all
+    /// succeeded.
     pub(super) async fn link_pairs(
         &self,
         id: &str,
@@ -404,9 +405,19 @@ impl Jobs {
                 .buffer_unordered(IN_FLIGHT)
                 .collect()
                 .await;
+        let holders: std::collections::BTreeSet<&ClusterName> =
+            pairs.iter().map(|(from, _)| from).collect();
+        let mut lists = vec![];
+        for from in holders {
+            lists.push(holder_versions(from, targets));
+        }
+        let listed: Holders = futures::stream::iter(lists)
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
         let mut links = vec![];
-        for (from, to) in pairs {
-            links.push(self.link_one(id, from, to, targets, &gateways));
+        for (from, to) in interleaved(pairs) {
+            links.push(self.link_one(id, from, to, targets, &gateways, &listed));
         }
         let outcomes: Vec<Result<bool>> = futures::stream::iter(links)
             .buffer_unordered(IN_FLIGHT)
@@ -427,13 +438,23 @@ impl Jobs {
         to: &ClusterName,
         targets: &BTreeMap<String, Target>,
         gateways: &BTreeMap<String, std::result::Result<serde_json::Value, String>>,
+        listed: &Holders,
     ) -> Result<bool> {
         let key = format!("link:{to}");
         self.set_step(id, from.as_str(), &key, "running", None, None)
             .await?;
-        let result = match (targets.get(from.as_str()), gateways.get(to.as_str())) {
-            (Some(f), Some(Ok(gw))) => setup::import_peer(f, gw).await.map_err(|e| e.to_string()),
-            (_, Some(Err(e))) => Err(e.clone()),
+        let result = match (
+            targets.get(from.as_str()),
+            gateways.get(to.as_str()),
+            listed.get(from.as_str()),
+        ) {
+            (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => Err(e.clone()),
+            (Some(f), Some(Ok(gw)), Some(Ok(versions))) => {
+                let name = gw["metadata"]["name"].as_str().unwrap_or_default();
+                setup::link_peer(f, gw, versions.get(name).map(String::as_str))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             _ => Err(format!("cluster {from} is not part of this job")),
         };
         match result {
@@ -459,6 +480,48 @@ impl Jobs {
 }
 
 /// The peer gateway that reaches `to`, built from its live state (or why it cannot be).
+/// The gateways' resourceVersions each holder had before linking, by holder (or why they could not be
+/// listed).
+type Holders = BTreeMap<String, std::result::Result<BTreeMap<String, String>, String>>;
+
+/// The gateways' resourceVersions in `from` before linking (see [`setup::gateway_versions`]).
+async fn holder_versions(
+    from: &ClusterName,
+    targets: &BTreeMap<String, Target>,
+) -> (
+    String,
+    std::result::Result<BTreeMap<String, String>, String>,
+) {
+    let versions = match targets.get(from.as_str()) {
+        Some(t) => setup::gateway_versions(t).await.map_err(|e| e.to_string()),
+        None => Err(format!("cluster {from} is not part of this job")),
+    };
+    (from.to_string(), versions)
+}
+
+/// The pairs in an order that takes each holder in turn (c1→c2, c2→c1, c3→c1, …, then c1→c3, …), so the
+/// links in flight are spread over the holders' API servers instead of all on the first one's.
+fn interleaved<'a>(
+    pairs: &[&'a (ClusterName, ClusterName)],
+) -> Vec<&'a (ClusterName, ClusterName)> {
+    let mut by_holder: BTreeMap<
+        &ClusterName,
+        std::collections::VecDeque<&'a (ClusterName, ClusterName)>,
+    > = BTreeMap::new();
+    for p in pairs {
+        by_holder.entry(&p.0).or_default().push_back(p);
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    while out.len() < pairs.len() {
+        for queue in by_holder.values_mut() {
+            if let Some(p) = queue.pop_front() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 async fn peer_gateway(
     to: &ClusterName,
     targets: &BTreeMap<String, Target>,
@@ -480,4 +543,25 @@ pub(super) fn peer_data_plane(spec: &SetupSpec, to: &ClusterName) -> DataPlane {
         .find(|c| &c.name == to)
         .and_then(|c| c.data_plane)
         .unwrap_or(spec.data_plane)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_take_each_holder_in_turn() {
+        let n = |s: &str| ClusterName::new(s).expect("name");
+        let pairs = setup::full_mesh(&[n("c1"), n("c2"), n("c3")]);
+        let refs: Vec<&(ClusterName, ClusterName)> = pairs.iter().collect();
+        let order: Vec<String> = interleaved(&refs)
+            .iter()
+            .map(|(from, to)| format!("{from}>{to}"))
+            .collect();
+        assert_eq!(
+            order,
+            ["c1>c2", "c2>c1", "c3>c1", "c1>c3", "c2>c3", "c3>c2"]
+        );
+        assert!(interleaved(&[]).is_empty());
+    }
 }

@@ -76,7 +76,8 @@ impl Registry {
                 cluster: name.to_string(),
                 problem,
             })?;
-        access::onboard(&client, self.impersonate).await.map_err(|e| {
+        let impersonate = self.impersonation().await?;
+        access::onboard(&client, impersonate.as_deref()).await.map_err(|e| {
             access_error(
                 name,
                 "onboarding",
@@ -173,7 +174,8 @@ impl Registry {
         let admin = self.admin_credentials(name, given).await?;
         let (creds, access) = self.onboard_with(name, &admin, by).await?;
         drop(admin);
-        let connectivity = Connectivity::from_report(&connect::probe(&creds).await, true);
+        let connectivity =
+            Connectivity::from_report(&connect::probe(&creds).await, true, self.impersonate);
         self.store
             .set_cluster_credentials(
                 name,
@@ -191,6 +193,7 @@ impl Registry {
     /// credentials; nothing is written), and the same by hand.
     pub async fn plan_onboarding(&self, name: &ClusterName, given: Option<Given>) -> ClusterPlan {
         let planned = async {
+            let impersonate = self.impersonation().await?;
             let admin = self.admin_credentials(name, given).await?;
             let client = connect::client(&admin)
                 .await
@@ -204,14 +207,14 @@ impl Registry {
                 .unwrap_or_else(|| format!("<uid of namespace {}>", access::NAMESPACE));
             let mut objects = vec![];
             let all = std::iter::once(access::namespace())
-                .chain(access::all_objects(&uid, self.impersonate));
+                .chain(access::all_objects(&uid, impersonate.as_deref()));
             for obj in all {
                 objects.push(plan_object(mesh::setup::diff_object(&client, &obj).await));
             }
             Ok::<_, Error>(PlanStep {
                 title: "Onboard: the console's own account and roles".into(),
                 objects,
-                commands: access::commands(name.as_str(), self.impersonate),
+                commands: access::commands(name.as_str(), impersonate.as_deref()),
             })
         }
         .await;
@@ -474,8 +477,9 @@ impl Registry {
     pub async fn plan_revoke(&self, name: &ClusterName) -> Result<ClusterPlan> {
         self.revocable(name).await?;
         let uid = format!("<uid of namespace {}>", access::NAMESPACE);
+        let impersonate = self.impersonation().await?;
         let objects = std::iter::once(access::namespace())
-            .chain(access::all_objects(&uid, self.impersonate))
+            .chain(access::all_objects(&uid, impersonate.as_deref()))
             .map(|o| PlanObject {
                 kind: o["kind"].as_str().unwrap_or_default().into(),
                 namespace: o["metadata"]["namespace"].as_str().map(String::from),

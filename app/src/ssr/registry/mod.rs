@@ -65,11 +65,31 @@ pub use crate::model::Connectivity;
 impl Connectivity {
     /// `onboarded`: the console holds only its own least-privilege account there, so what only an
     /// administrator may do is listed apart (`needs_admin`), not as missing.
-    pub(crate) fn from_report(r: &connect::Report, onboarded: bool) -> Self {
-        let lacking = |admin: bool| -> Vec<String> {
+    /// `reads_only`: onboarded with per-user rights, the account itself only reads; what it may not write
+    /// goes out as the signed-in user (`as_user`), not missing either.
+    pub(crate) fn from_report(r: &connect::Report, onboarded: bool, reads_only: bool) -> Self {
+        #[derive(PartialEq)]
+        enum Lack {
+            Missing,
+            Admin,
+            User,
+        }
+        let lack = |p: &connect::Permission| {
+            if onboarded && p.admin_only {
+                Lack::Admin
+            } else if onboarded
+                && reads_only
+                && !(mesh::access::is_read(p.verb) && p.subresource.is_none())
+            {
+                Lack::User
+            } else {
+                Lack::Missing
+            }
+        };
+        let lacking = |kind: Lack| -> Vec<String> {
             r.permissions
                 .iter()
-                .filter(|p| !p.allowed && (onboarded && p.permission.admin_only) == admin)
+                .filter(|p| !p.allowed && lack(&p.permission) == kind)
                 .map(|p| format!("{} — {}", p.permission, p.permission.purpose))
                 .collect()
         };
@@ -77,8 +97,9 @@ impl Connectivity {
             reachable: r.reachable,
             server_version: r.server_version.clone(),
             latency_ms: r.latency.map(|l| l.as_millis() as u64),
-            missing: lacking(false),
-            needs_admin: lacking(true),
+            missing: lacking(Lack::Missing),
+            needs_admin: lacking(Lack::Admin),
+            as_user: lacking(Lack::User),
             problem: r.problem.as_ref().map(ToString::to_string),
             checked_at: super::now(),
         }
@@ -273,6 +294,8 @@ impl Registry {
 
     /// The credentials for work done for someone: with `--oidc-impersonate`, those of the current work's
     /// single sign-on user (`acting`), so the cluster's own RBAC decides; otherwise the console's own.
+    /// The groups asserted are the user's groups that the group mappings name: those an onboarding lets the
+    /// console impersonate ([`Self::impersonated_groups`]).
     pub async fn credentials_acting(&self, name: &ClusterName) -> Result<Credentials> {
         let creds = self.credentials(name).await?;
         let actor = if self.impersonate {
@@ -281,9 +304,39 @@ impl Registry {
             None
         };
         Ok(match actor {
-            Some(a) => creds.impersonating(&a.username, &a.groups),
+            Some(a) => {
+                let mapped = self.impersonated_groups().await?;
+                let groups: Vec<String> = a
+                    .groups
+                    .into_iter()
+                    .filter(|g| mapped.contains(g))
+                    .collect();
+                creds.impersonating(&a.username, &groups)
+            }
             None => creds,
         })
+    }
+
+    /// With per-user rights, the groups the console may assert for people: those its group mappings name
+    /// (role or team), sorted. None without per-user rights.
+    pub async fn impersonation(&self) -> Result<Option<Vec<String>>> {
+        if !self.impersonate {
+            return Ok(None);
+        }
+        Ok(Some(self.impersonated_groups().await?))
+    }
+
+    async fn impersonated_groups(&self) -> Result<Vec<String>> {
+        let mut groups: Vec<String> = self
+            .store
+            .group_mappings()
+            .await?
+            .into_iter()
+            .map(|m| m.group)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        Ok(groups)
     }
 
     /// Tokens of onboarded clusters live `seconds` (at least [`mesh::access::MIN_TOKEN_SECONDS`]).
@@ -330,7 +383,7 @@ impl Registry {
                 problem: problem.clone(),
             });
         }
-        let connectivity = Connectivity::from_report(&report, access.is_some());
+        let connectivity = Connectivity::from_report(&report, access.is_some(), self.impersonate);
         let now = connectivity.checked_at;
         let record = ClusterRecord {
             network: reg
@@ -414,7 +467,8 @@ impl Registry {
     pub async fn retest(&self, name: &ClusterName) -> Result<Connectivity> {
         let creds = self.credentials(name).await?;
         let onboarded = self.get(name).await?.0.access.is_some();
-        let connectivity = Connectivity::from_report(&connect::probe(&creds).await, onboarded);
+        let connectivity =
+            Connectivity::from_report(&connect::probe(&creds).await, onboarded, self.impersonate);
         if let Ok(json) = serde_json::to_string(&connectivity) {
             self.store.set_connectivity(name, &json).await?;
         }
