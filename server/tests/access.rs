@@ -496,15 +496,5 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let a = admin.call("get_cluster", &[("name", CONTEXT)]).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
-    testworld::wait_for(60, "the console's account, roles and bindings gone", || {
-        let world = world.clone();
-        async move {
-            match mesh::access::gone(&world).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("still there".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    })
-    .await;
+    common::wait_access_gone(CONTEXT).await;
 }

@@ -520,9 +520,8 @@ fn oidc_flags_are_checked() {
     assert!(!format!("{o:?}").contains("s3cret"));
 }
 
-#[tokio::test]
-async fn oidc_per_user_rights_act_as_the_user_so_the_clusters_rbac_decides() {
-    let (console, mut admin) = console("oidc-impersonate", &["--oidc-impersonate"]).await;
+/// Maps platform-admins to Admin and sre-viewers to Viewer.
+async fn map_admins_and_viewers(console: &server::Console) {
     for (group, role) in [
         ("platform-admins", app::model::Role::Admin),
         ("sre-viewers", app::model::Role::Viewer),
@@ -540,6 +539,12 @@ async fn oidc_per_user_rights_act_as_the_user_so_the_clusters_rbac_decides() {
             .await
             .expect("map");
     }
+}
+
+#[tokio::test]
+async fn oidc_per_user_rights_act_as_the_user_so_the_clusters_rbac_decides() {
+    let (console, mut admin) = console("oidc-impersonate", &["--oidc-impersonate"]).await;
+    map_admins_and_viewers(&console).await;
     admin.sign_in("admin", ADMIN_PASSWORD).await;
     common::register(&mut admin, &["c2"]).await;
     let checks = |c: &mut Client| {
@@ -606,23 +611,7 @@ async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_onl
     use kube::api::{Api, PostParams};
     const CONTEXT: &str = "c4";
     let (console, mut admin) = console("oidc-impersonate-onboard", &["--oidc-impersonate"]).await;
-    for (group, role) in [
-        ("platform-admins", app::model::Role::Admin),
-        ("sre-viewers", app::model::Role::Viewer),
-    ] {
-        console
-            .state
-            .store
-            .add_group_mapping(
-                &app::model::GroupMapping {
-                    group: group.into(),
-                    grant: app::model::Grant::Role { role },
-                },
-                "test",
-            )
-            .await
-            .expect("map");
-    }
+    map_admins_and_viewers(&console).await;
     admin.sign_in("admin", ADMIN_PASSWORD).await;
     let kubeconfig = std::fs::read_to_string(testworld::kubeconfig_path()).expect("kubeconfig");
     let form = json!({"context": CONTEXT, "name": CONTEXT, "network": "", "env": "", "region": "",
@@ -724,16 +713,5 @@ async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_onl
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let world = testworld::client(CONTEXT).await;
-    testworld::wait_for(60, "the console's account, roles and bindings gone", || {
-        let world = world.clone();
-        async move {
-            match mesh::access::gone(&world).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("still there".to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    })
-    .await;
+    common::wait_access_gone(CONTEXT).await;
 }

@@ -332,3 +332,20 @@ pub async fn stream_ends(body: &mut Body, wait: std::time::Duration) -> bool {
         }
     }
 }
+
+/// Waits until the console's account, roles and bindings are gone from `context` (after a revoke, once the
+/// garbage collector ran).
+pub async fn wait_access_gone(context: &str) {
+    let world = testworld::client(context).await;
+    testworld::wait_for(60, "the console's account, roles and bindings gone", || {
+        let world = world.clone();
+        async move {
+            match mesh::access::gone(&world).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("still there".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+}
