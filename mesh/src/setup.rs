@@ -995,14 +995,20 @@ pub async fn gateway_versions(from: &Target) -> Result<BTreeMap<String, String>,
         .collect())
 }
 
-/// Applies a (validated) peer gateway in `from` as one write, inside a job whose east-west step made the
-/// namespace and saw the Gateway API served: `before` is the gateway's resourceVersion listed before
+/// Applies a (validated) peer gateway in `from` as one write (with its namespace only when that is gone),
+/// inside a job whose clusters have the Gateway API served: `before` is the gateway's resourceVersion listed before
 /// ([`gateway_versions`]; None when it did not exist), to tell whether the write changed it.
 pub async fn link_peer(from: &Target, gw: &Value, before: Option<&str>) -> StepResult {
     let peer = peer_of(from, gw)?;
-    let after = crate::apply::apply_known(&from.client, &gateway_resource(), gw)
-        .await
-        .map_err(|e| StepError::apply(&from.name, &format!("Link to {peer}"), &e))?;
+    let after = match crate::apply::apply_known(&from.client, &gateway_resource(), gw).await {
+        Ok(after) => after,
+        // istio-eastwest is gone (deleted by hand from a member): made again with the gateway.
+        Err(crate::apply::Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => return import_peer(from, gw).await,
+        Err(e) => return Err(StepError::apply(&from.name, &format!("Link to {peer}"), &e)),
+    };
     Ok(Outcome {
         changed: before != after.resource_version().as_deref(),
         summary: format!("peer gateway istio-remote-peer-{peer} in place"),

@@ -230,7 +230,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "--set",
         "inCluster.enabled=true,inCluster.name=mgmt,config.publicUrl=https://md.example.com,oidc.enabled=true,\
          oidc.issuer=https://idp.example.com,oidc.clientId=md,oidc.impersonate=true,\
-         oidc.impersonateGroups={sre-viewers,platform-admins}",
+         oidc.impersonateGroups={sre-viewers,platform-admins,system:masters}",
         "--set-json",
         r#"oidc.mappings=[{"group":"platform-admins","role":"admin"},{"group":"payments-devs","team":"payments"}]"#,
     ])

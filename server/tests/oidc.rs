@@ -626,7 +626,25 @@ async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_onl
     let outcomes: Vec<app::model::RegisterOutcome> =
         serde_json::from_str(&a.body).expect("outcomes");
     let registered = outcomes[0].result.clone().expect("registered");
-    assert!(registered.access.is_some(), "onboarded");
+    // The cluster records what its account was given: the groups mapped now, and that it only reads.
+    assert_eq!(
+        registered.access.as_ref().and_then(|a| a.per_user.clone()),
+        Some(app::model::PerUser {
+            groups: Some(vec!["platform-admins".into(), "sre-viewers".into()]),
+            reads_only: true
+        })
+    );
+    // Kubernetes' own groups are never mapped, so never asserted.
+    assert_eq!(
+        map(
+            &mut admin,
+            "system:masters",
+            json!({"kind": "role", "role": "admin"}),
+            true
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     // The report: nothing the account should hold is missing; the writes go out as the user.
     let c = registered.connectivity.clone().expect("tested");
     assert!(c.missing.is_empty(), "{:?}", c.missing);

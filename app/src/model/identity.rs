@@ -105,6 +105,13 @@ pub fn check_group(group: &str) -> Result<(), String> {
     if group.chars().any(char::is_control) || group.trim() != group {
         return Err("a group name has no control characters and no spaces at its ends".into());
     }
+    if group.starts_with("system:") {
+        return Err(
+            "a group named system:… is Kubernetes' own (system:masters is cluster-admin): the console never \
+             maps or asserts one"
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -161,6 +168,7 @@ mod tests {
         assert!(check_group("").is_err());
         assert!(check_group(" x").is_err());
         assert!(check_group("a\nb").is_err());
+        assert!(check_group("system:masters").is_err());
         assert!(check_group(&"g".repeat(257)).is_err());
     }
 }

@@ -192,6 +192,20 @@ pub struct ClusterAccess {
     pub token_expires_at: i64,
     /// Why the token could not be renewed, and what to do.
     pub problem: Option<String>,
+    /// Per-user rights (`--oidc-impersonate`) as the account was given them; None: it cannot act as people.
+    #[serde(default)]
+    pub per_user: Option<PerUser>,
+}
+
+/// Per-user rights on an onboarded cluster, as onboarding (or the chart) gave them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerUser {
+    /// The groups the account may assert: those mapped when it was onboarded. None: the console's mappings
+    /// as they are (the chart's in-cluster role is made from the same settings).
+    pub groups: Option<Vec<String>>,
+    /// The account itself only reads: what it does for people goes out as them (onboarded with the flag;
+    /// the chart's in-cluster account keeps the flows' rights).
+    pub reads_only: bool,
 }
 
 impl ClusterAccess {
@@ -443,6 +457,7 @@ mod tests {
             token_issued_at: 1000,
             token_expires_at: 4600,
             problem: None,
+            per_user: None,
         };
         assert!(!a.renewal_due(3399));
         assert!(a.renewal_due(3400));

@@ -63,6 +63,15 @@ pub fn AccessSection(c: ClusterSummary, changed: RwSignal<u32>) -> impl IntoView
                 <p data-testid="access-mode">
                     {format!("Least privilege: the console's own ServiceAccount {} — the admin credentials used to onboard were not kept.", a.account)}
                 </p>
+                {a.per_user.clone().map(|p| view! {
+                    <p class="mt-1 text-sm" data-testid="per-user">
+                        {match p.groups {
+                            Some(groups) if groups.is_empty() => "Per-user rights: it acts as the signed-in user, with none of their groups (no group was mapped when it was onboarded).".to_string(),
+                            Some(groups) => format!("Per-user rights: it acts as the signed-in user, with those of their groups mapped when it was onboarded: {}. Onboard again after mapping another group.", groups.join(", ")),
+                            None => "Per-user rights: it acts as the signed-in user, with their mapped groups (the chart's role).".to_string(),
+                        }}
+                    </p>
+                })}
                 <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
                     <dt class="font-medium">"Onboarded"</dt>
                     <dd>{format!("{} by {}", format_time(a.onboarded_at), a.onboarded_by)}</dd>

@@ -333,6 +333,7 @@ mod tests {
             "sre".to_string(),
             "platform-admins".to_string(),
             "sre".to_string(),
+            "system:masters".to_string(),
         ];
         let with = all_objects("u-1", Some(&groups));
         assert_eq!(with.len(), plain.len() + 2);
@@ -383,6 +384,11 @@ mod tests {
                 assert!(
                     own || !r["resources"].to_string().contains('/'),
                     "no subresource: {r}"
+                );
+                assert!(
+                    r["resources"] != json!(["secrets"])
+                        || r["resourceNames"] == json!(["cacerts"]),
+                    "no Secret but cacerts (the topology's): {r}"
                 );
             }
             if ns != Some(NAMESPACE) {

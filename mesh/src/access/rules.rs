@@ -301,9 +301,12 @@ pub fn own_rules_json(rules: &[Rule], reads_only: bool) -> Value {
             .iter()
             .filter_map(|r| {
                 let own = r.resources == ["serviceaccounts/token"] || r.names == [NAMESPACE];
+                // Secrets: only cacerts, which the topology watches; the license and helm's records are
+                // read for people, as them.
+                let other_secrets = r.resources == ["secrets"] && r.names != ["cacerts"];
                 let verbs: Vec<&str> = if own {
                     r.verbs.to_vec()
-                } else if r.resources.iter().any(|res| res.contains('/')) {
+                } else if other_secrets || r.resources.iter().any(|res| res.contains('/')) {
                     vec![]
                 } else {
                     r.verbs
@@ -326,15 +329,18 @@ pub fn own_rules_json(rules: &[Rule], reads_only: bool) -> Value {
     )
 }
 
-/// With per-user rights (`--oidc-impersonate`): act as people and the groups the console's mappings name —
-/// nothing else: never as ServiceAccounts, and never with a group it was not told of when onboarded (so not
-/// `system:masters`). RBAC cannot narrow impersonation of users by name or prefix, so any user name may be
-/// asserted; impersonating a user gives no more than what that name is bound to.
-///
-/// The impersonation ClusterRole's rules: users, and the `groups` by name (none when there are none: an
-/// empty resourceNames would mean every group).
+/// With per-user rights (`--oidc-impersonate`): the impersonation ClusterRole's rules — people, and the
+/// `groups` the console's mappings name, by name (never ServiceAccounts, never a group it was not told of
+/// when onboarded, never a `system:` group such as system:masters; no groups rule when none is left: an
+/// empty resourceNames would mean every group). RBAC cannot narrow impersonation of *users* by name or
+/// prefix, and Kubernetes binds its own components' rights to user names (system:kube-controller-manager
+/// may read every Secret): an account holding this role is as strong as cluster-admin (README).
 pub fn impersonation_rules(groups: &[String]) -> Value {
-    let mut groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let mut groups: Vec<&str> = groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| !g.starts_with("system:"))
+        .collect();
     groups.sort_unstable();
     groups.dedup();
     let mut rules =

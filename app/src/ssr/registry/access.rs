@@ -101,6 +101,10 @@ impl Registry {
                 token_issued_at: issued,
                 token_expires_at: token.expires_at,
                 problem: None,
+                per_user: impersonate.map(|groups| crate::model::PerUser {
+                    groups: Some(groups),
+                    reads_only: true,
+                }),
             },
         ))
     }
@@ -174,8 +178,7 @@ impl Registry {
         let admin = self.admin_credentials(name, given).await?;
         let (creds, access) = self.onboard_with(name, &admin, by).await?;
         drop(admin);
-        let connectivity =
-            Connectivity::from_report(&connect::probe(&creds).await, true, self.impersonate);
+        let connectivity = Connectivity::from_report(&connect::probe(&creds).await, Some(&access));
         self.store
             .set_cluster_credentials(
                 name,
@@ -429,6 +432,10 @@ impl Registry {
             token_issued_at: issued,
             token_expires_at: expires,
             problem: None,
+            per_user: self.impersonate.then_some(crate::model::PerUser {
+                groups: None,
+                reads_only: false,
+            }),
         };
         let json = serde_json::to_string(&held).ok();
         let mut update = self.store.cluster(name).await?.is_some();

@@ -11,7 +11,7 @@ use mesh::kubeconfig::{self, Credentials};
 
 use super::secrets::SecretBox;
 use super::store::{self, ClusterRecord, Store};
-use crate::model::{ClusterForm, ContextChoice};
+use crate::model::{ClusterAccess, ClusterForm, ContextChoice};
 
 mod access;
 
@@ -65,9 +65,14 @@ pub use crate::model::Connectivity;
 impl Connectivity {
     /// `onboarded`: the console holds only its own least-privilege account there, so what only an
     /// administrator may do is listed apart (`needs_admin`), not as missing.
-    /// `reads_only`: onboarded with per-user rights, the account itself only reads; what it may not write
-    /// goes out as the signed-in user (`as_user`), not missing either.
-    pub(crate) fn from_report(r: &connect::Report, onboarded: bool, reads_only: bool) -> Self {
+    /// `access`: how the console holds the cluster (None: the credentials given at registration). An account
+    /// that only reads (per-user rights) has the writes it may not do listed as done by the signed-in user
+    /// (`as_user`), not missing.
+    pub(crate) fn from_report(r: &connect::Report, access: Option<&ClusterAccess>) -> Self {
+        let onboarded = access.is_some();
+        let reads_only = access
+            .and_then(|a| a.per_user.as_ref())
+            .is_some_and(|p| p.reads_only);
         #[derive(PartialEq)]
         enum Lack {
             Missing,
@@ -294,27 +299,44 @@ impl Registry {
 
     /// The credentials for work done for someone: with `--oidc-impersonate`, those of the current work's
     /// single sign-on user (`acting`), so the cluster's own RBAC decides; otherwise the console's own.
-    /// The groups asserted are the user's groups that the group mappings name: those an onboarding lets the
-    /// console impersonate ([`Self::impersonated_groups`]).
+    /// The groups asserted: the user's, never a `system:` one, and on an onboarded cluster only those its
+    /// account was given (the groups mapped when it was onboarded). A cluster onboarded without per-user
+    /// rights cannot act as people: its work for them stops with a message saying to onboard it again.
     pub async fn credentials_acting(&self, name: &ClusterName) -> Result<Credentials> {
         let creds = self.credentials(name).await?;
-        let actor = if self.impersonate {
-            super::acting::current().await
-        } else {
-            None
+        if !self.impersonate {
+            return Ok(creds);
+        }
+        let Some(actor) = super::acting::current().await else {
+            return Ok(creds);
         };
-        Ok(match actor {
-            Some(a) => {
-                let mapped = self.impersonated_groups().await?;
-                let groups: Vec<String> = a
-                    .groups
-                    .into_iter()
-                    .filter(|g| mapped.contains(g))
-                    .collect();
-                creds.impersonating(&a.username, &groups)
+        let allowed = match access_of(&self.get(name).await?.0) {
+            None => None,
+            Some(ClusterAccess { per_user: None, .. }) => {
+                return Err(Error::Access {
+                    cluster: name.to_string(),
+                    step: "credentials",
+                    message: format!(
+                        "the console acts as {} here (per-user rights), but cluster {name} was onboarded \
+                         without them: its account may not act as people. Onboard the cluster again (Access → \
+                         Onboard) with admin credentials",
+                        actor.username
+                    ),
+                });
             }
-            None => creds,
-        })
+            Some(ClusterAccess {
+                per_user: Some(p), ..
+            }) => Some(match p.groups {
+                Some(groups) => groups,
+                None => self.impersonated_groups().await?,
+            }),
+        };
+        let groups: Vec<String> = actor
+            .groups
+            .into_iter()
+            .filter(|g| !g.starts_with("system:") && allowed.as_ref().is_none_or(|a| a.contains(g)))
+            .collect();
+        Ok(creds.impersonating(&actor.username, &groups))
     }
 
     /// With per-user rights, the groups the console may assert for people: those its group mappings name
@@ -333,6 +355,7 @@ impl Registry {
             .await?
             .into_iter()
             .map(|m| m.group)
+            .filter(|g| !g.starts_with("system:"))
             .collect();
         groups.sort_unstable();
         groups.dedup();
@@ -383,7 +406,7 @@ impl Registry {
                 problem: problem.clone(),
             });
         }
-        let connectivity = Connectivity::from_report(&report, access.is_some(), self.impersonate);
+        let connectivity = Connectivity::from_report(&report, access.as_ref());
         let now = connectivity.checked_at;
         let record = ClusterRecord {
             network: reg
@@ -466,9 +489,9 @@ impl Registry {
     #[tracing::instrument(skip_all, fields(cluster = %name))]
     pub async fn retest(&self, name: &ClusterName) -> Result<Connectivity> {
         let creds = self.credentials(name).await?;
-        let onboarded = self.get(name).await?.0.access.is_some();
+        let access = access_of(&self.get(name).await?.0);
         let connectivity =
-            Connectivity::from_report(&connect::probe(&creds).await, onboarded, self.impersonate);
+            Connectivity::from_report(&connect::probe(&creds).await, access.as_ref());
         if let Ok(json) = serde_json::to_string(&connectivity) {
             self.store.set_connectivity(name, &json).await?;
         }
