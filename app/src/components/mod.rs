@@ -15,6 +15,10 @@ use crate::use_session;
 
 /// A page that needs a signed-in user (with at least `needs`): shows the frame and the page, sends anyone
 /// else to the sign-in page, and tells a user without the role what is missing.
+///
+/// Make a page's resources before the gate, never in a component inside it: the server may build the
+/// children more than once (each pass of Suspense over a view whose data are ready builds them again) and
+/// the browser once, so a resource made inside would be numbered differently there and hydration breaks.
 #[component]
 pub fn Gate(
     title: &'static str,

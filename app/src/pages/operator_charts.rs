@@ -9,7 +9,7 @@ use crate::api::{
 };
 use crate::components::{Alert, BUTTON_SECONDARY};
 use crate::components::{DataTable, TD, TD_NOWRAP, TR};
-use crate::model::{AppError, OperatorCharts, Role, format_time};
+use crate::model::{AppError, OperatorCharts as OperatorChartList, Role, format_time};
 
 /// The largest archive the browser sends (the server says the same).
 const MAX_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
@@ -27,22 +27,50 @@ fn follow(
     });
 }
 
+/// The panel's actions and the list they change. Made with the page, outside its sign-in gate: a resource
+/// made inside the gate's Suspense may be made more than once on the server (each pass over a view whose
+/// data are ready builds it again) and once in the browser, so the two would number it differently.
+#[derive(Clone, Copy)]
+pub struct OperatorCharts {
+    upload: ServerAction<UploadOperatorChart>,
+    choose: ServerAction<UseOperatorChart>,
+    delete: ServerAction<DeleteOperatorChart>,
+    charts: Resource<Result<OperatorChartList, AppError>>,
+}
+
+impl OperatorCharts {
+    pub fn with_page() -> Self {
+        let upload = ServerAction::<UploadOperatorChart>::new();
+        let choose = ServerAction::<UseOperatorChart>::new();
+        let delete = ServerAction::<DeleteOperatorChart>::new();
+        let charts = Resource::new(
+            move || {
+                (
+                    upload.version().get(),
+                    choose.version().get(),
+                    delete.version().get(),
+                )
+            },
+            |_| list_operator_charts(),
+        );
+        Self {
+            upload,
+            choose,
+            delete,
+            charts,
+        }
+    }
+}
+
 #[component]
-pub fn OperatorChartsPanel() -> impl IntoView {
+pub fn OperatorChartsPanel(panel: OperatorCharts) -> impl IntoView {
+    let OperatorCharts {
+        upload,
+        choose,
+        delete,
+        charts,
+    } = panel;
     let is_admin = allowed(Role::Admin)();
-    let upload = ServerAction::<UploadOperatorChart>::new();
-    let choose = ServerAction::<UseOperatorChart>::new();
-    let delete = ServerAction::<DeleteOperatorChart>::new();
-    let charts = Resource::new(
-        move || {
-            (
-                upload.version().get(),
-                choose.version().get(),
-                delete.version().get(),
-            )
-        },
-        |_| list_operator_charts(),
-    );
     // One message: what the last thing done said (a refused upload's error goes once a later upload, choice
     // or deletion succeeds), or what is wrong with the file picked before it was sent.
     let problem = RwSignal::new(None::<String>);
@@ -82,7 +110,7 @@ pub fn OperatorChartsPanel() -> impl IntoView {
 
 #[component]
 fn ChartList(
-    charts: OperatorCharts,
+    charts: OperatorChartList,
     is_admin: bool,
     choose: ServerAction<UseOperatorChart>,
     delete: ServerAction<DeleteOperatorChart>,

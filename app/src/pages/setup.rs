@@ -68,6 +68,7 @@ pub fn SetupPage() -> impl IntoView {
     let clusters = Resource::new(|| (), |_| list_clusters());
     // Created here, with the page, so the server and the browser create resources in the same order.
     let root = Resource::new(|| (), |_| get_root());
+    let charts = super::operator_charts::OperatorCharts::with_page();
     view! {
         <Gate title="Setup">
             <h1 class="text-2xl font-bold">"Set up a mesh"</h1>
@@ -91,7 +92,7 @@ pub fn SetupPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
-            <super::operator_charts::OperatorChartsPanel />
+            <super::operator_charts::OperatorChartsPanel panel=charts />
         </Gate>
     }
 }

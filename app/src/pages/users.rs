@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 
-use super::users_sso::{GroupMappingsSection, needs_confirm as mappings_need_confirm};
+use super::users_sso::{
+    GroupMappingsSection, mappings_resource, needs_confirm as mappings_need_confirm,
+};
 use crate::api::{
     AddGroupMapping, ConfirmPassword, CreateUser, RemoveGroupMapping, ResetUserPassword,
     SetUserDisabled, SetUserRole, UnlockSignIn, list_sign_in_locks, list_users,
@@ -20,6 +22,7 @@ pub fn UsersPage() -> impl IntoView {
     let unlock = ServerAction::<UnlockSignIn>::new();
     let add_mapping = ServerAction::<AddGroupMapping>::new();
     let remove_mapping = ServerAction::<RemoveGroupMapping>::new();
+    let mappings = mappings_resource(add_mapping, remove_mapping);
     let locks = Resource::new(move || unlock.version().get(), |_| list_sign_in_locks());
     let users = Resource::new(
         move || {
@@ -97,7 +100,7 @@ pub fn UsersPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
-            <GroupMappingsSection add=add_mapping remove=remove_mapping />
+            <GroupMappingsSection add=add_mapping remove=remove_mapping list=mappings />
         </Gate>
     }
 }

@@ -15,15 +15,25 @@ pub fn needs_confirm(
         || matches!(remove.value().get(), Some(Err(AppError::ReauthRequired(_))))
 }
 
+/// The mappings, read again after each change. Made with the page, outside its sign-in gate: a resource
+/// made inside the gate's Suspense may be made more than once on the server (each pass over a view whose
+/// data are ready builds it again) and once in the browser, so the two would number it differently.
+pub fn mappings_resource(
+    add: ServerAction<AddGroupMapping>,
+    remove: ServerAction<RemoveGroupMapping>,
+) -> Resource<Result<GroupMappings, AppError>> {
+    Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        |_| list_group_mappings(),
+    )
+}
+
 #[component]
 pub fn GroupMappingsSection(
     add: ServerAction<AddGroupMapping>,
     remove: ServerAction<RemoveGroupMapping>,
+    list: Resource<Result<GroupMappings, AppError>>,
 ) -> impl IntoView {
-    let list = Resource::new(
-        move || (add.version().get(), remove.version().get()),
-        |_| list_group_mappings(),
-    );
     let error = move || {
         add.value()
             .get()
