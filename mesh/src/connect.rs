@@ -12,6 +12,7 @@ use kube::api::{Api, PostParams};
 use kube::config::KubeConfigOptions;
 
 use crate::kubeconfig::Credentials;
+use crate::objects::ISTIO_NAMESPACE;
 
 /// How long a connection attempt may take before the cluster counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,8 +35,23 @@ pub struct Permission {
     pub admin_only: bool,
 }
 
-impl std::fmt::Display for Permission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Permission {
+    /// The namespace the verb is needed in when the control plane is installed in `istio_ns` (its
+    /// installNamespace; the list names istio-system for it).
+    pub fn namespace_in<'a>(&'a self, istio_ns: &'a str) -> Option<&'a str> {
+        self.namespace
+            .map(|ns| if ns == ISTIO_NAMESPACE { istio_ns } else { ns })
+    }
+
+    /// What is needed, said for a control plane installed in `istio_ns`.
+    pub fn describe_in(&self, istio_ns: &str) -> String {
+        match self.namespace_in(istio_ns) {
+            Some(ns) => format!("{} in namespace {ns}", self.what()),
+            None => format!("{} cluster-wide", self.what()),
+        }
+    }
+
+    fn what(&self) -> String {
         let group = if self.group.is_empty() {
             "core".to_string()
         } else {
@@ -46,9 +62,15 @@ impl std::fmt::Display for Permission {
             (None, Some(n)) => format!("{} {n}", self.resource),
             (None, None) => self.resource.to_string(),
         };
+        format!("{} {res} ({group})", self.verb)
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.namespace {
-            Some(ns) => write!(f, "{} {res} ({group}) in namespace {ns}", self.verb),
-            None => write!(f, "{} {res} ({group}) cluster-wide", self.verb),
+            Some(ns) => write!(f, "{} in namespace {ns}", self.what()),
+            None => write!(f, "{} cluster-wide", self.what()),
         }
     }
 }
@@ -682,9 +704,11 @@ impl Report {
     }
 }
 
+/// Asks the API server whether the credentials may do `p`, for a control plane installed in `istio_ns`.
 pub(crate) async fn review(
     client: &Client,
     p: &Permission,
+    istio_ns: &str,
 ) -> Result<PermissionResult, kube::Error> {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
@@ -694,7 +718,7 @@ pub(crate) async fn review(
                 resource: Some(p.resource.into()),
                 subresource: p.subresource.map(String::from),
                 name: p.name.map(String::from),
-                namespace: p.namespace.map(String::from),
+                namespace: p.namespace_in(istio_ns).map(String::from),
                 ..Default::default()
             }),
             ..Default::default()
@@ -732,7 +756,9 @@ pub async fn probe(creds: &Credentials) -> Report {
         Err(e) => return failed(classify(&e)),
     };
     let latency = start.elapsed();
-    let results = futures::future::join_all(REQUIRED.iter().map(|p| review(&client, p))).await;
+    let results =
+        futures::future::join_all(REQUIRED.iter().map(|p| review(&client, p, ISTIO_NAMESPACE)))
+            .await;
     let mut permissions = Vec::new();
     for r in results {
         match r {

@@ -387,7 +387,7 @@ async fn may_bind(client: &Client, install: &Install, context: &str) -> Result<(
     let Some(p) = p else {
         return Ok(());
     };
-    let allowed = crate::connect::review(client, p)
+    let allowed = crate::connect::review(client, p, crate::objects::ISTIO_NAMESPACE)
         .await
         .map(|r| r.allowed)
         .unwrap_or(true);

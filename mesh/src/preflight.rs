@@ -208,20 +208,32 @@ pub async fn cluster(
             );
         }
     }
+    // Reviewed where this setup puts the control plane (its installNamespace), not only istio-system.
+    let istio_ns = c.istio_namespace();
     let reviews = futures::future::join_all(
         crate::connect::REQUIRED
             .iter()
-            .map(|p| crate::connect::review(client, p)),
+            .map(|p| crate::connect::review(client, p, istio_ns)),
     )
     .await;
     let missing: Vec<String> = reviews
         .iter()
         .filter_map(|r| match r {
-            Ok(r) if !r.allowed => Some(format!("{} — {}", r.permission, r.permission.purpose)),
+            Ok(r) if !r.allowed => Some(format!(
+                "{} — {}",
+                r.permission.describe_in(istio_ns),
+                r.permission.purpose
+            )),
             Err(e) => Some(format!("(access review failed: {e})")),
             _ => None,
         })
         .collect();
+    // Lacking rights where this setup installs the control plane, not istio-system: an onboarded account
+    // given only istio-system's.
+    let lacks_install_namespace = istio_ns != crate::objects::ISTIO_NAMESPACE
+        && reviews.iter().any(|r| {
+            matches!(r, Ok(r) if !r.allowed && r.permission.namespace_in(istio_ns) == Some(istio_ns))
+        });
     // Only what an administrator holds is lacking (a cluster onboarded with least privilege): the setup can
     // go on; its Operator step stops, showing the helm command, unless the release is installed already.
     let admin_only = reviews.iter().all(|r| match r {
@@ -250,9 +262,16 @@ pub async fn cluster(
             },
         )
         .fix(if status == Status::Warn {
-            "If the Gloo Operator is not installed as planned yet, the Operator step stops and shows the helm command: an administrator runs it once, then retries the step."
+            "If the Gloo Operator is not installed as planned yet, the Operator step stops and shows the helm command: an administrator runs it once, then retries the step.".to_string()
+        } else if lacks_install_namespace {
+            format!(
+                "Grant these to the credentials Meshdeck uses for this cluster. A cluster onboarded with least privilege has \
+                 rights in istio-system only: onboard it again (Clusters → {} → Access) with {istio_ns} among its \
+                 control-plane namespaces, then run the preflight again.",
+                c.name
+            )
         } else {
-            "Grant these to the credentials Meshdeck uses for this cluster (for example bind cluster-admin for the setup), then run the preflight again."
+            "Grant these to the credentials Meshdeck uses for this cluster (for example bind cluster-admin for the setup), then run the preflight again.".to_string()
         }),
     );
     let (gw, istio, cacerts, legacy, lb, nodes, license) = tokio::join!(

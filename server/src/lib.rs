@@ -115,7 +115,9 @@ pub const USAGE: &str = "usage: meshdeck serve [--addr HOST:PORT] [--database-ur
                        MESHDECK_SECRET_KEY         or the key itself, base64 (32 bytes)
   --import-kubeconfig  MESHDECK_IMPORT_KUBECONFIG  register this kubeconfig's contexts at start
   --in-cluster NAME    MESHDECK_IN_CLUSTER         register the cluster the console runs in, with its pod's ServiceAccount
-                       (MESHDECK_SERVICEACCOUNT_DIR, KUBERNETES_SERVICE_HOST/PORT as a pod has them)
+                       (MESHDECK_SERVICEACCOUNT_DIR, KUBERNETES_SERVICE_HOST/PORT as a pod has them;
+                       MESHDECK_IN_CLUSTER_CONTROL_PLANES: control-plane namespaces besides istio-system
+                       the chart granted it, comma separated)
   --public-url         MESHDECK_PUBLIC_URL         the URL users open (https:// makes the session cookie Secure)
   --site-root          MESHDECK_SITE_ROOT          the built browser files (default target/site)
   --helm               MESHDECK_HELM               the helm binary for the operator install (default: helm on PATH)
@@ -603,6 +605,14 @@ pub async fn start(
                 failed("KUBERNETES_SERVICE_HOST is not set: is the console in a pod?".into())
             })?,
             port: env("KUBERNETES_SERVICE_PORT").unwrap_or_else(|| "443".into()),
+            control_planes: app::model::control_plane_namespaces(
+                &env("MESHDECK_IN_CLUSTER_CONTROL_PLANES")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(String::from)
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| failed(format!("MESHDECK_IN_CLUSTER_CONTROL_PLANES: {e}")))?,
         };
         let c = registry
             .register_in_cluster(&cluster, &pod)

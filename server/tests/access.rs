@@ -469,6 +469,125 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     assert_eq!(mended.access.as_ref().and_then(|a| a.problem.clone()), None);
     assert!(mended.connectivity.expect("tested").missing.is_empty());
 
+    // A mesh installed in a namespace of its own: the preflight reviews the account's rights there, and
+    // says to onboard again naming it; onboarding with it gives istio-system's rights there too (cacerts,
+    // not another Secret); onboarding again without it takes them away.
+    let cp = "meshdeck-cp-test";
+    let mut elsewhere = request.clone();
+    elsewhere["request"]["settings"] = json!({"install_namespace": cp});
+    let a = admin.call_json("preflight_setup", elsewhere.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let views: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
+    let permissions = views[0]
+        .findings
+        .iter()
+        .find(|f| f.key == "permissions")
+        .expect("permissions");
+    assert_eq!(
+        permissions.status,
+        app::model::CheckStatus::Fail,
+        "{permissions:?}"
+    );
+    assert!(
+        permissions
+            .message
+            .contains(&format!("create secrets cacerts (core) in namespace {cp}")),
+        "{permissions:?}"
+    );
+    let fix = permissions.remediation.clone().unwrap_or_default();
+    assert!(
+        fix.contains("onboard it again") && fix.contains(cp),
+        "{fix}"
+    );
+    let onboard_with = |planes: serde_json::Value| json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT, "control_planes": planes});
+    let a = admin
+        .call_json("onboard_cluster", onboard_with(json!(["kube-system"])))
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("kube-system is taken"), "{}", a.body);
+    let a = admin
+        .call_json("plan_onboarding", onboard_with(json!([cp, "istio-system"])))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
+    assert!(
+        plan.steps[0].objects.iter().any(|o| o.kind == "Role"
+            && o.namespace.as_deref() == Some(cp)
+            && o.change == "create"),
+        "{:?}",
+        plan.steps[0].objects
+    );
+    let a = admin
+        .call_json("onboard_cluster", onboard_with(json!([cp, "istio-system"])))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let with_cp: ClusterSummary = serde_json::from_str(&a.body).expect("summary");
+    assert_eq!(
+        with_cp.access.as_ref().map(|a| a.control_planes.clone()),
+        Some(vec![cp.to_string()])
+    );
+    let cp_client = mesh::connect::client(
+        &state
+            .registry
+            .credentials(&name)
+            .await
+            .expect("credentials"),
+    )
+    .await
+    .expect("client");
+    let cacerts_in = |ns: &str, secret: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": ns},
+               "stringData": {"ca-cert.pem": "x"}})
+    };
+    mesh::apply::apply(&cp_client, &cacerts_in(cp, "cacerts"), true)
+        .await
+        .expect("cacerts in the control plane's own namespace");
+    assert!(
+        mesh::apply::apply(&cp_client, &cacerts_in(cp, "not-cacerts"), true)
+            .await
+            .is_err()
+    );
+    let a = admin.call_json("preflight_setup", elsewhere.clone()).await;
+    assert!(
+        !a.body.contains(&format!("in namespace {cp}")),
+        "nothing missing there now: {}",
+        a.body
+    );
+    // Renewing and planning again keep them without being asked.
+    let a = admin
+        .call_json(
+            "plan_onboarding",
+            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT}),
+        )
+        .await;
+    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
+    assert!(
+        plan.steps[0].objects.iter().any(|o| o.kind == "Role"
+            && o.namespace.as_deref() == Some(cp)
+            && o.change == "unchanged"),
+        "{:?}",
+        plan.steps[0].objects
+    );
+    let a = admin
+        .call_json("onboard_cluster", onboard_with(json!([])))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    testworld::wait_for(
+        30,
+        "the Role in the control plane's namespace taken away",
+        || {
+            let client = cp_client.clone();
+            let obj = cacerts_in(cp, "cacerts");
+            async move {
+                match mesh::apply::apply(&client, &obj, true).await {
+                    Err(e) if e.to_string().contains("forbidden") => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+
     // Revoking deletes everything the console made for itself there, and the cluster leaves the registry.
 
     let a = admin.call("plan_revoke", &[("name", CONTEXT)]).await;
@@ -497,4 +616,10 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     let a = admin.call("get_cluster", &[("name", CONTEXT)]).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
     common::wait_access_gone(CONTEXT).await;
+    testworld::kubectl(
+        CONTEXT,
+        &["delete", "namespace", "meshdeck-cp-test", "--wait=false"],
+        None,
+    )
+    .await;
 }

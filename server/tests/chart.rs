@@ -181,7 +181,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         "-n",
         NS,
         "--set",
-        "inCluster.enabled=true,inCluster.name=mgmt",
+        "inCluster.enabled=true,inCluster.name=mgmt,inCluster.controlPlaneNamespaces={istio-prod,istio-system}",
     ])
     .await;
     let docs = documents(&incluster);
@@ -202,6 +202,8 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
     );
     for (ns, rules) in [
         ("istio-system", access::ISTIO_RULES),
+        // Another control plane's namespace: the same Role, as onboarding gives (mesh::access::roles).
+        ("istio-prod", access::ISTIO_RULES),
         ("gloo-mesh", access::OPERATOR_RULES),
         ("istio-eastwest", access::EASTWEST_RULES),
     ] {
@@ -246,6 +248,41 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
             "platform-admins".into(),
             "sre-viewers".into()
         ])
+    );
+    assert_eq!(
+        docs.iter()
+            .filter(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == "istio-system")
+            .count(),
+        1,
+        "istio-system named twice, one Role"
+    );
+    let env_of = |docs: &[Value], name: &str| -> Option<Value> {
+        find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        env_of(&docs, "MESHDECK_IN_CLUSTER_CONTROL_PLANES"),
+        Some(serde_json::json!("istio-prod,istio-system"))
+    );
+    let out = testworld::helm(
+        CONTEXT,
+        &[
+            "template",
+            "t",
+            &chart,
+            "--set",
+            "inCluster.enabled=true,inCluster.name=mgmt,inCluster.controlPlaneNamespaces={kube-system}",
+        ],
+    )
+    .await;
+    assert!(
+        !out.ok && out.stderr.contains("cannot hold a control plane"),
+        "{}",
+        out.stderr
     );
     let out = testworld::helm(
         CONTEXT,
@@ -391,7 +428,11 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
         .expect("host:port");
     cmd.env("MESHDECK_SERVICEACCOUNT_DIR", &sa)
         .env("KUBERNETES_SERVICE_HOST", host)
-        .env("KUBERNETES_SERVICE_PORT", port);
+        .env("KUBERNETES_SERVICE_PORT", port)
+        .env(
+            "MESHDECK_IN_CLUSTER_CONTROL_PLANES",
+            "istio-prod,istio-system",
+        );
     // The test world's API servers are on loopback; nothing else differs from the pod.
     cmd.env("MESHDECK_ALLOW_LOOPBACK_CLUSTERS", "1");
     cmd.env("MESHDECK_SITE_ROOT", testworld::repo_path("target/site"));
@@ -430,6 +471,14 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
     assert!(
         dir.join("meshdeck.db").exists(),
         "the database is on the volume's path"
+    );
+    let a = client.call("get_cluster", &[("name", "mgmt")]).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mgmt: app::model::ClusterSummary = serde_json::from_str(&a.body).expect("summary");
+    assert_eq!(
+        mgmt.access.map(|a| a.control_planes),
+        Some(vec!["istio-prod".to_string()]),
+        "the control planes the chart granted, as the cluster page shows them"
     );
     drop(child);
 

@@ -36,12 +36,15 @@ fn given(
 
 /// What onboarding `name` would apply, compared with the cluster; nothing is written. Without a kubeconfig,
 /// the credentials the cluster was registered with are used (they must be an administrator's).
+/// `control_planes`: namespaces control planes are installed in besides istio-system, given its rights too
+/// (None: those the cluster's account has now).
 #[server(endpoint = "plan_onboarding", input = Json)]
 pub async fn plan_onboarding(
     name: ClusterName,
     kubeconfig: Option<String>,
     context: Option<String>,
     allow_insecure: Option<bool>,
+    control_planes: Option<Vec<String>>,
 ) -> Result<ClusterPlan, AppError> {
     use crate::model::Role;
     use crate::ssr::{session, state::state};
@@ -51,7 +54,10 @@ pub async fn plan_onboarding(
             let given = given(kubeconfig, context, allow_insecure.unwrap_or(false))?;
             let st = state()?;
             st.registry.get(&name).await?;
-            Ok(st.registry.plan_onboarding(&name, given).await)
+            Ok(st
+                .registry
+                .plan_onboarding(&name, given, control_planes)
+                .await)
         }
         .await,
     )
@@ -59,12 +65,14 @@ pub async fn plan_onboarding(
 
 /// Onboards `name` with least privilege: the console's own ServiceAccount, roles and bindings are applied
 /// with the admin credentials (given here, or those it was registered with), which are then forgotten.
+/// `control_planes`: as for [`plan_onboarding`].
 #[server(endpoint = "onboard_cluster", input = Json)]
 pub async fn onboard_cluster(
     name: ClusterName,
     kubeconfig: Option<String>,
     context: Option<String>,
     allow_insecure: Option<bool>,
+    control_planes: Option<Vec<String>>,
 ) -> Result<ClusterSummary, AppError> {
     use crate::model::Role;
     use crate::ssr::{session, state::state};
@@ -73,7 +81,9 @@ pub async fn onboard_cluster(
             let user = session::require(Role::Operator).await?;
             let given = given(kubeconfig, context, allow_insecure.unwrap_or(false))?;
             let st = state()?;
-            st.registry.onboard(&name, given, &user.username).await?;
+            st.registry
+                .onboard(&name, given, control_planes, &user.username)
+                .await?;
             tracing::info!(user = %user.username, cluster = %name, "onboarded a cluster with least privilege");
             // Its watches go on with the new credentials.
             st.topology.watch(&name).await;

@@ -195,6 +195,33 @@ pub struct ClusterAccess {
     /// Per-user rights (`--oidc-impersonate`) as the account was given them; None: it cannot act as people.
     #[serde(default)]
     pub per_user: Option<PerUser>,
+    /// Namespaces control planes may be installed in besides istio-system (a mesh setting's install
+    /// namespace), where the account was given istio-system's rights too.
+    #[serde(default)]
+    pub control_planes: Vec<String>,
+}
+
+/// The control-plane namespaces an onboarding is asked for (besides istio-system), checked: each one a
+/// namespace the control plane may be installed in, at most 8, without repeats (istio-system dropped).
+pub fn control_plane_namespaces(list: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = vec![];
+    for ns in list.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if let Some(p) = settings::install_namespace_problem(ns) {
+            return Err(p);
+        }
+        if ns == "meshdeck-access" || ns == "meshdeck" {
+            return Err(format!(
+                "{ns} is the console's own namespace, not a control plane's"
+            ));
+        }
+        if ns != "istio-system" && !out.iter().any(|o| o == ns) {
+            out.push(ns.to_string());
+        }
+    }
+    if out.len() > 8 {
+        return Err("at most 8 control-plane namespaces besides istio-system".into());
+    }
+    Ok(out)
 }
 
 /// Per-user rights on an onboarded cluster, as onboarding (or the chart) gave them.
@@ -440,6 +467,28 @@ mod tests {
     }
 
     #[test]
+    fn control_plane_namespaces_are_checked_and_istio_system_is_implied() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            control_plane_namespaces(&l(&[" mesh-a", "istio-system", "mesh-a", "", "mesh-b"])),
+            Ok(l(&["mesh-a", "mesh-b"]))
+        );
+        for bad in [
+            "kube-system",
+            "Mesh",
+            "a.b",
+            "gloo-mesh",
+            "istio-eastwest",
+            "meshdeck-access",
+            "default",
+        ] {
+            assert!(control_plane_namespaces(&l(&[bad])).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..9).map(|i| format!("cp-{i}")).collect();
+        assert!(control_plane_namespaces(&many).is_err());
+    }
+
+    #[test]
     fn roles_are_ordered_by_power() {
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
         for r in Role::ALL {
@@ -458,6 +507,7 @@ mod tests {
             token_expires_at: 4600,
             problem: None,
             per_user: None,
+            control_planes: vec![],
         };
         assert!(!a.renewal_due(3399));
         assert!(a.renewal_due(3400));

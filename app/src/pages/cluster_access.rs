@@ -12,20 +12,30 @@ use crate::api::{
 use crate::components::{BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, ErrorBox, INPUT};
 use crate::model::{ClusterName, ClusterSummary, Role, format_time};
 
-/// The inputs of the onboarding form: an optional admin kubeconfig and its context.
+/// The inputs of the onboarding form: an optional admin kubeconfig and its context, and the namespaces
+/// control planes go to besides istio-system (comma or space separated).
 #[derive(Clone, Copy)]
 struct AdminCredentials {
     kubeconfig: RwSignal<String>,
     context: RwSignal<String>,
+    control_planes: RwSignal<String>,
 }
 
 impl AdminCredentials {
-    fn read(&self) -> (Option<String>, Option<String>) {
+    fn read(&self) -> (Option<String>, Option<String>, Option<Vec<String>>) {
         let k = self.kubeconfig.get_untracked();
         let c = self.context.get_untracked();
+        let planes = self
+            .control_planes
+            .get_untracked()
+            .split([',', ' ', '\n'])
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.trim().to_string())
+            .collect();
         (
             (!k.trim().is_empty()).then_some(k),
             (!c.trim().is_empty()).then_some(c.trim().to_string()),
+            Some(planes),
         )
     }
 }
@@ -75,6 +85,8 @@ pub fn AccessSection(c: ClusterSummary, changed: RwSignal<u32>) -> impl IntoView
                 <dl class="mt-2 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
                     <dt class="font-medium">"Onboarded"</dt>
                     <dd>{format!("{} by {}", format_time(a.onboarded_at), a.onboarded_by)}</dd>
+                    <dt class="font-medium">"Control planes"</dt>
+                    <dd data-testid="control-planes">{std::iter::once("istio-system".to_string()).chain(a.control_planes.iter().cloned()).collect::<Vec<_>>().join(", ")}</dd>
                     <dt class="font-medium">"Token"</dt>
                     <dd data-testid="token-state" data-issued=a.token_issued_at.to_string()>
                         {format!("issued {}, expires {}; renewed on its own after two thirds of its life", format_time(a.token_issued_at), format_time(a.token_expires_at))}
@@ -90,6 +102,11 @@ pub fn AccessSection(c: ClusterSummary, changed: RwSignal<u32>) -> impl IntoView
         }
     };
     let onboarded = c.access.is_some();
+    let planes = c
+        .access
+        .as_ref()
+        .map(|a| a.control_planes.join(", "))
+        .unwrap_or_default();
     let name_renew = name.to_string();
     view! {
         <section class="mt-6 rounded border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900" data-testid="access">
@@ -124,29 +141,35 @@ pub fn AccessSection(c: ClusterSummary, changed: RwSignal<u32>) -> impl IntoView
                     <p class="mt-1">"A local (break-glass) account acts as the console itself here: it can look, not change."</p>
                 </div>
             })}
-            {can_operate.then(|| view! { <Onboard name=name.clone() onboarded=onboarded changed=changed /> })}
+            {can_operate.then(|| view! { <Onboard name=name.clone() onboarded=onboarded planes=planes.clone() changed=changed /> })}
             {(can_revoke && onboarded).then(|| view! { <Revoke name=name.clone() /> })}
         </section>
     }
 }
 
 #[component]
-fn Onboard(name: ClusterName, onboarded: bool, changed: RwSignal<u32>) -> impl IntoView {
+fn Onboard(
+    name: ClusterName,
+    onboarded: bool,
+    planes: String,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
     let creds = AdminCredentials {
         kubeconfig: RwSignal::new(String::new()),
         context: RwSignal::new(String::new()),
+        control_planes: RwSignal::new(planes),
     };
     let n1 = name.clone();
     let preview = Action::new(move |_: &()| {
-        let (kubeconfig, context) = creds.read();
+        let (kubeconfig, context, planes) = creds.read();
         let name = n1.clone();
-        async move { plan_onboarding(name, kubeconfig, context, None).await }
+        async move { plan_onboarding(name, kubeconfig, context, None, planes).await }
     });
     let n2 = name.clone();
     let onboard = Action::new(move |_: &()| {
-        let (kubeconfig, context) = creds.read();
+        let (kubeconfig, context, planes) = creds.read();
         let name = n2.clone();
-        async move { onboard_cluster(name, kubeconfig, context, None).await }
+        async move { onboard_cluster(name, kubeconfig, context, None, planes).await }
     });
     Effect::new(move |_| {
         if let Some(Ok(_)) = onboard.value().get() {
@@ -174,6 +197,11 @@ fn Onboard(name: ClusterName, onboarded: bool, changed: RwSignal<u32>) -> impl I
                     <input class=INPUT name="context" bind:value=creds.context autocomplete="off" />
                 </label>
             </div>
+            <label class="mt-2 block max-w-xl">
+                <span class="text-sm font-medium">"Other control-plane namespaces"</span>
+                <input class=INPUT name="control_planes" bind:value=creds.control_planes autocomplete="off" placeholder="e.g. istio-prod" />
+                <span class="mt-1 block text-xs text-slate-600 dark:text-slate-300">"Besides istio-system: the install namespaces meshes here use (comma separated). The account gets istio-system's rights there too (cacerts, istiod's settings and restarts); one left out loses them."</span>
+            </label>
             <div class="mt-2 flex flex-wrap gap-3">
                 <button type="button" class=BUTTON_SECONDARY on:click=move |_| { preview.dispatch(()); } disabled=move || preview.pending().get()>
                     {move || if preview.pending().get() { "Planning…" } else { "Preview" }}

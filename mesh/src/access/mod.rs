@@ -54,10 +54,19 @@ mod rules;
 pub use objects::*;
 pub use rules::*;
 
-/// The namespaces onboarding makes sure exist (for the Roles in them); one that exists is left untouched,
-/// so the labels the setup gives it are never taken away.
-pub fn needed_namespaces() -> [&'static str; 3] {
-    [ISTIO_NAMESPACE, OPERATOR_NAMESPACE, EASTWEST_NAMESPACE]
+/// The namespaces onboarding makes sure exist (for the Roles in them): the mesh's, then `control_planes`
+/// (other namespaces control planes are installed in, a ServiceMeshController's installNamespace). One that
+/// exists is left untouched, so the labels the setup gives it are never taken away.
+pub fn needed_namespaces(control_planes: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = [ISTIO_NAMESPACE, OPERATOR_NAMESPACE, EASTWEST_NAMESPACE]
+        .map(String::from)
+        .to_vec();
+    for ns in control_planes {
+        if !out.contains(ns) {
+            out.push(ns.clone());
+        }
+    }
+    out
 }
 
 /// The namespace's uid, when it exists.
@@ -70,12 +79,13 @@ pub async fn namespace_uid(client: &Client, name: &str) -> Result<Option<String>
 }
 
 /// Onboards a cluster with `admin` (a client with rights to grant those roles): applies Meshdeck's
-/// namespace, account, roles and bindings. Safe to run again (re-onboarding puts back what was changed).
+/// namespace, account, roles and bindings (see [`all_objects`] for `grant`). Safe to run again
+/// (re-onboarding puts back what was changed; a control-plane namespace no longer named keeps no Role).
 #[tracing::instrument(skip_all)]
-pub async fn onboard(admin: &Client, impersonate: Option<&[String]>) -> Result<()> {
+pub async fn onboard(admin: &Client, grant: Grant<'_>) -> Result<()> {
     crate::apply::apply(admin, &namespace(), false).await?;
-    for ns in needed_namespaces() {
-        if namespace_uid(admin, ns).await?.is_none() {
+    for ns in needed_namespaces(grant.control_planes) {
+        if namespace_uid(admin, &ns).await?.is_none() {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             crate::apply::apply(admin, &obj, false).await?;
         }
@@ -89,10 +99,58 @@ pub async fn onboard(admin: &Client, impersonate: Option<&[String]>) -> Result<(
              then onboard again"
         )));
     }
-    for obj in all_objects(&uid, impersonate) {
-        crate::apply::apply(admin, &obj, false).await?;
+    let objects = all_objects(&uid, grant);
+    for obj in &objects {
+        crate::apply::apply(admin, obj, false).await?;
+    }
+    // Roles of an earlier onboarding in control-plane namespaces no longer named.
+    let kept: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Role")
+        .filter_map(|o| o["metadata"]["namespace"].as_str())
+        .collect();
+    let roles = Api::<Role>::all(admin.clone())
+        .list(&kube::api::ListParams::default().fields(&format!("metadata.name={ROLE}")))
+        .await
+        .map_err(kube_err("listing Meshdeck's Roles"))?;
+    for r in roles.items {
+        let ns = r.metadata.namespace.clone().unwrap_or_default();
+        let ours = r
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == uid);
+        if ours && !kept.contains(&ns.as_str()) {
+            for kind in ["Role", "RoleBinding"] {
+                delete_owned(admin, kind, &ns).await?;
+            }
+        }
     }
     Ok(())
+}
+
+async fn delete_owned(client: &Client, kind: &str, ns: &str) -> Result<()> {
+    let dp = DeleteParams::default();
+    let done = if kind == "Role" {
+        Api::<Role>::namespaced(client.clone(), ns)
+            .delete(ROLE, &dp)
+            .await
+            .map(|_| ())
+    } else {
+        Api::<RoleBinding>::namespaced(client.clone(), ns)
+            .delete(ROLE, &dp)
+            .await
+            .map(|_| ())
+    };
+    match done {
+        Ok(()) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Kube {
+            what: format!("deleting {kind} {ROLE} in {ns}"),
+            source: e,
+        }),
+    }
 }
 
 async fn namespace_terminating(client: &Client) -> Result<bool> {
@@ -225,7 +283,7 @@ pub async fn revoke(client: &Client) -> Result<bool> {
 
 /// Whether Meshdeck's cluster-wide roles and bindings are gone (after [`revoke`], once the garbage collector
 /// has run).
-pub async fn gone(client: &Client) -> Result<bool> {
+pub async fn gone(client: &Client, control_planes: &[String]) -> Result<bool> {
     let role = Api::<ClusterRole>::all(client.clone())
         .get_opt(ROLE)
         .await
@@ -244,7 +302,7 @@ pub async fn gone(client: &Client) -> Result<bool> {
         .get_opt(NAMESPACE)
         .await
         .map_err(kube_err(format!("reading namespace {NAMESPACE}")))?;
-    let mesh_namespaces = needed_namespaces();
+    let mesh_namespaces = needed_namespaces(control_planes);
     let roles = futures::future::join_all(mesh_namespaces.iter().map(|ns| {
         let api = Api::<Role>::namespaced(client.clone(), ns);
         async move { api.get_opt(ROLE).await }
@@ -265,10 +323,10 @@ pub async fn gone(client: &Client) -> Result<bool> {
 
 /// What `kubectl` does the same (the plan's CLI tab): the namespace first, then everything else owned by it
 /// (its uid filled in), the mesh's namespaces when missing, and a first token.
-pub fn commands(context: &str, impersonate: Option<&[String]>) -> Vec<String> {
+pub fn commands(context: &str, grant: Grant<'_>) -> Vec<String> {
     let k = format!("kubectl --context {context}");
     let mut yaml = String::new();
-    for obj in all_objects("${OWNER_UID}", impersonate) {
+    for obj in all_objects("${OWNER_UID}", grant) {
         yaml.push_str("---\n");
         yaml.push_str(&serde_yaml::to_string(&obj).unwrap_or_default());
     }
@@ -277,7 +335,7 @@ pub fn commands(context: &str, impersonate: Option<&[String]>) -> Vec<String> {
         format!("{k} apply --server-side --field-manager=meshdeck -f - <<'EOF'\n{ns}EOF"),
         format!(
             "for ns in {}; do {k} get namespace $ns >/dev/null 2>&1 || {k} create namespace $ns; done",
-            needed_namespaces().join(" ")
+            needed_namespaces(grant.control_planes).join(" ")
         ),
         format!("OWNER_UID=$({k} get namespace {NAMESPACE} -o jsonpath='{{.metadata.uid}}')"),
         format!(
@@ -300,7 +358,9 @@ mod tests {
 
     #[test]
     fn no_wildcards_no_escalation_no_bindings() {
-        let all = roles().into_iter().flat_map(|(_, r)| r.iter());
+        let all = roles(&["mesh-cp".to_string()])
+            .into_iter()
+            .flat_map(|(_, r)| r.iter());
         for r in CLUSTER_RULES.iter().chain(all) {
             for v in r.verbs {
                 assert!(
@@ -328,14 +388,20 @@ mod tests {
 
     #[test]
     fn per_user_rights_impersonate_people_and_named_groups_and_leave_the_account_reading() {
-        let plain = all_objects("u-1", None);
+        let plain = all_objects("u-1", Grant::default());
         let groups = [
             "sre".to_string(),
             "platform-admins".to_string(),
             "sre".to_string(),
             "system:masters".to_string(),
         ];
-        let with = all_objects("u-1", Some(&groups));
+        let with = all_objects(
+            "u-1",
+            Grant {
+                impersonate: Some(&groups),
+                control_planes: &[],
+            },
+        );
         assert_eq!(with.len(), plain.len() + 2);
         let role = |objs: &[Value], kind: &str, name: &str, ns: Option<&str>| {
             objs.iter()
@@ -408,19 +474,54 @@ mod tests {
 
     #[test]
     fn everything_is_owned_by_the_namespace() {
-        let objs = objects("u-1", false);
-        assert_eq!(objs.len(), 3 + 2 * roles().len());
+        let objs = objects("u-1", false, &[]);
+        assert_eq!(objs.len(), 3 + 2 * roles(&[]).len());
+        // Another control-plane namespace: istio-system's Role and binding there too, named once.
+        let extra = ["mesh-cp".to_string(), ISTIO_NAMESPACE.to_string()];
+        let more = objects("u-1", false, &extra);
+        assert_eq!(more.len(), objs.len() + 2);
+        let in_cp: Vec<&Value> = more
+            .iter()
+            .filter(|o| o["metadata"]["namespace"] == "mesh-cp")
+            .collect();
+        assert_eq!(in_cp.len(), 2);
+        assert_eq!(in_cp[0]["rules"], rules_json(ISTIO_RULES));
+        assert_eq!(
+            needed_namespaces(&extra),
+            [
+                ISTIO_NAMESPACE,
+                OPERATOR_NAMESPACE,
+                EASTWEST_NAMESPACE,
+                "mesh-cp"
+            ]
+        );
         for o in &objs {
             assert_eq!(o["metadata"]["ownerReferences"][0]["uid"], "u-1", "{o}");
             assert_eq!(o["metadata"]["ownerReferences"][0]["kind"], "Namespace");
         }
-        let cmds = commands("c1", None);
+        let cmds = commands("c1", Grant::default());
         assert!(!cmds.join("\n").contains(IMPERSONATE_ROLE));
+        let sre = ["sre".to_string()];
         assert!(
-            commands("c1", Some(&["sre".to_string()]))
-                .join("\n")
-                .contains("impersonate")
+            commands(
+                "c1",
+                Grant {
+                    impersonate: Some(&sre),
+                    control_planes: &[],
+                }
+            )
+            .join("\n")
+            .contains("impersonate")
         );
+        let cp = commands(
+            "c1",
+            Grant {
+                impersonate: None,
+                control_planes: &extra,
+            },
+        );
+        assert!(cp[1].contains("istio-eastwest mesh-cp; do"), "{}", cp[1]);
+        assert!(cp[3].contains("namespace: mesh-cp"));
         assert!(cmds[0].contains("kind: Namespace") && cmds[0].contains("--context c1"));
         assert!(cmds[3].contains("kind: ClusterRole\n") && cmds[3].contains("uid: ${OWNER_UID}"));
         assert!(

@@ -30,9 +30,20 @@ pub fn namespace() -> Value {
     })
 }
 
+/// What an onboarding gives the console's account beyond what every onboarding gives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Grant<'a> {
+    /// Per-user rights (`--oidc-impersonate`): the groups the account may assert for people; None: it does
+    /// not act as people.
+    pub impersonate: Option<&'a [String]>,
+    /// Namespaces control planes are installed in besides istio-system (a ServiceMeshController's
+    /// installNamespace): each gets istio-system's Role (cacerts, istiod's settings and restarts).
+    pub control_planes: &'a [String],
+}
+
 /// Everything onboarding applies after the namespace, each owned by it (`owner_uid`: the namespace's uid);
-/// `reads_only`: per-user rights (see [`own_rules_json`]).
-pub fn objects(owner_uid: &str, reads_only: bool) -> Vec<Value> {
+/// `reads_only`: per-user rights (see [`own_rules_json`]); `control_planes`: see [`Grant`].
+pub fn objects(owner_uid: &str, reads_only: bool, control_planes: &[String]) -> Vec<Value> {
     let mut out = vec![
         owned(
             json!({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -52,7 +63,7 @@ pub fn objects(owner_uid: &str, reads_only: bool) -> Vec<Value> {
             owner_uid,
         ),
     ];
-    for (ns, rules) in roles() {
+    for (ns, rules) in roles(control_planes) {
         out.push(owned(
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                    "metadata": {"name": ROLE, "namespace": ns}, "rules": own_rules_json(rules, reads_only)}),
@@ -91,10 +102,10 @@ pub fn impersonation_objects(owner_uid: &str, groups: &[String]) -> Vec<Value> {
 }
 
 /// What onboarding applies after the namespace: `objects` (reads only with per-user rights), the
-/// impersonation role when asked (`impersonate`: the groups it may assert), the guard.
-pub fn all_objects(owner_uid: &str, impersonate: Option<&[String]>) -> Vec<Value> {
-    let mut out = objects(owner_uid, impersonate.is_some());
-    if let Some(groups) = impersonate {
+/// impersonation role when asked (the groups it may assert), the guard.
+pub fn all_objects(owner_uid: &str, grant: Grant<'_>) -> Vec<Value> {
+    let mut out = objects(owner_uid, grant.impersonate.is_some(), grant.control_planes);
+    if let Some(groups) = grant.impersonate {
         out.extend(impersonation_objects(owner_uid, groups));
     }
     out.extend(guard(owner_uid));

@@ -253,14 +253,21 @@ pub fn in_cluster_rules() -> Vec<Rule> {
         .collect()
 }
 
-/// Meshdeck's Roles: namespace and rules.
-pub fn roles() -> [(&'static str, &'static [Rule]); 4] {
-    [
-        (NAMESPACE, TOKEN_RULES),
-        (ISTIO_NAMESPACE, ISTIO_RULES),
-        (OPERATOR_NAMESPACE, OPERATOR_RULES),
-        (EASTWEST_NAMESPACE, EASTWEST_RULES),
-    ]
+/// Meshdeck's Roles: namespace and rules. `control_planes`: other namespaces control planes are installed
+/// in (a ServiceMeshController's installNamespace), each given istio-system's Role.
+pub fn roles(control_planes: &[String]) -> Vec<(String, &'static [Rule])> {
+    let mut out: Vec<(String, &'static [Rule])> = vec![
+        (NAMESPACE.into(), TOKEN_RULES),
+        (ISTIO_NAMESPACE.into(), ISTIO_RULES),
+        (OPERATOR_NAMESPACE.into(), OPERATOR_RULES),
+        (EASTWEST_NAMESPACE.into(), EASTWEST_RULES),
+    ];
+    for ns in control_planes {
+        if !out.iter().any(|(n, _)| n == ns) {
+            out.push((ns.clone(), ISTIO_RULES));
+        }
+    }
+    out
 }
 
 /// Rules as a Role's or ClusterRole's `rules` (JSON).

@@ -340,7 +340,7 @@ pub async fn wait_access_gone(context: &str) {
     testworld::wait_for(60, "the console's account, roles and bindings gone", || {
         let world = world.clone();
         async move {
-            match mesh::access::gone(&world).await {
+            match mesh::access::gone(&world, &[]).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err("still there".to_string()),
                 Err(e) => Err(e.to_string()),

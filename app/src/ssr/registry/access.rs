@@ -20,6 +20,8 @@ pub struct InCluster {
     pub dir: std::path::PathBuf,
     pub host: String,
     pub port: String,
+    /// The control-plane namespaces besides istio-system the chart gave the account rights in.
+    pub control_planes: Vec<String>,
 }
 
 /// Admin credentials given to onboard a registered cluster: a kubeconfig, the context, TLS choice.
@@ -62,12 +64,13 @@ impl Registry {
             .seal(&seal_context(name), creds.to_yaml().as_bytes())
     }
 
-    /// Onboards with `admin`: applies the console's account, roles and bindings, asks for its first token.
-    /// Returns the account's credentials (the admin's are not kept).
+    /// Onboards with `admin`: applies the console's account, roles and bindings (also in `control_planes`,
+    /// checked), asks for its first token. Returns the account's credentials (the admin's are not kept).
     pub(super) async fn onboard_with(
         &self,
         name: &ClusterName,
         admin: &Credentials,
+        control_planes: &[String],
         by: &str,
     ) -> Result<(Credentials, ClusterAccess)> {
         let client = connect::client(admin)
@@ -77,7 +80,11 @@ impl Registry {
                 problem,
             })?;
         let impersonate = self.impersonation().await?;
-        access::onboard(&client, impersonate.as_deref()).await.map_err(|e| {
+        let grant = access::Grant {
+            impersonate: impersonate.as_deref(),
+            control_planes,
+        };
+        access::onboard(&client, grant).await.map_err(|e| {
             access_error(
                 name,
                 "onboarding",
@@ -105,6 +112,7 @@ impl Registry {
                     groups: Some(groups),
                     reads_only: true,
                 }),
+                control_planes: control_planes.to_vec(),
             },
         ))
     }
@@ -167,16 +175,39 @@ impl Registry {
         Ok(creds)
     }
 
+    /// The control-plane namespaces an onboarding gives rights in besides istio-system: those asked for
+    /// (checked), or — when not asked — those the cluster's account has now.
+    async fn control_planes(
+        &self,
+        name: &ClusterName,
+        asked: Option<Vec<String>>,
+    ) -> Result<Vec<String>> {
+        match asked {
+            Some(list) => {
+                crate::model::control_plane_namespaces(&list).map_err(|message| Error::Invalid {
+                    field: "control_planes",
+                    message,
+                })
+            }
+            None => Ok(access_of(&self.get(name).await?.0)
+                .map(|a| a.control_planes)
+                .unwrap_or_default()),
+        }
+    }
+
     /// Onboards a registered cluster (again): its stored credentials become the console's own account's.
+    /// `control_planes`: see [`Self::control_planes`].
     #[tracing::instrument(skip_all, fields(cluster = %name))]
     pub async fn onboard(
         &self,
         name: &ClusterName,
         given: Option<Given>,
+        control_planes: Option<Vec<String>>,
         by: &str,
     ) -> Result<Connectivity> {
+        let control_planes = self.control_planes(name, control_planes).await?;
         let admin = self.admin_credentials(name, given).await?;
-        let (creds, access) = self.onboard_with(name, &admin, by).await?;
+        let (creds, access) = self.onboard_with(name, &admin, &control_planes, by).await?;
         drop(admin);
         let connectivity = Connectivity::from_report(&connect::probe(&creds).await, Some(&access));
         self.store
@@ -194,9 +225,19 @@ impl Registry {
 
     /// What onboarding would apply, compared with the cluster (server-side dry runs with the admin
     /// credentials; nothing is written), and the same by hand.
-    pub async fn plan_onboarding(&self, name: &ClusterName, given: Option<Given>) -> ClusterPlan {
+    pub async fn plan_onboarding(
+        &self,
+        name: &ClusterName,
+        given: Option<Given>,
+        control_planes: Option<Vec<String>>,
+    ) -> ClusterPlan {
         let planned = async {
+            let control_planes = self.control_planes(name, control_planes).await?;
             let impersonate = self.impersonation().await?;
+            let grant = access::Grant {
+                impersonate: impersonate.as_deref(),
+                control_planes: &control_planes,
+            };
             let admin = self.admin_credentials(name, given).await?;
             let client = connect::client(&admin)
                 .await
@@ -209,15 +250,14 @@ impl Registry {
                 .map_err(|e| access_error(name, "plan", e.to_string()))?
                 .unwrap_or_else(|| format!("<uid of namespace {}>", access::NAMESPACE));
             let mut objects = vec![];
-            let all = std::iter::once(access::namespace())
-                .chain(access::all_objects(&uid, impersonate.as_deref()));
+            let all = std::iter::once(access::namespace()).chain(access::all_objects(&uid, grant));
             for obj in all {
                 objects.push(plan_object(mesh::setup::diff_object(&client, &obj).await));
             }
             Ok::<_, Error>(PlanStep {
                 title: "Onboard: the console's own account and roles".into(),
                 objects,
-                commands: access::commands(name.as_str(), impersonate.as_deref()),
+                commands: access::commands(name.as_str(), grant),
             })
         }
         .await;
@@ -436,6 +476,7 @@ impl Registry {
                 groups: None,
                 reads_only: false,
             }),
+            control_planes: pod.control_planes.clone(),
         };
         let json = serde_json::to_string(&held).ok();
         let mut update = self.store.cluster(name).await?.is_some();
@@ -485,8 +526,13 @@ impl Registry {
         self.revocable(name).await?;
         let uid = format!("<uid of namespace {}>", access::NAMESPACE);
         let impersonate = self.impersonation().await?;
+        let control_planes = self.control_planes(name, None).await?;
+        let grant = access::Grant {
+            impersonate: impersonate.as_deref(),
+            control_planes: &control_planes,
+        };
         let objects = std::iter::once(access::namespace())
-            .chain(access::all_objects(&uid, impersonate.as_deref()))
+            .chain(access::all_objects(&uid, grant))
             .map(|o| PlanObject {
                 kind: o["kind"].as_str().unwrap_or_default().into(),
                 namespace: o["metadata"]["namespace"].as_str().map(String::from),

@@ -394,7 +394,7 @@ impl Registry {
         }
         self.reachable(&reg.name, &creds.server).await?;
         let (creds, access) = if reg.onboard {
-            let (creds, access) = self.onboard_with(&reg.name, &creds, &reg.by).await?;
+            let (creds, access) = self.onboard_with(&reg.name, &creds, &[], &reg.by).await?;
             (creds, Some(access))
         } else {
             (creds, None)
