@@ -723,6 +723,20 @@ async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_onl
     );
     assert!(message.contains("impersonate"), "{message}");
 
+    // The local (break-glass) admin cannot change the cluster: the console acts as itself for them, and its
+    // account only reads here — refused at once, saying why, not at the job's first write.
+    let request = json!({"request": {
+        "clusters": [CONTEXT], "istio_version": "1.28.1", "eastwest": "load-balancer",
+        "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "a-license-key"}
+    }});
+    let a = admin.call_json("start_setup", request).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(
+        a.body.contains("reads only") && a.body.contains("admin is not one"),
+        "{}",
+        a.body
+    );
+
     // Revoked as usual: the account deletes its own namespace.
     let a = admin
         .call(

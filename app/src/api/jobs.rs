@@ -27,6 +27,9 @@ pub async fn start_setup(request: SetupRequest) -> Result<String, AppError> {
             let jobs = &state()?.jobs;
             // Checked before the preflight runs: an invalid request fails fast, with nothing probed.
             jobs.checked_spec(&request).await?;
+            // Someone the console cannot act as, on a cluster where it only reads: said before the preflight.
+            let clusters: Vec<String> = request.clusters.iter().map(|c| c.to_string()).collect();
+            jobs.may_change(&clusters, &user.username).await?;
             let failures = jobs.preflight_failures(&request, &user.username).await?;
             if !failures.is_empty() && overridden.is_none() {
                 return Err(AppError::Conflict(format!(

@@ -374,6 +374,7 @@ impl Jobs {
         let id = random_id();
         let steps = setup_steps(&spec);
         let clusters = spec.locked();
+        self.may_change(&clusters, user).await?;
         let spec_json = serde_json::to_string(&spec).map_err(|e| Error::Invalid {
             field: "spec",
             message: e.to_string(),
@@ -407,6 +408,43 @@ impl Jobs {
         .await;
         self.spawn(id.clone());
         Ok(id)
+    }
+
+    /// With per-user rights a job changes clusters as the single sign-on user who starts it. Someone the
+    /// console cannot act as (a local break-glass account, a user no longer known) is refused at once, storing
+    /// nothing, when one of the job's clusters (`keys`: its lock keys; those naming a registered cluster)
+    /// lets the console's own account only read there — the job would fail at its first write.
+    pub(crate) async fn may_change(&self, keys: &[String], user: &str) -> Result<()> {
+        let registry = &self.inner.registry;
+        if !registry.impersonates()
+            || super::acting::of_username(&self.inner.store, user)
+                .await
+                .is_some()
+        {
+            return Ok(());
+        }
+        for key in keys {
+            let Ok(name) = ClusterName::new(key) else {
+                continue;
+            };
+            let Ok((record, _)) = registry.get(&name).await else {
+                continue;
+            };
+            let reading = crate::ssr::registry::access_of(&record)
+                .and_then(|a| a.per_user)
+                .is_some_and(|p| p.reads_only);
+            if reading {
+                return Err(Error::Invalid {
+                    field: "cluster",
+                    message: format!(
+                        "cluster {name} gives the console's own account reads only (per-user rights): changes \
+                         there are made as the single sign-on user who starts them, and {user} is not one — sign \
+                         in through the provider (the cluster's RBAC must let you make them)"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Tells the console's streams (and the other replicas) that something changed.
@@ -446,6 +484,7 @@ impl Jobs {
         user: &str,
         what: &str,
     ) -> Result<String> {
+        self.may_change(locks, user).await?;
         let id = random_id();
         let sealed = secret.map(|s| self.inner.secrets.seal(&job_context(&id), s));
         let created = self
