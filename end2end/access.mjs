@@ -61,6 +61,14 @@ test('least privilege: register a cluster onboarded, see its own account and tok
   await plan.waitFor();
   await plan.locator('[data-object="ClusterRole meshdeck"]').waitFor();
   expect((await plan.textContent()).includes('unchanged'), 'the live objects are compared');
+  // A mesh installed in a namespace of its own: named as another control-plane namespace, the plan gives the
+  // account istio-system's Role there too (previewed only: nothing is written).
+  await page.locator('[data-testid=onboard] input[name=control_planes]').fill('istio-prod');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await plan.locator('[data-object="Role istio-prod/meshdeck"]').waitFor();
+  await page.locator('[data-testid=onboard] input[name=control_planes]').fill('');
+  expect((await page.locator('[data-testid=control-planes]').textContent()).trim() === 'istio-system',
+    'the page lists the control-plane namespaces it holds rights in');
 
   // Renewing the token now.
   await page.getByRole('button', { name: 'Renew the token now' }).click();
