@@ -267,7 +267,8 @@ pub async fn cluster(
             format!(
                 "Grant these to the credentials Meshdeck uses for this cluster. A cluster onboarded with least privilege has \
                  rights in istio-system only: onboard it again (Clusters → {} → Access) with {istio_ns} among its \
-                 control-plane namespaces, then run the preflight again.",
+                 control-plane namespaces (the cluster the console runs in: the chart's \
+                 inCluster.controlPlaneNamespaces), then run the preflight again.",
                 c.name
             )
         } else {

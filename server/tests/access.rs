@@ -298,25 +298,66 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         None,
     )
     .await;
+    // Deployments and DaemonSets it may restart (their pod template's annotation), never change what they run:
+    // a way to run code as a control plane namespace's ServiceAccounts.
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "meshdeck-guard-test", "namespace": "istio-eastwest"},
+        "spec": {"selector": {"matchLabels": {"app": "meshdeck-guard-test"}},
+                 "template": {"metadata": {"labels": {"app": "meshdeck-guard-test"}},
+                              "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}});
+    // Made by someone else (kubectl's own field manager), as istiod's and the gateways' are; anew.
+    testworld::kubectl(
+        CONTEXT,
+        &[
+            "-n",
+            "istio-eastwest",
+            "delete",
+            "deployment",
+            "meshdeck-guard-test",
+            "--ignore-not-found",
+        ],
+        None,
+    )
+    .await;
+    testworld::kubectl_ok(CONTEXT, &["apply", "-f", "-"], Some(&deploy.to_string())).await;
+    let restart = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "meshdeck-guard-test", "namespace": "istio-eastwest"},
+        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-03T00:00:00Z"}}}}});
+    mesh::apply::apply(&client, &restart, true)
+        .await
+        .expect("a restart");
+    let swap = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "meshdeck-guard-test", "namespace": "istio-eastwest"},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.example/evil:1"}]}}}});
+    let e = mesh::apply::apply(&client, &swap, true)
+        .await
+        .expect_err("another image");
+    assert!(
+        e.to_string().contains("not change what their pods run"),
+        "{e}"
+    );
+    testworld::kubectl(
+        CONTEXT,
+        &[
+            "-n",
+            "istio-eastwest",
+            "delete",
+            "deployment",
+            "meshdeck-guard-test",
+            "--wait=false",
+        ],
+        None,
+    )
+    .await;
     // A Secret it has no business with stays out of reach even in the mesh's namespace.
     let other = json!({"apiVersion": "v1", "kind": "Secret",
                        "metadata": {"name": "not-cacerts", "namespace": "istio-system"}});
     assert!(mesh::apply::apply(&client, &other, true).await.is_err());
 
     // The flows read what they need: preflight and plan name no refusal.
-    let request = json!({"request": {
-        "clusters": [CONTEXT], "istio_version": "1.28.1", "eastwest": "load-balancer",
-        "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "a-license-key"}
-    }});
-    let a = admin.call_json("preflight_setup", request.clone()).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let views: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
-    assert!(!views[0].blocked, "{:?}", views[0].findings);
-    let permissions = views[0]
-        .findings
-        .iter()
-        .find(|f| f.key == "permissions")
-        .expect("permissions");
+    let request = common::setup_request(&[CONTEXT], "1.28.1", json!({"mode": "full-mesh"}));
+    let (view, permissions) = common::preflight_finding(&mut admin, &request, "permissions").await;
+    assert!(!view.blocked, "{:?}", view.findings);
     assert_eq!(
         permissions.status,
         app::model::CheckStatus::Warn,
@@ -326,7 +367,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         permissions.message.contains("only an administrator"),
         "{permissions:?}"
     );
-    for f in &views[0].findings {
+    for f in &view.findings {
         // Listing every Secret of istio-system (other clusters' credentials among them) is not granted.
         if f.key != "legacy-remote-secrets" {
             assert!(!f.message.contains("forbidden"), "{f:?}");
@@ -473,16 +514,22 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     // says to onboard again naming it; onboarding with it gives istio-system's rights there too (cacerts,
     // not another Secret); onboarding again without it takes them away.
     let cp = "meshdeck-cp-test";
+    // An earlier run's namespace may still be going away (deleted without waiting at its end).
+    testworld::kubectl(
+        CONTEXT,
+        &[
+            "delete",
+            "namespace",
+            cp,
+            "--ignore-not-found",
+            "--wait=true",
+        ],
+        None,
+    )
+    .await;
     let mut elsewhere = request.clone();
     elsewhere["request"]["settings"] = json!({"install_namespace": cp});
-    let a = admin.call_json("preflight_setup", elsewhere.clone()).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let views: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
-    let permissions = views[0]
-        .findings
-        .iter()
-        .find(|f| f.key == "permissions")
-        .expect("permissions");
+    let (_, permissions) = common::preflight_finding(&mut admin, &elsewhere, "permissions").await;
     assert_eq!(
         permissions.status,
         app::model::CheckStatus::Fail,
@@ -539,21 +586,36 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": ns},
                "stringData": {"ca-cert.pem": "x"}})
     };
-    mesh::apply::apply(&cp_client, &cacerts_in(cp, "cacerts"), true)
+    testworld::wait_for(
+        30,
+        "cacerts writable in the control plane's own namespace",
+        || {
+            let client = cp_client.clone();
+            let obj = cacerts_in(cp, "cacerts");
+            async move {
+                mesh::apply::apply(&client, &obj, true)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await;
+    let e = mesh::apply::apply(&cp_client, &cacerts_in(cp, "not-cacerts"), true)
         .await
-        .expect("cacerts in the control plane's own namespace");
-    assert!(
-        mesh::apply::apply(&cp_client, &cacerts_in(cp, "not-cacerts"), true)
-            .await
-            .is_err()
+        .expect_err("another Secret there");
+    assert!(e.to_string().contains("forbidden"), "{e}");
+    let (_, permissions) = common::preflight_finding(&mut admin, &elsewhere, "permissions").await;
+    assert_ne!(
+        permissions.status,
+        app::model::CheckStatus::Fail,
+        "nothing missing there now: {permissions:?}"
     );
-    let a = admin.call_json("preflight_setup", elsewhere.clone()).await;
     assert!(
-        !a.body.contains(&format!("in namespace {cp}")),
-        "nothing missing there now: {}",
-        a.body
+        !permissions.message.contains(&format!("in namespace {cp}")),
+        "{permissions:?}"
     );
-    // Renewing and planning again keep them without being asked.
+    // Planning again without naming them keeps them.
     let a = admin
         .call_json(
             "plan_onboarding",

@@ -478,7 +478,7 @@ async fn the_chart_installs_upgrades_and_uninstalls_keeping_the_key_and_the_data
     assert_eq!(
         mgmt.access.map(|a| a.control_planes),
         Some(vec!["istio-prod".to_string()]),
-        "the control planes the chart granted, as the cluster page shows them"
+        "the control planes the chart tells it (MESHDECK_IN_CLUSTER_CONTROL_PLANES), as the cluster page shows them"
     );
     drop(child);
 

@@ -6,15 +6,8 @@ mod common;
 
 use app::model::{AppError, Role, RootExport, RootSummary};
 use axum::http::StatusCode;
-use common::{Client, add_user, console};
+use common::{Client, add_user, console, setup_request as request};
 use serde_json::json;
-
-fn request(clusters: &[&str], version: &str, peering: serde_json::Value) -> serde_json::Value {
-    json!({"request": {
-        "clusters": clusters, "istio_version": version, "eastwest": "load-balancer",
-        "peering": peering, "license": {"kind": "key", "key": "a-license-key"}
-    }})
-}
 
 /// Registers the test world's cluster c3 under its own name.
 async fn register_c3(admin: &mut Client) {

@@ -725,10 +725,7 @@ async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_onl
 
     // The local (break-glass) admin cannot change the cluster: the console acts as itself for them, and its
     // account only reads here — refused at once, saying why, not at the job's first write.
-    let request = json!({"request": {
-        "clusters": [CONTEXT], "istio_version": "1.28.1", "eastwest": "load-balancer",
-        "peering": {"mode": "full-mesh"}, "license": {"kind": "key", "key": "a-license-key"}
-    }});
+    let request = common::setup_request(&[CONTEXT], "1.28.1", json!({"mode": "full-mesh"}));
     let a = admin.call_json("start_setup", request).await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
     assert!(
@@ -736,6 +733,21 @@ async fn oidc_per_user_rights_onboard_an_account_that_only_reads_and_asserts_onl
         "{}",
         a.body
     );
+
+    // Onboarding again without per-user rights (the flag turned off) takes impersonation away: an account
+    // that writes as itself must not keep it.
+    let world = testworld::client(CONTEXT).await;
+    mesh::access::onboard(&world, mesh::access::Grant::default(), &[])
+        .await
+        .expect("onboarding without per-user rights");
+    for kind in ["clusterrole", "clusterrolebinding"] {
+        let out = testworld::kubectl(CONTEXT, &["get", kind, "meshdeck-impersonate"], None).await;
+        assert!(
+            !out.ok && out.stderr.contains("NotFound"),
+            "{kind}: {}",
+            out.stderr
+        );
+    }
 
     // Revoked as usual: the account deletes its own namespace.
     let a = admin

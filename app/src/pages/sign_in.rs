@@ -8,10 +8,15 @@ use crate::components::{Alert, BUTTON, BUTTON_SECONDARY, INPUT, ThemeToggle};
 use crate::model::AppError;
 use crate::use_session;
 
+type SignInOptionsResource = Resource<Result<crate::model::SignInOptions, AppError>>;
+
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let session = use_session();
     let query = use_query_map();
+    // What the server says about this browser's last single sign-on (kept until the next one starts). Made
+    // with the page, not in the form the Suspense below builds (the server may build that more than once).
+    let options = Resource::new(|| (), |_| get_sign_in_options());
     view! {
         <Title text="Sign in" />
         <Suspense fallback=|| ()>
@@ -19,7 +24,7 @@ pub fn SignInPage() -> impl IntoView {
                 let next = crate::model::after_sign_in(query.read_untracked().get("next").as_deref());
                 match session.me.await {
                     Ok(Some(_)) => view! { <Redirect path=next /> }.into_any(),
-                    _ => view! { <SignInForm next=next /> }.into_any(),
+                    _ => view! { <SignInForm next=next options=options /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -27,7 +32,7 @@ pub fn SignInPage() -> impl IntoView {
 }
 
 #[component]
-fn SignInForm(next: String) -> impl IntoView {
+fn SignInForm(next: String, options: SignInOptionsResource) -> impl IntoView {
     let session = use_session();
     let query = use_query_map();
     let error = move || match session.sign_in.value().get() {
@@ -43,7 +48,7 @@ fn SignInForm(next: String) -> impl IntoView {
                     <h1 class="text-xl font-bold">"◈ Sign in to Meshdeck"</h1>
                     <ThemeToggle />
                 </div>
-                <SsoBlock next=next.clone() />
+                <SsoBlock next=next.clone() options=options />
                 <ActionForm action=session.sign_in attr:class="mt-4 space-y-4">
                     <input type="hidden" name="next" value=next />
                     <label class="block">
@@ -73,9 +78,7 @@ fn SignInForm(next: String) -> impl IntoView {
 /// The provider's button (first, when single sign-on is configured), and why the last single sign-on of this
 /// browser did not go through.
 #[component]
-fn SsoBlock(next: String) -> impl IntoView {
-    // What the server says about this browser's last single sign-on (kept until the next one starts).
-    let options = Resource::new(|| (), |_| get_sign_in_options());
+fn SsoBlock(next: String, options: SignInOptionsResource) -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || {

@@ -79,10 +79,11 @@ pub async fn namespace_uid(client: &Client, name: &str) -> Result<Option<String>
 }
 
 /// Onboards a cluster with `admin` (a client with rights to grant those roles): applies Meshdeck's
-/// namespace, account, roles and bindings (see [`all_objects`] for `grant`). Safe to run again
-/// (re-onboarding puts back what was changed; a control-plane namespace no longer named keeps no Role).
+/// namespace, account, roles and bindings (see [`all_objects`] for `grant`), then takes away what an earlier
+/// onboarding gave and this one does not ([`withdrawn`]: `dropped` control-plane namespaces, impersonation).
+/// Safe to run again (re-onboarding puts back what was changed).
 #[tracing::instrument(skip_all)]
-pub async fn onboard(admin: &Client, grant: Grant<'_>) -> Result<()> {
+pub async fn onboard(admin: &Client, grant: Grant<'_>, dropped: &[String]) -> Result<()> {
     crate::apply::apply(admin, &namespace(), false).await?;
     for ns in needed_namespaces(grant.control_planes) {
         if namespace_uid(admin, &ns).await?.is_none() {
@@ -99,58 +100,130 @@ pub async fn onboard(admin: &Client, grant: Grant<'_>) -> Result<()> {
              then onboard again"
         )));
     }
-    let objects = all_objects(&uid, grant);
-    for obj in &objects {
-        crate::apply::apply(admin, obj, false).await?;
+    for obj in all_objects(&uid, grant) {
+        crate::apply::apply(admin, &obj, false).await?;
     }
-    // Roles of an earlier onboarding in control-plane namespaces no longer named.
-    let kept: Vec<&str> = objects
-        .iter()
-        .filter(|o| o["kind"] == "Role")
-        .filter_map(|o| o["metadata"]["namespace"].as_str())
-        .collect();
-    let roles = Api::<Role>::all(admin.clone())
-        .list(&kube::api::ListParams::default().fields(&format!("metadata.name={ROLE}")))
-        .await
-        .map_err(kube_err("listing Meshdeck's Roles"))?;
-    for r in roles.items {
-        let ns = r.metadata.namespace.clone().unwrap_or_default();
-        let ours = r
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == uid);
-        if ours && !kept.contains(&ns.as_str()) {
-            for kind in ["Role", "RoleBinding"] {
-                delete_owned(admin, kind, &ns).await?;
+    for (w, api, obj_uid) in present(admin, &uid, grant, dropped).await? {
+        let dp = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(obj_uid),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match api.delete(w.name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => {
+                return Err(Error::Kube {
+                    what: format!("deleting {w}"),
+                    source: e,
+                });
             }
         }
     }
     Ok(())
 }
 
-async fn delete_owned(client: &Client, kind: &str, ns: &str) -> Result<()> {
-    let dp = DeleteParams::default();
-    let done = if kind == "Role" {
-        Api::<Role>::namespaced(client.clone(), ns)
-            .delete(ROLE, &dp)
-            .await
-            .map(|_| ())
-    } else {
-        Api::<RoleBinding>::namespaced(client.clone(), ns)
-            .delete(ROLE, &dp)
-            .await
-            .map(|_| ())
-    };
-    match done {
-        Ok(()) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::Kube {
-            what: format!("deleting {kind} {ROLE} in {ns}"),
-            source: e,
-        }),
+/// An object an earlier onboarding made that this one takes away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawn {
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: &'static str,
+}
+
+impl std::fmt::Display for Withdrawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
     }
+}
+
+/// What an onboarding with `grant` takes away, when an earlier one made it: the Role and binding in each
+/// `dropped` control-plane namespace no longer named, and — without per-user rights — the impersonation
+/// role and binding (an account that writes as itself must not keep `impersonate`).
+pub fn withdrawn(grant: Grant<'_>, dropped: &[String]) -> Vec<Withdrawn> {
+    let kept = needed_namespaces(grant.control_planes);
+    let mut out = vec![];
+    for ns in dropped.iter().filter(|ns| !kept.contains(ns)) {
+        for kind in ["RoleBinding", "Role"] {
+            out.push(Withdrawn {
+                kind,
+                namespace: Some(ns.clone()),
+                name: ROLE,
+            });
+        }
+    }
+    if grant.impersonate.is_none() {
+        for kind in ["ClusterRoleBinding", "ClusterRole"] {
+            out.push(Withdrawn {
+                kind,
+                namespace: None,
+                name: IMPERSONATE_ROLE,
+            });
+        }
+    }
+    out
+}
+
+type Present = (Withdrawn, Api<kube::api::DynamicObject>, String);
+
+/// Of [`withdrawn`], those that exist and are owned by Meshdeck's namespace (`owner_uid`), with their uids;
+/// one owned by anything else is left alone.
+async fn present(
+    client: &Client,
+    owner_uid: &str,
+    grant: Grant<'_>,
+    dropped: &[String],
+) -> Result<Vec<Present>> {
+    let mut out = vec![];
+    for w in withdrawn(grant, dropped) {
+        let ar = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "rbac.authorization.k8s.io",
+            "v1",
+            w.kind,
+        ));
+        let api = match &w.namespace {
+            Some(ns) => Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), ns, &ar),
+            None => Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar),
+        };
+        let Some(obj) = api
+            .get_opt(w.name)
+            .await
+            .map_err(kube_err(format!("reading {w}")))?
+        else {
+            continue;
+        };
+        let ours = obj
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == owner_uid);
+        if let (true, Some(uid)) = (ours, obj.metadata.uid.clone()) {
+            out.push((w, api, uid));
+        }
+    }
+    Ok(out)
+}
+
+/// Of [`withdrawn`], what onboarding would delete on this cluster now (for the plan).
+pub async fn to_withdraw(
+    client: &Client,
+    grant: Grant<'_>,
+    dropped: &[String],
+) -> Result<Vec<Withdrawn>> {
+    let Some(uid) = namespace_uid(client, NAMESPACE).await? else {
+        return Ok(vec![]);
+    };
+    Ok(present(client, &uid, grant, dropped)
+        .await?
+        .into_iter()
+        .map(|(w, _, _)| w)
+        .collect())
 }
 
 async fn namespace_terminating(client: &Client) -> Result<bool> {
@@ -323,7 +396,8 @@ pub async fn gone(client: &Client, control_planes: &[String]) -> Result<bool> {
 
 /// What `kubectl` does the same (the plan's CLI tab): the namespace first, then everything else owned by it
 /// (its uid filled in), the mesh's namespaces when missing, and a first token.
-pub fn commands(context: &str, grant: Grant<'_>) -> Vec<String> {
+/// `withdraw`: what an earlier onboarding made that this one deletes ([`to_withdraw`]).
+pub fn commands(context: &str, grant: Grant<'_>, withdraw: &[Withdrawn]) -> Vec<String> {
     let k = format!("kubectl --context {context}");
     let mut yaml = String::new();
     for obj in all_objects("${OWNER_UID}", grant) {
@@ -331,7 +405,11 @@ pub fn commands(context: &str, grant: Grant<'_>) -> Vec<String> {
         yaml.push_str(&serde_yaml::to_string(&obj).unwrap_or_default());
     }
     let ns = serde_yaml::to_string(&namespace()).unwrap_or_default();
-    vec![
+    let deletes = withdraw.iter().map(|w| match &w.namespace {
+        Some(ns) => format!("{k} -n {ns} delete {} {}", w.kind.to_lowercase(), w.name),
+        None => format!("{k} delete {} {}", w.kind.to_lowercase(), w.name),
+    });
+    let mut out = vec![
         format!("{k} apply --server-side --field-manager=meshdeck -f - <<'EOF'\n{ns}EOF"),
         format!(
             "for ns in {}; do {k} get namespace $ns >/dev/null 2>&1 || {k} create namespace $ns; done",
@@ -341,8 +419,12 @@ pub fn commands(context: &str, grant: Grant<'_>) -> Vec<String> {
         format!(
             "sed \"s/\\${{OWNER_UID}}/$OWNER_UID/\" <<'EOF' | {k} apply --server-side --field-manager=meshdeck -f -\n{yaml}EOF"
         ),
-        format!("{k} -n {NAMESPACE} create token {ACCOUNT} --duration={DEFAULT_TOKEN_SECONDS}s"),
-    ]
+    ];
+    out.extend(deletes);
+    out.push(format!(
+        "{k} -n {NAMESPACE} create token {ACCOUNT} --duration={DEFAULT_TOKEN_SECONDS}s"
+    ));
+    out
 }
 
 /// The commands revoking does.
@@ -499,7 +581,7 @@ mod tests {
             assert_eq!(o["metadata"]["ownerReferences"][0]["uid"], "u-1", "{o}");
             assert_eq!(o["metadata"]["ownerReferences"][0]["kind"], "Namespace");
         }
-        let cmds = commands("c1", Grant::default());
+        let cmds = commands("c1", Grant::default(), &[]);
         assert!(!cmds.join("\n").contains(IMPERSONATE_ROLE));
         let sre = ["sre".to_string()];
         assert!(
@@ -508,7 +590,8 @@ mod tests {
                 Grant {
                     impersonate: Some(&sre),
                     control_planes: &[],
-                }
+                },
+                &[]
             )
             .join("\n")
             .contains("impersonate")
@@ -519,9 +602,42 @@ mod tests {
                 impersonate: None,
                 control_planes: &extra,
             },
+            &[],
         );
         assert!(cp[1].contains("istio-eastwest mesh-cp; do"), "{}", cp[1]);
         assert!(cp[3].contains("namespace: mesh-cp"));
+        // Taken away: the Role and binding of a namespace no longer named (never one still named, never
+        // istio-system's), and impersonation when per-user rights are off.
+        let dropped = [
+            "old-cp".to_string(),
+            "mesh-cp".to_string(),
+            ISTIO_NAMESPACE.to_string(),
+        ];
+        let w = withdrawn(
+            Grant {
+                impersonate: Some(&sre),
+                control_planes: &extra,
+            },
+            &dropped,
+        );
+        assert_eq!(
+            w.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["RoleBinding old-cp/meshdeck", "Role old-cp/meshdeck"]
+        );
+        let w = withdrawn(Grant::default(), &[]);
+        assert_eq!(
+            w.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "ClusterRoleBinding meshdeck-impersonate",
+                "ClusterRole meshdeck-impersonate"
+            ]
+        );
+        let cmds = commands("c1", Grant::default(), &w);
+        assert_eq!(
+            cmds[4],
+            "kubectl --context c1 delete clusterrolebinding meshdeck-impersonate"
+        );
+        assert!(cmds[6].contains("create token"));
         assert!(cmds[0].contains("kind: Namespace") && cmds[0].contains("--context c1"));
         assert!(cmds[3].contains("kind: ClusterRole\n") && cmds[3].contains("uid: ${OWNER_UID}"));
         assert!(

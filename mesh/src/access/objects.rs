@@ -129,7 +129,10 @@ pub const GUARD: &str = "meshdeck-access-guard";
 /// refuses Secrets of type `kubernetes.io/service-account-token` (a way to another account's token), changes
 /// to a Service's spec outside istio-eastwest (traffic interception), CRDs with a webhook conversion, and
 /// any change to a namespace's Pod Security labels (`pod-security.kubernetes.io/*`: the console labels
-/// namespaces for the mesh and the portal, and must not be a way to lift a namespace's pod security).
+/// namespaces for the mesh and the portal, and must not be a way to lift a namespace's pod security), and any
+/// change to what a Deployment's or DaemonSet's pods run (it may patch them only to restart them — the pod
+/// template's annotations — and must not be a way to run code as a ServiceAccount of a control plane's
+/// namespace).
 pub fn guard(owner_uid: &str) -> [Value; 2] {
     let user = format!("system:serviceaccount:{NAMESPACE}:{ACCOUNT}");
     [
@@ -146,7 +149,9 @@ pub fn guard(owner_uid: &str) -> [Value; 2] {
                         {"apiGroups": ["apiextensions.k8s.io"], "apiVersions": ["v1"],
                          "operations": ["CREATE", "UPDATE"], "resources": ["customresourcedefinitions"]},
                         {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-                         "resources": ["namespaces"]}
+                         "resources": ["namespaces"]},
+                        {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                         "resources": ["deployments", "daemonsets"]}
                     ]},
                     "matchConditions": [{"name": "the-console", "expression": format!("request.userInfo.username == '{user}'")}],
                     "validations": [
@@ -157,7 +162,9 @@ pub fn guard(owner_uid: &str) -> [Value; 2] {
                         {"expression": "request.resource.resource != 'customresourcedefinitions' || !has(object.spec.conversion) || !has(object.spec.conversion.strategy) || object.spec.conversion.strategy == 'None'",
                          "message": "the console's account may not install CRDs with a conversion webhook"},
                         {"expression": PSA_UNCHANGED,
-                         "message": "the console's account may not set or change a namespace's Pod Security labels (pod-security.kubernetes.io/*)"}
+                         "message": "the console's account may not set or change a namespace's Pod Security labels (pod-security.kubernetes.io/*)"},
+                        {"expression": "(request.resource.resource != 'deployments' && request.resource.resource != 'daemonsets') || object.spec.template.spec == oldObject.spec.template.spec",
+                         "message": "the console's account may restart Deployments and DaemonSets (their pod template's annotations), not change what their pods run"}
                     ]
                 }
             }),

@@ -349,3 +349,35 @@ pub async fn wait_access_gone(context: &str) {
     })
     .await;
 }
+
+/// A setup request as the API takes it (`start_setup`, `preflight_setup`, `plan_setup`): the clusters, the
+/// Istio version, load-balanced east-west gateways, `peering`, a license key.
+pub fn setup_request(
+    clusters: &[&str],
+    version: &str,
+    peering: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({"request": {
+        "clusters": clusters, "istio_version": version, "eastwest": "load-balancer",
+        "peering": peering, "license": {"kind": "key", "key": "a-license-key"}
+    }})
+}
+
+/// The first cluster's preflight of `request`, and its finding `key`.
+pub async fn preflight_finding(
+    client: &mut Client,
+    request: &serde_json::Value,
+    key: &str,
+) -> (app::model::PreflightView, app::model::FindingView) {
+    let a = client.call_json("preflight_setup", request.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let views: Vec<app::model::PreflightView> = serde_json::from_str(&a.body).expect("preflight");
+    let view = views.into_iter().next().expect("a cluster's preflight");
+    let finding = view
+        .findings
+        .iter()
+        .find(|f| f.key == key)
+        .cloned()
+        .unwrap_or_else(|| panic!("finding {key}: {:?}", view.findings));
+    (view, finding)
+}

@@ -424,7 +424,12 @@ impl Jobs {
             return Ok(());
         }
         for key in keys {
-            let Ok(name) = ClusterName::new(key) else {
+            // A cluster's name, or a portal namespace's lock (`portal:<cluster>/<namespace>`).
+            let cluster = key
+                .strip_prefix("portal:")
+                .and_then(|k| k.split_once('/'))
+                .map_or(key.as_str(), |(c, _)| c);
+            let Ok(name) = ClusterName::new(cluster) else {
                 continue;
             };
             let Ok((record, _)) = registry.get(&name).await else {

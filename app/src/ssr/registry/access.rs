@@ -65,12 +65,15 @@ impl Registry {
     }
 
     /// Onboards with `admin`: applies the console's account, roles and bindings (also in `control_planes`,
-    /// checked), asks for its first token. Returns the account's credentials (the admin's are not kept).
+    /// checked), takes away what an earlier onboarding gave in `dropped` control-plane namespaces (and
+    /// impersonation without per-user rights), asks for its first token. Returns the account's credentials
+    /// (the admin's are not kept).
     pub(super) async fn onboard_with(
         &self,
         name: &ClusterName,
         admin: &Credentials,
         control_planes: &[String],
+        dropped: &[String],
         by: &str,
     ) -> Result<(Credentials, ClusterAccess)> {
         let client = connect::client(admin)
@@ -84,7 +87,7 @@ impl Registry {
             impersonate: impersonate.as_deref(),
             control_planes,
         };
-        access::onboard(&client, grant).await.map_err(|e| {
+        access::onboard(&client, grant, dropped).await.map_err(|e| {
             access_error(
                 name,
                 "onboarding",
@@ -206,8 +209,11 @@ impl Registry {
         by: &str,
     ) -> Result<Connectivity> {
         let control_planes = self.control_planes(name, control_planes).await?;
+        let dropped = self.control_planes(name, None).await?;
         let admin = self.admin_credentials(name, given).await?;
-        let (creds, access) = self.onboard_with(name, &admin, &control_planes, by).await?;
+        let (creds, access) = self
+            .onboard_with(name, &admin, &control_planes, &dropped, by)
+            .await?;
         drop(admin);
         let connectivity = Connectivity::from_report(&connect::probe(&creds).await, Some(&access));
         self.store
@@ -233,6 +239,7 @@ impl Registry {
     ) -> ClusterPlan {
         let planned = async {
             let control_planes = self.control_planes(name, control_planes).await?;
+            let dropped = self.control_planes(name, None).await?;
             let impersonate = self.impersonation().await?;
             let grant = access::Grant {
                 impersonate: impersonate.as_deref(),
@@ -254,10 +261,26 @@ impl Registry {
             for obj in all {
                 objects.push(plan_object(mesh::setup::diff_object(&client, &obj).await));
             }
+            let withdraw = access::to_withdraw(&client, grant, &dropped)
+                .await
+                .map_err(|e| access_error(name, "plan", e.to_string()))?;
+            objects.extend(withdraw.iter().map(|w| PlanObject {
+                kind: w.kind.into(),
+                namespace: w.namespace.clone(),
+                name: w.name.into(),
+                yaml: String::new(),
+                change: "delete".into(),
+                detail: Some(if w.namespace.is_some() {
+                    "a control-plane namespace no longer named: its rights are taken away".into()
+                } else {
+                    "per-user rights are off: the account writes as itself and may not impersonate"
+                        .into()
+                }),
+            }));
             Ok::<_, Error>(PlanStep {
                 title: "Onboard: the console's own account and roles".into(),
                 objects,
-                commands: access::commands(name.as_str(), grant),
+                commands: access::commands(name.as_str(), grant, &withdraw),
             })
         }
         .await;
@@ -525,7 +548,16 @@ impl Registry {
     pub async fn plan_revoke(&self, name: &ClusterName) -> Result<ClusterPlan> {
         self.revocable(name).await?;
         let uid = format!("<uid of namespace {}>", access::NAMESPACE);
-        let impersonate = self.impersonation().await?;
+        // What this cluster's onboarding gave (its record), not what the console's settings are now.
+        let recorded = access_of(&self.get(name).await?.0).and_then(|a| a.per_user);
+        let impersonate = match recorded {
+            None => None,
+            Some(crate::model::PerUser {
+                groups: Some(groups),
+                ..
+            }) => Some(groups),
+            Some(_) => Some(self.impersonated_groups().await?),
+        };
         let control_planes = self.control_planes(name, None).await?;
         let grant = access::Grant {
             impersonate: impersonate.as_deref(),

@@ -299,8 +299,8 @@ impl Registry {
 
     /// The credentials for work done for someone: with `--oidc-impersonate`, those of the current work's
     /// single sign-on user (`acting`), so the cluster's own RBAC decides; otherwise the console's own.
-    /// The groups asserted: the user's, never a `system:` one, and on an onboarded cluster only those its
-    /// account was given (the groups mapped when it was onboarded). A cluster onboarded without per-user
+    /// The groups asserted: the user's that the group mappings name, never a `system:` one — on an onboarded
+    /// cluster only those its account was given (the groups mapped when it was onboarded). A cluster onboarded without per-user
     /// rights cannot act as people: its work for them stops with a message saying to onboard it again.
     pub async fn credentials_acting(&self, name: &ClusterName) -> Result<Credentials> {
         let creds = self.credentials(name).await?;
@@ -311,7 +311,8 @@ impl Registry {
             return Ok(creds);
         };
         let allowed = match access_of(&self.get(name).await?.0) {
-            None => None,
+            // Registered with its own credentials: the groups the mappings name.
+            None => self.impersonated_groups().await?,
             Some(ClusterAccess { per_user: None, .. }) => {
                 return Err(Error::Access {
                     cluster: name.to_string(),
@@ -326,15 +327,15 @@ impl Registry {
             }
             Some(ClusterAccess {
                 per_user: Some(p), ..
-            }) => Some(match p.groups {
+            }) => match p.groups {
                 Some(groups) => groups,
                 None => self.impersonated_groups().await?,
-            }),
+            },
         };
         let groups: Vec<String> = actor
             .groups
             .into_iter()
-            .filter(|g| !g.starts_with("system:") && allowed.as_ref().is_none_or(|a| a.contains(g)))
+            .filter(|g| !g.starts_with("system:") && allowed.contains(g))
             .collect();
         Ok(creds.impersonating(&actor.username, &groups))
     }
@@ -394,7 +395,9 @@ impl Registry {
         }
         self.reachable(&reg.name, &creds.server).await?;
         let (creds, access) = if reg.onboard {
-            let (creds, access) = self.onboard_with(&reg.name, &creds, &[], &reg.by).await?;
+            let (creds, access) = self
+                .onboard_with(&reg.name, &creds, &[], &[], &reg.by)
+                .await?;
             (creds, Some(access))
         } else {
             (creds, None)
