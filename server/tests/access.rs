@@ -25,6 +25,35 @@ fn forbidden(r: Result<impl std::fmt::Debug, kube::Error>, what: &str) {
     }
 }
 
+/// What onboarding as `body` asks would do to Meshdeck's Role in namespace `ns` (the plan's change).
+async fn planned_role(admin: &mut Client, body: serde_json::Value, ns: &str) -> String {
+    let a = admin.call_json("plan_onboarding", body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
+    assert_eq!(plan.error, None);
+    let step = &plan.steps[0];
+    if let Some(o) = step
+        .objects
+        .iter()
+        .find(|o| o.kind == "Role" && o.change == "delete")
+    {
+        let by_hand = format!(
+            "-n {} delete role meshdeck",
+            o.namespace.as_deref().unwrap_or("")
+        );
+        assert!(
+            step.commands.iter().any(|c| c.contains(&by_hand)),
+            "{:?}",
+            step.commands
+        );
+    }
+    step.objects
+        .iter()
+        .find(|o| o.kind == "Role" && o.namespace.as_deref() == Some(ns))
+        .map(|o| o.change.clone())
+        .unwrap_or_else(|| panic!("Role in {ns}: {:?}", step.objects))
+}
+
 async fn summary(admin: &mut Client) -> ClusterSummary {
     let a = admin.call("get_cluster", &[("name", CONTEXT)]).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -552,17 +581,9 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
     assert!(a.body.contains("kube-system is taken"), "{}", a.body);
-    let a = admin
-        .call_json("plan_onboarding", onboard_with(json!([cp, "istio-system"])))
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
-    assert!(
-        plan.steps[0].objects.iter().any(|o| o.kind == "Role"
-            && o.namespace.as_deref() == Some(cp)
-            && o.change == "create"),
-        "{:?}",
-        plan.steps[0].objects
+    assert_eq!(
+        planned_role(&mut admin, onboard_with(json!([cp, "istio-system"])), cp).await,
+        "create"
     );
     let a = admin
         .call_json("onboard_cluster", onboard_with(json!([cp, "istio-system"])))
@@ -616,19 +637,12 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         "{permissions:?}"
     );
     // Planning again without naming them keeps them.
-    let a = admin
-        .call_json(
-            "plan_onboarding",
-            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT}),
-        )
-        .await;
-    let plan: ClusterPlan = serde_json::from_str(&a.body).expect("plan");
-    assert!(
-        plan.steps[0].objects.iter().any(|o| o.kind == "Role"
-            && o.namespace.as_deref() == Some(cp)
-            && o.change == "unchanged"),
-        "{:?}",
-        plan.steps[0].objects
+    let unnamed = json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT});
+    assert_eq!(planned_role(&mut admin, unnamed, cp).await, "unchanged");
+    // Left out: the plan says its rights are taken away, and how by hand.
+    assert_eq!(
+        planned_role(&mut admin, onboard_with(json!([])), cp).await,
+        "delete"
     );
     let a = admin
         .call_json("onboard_cluster", onboard_with(json!([])))
