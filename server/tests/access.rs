@@ -335,26 +335,32 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
                  "template": {"metadata": {"labels": {"app": "meshdeck-guard-test"}},
                               "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}}});
     // Made by someone else (kubectl's own field manager), as istiod's and the gateways' are; anew.
-    testworld::kubectl(
-        CONTEXT,
-        &[
+    let delete_guard_test = |wait: &'static str| async move {
+        let args = [
             "-n",
             "istio-eastwest",
             "delete",
             "deployment",
             "meshdeck-guard-test",
-            "--ignore-not-found",
-        ],
-        None,
-    )
-    .await;
+            wait,
+        ];
+        testworld::kubectl(CONTEXT, &args, None).await
+    };
+    delete_guard_test("--ignore-not-found").await;
     testworld::kubectl_ok(CONTEXT, &["apply", "-f", "-"], Some(&deploy.to_string())).await;
-    let restart = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "meshdeck-guard-test", "namespace": "istio-eastwest"},
-        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-03T00:00:00Z"}}}}});
-    mesh::apply::apply(&client, &restart, true)
-        .await
-        .expect("a restart");
+    // The console's own restart (mesh::restart) passes.
+    let workload = mesh::restart::Workload {
+        kind: "Deployment",
+        namespace: "istio-eastwest".into(),
+        name: "meshdeck-guard-test".into(),
+    };
+    mesh::apply::apply(
+        &client,
+        &workload.restart_object("2026-12-03T00:00:00Z"),
+        true,
+    )
+    .await
+    .expect("a restart");
     let swap = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "meshdeck-guard-test", "namespace": "istio-eastwest"},
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.example/evil:1"}]}}}});
@@ -365,19 +371,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         e.to_string().contains("not change what their pods run"),
         "{e}"
     );
-    testworld::kubectl(
-        CONTEXT,
-        &[
-            "-n",
-            "istio-eastwest",
-            "delete",
-            "deployment",
-            "meshdeck-guard-test",
-            "--wait=false",
-        ],
-        None,
-    )
-    .await;
+    delete_guard_test("--wait=false").await;
     // A Secret it has no business with stays out of reach even in the mesh's namespace.
     let other = json!({"apiVersion": "v1", "kind": "Secret",
                        "metadata": {"name": "not-cacerts", "namespace": "istio-system"}});
