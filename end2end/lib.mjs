@@ -30,6 +30,13 @@ export async function signIn(page, username, password) {
   await page.waitForURL(u => !u.pathname.startsWith('/sign-in'), { timeout: 15000 });
 }
 
+/** Checks that the page is one of the console's static pages (sign-in, no access): served without the browser
+ * build — no wasm, no module script — and usable once parsed (page.goto has waited for that). */
+export async function staticPage(page) {
+  const loads = await page.evaluate(() => [...document.querySelectorAll('script[type=module], link[rel=modulepreload], link[href$=".wasm"]')].length);
+  expect(loads === 0, `${new URL(page.url()).pathname} loads the browser build (${loads} script or preload)`);
+}
+
 /** Waits until the page has hydrated (the wasm has run and attached its handlers). */
 export async function hydrated(page) {
   await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 30000 });

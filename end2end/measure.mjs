@@ -1,7 +1,8 @@
 // Page weight and time to interactive, measured in Debian's Chromium against a running console (bench/page
 // starts it). For each page: a fresh browser context (empty cache) per run, 5 runs, medians printed.
 //   transfer_bytes  bytes over the wire for the page: the document and every file it loads (headers included)
-//   tti_ms          from navigation start to the moment the page has hydrated (its handlers are attached)
+//   tti_ms          from navigation start to the moment the page has hydrated (its handlers are attached); for
+//                   a page without the browser build (plain HTML forms), to the end of DOMContentLoaded
 // usage: node measure.mjs  (MESHDECK_E2E_URL, MESHDECK_E2E_ADMIN_PASSWORD)
 import { chromium } from 'playwright-core';
 
@@ -46,15 +47,20 @@ async function measure(path, storageState) {
     });
     const page = await context.newPage();
     await page.goto(`${BASE}${path}`);
-    await page.waitForFunction(() => window.__hydratedAt !== undefined, null, { timeout: 60000 });
+    // A page served without the browser build (the console's static pages: plain forms and links) is
+    // interactive once parsed; any other page once hydrated.
+    const isStatic = await page.evaluate(() => !document.querySelector('script[type=module], link[rel=modulepreload]'));
+    if (!isStatic) await page.waitForFunction(() => window.__hydratedAt !== undefined, null, { timeout: 60000 });
     const m = await page.evaluate(() => {
       const nav = performance.getEntriesByType('navigation')[0];
+      if (window.__hydratedAt === undefined) window.__hydratedAt = nav.domContentLoadedEventEnd;
       const res = performance.getEntriesByType('resource');
-      const w = res.find(r => r.name.endsWith('.wasm'));
+      // The main wasm and the page's own pieces of the split build (chunks), fetched before hydration.
+      const ws = res.filter(r => new URL(r.name).pathname.endsWith('.wasm'));
       return {
         transfer: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
         tti: window.__hydratedAt - nav.startTime,
-        wasm: w ? [w.encodedBodySize, w.decodedBodySize] : [0, 0],
+        wasm: [ws.reduce((a, r) => a + r.encodedBodySize, 0), ws.reduce((a, r) => a + r.decodedBodySize, 0), ws.length],
       };
     });
     transfer.push(m.transfer); tti.push(m.tti); wasm.push(m.wasm);
@@ -68,6 +74,6 @@ console.log(`/sign-in: transfer ${anon.transfer} B, time to interactive ${anon.t
 const state = await signedInState();
 const setup = await measure('/setup', state);
 console.log(`/setup:   transfer ${setup.transfer} B, time to interactive ${setup.tti} ms (runs: ${setup.tti_all.join(' ')})`);
-console.log(`wasm: ${anon.wasm[0]} B compressed, ${anon.wasm[1]} B raw`);
+console.log(`wasm of /sign-in: ${anon.wasm[0]} B compressed, ${anon.wasm[1]} B raw (${anon.wasm[2]} files); of /setup: ${setup.wasm[0]} B, ${setup.wasm[1]} B raw (${setup.wasm[2]} files)`);
 await browser.close();
-console.log(`signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]}`);
+console.log(`signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]} setup_wasm_transfer_bytes=${setup.wasm[0]} setup_wasm_files=${setup.wasm[2]}`);

@@ -1,13 +1,13 @@
 // Single sign-on in a real Chromium through the test world's real OpenID provider (Dex): an admin maps the
 // provider's groups on the Users page; people sign in with the provider's button and its login form, get the
 // role their groups map to, or a "no access" page when none does; a tampered answer is refused.
-import { BASE, expect, hydrated, signIn, test } from './lib.mjs';
+import { BASE, expect, hydrated, signIn, staticPage, test } from './lib.mjs';
 import { ADMIN_PASSWORD, callApi } from './world.mjs';
 
 /** Signs in through the provider: the console's button, then Dex's own login form. */
 async function ssoSignIn(page, email, next = '/clusters') {
   await page.goto(`${BASE}/sign-in?next=${encodeURIComponent(next)}`);
-  await hydrated(page);
+  await staticPage(page);
   await page.locator('[data-testid=sso]').click();
   await page.waitForURL(/\/dex\/auth\/local\/login/);
   await page.fill('input[name=login]', email);
@@ -44,7 +44,7 @@ test('oidc: an admin maps provider groups on the Users page after confirming it 
 test('oidc: a platform admin signs in through the provider and lands where they were going, as an admin', async ({ page }) => {
   // The sign-in page offers the provider first.
   await page.goto(`${BASE}/sign-in`);
-  await hydrated(page);
+  await staticPage(page);
   const first = await page.locator('a[data-testid=sso], button[type=submit]').first().getAttribute('data-testid');
   expect(first === 'sso', 'the provider button comes first');
   await ssoSignIn(page, 'alice@example.com', '/topology');
@@ -69,6 +69,7 @@ test('oidc: a viewer from the provider reads but is refused what needs more', as
 test('oidc: a user whose groups are not mapped gets the no-access page, not an account', async ({ page }) => {
   await ssoSignIn(page, 'eve@example.com');
   await page.waitForURL(u => u.pathname === '/no-access', { timeout: 15000 });
+  await staticPage(page);
   const box = page.locator('[data-testid=no-access]');
   await box.locator('[data-testid=groups]').waitFor();
   const text = await box.textContent();
@@ -83,7 +84,7 @@ test('oidc: a user whose groups are not mapped gets the no-access page, not an a
  * (a redirect to the console) can be changed before the browser follows it. */
 async function tamperedSignIn(page, tamper) {
   await page.goto(`${BASE}/sign-in?next=%2Fclusters`);
-  await hydrated(page);
+  await staticPage(page);
   await page.locator('[data-testid=sso]').click();
   await page.waitForURL(/\/dex\/auth\/local\/login/);
   const r = await fetch(page.url(), {
@@ -95,9 +96,8 @@ async function tamperedSignIn(page, tamper) {
   expect(answer && answer.includes('/auth/oidc/callback?'), `the provider answered: ${r.status} ${answer}`);
   await page.goto(tamper(answer));
   await page.waitForURL(u => u.pathname === '/sign-in', { timeout: 15000 });
-  // After hydration too (the page's question may be asked again from the browser): the reason stays.
-  await hydrated(page);
-  await new Promise(r => setTimeout(r, 300));
+  // The page is static (no browser build asks again): the reason is in what the server sent.
+  await staticPage(page);
   expect((await me(page)) === null, 'not signed in');
   return page.locator('[data-testid=sso-failed]').textContent();
 }

@@ -2,7 +2,7 @@
 // scripts/e2e, which builds nothing: it runs the release build and sets the environment read below.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { BASE, eventually, expect, hydrated, run, signIn, test } from './lib.mjs';
+import { BASE, eventually, expect, hydrated, run, signIn, staticPage, test } from './lib.mjs';
 import { ADMIN_PASSWORD, KUBECONFIG, callApi, ensureRegistered, kubectl, resetClusters } from './world.mjs';
 
 const VIEWER = { username: 'vic-viewer', password: 'viewer-password-123' };
@@ -10,7 +10,7 @@ const VIEWER = { username: 'vic-viewer', password: 'viewer-password-123' };
 test('sign-in with a wrong password says so and keeps the user on the page', async ({ page }) => {
   await page.goto(`${BASE}/clusters`);
   await page.waitForURL(/\/sign-in\?next=/);
-  await hydrated(page);
+  await staticPage(page);
   await page.fill('input[name=username]', 'admin');
   await page.fill('input[name=password]', 'not-the-password');
   await page.click('button[type=submit]');
@@ -287,10 +287,13 @@ test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a f
   }
 });
 
-test('the browser files come compressed and revalidate with an ETag', async ({ page }) => {
+test('the sign-in page comes without the browser build; the browser files come compressed and revalidate with an ETag', async ({ page }) => {
   const wasm = [];
   page.on('response', r => { if (r.url().endsWith('.wasm')) wasm.push(r); });
   await page.goto(`${BASE}/sign-in`);
+  await staticPage(page);
+  expect(wasm.length === 0, `the sign-in page fetched ${wasm.length} wasm`);
+  await signIn(page, 'admin', ADMIN_PASSWORD);
   await hydrated(page);
   expect(wasm.length === 1, `one wasm response, got ${wasm.length}`);
   const h = await wasm[0].allHeaders();

@@ -176,12 +176,13 @@ try {
       const m = await page.evaluate(() => {
         const nav = performance.getEntriesByType('navigation')[0];
         const files = performance.getEntriesByType('resource').filter(r => /\.(wasm|js|css)$/.test(new URL(r.name).pathname));
-        const w = files.find(r => new URL(r.name).pathname.endsWith('.wasm'));
+        // The main wasm and the page's own pieces of the split build.
+        const ws = files.filter(r => new URL(r.name).pathname.endsWith('.wasm'));
         return {
           transfer: nav.transferSize + files.reduce((a, r) => a + r.transferSize, 0),
           parts: [`document ${nav.transferSize}`, ...files.map(r => `${new URL(r.name).pathname} ${r.transferSize}`)],
           tti: window.__hydratedAt - nav.startTime,
-          wasm: w ? w.transferSize : 0,
+          wasm: ws.reduce((a, r) => a + r.transferSize, 0),
         };
       });
       if (i === 0) log(`/topology, bytes over the wire: ${m.parts.join(' B, ')} B`);

@@ -20,11 +20,13 @@ use crate::api::{SignIn, SignOut};
 use crate::model::{AppError, Me};
 
 /// The HTML document around the app, rendered on the server. The inline script applies the saved theme
-/// before the first paint (no flash of the wrong theme).
+/// before the first paint (no flash of the wrong theme) and runs the theme buttons, on every page alike.
+/// [`STATIC_PAGES`] come without the browser build.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The response's Content-Security-Policy allows inline scripts carrying this nonce only (the server's
     // guard makes the nonce, provides it here, and sets the header).
     let nonce = leptos::nonce::use_nonce();
+    let hydrate = !is_static_page();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -33,7 +35,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <script nonce=nonce>{THEME_SCRIPT}</script>
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                {hydrate.then(|| view! { <HydrationScripts options /> })}
                 <MetaTags />
             </head>
             <body class="min-h-screen bg-slate-50 text-slate-900 dark:bg-slate-950 dark:text-slate-100">
@@ -43,8 +45,30 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-const THEME_SCRIPT: &str = "(function(){try{var t=localStorage.getItem('meshdeck-theme');\
-if(t==='dark'||(!t&&window.matchMedia('(prefers-color-scheme: dark)').matches)){document.documentElement.classList.add('dark')}}catch(e){}})();";
+/// The saved theme, applied before the first paint; and the theme buttons (`data-theme-toggle`, see
+/// [`components::ThemeToggle`]), handled here for every page — also the pages without the browser build.
+const THEME_SCRIPT: &str = "(function(){var d=document.documentElement;try{var t=localStorage.getItem('meshdeck-theme');\
+if(t==='dark'||(!t&&window.matchMedia('(prefers-color-scheme: dark)').matches)){d.classList.add('dark')}}catch(e){}\
+document.addEventListener('click',function(e){var b=e.target&&e.target.closest&&e.target.closest('[data-theme-toggle]');\
+if(!b)return;var k=d.classList.toggle('dark');try{localStorage.setItem('meshdeck-theme',k?'dark':'light')}catch(e){}})})();";
+
+/// Pages that are plain HTML forms and links: served without the browser build (no wasm to download, compile
+/// and hydrate), so the first page anyone sees loads like a static page. Their forms post to the server and
+/// the answer comes back as a redirect (`sign_in` with JavaScript off). Reached inside the console by a
+/// link (after signing out), they are rendered by the browser build as any page.
+pub const STATIC_PAGES: &[&str] = &["/sign-in", "/no-access"];
+
+/// Whether the page being rendered is one of [`STATIC_PAGES`] (on the server, from the request).
+fn is_static_page() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>().is_some_and(|p| STATIC_PAGES.contains(&p.uri.path()))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
+    }
+}
 
 /// Who is signed in, shared by every page; refetched after signing in or out.
 #[derive(Clone, Copy)]

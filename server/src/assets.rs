@@ -20,8 +20,12 @@ use tokio::sync::Mutex;
 #[derive(Clone)]
 pub struct Assets {
     dir: PathBuf,
-    cache: Arc<Mutex<HashMap<String, Arc<Entry>>>>,
+    /// One slot per file: a file is compressed once (whoever else asks for it waits for that), and a small
+    /// file never waits behind a big one (the CSS behind the wasm's brotli at start).
+    cache: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
 }
+
+type Slot = Arc<Mutex<Option<Arc<Entry>>>>;
 
 struct Entry {
     modified: Option<SystemTime>,
@@ -48,15 +52,20 @@ impl Assets {
         }
     }
 
-    /// Compresses every file of the folder now, so the first browser does not wait for it.
+    /// Compresses every file of the folder now, smallest first, so the first browser does not wait for it.
     pub async fn warm(&self) {
         let Ok(mut dir) = tokio::fs::read_dir(&self.dir).await else {
             return;
         };
+        let mut files = Vec::new();
         while let Ok(Some(e)) = dir.next_entry().await {
-            if let Some(name) = e.file_name().to_str()
-                && let Err(e) = self.entry(name).await
-            {
+            if let (Some(name), Ok(meta)) = (e.file_name().to_str(), e.metadata().await) {
+                files.push((meta.len(), name.to_string()));
+            }
+        }
+        files.sort();
+        for (_, name) in files {
+            if let Err(e) = self.entry(&name).await {
                 tracing::debug!("compressing {name}: {e:?}");
             }
         }
@@ -80,9 +89,16 @@ impl Assets {
             return Err(StatusCode::NOT_FOUND);
         }
         let modified = meta.modified().ok();
-        // One compression at a time; whoever waits here finds the result in the cache.
-        let mut cache = self.cache.lock().await;
-        if let Some(e) = cache.get(name)
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        // One compression per file; whoever waits here finds the result in the slot.
+        let mut slot = slot.lock().await;
+        if let Some(e) = slot.as_ref()
             && e.modified == modified
             && e.len == meta.len()
         {
@@ -96,7 +112,7 @@ impl Assets {
             .await
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         let entry = Arc::new(entry);
-        cache.insert(name.to_string(), entry.clone());
+        *slot = Some(entry.clone());
         Ok(entry)
     }
 }
@@ -251,5 +267,43 @@ mod tests {
         brotli::BrotliDecompress(&mut &e.brotli[..], &mut out).expect("brotli");
         assert_eq!(out, raw);
         assert_eq!(e.etag.len(), 26);
+    }
+
+    /// A file being compressed (its slot held, as during the wasm's brotli at start) does not hold up
+    /// another: the CSS is served meanwhile; the same file waits for that one compression.
+    #[tokio::test]
+    async fn a_file_in_compression_does_not_hold_up_another() {
+        let dir = std::env::temp_dir().join(format!("meshdeck-assets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("meshdeck.css"), "body{color:red}".repeat(100)).expect("css");
+        std::fs::write(dir.join("meshdeck.wasm"), [0u8; 4096]).expect("wasm");
+        let assets = Assets::new(dir.clone());
+        let busy: Slot = Arc::default();
+        assets
+            .cache
+            .lock()
+            .expect("cache")
+            .insert("meshdeck.wasm".into(), busy.clone());
+        let held = busy.lock().await;
+        let css = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            assets.entry("meshdeck.css"),
+        )
+        .await
+        .expect("the CSS waited for the wasm's compression")
+        .expect("css entry");
+        assert_eq!(css.content_type, "text/css; charset=utf-8");
+        let wasm = tokio::spawn({
+            let assets = assets.clone();
+            async move { assets.entry("meshdeck.wasm").await.map(|e| e.len) }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !wasm.is_finished(),
+            "the wasm is asked for while its compression runs: it waits"
+        );
+        drop(held);
+        assert_eq!(wasm.await.expect("task").expect("wasm entry"), 4096);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -132,27 +132,15 @@ pub fn Frame(me: Me, children: Children) -> impl IntoView {
     }
 }
 
-/// Switches between light and dark; the choice is kept in the browser.
+/// Switches between light and dark; the choice is kept in the browser. The click is handled by the
+/// document's inline script (`data-theme-toggle`), so the button works on pages without the browser build
+/// too, and before a page has hydrated.
 #[component]
 pub fn ThemeToggle() -> impl IntoView {
-    let toggle = move |_| {
-        if let Some(doc) = leptos::web_sys::window().and_then(|w| w.document())
-            && let Some(root) = doc.document_element()
-        {
-            let dark = root.class_list().toggle("dark").unwrap_or(false);
-            if let Ok(Some(storage)) = leptos::web_sys::window()
-                .map(|w| w.local_storage())
-                .transpose()
-                .map(Option::flatten)
-            {
-                let _ = storage.set_item("meshdeck-theme", if dark { "dark" } else { "light" });
-            }
-        }
-    };
     view! {
         <button
             type="button"
-            on:click=toggle
+            data-theme-toggle=""
             class="rounded border border-slate-300 px-2 py-1 hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800"
             title="Switch between light and dark"
         >

@@ -189,7 +189,7 @@ fn TeamCard(
             <h3 class="mt-4 font-semibold">"Namespaces it may touch"</h3>
             <DataTable caption=format!("Grants of {}", s.name) head=vec!["Cluster", "Namespaces (names or prefixes ending in *)"] rows=grants empty="No cluster registered." />
             // What each grant form sends besides its list, outside the rows (`form=`), for the plain post.
-            {is_admin.then(|| grant_fields.clone())}
+            {is_admin.then_some(grant_fields)}
             {is_admin.then(|| view! {
                 <details class="mt-4">
                     <summary class="cursor-pointer font-semibold">"Limits and rules"</summary>
