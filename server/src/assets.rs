@@ -297,7 +297,8 @@ mod tests {
             let assets = assets.clone();
             async move { assets.entry("meshdeck.wasm").await.map(|e| e.len) }
         });
-        tokio::task::yield_now().await;
+        // Compressing 4 KiB takes far less than this: a request that did not wait would be done by now.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(
             !wasm.is_finished(),
             "the wasm is asked for while its compression runs: it waits"
