@@ -3,6 +3,9 @@
 //   transfer_bytes  bytes over the wire for the page: the document and every file it loads (headers included)
 //   tti_ms          from navigation start to the moment the page has hydrated (its handlers are attached); for
 //                   a page without the browser build (plain HTML forms), to the end of DOMContentLoaded
+//   document_ms     from navigation start to the document's last byte (the server's rendering and the wire)
+//   wasm_loaded_ms  from navigation start to the wasm's last byte; what follows until tti_ms is the browser's
+//                   compiling, instantiating and hydrating
 // usage: node measure.mjs  (MESHDECK_E2E_URL, MESHDECK_E2E_ADMIN_PASSWORD)
 import { chromium } from 'playwright-core';
 
@@ -32,7 +35,7 @@ async function signedInState() {
 }
 
 async function measure(path, storageState) {
-  const transfer = [], tti = [], wasm = [];
+  const transfer = [], tti = [], wasm = [], doc = [], wasmLoaded = [];
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext({ storageState });
     // Records the moment hydration finishes, in the page's own clock.
@@ -60,13 +63,18 @@ async function measure(path, storageState) {
       return {
         transfer: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
         tti: window.__hydratedAt - nav.startTime,
+        doc: nav.responseEnd - nav.startTime,
+        wasmLoaded: ws.reduce((a, r) => Math.max(a, r.responseEnd - nav.startTime), 0),
         wasm: [ws.reduce((a, r) => a + r.encodedBodySize, 0), ws.reduce((a, r) => a + r.decodedBodySize, 0), ws.length],
       };
     });
-    transfer.push(m.transfer); tti.push(m.tti); wasm.push(m.wasm);
+    transfer.push(m.transfer); tti.push(m.tti); wasm.push(m.wasm); doc.push(m.doc); wasmLoaded.push(m.wasmLoaded);
     await context.close();
   }
-  return { transfer: median(transfer), tti: Math.round(median(tti)), wasm: wasm[0], tti_all: tti.map(Math.round) };
+  return {
+    transfer: median(transfer), tti: Math.round(median(tti)), wasm: wasm[0], tti_all: tti.map(Math.round),
+    doc: Math.round(median(doc)), wasmLoaded: Math.round(median(wasmLoaded)),
+  };
 }
 
 const anon = await measure('/sign-in');
@@ -74,6 +82,7 @@ console.log(`/sign-in: transfer ${anon.transfer} B, time to interactive ${anon.t
 const state = await signedInState();
 const setup = await measure('/setup', state);
 console.log(`/setup:   transfer ${setup.transfer} B, time to interactive ${setup.tti} ms (runs: ${setup.tti_all.join(' ')})`);
+console.log(`/setup, medians: document in ${setup.doc} ms, wasm downloaded at ${setup.wasmLoaded} ms, hydrated at ${setup.tti} ms (compile, instantiate and hydrate: ${setup.tti - setup.wasmLoaded} ms)`);
 console.log(`wasm of /sign-in: ${anon.wasm[0]} B compressed, ${anon.wasm[1]} B raw (${anon.wasm[2]} files); of /setup: ${setup.wasm[0]} B, ${setup.wasm[1]} B raw (${setup.wasm[2]} files)`);
 await browser.close();
-console.log(`signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]} setup_wasm_transfer_bytes=${setup.wasm[0]} setup_wasm_files=${setup.wasm[2]}`);
+console.log(`signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]} setup_wasm_transfer_bytes=${setup.wasm[0]} setup_wasm_files=${setup.wasm[2]} setup_document_ms=${setup.doc} setup_wasm_loaded_ms=${setup.wasmLoaded}`);

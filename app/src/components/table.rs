@@ -85,6 +85,9 @@ mod tests {
             }
             .to_html()
         })
+        // Type-erased views (`--cfg erase_components`, .cargo/config.toml) end each list of children with a
+        // `<!>` hydration marker; what this test reads is the markup around them.
+        .replace("<!>", "")
     }
 
     #[test]
