@@ -71,23 +71,24 @@ mod tests {
 
     fn render(rows: Vec<AnyView>) -> String {
         let owner = Owner::new();
-        owner.with(|| {
-            view! {
-                <DataTable
-                    caption="Registered clusters".to_string()
-                    head=vec!["Name", "Latency", "Action"]
-                    wide=vec!["Latency"]
-                    quiet=vec!["Action"]
-                    rows=rows
-                    empty="No clusters yet."
-                    testid="clusters"
-                />
-            }
-            .to_html()
-        })
-        // Type-erased views (`--cfg erase_components`, .cargo/config.toml) end each list of children with a
-        // `<!>` hydration marker; what this test reads is the markup around them.
-        .replace("<!>", "")
+        owner
+            .with(|| {
+                view! {
+                    <DataTable
+                        caption="Registered clusters".to_string()
+                        head=vec!["Name", "Latency", "Action"]
+                        wide=vec!["Latency"]
+                        quiet=vec!["Action"]
+                        rows=rows
+                        empty="No clusters yet."
+                        testid="clusters"
+                    />
+                }
+                .to_html()
+            })
+            // Type-erased views (`--cfg erase_components`, .cargo/config.toml) end each list of children with a
+            // `<!>` hydration marker; what this test reads is the markup around them.
+            .replace("<!>", "")
     }
 
     #[test]
