@@ -8,6 +8,8 @@ With DRIVE_PREPARE_BATCH=K the clusters are first set up K at a time without lin
 peering: no pairs), and only then is the full-mesh job started and measured: its per-cluster steps find
 everything in place (no changes), so the measured job is the links and the checks. Also printed then:
   prepare_s    the batched setup before it
+With DRIVE_VIEW_PAGES=1 the pages that show the mesh are then fetched once each (signed in, rendered by the
+server), as a user would look after a setup.
 usage: drive.py URL ADMIN_PASSWORD METRICS_TOKEN KUBECONFIG ISTIO_VERSION CONTEXT...
 Standard library only."""
 import http.cookiejar
@@ -112,8 +114,17 @@ if batch > 0:
     out["prepare_s"] = f"{time.monotonic() - t0:.1f}"
 
 t0 = time.monotonic()
-link = follow(setup(contexts, {"mode": "full-mesh"}))
+job = setup(contexts, {"mode": "full-mesh"})
+link = follow(job)
 out["seconds"] = f"{time.monotonic() - t0:.1f}"
+if os.environ.get("DRIVE_VIEW_PAGES") == "1":
+    # What a user looks at after a setup: every page that shows the mesh, rendered by the server.
+    for path in ["/clusters", f"/clusters/{contexts[0]}", "/setup", "/mesh", "/topology", "/checks",
+                 "/activity", f"/activity/{job}"]:
+        with opener.open(urllib.request.Request(f"{url}{path}", headers={"Accept": "text/html"}), timeout=60) as r:
+            if r.status != 200 or b"</html>" not in r.read():
+                sys.exit(f"drive.py: {path} answered {r.status} without a whole page")
+    out["pages_viewed"] = "8"
 if link is not None:
     out["link_s"] = f"{link[0]:.1f}"
     out["link_requests_per_cluster"] = f"{link[1] / len(contexts):.0f}"

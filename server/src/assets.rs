@@ -108,9 +108,14 @@ impl Assets {
             .await
             .map_err(|_| StatusCode::NOT_FOUND)?;
         let content_type = content_type(name);
-        let entry = tokio::task::spawn_blocking(move || compress(raw, modified, content_type))
-            .await
-            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let entry = tokio::task::spawn_blocking(move || {
+            let entry = compress(raw, modified, content_type);
+            // brotli 11 worked in blocks of megabytes, freed now.
+            crate::memory::release_free_memory();
+            entry
+        })
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         let entry = Arc::new(entry);
         *slot = Some(entry.clone());
         Ok(entry)

@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod guard;
+pub mod memory;
 pub mod telemetry;
 
 use std::collections::BTreeMap;
@@ -900,6 +901,7 @@ pub fn spawn_background(console: &Console, every: std::time::Duration) {
         }
     });
     spawn_session_cleanup(console, every);
+    memory::spawn_trimmer(std::time::Duration::from_secs(30));
 }
 
 /// Renews the console's tokens for onboarded clusters after two thirds of their life. A renewal that fails

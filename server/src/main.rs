@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    server::memory::tune_allocator();
     let filter = tracing_subscriber::EnvFilter::try_from_env("MESHDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,kube=warn"));
     // MESHDECK_LOG_FORMAT=json: one JSON object per line (for a log collector).

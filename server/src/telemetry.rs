@@ -171,6 +171,7 @@ pub(crate) async fn metrics(
         u8::from(state.jobs.stopping())
     );
     write_answered(&mut out);
+    crate::memory::write_metrics(&mut out);
 
     out.push_str(
         "# HELP meshdeck_jobs Jobs in the store, by state (every replica's).\n\
@@ -251,6 +252,7 @@ mod tests {
         record("auth", StatusCode::BAD_GATEWAY, Duration::from_secs(30));
         let mut out = String::new();
         write_answered(&mut out);
+        crate::memory::write_metrics(&mut out);
         for line in [
             "meshdeck_http_requests_total{route=\"auth\",status=\"2xx\"} 1",
             "meshdeck_http_requests_total{route=\"auth\",status=\"3xx\"} 1",

@@ -308,6 +308,11 @@ async fn a_job_survives_its_console_being_killed_and_is_finished_by_the_other_on
         "meshdeck_live_streams 0",
         "meshdeck_stopping 0",
         "meshdeck_build_info{version=",
+        // Its memory, as the kernel and the allocator see it.
+        "meshdeck_resident_memory_bytes{kind=\"anonymous\"} ",
+        "meshdeck_resident_memory_bytes{kind=\"file\"} ",
+        "meshdeck_heap_bytes{state=\"in_use\"} ",
+        "meshdeck_heap_bytes{state=\"free\"} ",
     ] {
         assert!(
             a.body.contains(line),
