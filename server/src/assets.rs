@@ -2,6 +2,8 @@
 //! compressed once — brotli and gzip at their best levels, which would be far too slow per request — and
 //! kept in memory with its ETag; a file rebuilt on disk (a new size or modification time) is compressed
 //! again on its next request. Browsers revalidate (`no-cache` + ETag) and get a 304 while nothing changed.
+//! The uncompressed file is not kept (3 MB for the wasm, which every browser fetches compressed): the rare
+//! client that accepts neither encoding gets it read from disk.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,7 +34,6 @@ struct Entry {
     len: u64,
     etag: String,
     content_type: &'static str,
-    raw: bytes::Bytes,
     gzip: bytes::Bytes,
     brotli: bytes::Bytes,
 }
@@ -143,7 +144,6 @@ fn compress(raw: Vec<u8>, modified: Option<SystemTime>, content_type: &'static s
         len: raw.len() as u64,
         etag,
         content_type,
-        raw: raw.into(),
         gzip: gzip.into(),
         brotli: brotli.into(),
     }
@@ -230,7 +230,10 @@ pub async fn serve(
             h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             entry.gzip.clone()
         }
-        _ => entry.raw.clone(),
+        _ => match tokio::fs::read(assets.dir.join(&name)).await {
+            Ok(raw) => bytes::Bytes::from(raw),
+            Err(_) => return StatusCode::NOT_FOUND.into_response(),
+        },
     };
     (StatusCode::OK, h, Body::from(body)).into_response()
 }
@@ -310,6 +313,69 @@ mod tests {
         );
         drop(held);
         assert_eq!(wasm.await.expect("task").expect("wasm entry"), 4096);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Each client gets the file in the best encoding it accepts, the same bytes once decoded; one that
+    /// accepts none gets the file itself (read from disk: it is not kept in memory); a revalidation with the
+    /// ETag gets a 304.
+    #[tokio::test]
+    async fn every_encoding_serves_the_same_file() {
+        use http_body_util::BodyExt;
+        let dir = std::env::temp_dir().join(format!("meshdeck-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let raw: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
+        std::fs::write(dir.join("meshdeck.wasm"), &raw).expect("wasm");
+        let assets = Assets::new(dir.clone());
+        let get = |accept_encoding: &'static str, etag: Option<String>| {
+            let assets = assets.clone();
+            async move {
+                let mut h = accept(accept_encoding);
+                if let Some(t) = etag {
+                    h.insert(
+                        header::IF_NONE_MATCH,
+                        HeaderValue::from_str(&t).expect("etag"),
+                    );
+                }
+                let r = serve(State(assets), Path("meshdeck.wasm".into()), h).await;
+                let status = r.status();
+                let encoding = r
+                    .headers()
+                    .get(header::CONTENT_ENCODING)
+                    .map(|v| v.to_str().expect("ascii").to_string());
+                let etag = r
+                    .headers()
+                    .get(header::ETAG)
+                    .map(|v| v.to_str().expect("ascii").to_string());
+                let body = r
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
+                    .to_vec();
+                (status, encoding, etag, body)
+            }
+        };
+        let (status, enc, etag, body) = get("gzip, deflate, br", None).await;
+        assert_eq!((status, enc.as_deref()), (StatusCode::OK, Some("br")));
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &body[..], &mut out).expect("brotli");
+        assert_eq!(out, raw);
+        let (status, enc, _, body) = get("gzip", None).await;
+        assert_eq!((status, enc.as_deref()), (StatusCode::OK, Some("gzip")));
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+            .expect("gzip");
+        assert_eq!(out, raw);
+        let (status, enc, _, body) = get("identity", None).await;
+        assert_eq!((status, enc), (StatusCode::OK, None));
+        assert_eq!(body, raw, "the file itself");
+        let (status, _, _, body) = get("br", etag).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert!(body.is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 }
