@@ -1,8 +1,8 @@
 //! The console's memory: how the allocator is tuned at start, and what it and the kernel say about it (for
 //! `/metrics`).
 //!
-//! Measured with `bench/topology` (20 clusters watched) before the tuning: 103 MB resident, of which 71 MB
-//! heap; with it 57 MB, of which 25 MB heap. The difference was memory freed long before and never given back:
+//! Measured as `bench/topology`'s third part does (a console watching 20 clusters) before the tuning: 103 MB
+//! resident, of which 71 MB anonymous (heap and stacks); with it 57 MB, of which 25 MB anonymous. The difference was memory freed long before and never given back:
 //! glibc's malloc raises its mmap threshold to the largest block freed so far (up to 32 MiB on 64-bit), so
 //! after the start-up compression of the browser files (brotli 11 works in blocks of megabytes) every large
 //! buffer came from the heap, where a freed block stays part of the process as long as anything above it
@@ -26,8 +26,8 @@ pub fn tune_allocator() {
 }
 
 /// Hands the allocator's free pages back to the system (the ones in the middle of its heaps too, which the
-/// trim threshold never reaches): after the start-up compression and after a job, the two moments that
-/// allocate much and then free it.
+/// trim threshold never reaches): after the start-up compression, which allocates much and then frees it,
+/// and from the trimmer below after anything else that did (a setup job, a burst of pages).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages to the system; allocated memory is untouched.
