@@ -119,12 +119,13 @@ link = follow(job)
 out["seconds"] = f"{time.monotonic() - t0:.1f}"
 if os.environ.get("DRIVE_VIEW_PAGES") == "1":
     # What a user looks at after a setup: every page that shows the mesh, rendered by the server.
-    for path in ["/clusters", f"/clusters/{contexts[0]}", "/setup", "/mesh", "/topology", "/checks",
-                 "/activity", f"/activity/{job}"]:
+    pages = ["/clusters", f"/clusters/{contexts[0]}", "/setup", "/mesh", "/topology", "/checks", "/activity",
+             f"/activity/{job}"]
+    for path in pages:
         with opener.open(urllib.request.Request(f"{url}{path}", headers={"Accept": "text/html"}), timeout=60) as r:
             if r.status != 200 or b"</html>" not in r.read():
                 sys.exit(f"drive.py: {path} answered {r.status} without a whole page")
-    out["pages_viewed"] = "8"
+    out["pages_viewed"] = str(len(pages))
 if link is not None:
     out["link_s"] = f"{link[0]:.1f}"
     out["link_requests_per_cluster"] = f"{link[1] / len(contexts):.0f}"

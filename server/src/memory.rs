@@ -2,11 +2,12 @@
 //! `/metrics`).
 //!
 //! Measured as `bench/topology`'s third part does (a console watching 20 clusters) before the tuning: 103 MB
-//! resident, of which 71 MB anonymous (heap and stacks); with it 57 MB, of which 25 MB anonymous. The difference was memory freed long before and never given back:
-//! glibc's malloc raises its mmap threshold to the largest block freed so far (up to 32 MiB on 64-bit), so
-//! after the start-up compression of the browser files (brotli 11 works in blocks of megabytes) every large
-//! buffer came from the heap, where a freed block stays part of the process as long as anything above it
-//! lives. With the threshold fixed, blocks of 128 KiB and more are their own mappings, returned when freed.
+//! resident, of which 71 MB anonymous (heap and stacks); with it 57 MB, of which 25 MB anonymous. The
+//! difference was memory freed long before and never given back: glibc's malloc raises its mmap threshold
+//! to the largest block freed so far (up to 32 MiB on 64-bit), so after the start-up compression of the
+//! browser files (brotli 11 works in blocks of megabytes) every large buffer came from the heap, where a
+//! freed block stays part of the process as long as anything above it lives. With the threshold fixed,
+//! blocks of 128 KiB and more are their own mappings, returned when freed.
 //!
 //! The only unsafe code of the console: glibc's `mallopt`, `malloc_trim` and `mallinfo2` have no safe
 //! wrapper. Each call only sets or reads the allocator's own parameters and counters.

@@ -252,7 +252,6 @@ mod tests {
         record("auth", StatusCode::BAD_GATEWAY, Duration::from_secs(30));
         let mut out = String::new();
         write_answered(&mut out);
-        crate::memory::write_metrics(&mut out);
         for line in [
             "meshdeck_http_requests_total{route=\"auth\",status=\"2xx\"} 1",
             "meshdeck_http_requests_total{route=\"auth\",status=\"3xx\"} 1",
