@@ -101,7 +101,7 @@ fn snapshot(i: usize) -> ClusterSnapshot {
             network_label: Some(name(j)),
             trust_domain: Some(name(j)),
             address: Some(address(j)),
-            conditions: connected(),
+            conditions: connected().into(),
         })
         .collect();
     ClusterSnapshot {
@@ -200,7 +200,7 @@ fn main() {
 
     // One link stops being connected.
     let mut changed = snaps.clone();
-    changed[7].peers[3].conditions[2] = cond(
+    std::sync::Arc::make_mut(&mut changed[7].peers[3].conditions)[2] = cond(
         "gloo.solo.io/PeerConnected",
         "False",
         "Pending",

@@ -366,7 +366,7 @@ mod tests {
             from: ClusterName::new(from).expect("name"),
             to: ClusterName::new(to).expect("name"),
             health: Health::Healthy,
-            conditions: vec![],
+            conditions: [].into(),
             address: None,
             expected_address: None,
             reasons: vec![],

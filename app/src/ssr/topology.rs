@@ -439,7 +439,7 @@ pub fn chosen_links(rows: &[JobRow]) -> Chosen {
 fn slim(mut graph: Graph) -> Graph {
     for l in &mut graph.links {
         if l.health == Health::Healthy {
-            l.conditions.clear();
+            l.conditions = [].into();
         }
     }
     graph

@@ -193,8 +193,9 @@ pub struct LinkEdge {
     pub from: ClusterName,
     pub to: ClusterName,
     pub health: Health,
-    /// The peer gateway's status conditions.
-    pub conditions: Vec<ConditionView>,
+    /// The peer gateway's status conditions (shared with the snapshot they were read into: a graph computed
+    /// again on every change copies none of them).
+    pub conditions: std::sync::Arc<[ConditionView]>,
     /// The address the peer gateway dials.
     pub address: Option<String>,
     /// The address `to`'s east-west gateway has now.
@@ -462,7 +463,7 @@ mod tests {
             from: name(from),
             to: name(to),
             health,
-            conditions: vec![],
+            conditions: [].into(),
             address: None,
             expected_address: None,
             reasons: vec![],
@@ -563,12 +564,13 @@ mod tests {
     #[test]
     fn wire_names_are_kebab_case() {
         let mut l = edge("c1", "c2", Health::Degraded);
-        l.conditions.push(ConditionView {
+        l.conditions = [ConditionView {
             type_: "gloo.solo.io/PeerConnected".into(),
             status: "True".into(),
             reason: "Programmed".into(),
             message: String::new(),
-        });
+        }]
+        .into();
         l.expected_address = Some("10.0.0.1".into());
         let v = serde_json::to_value(&l).expect("json");
         assert_eq!(v["health"], "degraded");

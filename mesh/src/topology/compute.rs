@@ -7,13 +7,14 @@ use crate::ids::ClusterName;
 use crate::ids::graph::{Finding, FindingKind, Graph, Health, LinkEdge};
 
 use super::findings::{mesh_findings, ordered, root_findings, skew_findings, unknown_peer};
+use super::index::{Clusters, Expected, PairSet};
 use super::model::*;
 use super::parts::*;
 
 /// A link being built, with what the findings need to know of it.
 struct Built<'a> {
-    from: &'a ClusterSnapshot,
-    to: &'a ClusterSnapshot,
+    from: usize,
+    to: usize,
     gateway: &'a PeerGatewayState,
     /// Other peer gateways in `from` for the same peer.
     extra: Vec<&'a str>,
@@ -25,64 +26,76 @@ struct Built<'a> {
 /// gateways for clusters Meshdeck does not manage). Snapshots with a duplicate name after the first are
 /// ignored.
 pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
-    let mut snaps: Vec<&ClusterSnapshot> = snapshots.iter().collect();
-    snaps.sort_by(|a, b| a.name.cmp(&b.name));
-    snaps.dedup_by(|b, a| a.name == b.name);
-    let by_name: HashMap<&str, &ClusterSnapshot> =
-        snaps.iter().map(|s| (s.name.as_str(), *s)).collect();
-    let mut by_network: HashMap<&str, Vec<&ClusterSnapshot>> = HashMap::new();
-    for s in &snaps {
-        if let Some(n) = &s.network {
-            by_network.entry(n.as_str()).or_default().push(*s);
+    let clusters = Clusters::new(snapshots);
+    let snaps = &clusters.snaps;
+    let n = clusters.len();
+    let mut by_network: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in snaps.iter().enumerate() {
+        if let Some(net) = &s.network {
+            by_network.entry(net.as_str()).or_default().push(i);
         }
     }
-    let present: Vec<&ClusterName> = snaps.iter().map(|s| &s.name).collect();
+    let present = clusters.names();
+    let expected_by = Expected::new(&clusters, expect);
     let mut findings = Vec::new();
 
     // The peer each gateway is for: its cluster label; without one (older or hand-written gateways) the
     // network label, which names the cluster or, failing that, the one cluster of that network (§2.1).
-    let mut built: BTreeMap<(&ClusterName, &ClusterName), Built> = BTreeMap::new();
-    for from in snaps.iter().copied() {
-        let mut gateways: Vec<&PeerGatewayState> = from.peers.iter().collect();
-        gateways.sort_by(|a, b| a.name.cmp(&b.name));
-        for gw in gateways {
+    // Per holder, its gateways by peer, then by name: the first names the link, the others are extra.
+    let mut built: Vec<Built> = Vec::new();
+    let mut linked = PairSet::new(n);
+    let mut gateways: Vec<(usize, &PeerGatewayState)> = Vec::new();
+    for (from, holder) in snaps.iter().enumerate() {
+        gateways.clear();
+        for gw in &holder.peers {
             let target = match (&gw.cluster_label, &gw.network_label) {
-                (Some(c), _) => by_name.get(c.as_str()).copied().ok_or(c.as_str()),
-                (None, Some(n)) => by_name
-                    .get(n.as_str())
-                    .copied()
-                    .or_else(|| match by_network.get(n.as_str()).map(Vec::as_slice) {
+                (Some(c), _) => clusters.find(c).ok_or(c.as_str()),
+                (None, Some(net)) => clusters
+                    .find(net)
+                    .or_else(|| match by_network.get(net.as_str()).map(Vec::as_slice) {
                         Some([only]) => Some(*only),
                         _ => None,
                     })
-                    .ok_or(n.as_str()),
+                    .ok_or(net.as_str()),
                 (None, None) => Err(""),
             };
             match target {
                 // istiod ignores a peer gateway for its own cluster (automatic peering makes one, §7.2).
-                Ok(to) if to.name == from.name => {}
-                Ok(to) => match built.get_mut(&(&from.name, &to.name)) {
-                    Some(b) => b.extra.push(&gw.name),
-                    None => {
-                        built.insert(
-                            (&from.name, &to.name),
-                            Built {
-                                from,
-                                to,
-                                gateway: gw,
-                                extra: vec![],
-                            },
-                        );
-                    }
-                },
-                Err(peer) => findings.push(unknown_peer(from, gw, peer)),
+                Ok(to) if to == from => {}
+                Ok(to) => gateways.push((to, gw)),
+                Err(peer) => findings.push(unknown_peer(holder, gw, peer)),
+            }
+        }
+        gateways.sort_by(|(ta, a), (tb, b)| ta.cmp(tb).then_with(|| a.name.cmp(&b.name)));
+        for &(to, gw) in &gateways {
+            match built.last_mut() {
+                Some(b) if b.from == from && b.to == to => b.extra.push(&gw.name),
+                _ => {
+                    linked.insert(from, to);
+                    built.push(Built {
+                        from,
+                        to,
+                        gateway: gw,
+                        extra: vec![],
+                    });
+                }
             }
         }
     }
+    // What every link to or from a cluster compares, read once per cluster.
+    let advertised: Vec<Vec<&str>> = snaps
+        .iter()
+        .map(|s| {
+            s.eastwest
+                .as_ref()
+                .map(EastWestState::advertised)
+                .unwrap_or_default()
+        })
+        .collect();
+    let minors: Vec<Option<(u64, u64)>> = snaps.iter().map(|s| s.minor()).collect();
 
-    let linked: BTreeSet<(&ClusterName, &ClusterName)> = built.keys().copied().collect();
     let mut links = Vec::with_capacity(built.len());
-    let mut reachable_from: HashMap<&str, Vec<ClusterName>> = HashMap::new();
+    let mut reachable_from: Vec<Vec<ClusterName>> = vec![Vec::new(); n];
     let mut stale: BTreeMap<&ClusterName, Vec<(&ClusterName, &str, bool)>> = BTreeMap::new();
     let mut wrong_trust: BTreeMap<&ClusterName, Vec<(&ClusterName, Option<&str>)>> =
         BTreeMap::new();
@@ -91,18 +104,14 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
     let mut skew_pairs: BTreeSet<(&ClusterName, &ClusterName)> = BTreeSet::new();
     let mut one_way: BTreeMap<&ClusterName, Vec<&ClusterName>> = BTreeMap::new();
 
-    for b in built.values() {
-        let (a, z, gw) = (b.from, b.to, b.gateway);
+    for b in &built {
+        let (a, z, gw) = (snaps[b.from], snaps[b.to], b.gateway);
         let mut reasons = Reasons::default();
         let (state, connected, why) = peering_state(&gw.conditions);
         if let Some(why) = &why {
             reasons.add(state, why.clone());
         }
-        let expected = z
-            .eastwest
-            .as_ref()
-            .map(EastWestState::advertised)
-            .unwrap_or_default();
+        let expected = &advertised[b.to];
         let mut explained = false;
         match (&gw.address, expected.first()) {
             (None, _) => reasons.add(
@@ -174,7 +183,7 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             );
             root_pairs.insert(ordered(&a.name, &z.name));
         }
-        if let (Some(ma), Some(mz)) = (a.minor(), z.minor())
+        if let (Some(ma), Some(mz)) = (minors[b.from], minors[b.to])
             && ma != mz
         {
             reasons.add(
@@ -189,8 +198,8 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             );
             skew_pairs.insert(ordered(&a.name, &z.name));
         }
-        if !linked.contains(&(&z.name, &a.name)) {
-            let expected_both = expect.expects(&z.name, &a.name);
+        if !linked.contains(b.to, b.from) {
+            let expected_both = expected_by.expects(b.to, b.from);
             reasons.add(
                 if expected_both { Health::Degraded } else { Health::Healthy },
                 format!(
@@ -234,10 +243,7 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
                 .push((&a.name, why.unwrap_or_default()));
         }
         if connected && health != Health::Failing {
-            reachable_from
-                .entry(z.name.as_str())
-                .or_default()
-                .push(a.name.clone());
+            reachable_from[b.to].push(a.name.clone());
         }
         links.push(LinkEdge {
             from: a.name.clone(),
@@ -250,7 +256,7 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
         });
     }
 
-    for s in &snaps {
+    for s in snaps {
         if let Some(err) = &s.unreachable {
             findings.push(Finding {
                 kind: FindingKind::Unreachable,
@@ -264,11 +270,11 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             });
         }
     }
-    root_findings(&snaps, &root_pairs, &mut findings);
+    root_findings(snaps, &root_pairs, &mut findings);
     for (to, from) in wrong_trust {
-        let actual = by_name[to.as_str()]
-            .trust_domain
-            .as_deref()
+        let actual = clusters
+            .find(to.as_str())
+            .and_then(|i| snaps[i].trust_domain.as_deref())
             .unwrap_or_default();
         let mut recorded: BTreeMap<Option<&str>, Vec<&ClusterName>> = BTreeMap::new();
         for (f, t) in &from {
@@ -337,10 +343,9 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
         });
     }
     for (to, from) in stale {
-        let now = by_name[to.as_str()]
-            .eastwest
-            .as_ref()
-            .and_then(|e| e.advertised().first().map(|a| a.to_string()))
+        let now = clusters
+            .find(to.as_str())
+            .and_then(|i| advertised[i].first().copied())
             .unwrap_or_default();
         let mut dialed: BTreeMap<&str, Vec<&ClusterName>> = BTreeMap::new();
         for (f, addr, _) in &from {
@@ -368,22 +373,20 @@ pub fn compute(snapshots: &[ClusterSnapshot], expect: &Expectation) -> Graph {
             ),
         });
     }
-    mesh_findings(&present, expect, &linked, &one_way, &mut findings);
-    skew_findings(&snaps, &skew_pairs, &mut findings);
+    mesh_findings(&present, &expected_by, &linked, &one_way, &mut findings);
+    skew_findings(snaps, &skew_pairs, &mut findings);
     findings
         .sort_by(|a, b| (a.kind, &a.clusters, &a.message).cmp(&(b.kind, &b.clusters, &b.message)));
 
-    let clusters = snaps
+    // Links were built holder by holder in name order, so each cluster's list is in name order.
+    let nodes = snaps
         .iter()
-        .map(|s| {
-            let mut from = reachable_from.remove(s.name.as_str()).unwrap_or_default();
-            from.sort();
-            cluster_node(s, from)
-        })
+        .zip(reachable_from)
+        .map(|(s, from)| cluster_node(s, from))
         .collect();
-    // `built` is keyed by (from, to), so the links are already in canonical order.
+    // `built` is in (from, to) order of names, so the links are already in canonical order.
     Graph {
-        clusters,
+        clusters: nodes,
         links,
         findings,
     }

@@ -6,6 +6,7 @@ use crate::ca::short;
 use crate::ids::ClusterName;
 use crate::ids::graph::{Finding, FindingKind, Health};
 
+use super::index::{Expected, PairSet};
 use super::model::*;
 use super::parts::{most_common, names};
 
@@ -182,75 +183,81 @@ pub(super) fn skew_findings(
 /// the clusters they are meant to be linked with, pairs linked in neither direction, and links not returned.
 pub(super) fn mesh_findings(
     present: &[&ClusterName],
-    expect: &Expectation,
-    linked: &BTreeSet<(&ClusterName, &ClusterName)>,
+    expect: &Expected,
+    linked: &PairSet,
     one_way: &BTreeMap<&ClusterName, Vec<&ClusterName>>,
     findings: &mut Vec<Finding>,
 ) {
-    // Who each cluster is meant to be linked with, in either direction.
-    let mut partners: BTreeMap<&ClusterName, BTreeSet<&ClusterName>> = BTreeMap::new();
-    for (i, a) in present.iter().enumerate() {
-        for b in &present[i + 1..] {
+    // Who each cluster is meant to be linked with, in either direction (in name order: the pairs are visited
+    // in order, so each cluster's list fills in order).
+    let n = present.len();
+    let mut partners: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for a in 0..n {
+        for b in a + 1..n {
             if expect.expects(a, b) || expect.expects(b, a) {
-                partners.entry(*a).or_default().insert(*b);
-                partners.entry(*b).or_default().insert(*a);
+                partners[a].push(b);
+                partners[b].push(a);
             }
         }
     }
-    if partners.len() < 2 {
+    let meant: Vec<usize> = (0..n).filter(|c| !partners[*c].is_empty()).collect();
+    if meant.len() < 2 {
         return;
     }
-    let chosen = |a: &ClusterName, b: &ClusterName| expect.chose(a, b);
-    let with = |c: &ClusterName, p: &BTreeSet<&ClusterName>| {
-        p.iter()
-            .any(|o| linked.contains(&(c, *o)) || linked.contains(&(*o, c)))
+    let name = |i: &usize| present[*i];
+    let with = |c: usize| {
+        partners[c]
+            .iter()
+            .any(|o| linked.contains(c, *o) || linked.contains(*o, c))
     };
-    let alone: BTreeSet<&ClusterName> = partners
-        .iter()
-        .filter(|(c, p)| !with(c, p))
-        .map(|(c, _)| *c)
+    let alone: Vec<bool> = (0..n)
+        .map(|c| !partners[c].is_empty() && !with(c))
         .collect();
-    let any_chosen = partners.iter().any(|(c, p)| p.iter().any(|o| chosen(c, o)));
-    if alone.len() == partners.len() {
-        let all = names(partners.keys().copied());
+    let alone_count = alone.iter().filter(|a| **a).count();
+    let any_chosen = meant
+        .iter()
+        .any(|c| partners[*c].iter().any(|o| expect.chose(*c, *o)));
+    if alone_count == meant.len() {
+        let all = names(meant.iter().map(name));
         findings.push(Finding {
             kind: FindingKind::NotMeshed,
             severity: Health::Failing,
-            clusters: partners.keys().copied().cloned().collect(),
+            clusters: meant.iter().map(name).cloned().collect(),
             message: if any_chosen {
                 format!(
                     "None of the {} clusters meant to be linked ({all}, as chosen at setup) are linked. Link them \
                      (Setup → Link, the pairs chosen), or with automatic peering check that each east-west gateway \
                      is programmed and that the management plane distributes the peer gateways.",
-                    partners.len()
+                    meant.len()
                 )
             } else {
                 format!(
                     "None of the {} clusters expected in the full mesh ({all}) are linked. Link them (Setup → Link, \
                      every pair both ways), or with automatic peering check that each east-west gateway is programmed \
                      and that the management plane distributes the peer gateways.",
-                    partners.len()
+                    meant.len()
                 )
             },
         });
         return;
     }
-    for c in &alone {
+    for &c in meant.iter().filter(|c| alone[**c]) {
         let p = &partners[c];
+        let c_name = present[c];
         findings.push(Finding {
             kind: FindingKind::NotMeshed,
             severity: Health::Failing,
-            clusters: vec![(*c).clone()],
-            message: if p.iter().any(|o| chosen(c, o)) {
+            clusters: vec![c_name.clone()],
+            message: if p.iter().any(|o| expect.chose(c, *o)) {
                 format!(
-                    "{c} is meant to be linked with {} (as chosen at setup) but is linked with none of them. Link \
+                    "{c_name} is meant to be linked with {} (as chosen at setup) but is linked with none of them. Link \
                      it (Setup → Link), or with automatic peering check that its east-west gateway is programmed and \
                      that the management plane distributes its peer gateway.",
-                    names(p.iter().copied())
+                    names(p.iter().map(name))
                 )
             } else {
                 format!(
-                    "{c} is expected in the full mesh but is linked with none of the other {} clusters. Link it both \
+                    "{c_name} is expected in the full mesh but is linked with none of the other {} clusters. Link it both \
                      ways with each of them (Setup → Link), or with automatic peering check that its east-west gateway \
                      is programmed and that the management plane distributes its peer gateway.",
                     p.len()
@@ -258,19 +265,14 @@ pub(super) fn mesh_findings(
             },
         });
     }
-    for (a, p) in &partners {
-        for b in
-            p.range::<&ClusterName, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
-        {
-            if alone.contains(a)
-                || alone.contains(b)
-                || linked.contains(&(a, b))
-                || linked.contains(&(b, a))
-            {
+    for &ai in &meant {
+        for &bi in partners[ai].iter().filter(|b| **b > ai) {
+            if alone[ai] || alone[bi] || linked.contains(ai, bi) || linked.contains(bi, ai) {
                 continue;
             }
-            let (ab, ba) = (expect.expects(a, b), expect.expects(b, a));
-            let message = match (ab, ba, chosen(a, b)) {
+            let (a, b) = (present[ai], present[bi]);
+            let (ab, ba) = (expect.expects(ai, bi), expect.expects(bi, ai));
+            let message = match (ab, ba, expect.chose(ai, bi)) {
                 (true, true, false) => format!(
                     "{a} and {b} are expected in the full mesh but are not linked in either direction, so neither \
                      reaches the other's services. Link them both ways (Setup → Link {a} ⇄ {b})."

@@ -12,6 +12,7 @@
 
 mod compute;
 mod findings;
+mod index;
 mod model;
 mod parts;
 #[cfg(test)]

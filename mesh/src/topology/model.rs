@@ -2,6 +2,7 @@
 //! the live objects) and what the topology should be ([`Expectation`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -136,8 +137,8 @@ pub struct PeerGatewayState {
     pub trust_domain: Option<String>,
     /// `spec.addresses[0].value`.
     pub address: Option<String>,
-    /// `status.conditions`.
-    pub conditions: Vec<ConditionView>,
+    /// `status.conditions`, shared with the links of the graphs computed from it.
+    pub conditions: Arc<[ConditionView]>,
 }
 
 impl PeerGatewayState {
@@ -157,7 +158,7 @@ impl PeerGatewayState {
             address: g.data["spec"]["addresses"][0]["value"]
                 .as_str()
                 .map(String::from),
-            conditions: conditions_of(&g.data),
+            conditions: conditions_of(&g.data).into(),
         })
     }
 }
@@ -412,12 +413,7 @@ impl Expectation {
         }
     }
 
-    /// Whether the pair's expectation comes from a choice rather than the full-mesh rule.
-    pub(super) fn chose(&self, a: &ClusterName, b: &ClusterName) -> bool {
-        self.decided(a, b).is_some() || self.decided(b, a).is_some()
-    }
-
-    pub(super) fn decided(&self, from: &ClusterName, to: &ClusterName) -> Option<bool> {
+    fn decided(&self, from: &ClusterName, to: &ClusterName) -> Option<bool> {
         self.chosen.get(from)?.get(to).copied()
     }
 }
