@@ -95,6 +95,10 @@ def follow(job):
     link = None
     if link_start is not None and link_end is not None:
         link = (link_end - link_start, req_end - req_start)
+        # Wall-clock bounds, to line the phase up with a profile of the machine taken meanwhile.
+        now_wall, now_mono = time.time(), time.monotonic()
+        print(f"drive.py: link phase from {now_wall - (now_mono - link_start):.2f} "
+              f"to {now_wall - (now_mono - link_end):.2f} (Unix time)", file=sys.stderr)
     return link
 
 
