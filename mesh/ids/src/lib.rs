@@ -115,7 +115,8 @@ macro_rules! name_type {
         ///
         /// Shared text: a clone is a count raised, not a copy (the topology's graph names both clusters of
         /// each of its links, 9,900 of them in a full mesh of 100).
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
         pub struct $name(std::sync::Arc<str>);
 
         impl $name {
@@ -139,12 +140,6 @@ macro_rules! name_type {
             type Err = InvalidName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::new(s)
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
             }
         }
 
