@@ -1,13 +1,15 @@
 // Figures for the live Topology page, measured in Debian's Chromium against a running console (bench/topology
-// starts it, with the clusters of TOPO_KUBECONFIG registered and /metrics on). Four parts, in this order:
+// starts it, with the clusters of TOPO_KUBECONFIG registered and /metrics on). Five parts, in this order:
 //   transfer  /topology with an empty cache, RUNS times: bytes over the wire (compressed, headers included) of
 //             the document, the wasm, the JS and the CSS; time from navigation to hydrated. Medians.
 //   render    the graph file TOPO_GRAPH (a `Graph` as JSON, e.g. 100 clusters from mesh's topology_bench)
 //             opened with the page's file input, RUNS times: from the input's `change` event to the first
 //             animation frame at which the svg holds one [data-cluster] group per cluster of the file and the
-//             page says data-source="file". Median (the page's own clock). Then, on that drawn graph, a file
-//             with one cluster and one of its links turned failing (what a live update does): from `change` to
-//             the frame showing that cluster failing (update100_ms, median).
+//             page says data-source="file". Median (the page's own clock).
+//   update    the same graph as the page's live graph, through its real event stream (the page loaded through
+//             a proxy that answers /live/topology itself with that graph, every other request passed on to the
+//             console), RUNS times: an `update` event turning one cluster and one of its links failing, timed
+//             from its write to the first animation frame showing both (update100_ms, median).
 //   change    /topology open and live (data-live="true"); TOPO_CHANGES times, cycling over the clusters: a
 //             Service labelled solo.io/service-scope=global is created in namespace `default` of a real
 //             cluster, straight from here over HTTPS with the kubeconfig's credentials, then deleted again.
@@ -21,12 +23,12 @@
 // usage: node topology-bench.mjs   (MESHDECK_E2E_URL, MESHDECK_E2E_ADMIN_PASSWORD, MESHDECK_METRICS_TOKEN,
 //   TOPO_KUBECONFIG: a kubeconfig as JSON — `kubectl config view --flatten -o json` — whose contexts are the
 //   registered clusters; TOPO_GRAPH; optional RUNS=5, TOPO_CHANGES=10, TOPO_IDLE_S=60, TOPO_SETTLE_S=5,
-//   TOPO_PARTS=transfer,render,change,idle to run some parts only, TOPO_WRITE_CONTEXTS=c3 to write to some
+//   TOPO_PARTS=transfer,render,update,change,idle to run some parts only; TOPO_TRACE=<file.json> adds a traced
+//   run of render and of update, not counted, for bench/trace-summary.py, TOPO_WRITE_CONTEXTS=c3 to write to some
 //   clusters only)
 import { chromium } from 'playwright-core';
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 
 const BASE = process.env.MESHDECK_E2E_URL;
@@ -36,7 +38,7 @@ const RUNS = Number(process.env.RUNS || 5);
 const CHANGES = Number(process.env.TOPO_CHANGES || 10);
 const IDLE_S = Number(process.env.TOPO_IDLE_S || 60);
 const SETTLE_S = Number(process.env.TOPO_SETTLE_S || 5);
-const PARTS = new Set((process.env.TOPO_PARTS || 'transfer,render,change,idle').split(','));
+const PARTS = new Set((process.env.TOPO_PARTS || 'transfer,render,update,change,idle').split(','));
 const BENCH_LABEL = 'meshdeck-bench';
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
@@ -148,6 +150,7 @@ async function signedInState() {
 async function openTopology(context) {
   const page = await context.newPage();
   page.on('pageerror', e => log(`page error: ${e.message}`));
+  page.on('console', m => { if (m.type() === 'error') log(`page console: ${m.text()}`); });
   await page.goto(`${BASE}/topology`);
   await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 60000 });
   return page;
@@ -200,65 +203,135 @@ try {
     if (!file) throw new Error('TOPO_GRAPH (a graph JSON file) is needed for the render part');
     const expected = JSON.parse(readFileSync(file, 'utf8')).clusters.length;
     const context = await browser.newContext({ storageState: state });
-    const shown = [], dom = [], updated = [];
-    for (let i = 0; i < RUNS; i++) {
+    // painted: the frame's style, layout and paint done on the main thread too (a task queued from the frame's
+    // animation callback runs after them); rasterising follows on other threads.
+    const shown = [], dom = [], painted = [];
+    // With TOPO_TRACE=<file>: one more run, not counted, under Chromium's tracing (main thread's time by kind of
+    // work: script, style, layout, paint), written to that file; bench/trace-summary.py sums it up.
+    const TRACE = process.env.TOPO_TRACE;
+    for (let i = 0; i < RUNS + (TRACE ? 1 : 0); i++) {
+      const traced = TRACE && i === RUNS;
       const page = await openTopology(context);
+      if (traced) await browser.startTracing(page, { path: TRACE, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink', 'cc', 'gpu'] });
       await page.evaluate(({ expected, svg }) => {
         const r = window.__render = { alerts: document.querySelectorAll('[role=alert]').length };
         const input = document.querySelector('[data-testid="topology-import"]');
         if (!input) throw new Error('no [data-testid=topology-import] on the page');
-        document.addEventListener('change', e => { if (e.target === input && r.start === undefined) r.start = performance.now(); }, true);
+        document.addEventListener('change', e => { if (e.target === input && r.start === undefined) { r.start = performance.now(); console.timeStamp('meshdeck:render:start'); } }, true);
         const done = () => document.querySelector('[data-testid="topology"]')?.dataset.source === 'file'
           && document.querySelectorAll(`${svg} g[data-cluster]`).length === expected;
         const obs = new MutationObserver(() => {
           if (r.start === undefined || r.dom !== undefined || !done()) return;
           r.dom = performance.now();
           obs.disconnect();
-          requestAnimationFrame(() => { r.frame = performance.now(); });
+          requestAnimationFrame(() => { r.frame = performance.now(); console.timeStamp('meshdeck:render:frame'); setTimeout(() => { r.painted = performance.now(); }, 0); });
         });
         obs.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-source', 'data-cluster'] });
       }, { expected, svg: GRAPH_SVG });
       await page.setInputFiles('[data-testid="topology-import"]', file);
       // Done, or a new alert (the page could not read the file).
-      await page.waitForFunction(() => window.__render.frame !== undefined
+      await page.waitForFunction(() => window.__render.painted !== undefined
         || document.querySelectorAll('[role=alert]').length > window.__render.alerts, null, { timeout: 300000, polling: 100 });
       const r = await page.evaluate(() => ({ ...window.__render, alert: [...document.querySelectorAll('[role=alert]')].map(a => a.textContent).join('; ') }));
       if (r.frame === undefined) throw new Error(`importing ${file}: ${r.alert}`);
-      shown.push(r.frame - r.start); dom.push(r.dom - r.start);
-      // One change on the drawn graph (a cluster and one of its links turn failing), the way a live update
-      // arrives: timed from the file input's change to the frame showing it.
-      const g = JSON.parse(readFileSync(file, 'utf8'));
-      const target = g.clusters[i % g.clusters.length];
-      target.health = 'failing';
-      const link = g.links.find(l => l.from === target.name);
-      if (link) link.health = 'failing';
-      const changed = join(tmpdir(), `meshdeck-topology-update-${process.pid}-${i}.json`);
-      writeFileSync(changed, JSON.stringify(g));
-      await page.evaluate(({ name, svg }) => {
-        const u = window.__update = {};
-        const input = document.querySelector('[data-testid="topology-import"]');
-        document.addEventListener('change', e => { if (e.target === input && u.start === undefined) u.start = performance.now(); }, true);
-        const obs = new MutationObserver(() => {
-          if (u.start === undefined || u.frame !== undefined
-            || !document.querySelector(`${svg} g[data-cluster="${name}"][data-health="failing"]`)) return;
-          obs.disconnect();
-          requestAnimationFrame(() => { u.frame = performance.now(); });
-        });
-        obs.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-health'] });
-      }, { name: target.name, svg: GRAPH_SVG });
-      await page.setInputFiles('[data-testid="topology-import"]', changed);
-      await page.waitForFunction(() => window.__update.frame !== undefined, null, { timeout: 300000, polling: 50 });
-      updated.push(await page.evaluate(() => window.__update.frame - window.__update.start));
-      rmSync(changed, { force: true });
+      if (!traced) { shown.push(r.frame - r.start); dom.push(r.dom - r.start); painted.push(r.painted - r.start); }
+      if (traced) {
+        await browser.stopTracing();
+        log(`render: a traced run (${Math.round(r.frame - r.start)} ms) written to ${TRACE}`);
+      }
       await page.close();
     }
     await context.close();
-    out.update100_ms = Math.round(median(updated));
-    log(`update: one cluster and one link changed on the ${expected}-cluster graph, shown in ${out.update100_ms} ms (runs: ${updated.map(Math.round).join(' ')})`);
     out.render100_ms = Math.round(median(shown));
     out.render100_dom_ms = Math.round(median(dom));
+    out.render100_painted_ms = Math.round(median(painted));
     out.render_clusters = expected;
-    log(`render: ${expected}-cluster graph from a file shown in ${out.render100_ms} ms (in the DOM after ${out.render100_dom_ms} ms; runs: ${shown.map(Math.round).join(' ')})`);
+    log(`render: ${expected}-cluster graph from a file shown in ${out.render100_ms} ms (in the DOM after ${out.render100_dom_ms} ms, painted after ${out.render100_painted_ms} ms; runs: ${shown.map(Math.round).join(' ')})`);
+  }
+
+  if (PARTS.has('update')) {
+    // A live update on the 100-cluster graph, through the page's real event stream: the page is loaded through
+    // a proxy in front of the console that passes every request on except /live/topology, which it answers
+    // itself as the console does (`event: graph` with the whole graph of TOPO_GRAPH, then `event: update` with
+    // what changed). A cluster and one of its links turn failing; timed from the moment the update is written
+    // to the stream to the first animation frame at which the page shows both (one wall clock, Date.now, in
+    // both processes). The console's own work for such a change is graph100_diff_ms.
+    const file = process.env.TOPO_GRAPH;
+    if (!file) throw new Error('TOPO_GRAPH (a graph JSON file) is needed for the update part');
+    const g = JSON.parse(readFileSync(file, 'utf8'));
+    const graphEvent = `event: graph\ndata: ${JSON.stringify({ version: 1, graph: g })}\n\n`;
+    const streams = new Set();
+    const upstream = new URL(BASE);
+    const proxy = http.createServer((req, res) => {
+      if (req.url.split('?')[0] === '/live/topology') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        res.write(graphEvent);
+        streams.add(res);
+        req.on('close', () => streams.delete(res));
+        return;
+      }
+      const up = http.request({ hostname: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+        r => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+      up.on('error', e => { res.writeHead(502); res.end(String(e)); });
+      req.pipe(up);
+    });
+    await new Promise(r => proxy.listen(0, '127.0.0.1', r));
+    const via = `http://127.0.0.1:${proxy.address().port}`;
+    const TRACE = process.env.TOPO_TRACE && `${process.env.TOPO_TRACE.replace(/\.json$/, '')}-update.json`;
+    const context = await browser.newContext({ storageState: state });
+    const updated = [], updatedPainted = [];
+    try {
+      for (let i = 0; i < RUNS + (TRACE ? 1 : 0); i++) {
+        const traced = TRACE && i === RUNS;
+        const page = await context.newPage();
+        page.on('pageerror', e => log(`page error: ${e.message}`));
+        await page.goto(`${via}/topology`);
+        await page.waitForFunction(({ clusters, links, svg }) => document.documentElement.dataset.hydrated === 'true'
+          && document.querySelector('[data-testid="topology"]')?.dataset.live === 'true'
+          && document.querySelectorAll(`${svg} g[data-cluster]`).length === clusters
+          && document.querySelectorAll(`${svg} g[data-link]`).length === links,
+        { clusters: g.clusters.length, links: g.links.length, svg: GRAPH_SVG }, { timeout: 300000, polling: 100 });
+        // Settled: the graph painted (its rasterising, ~0.2 s for 9,900 links in software, holds back the next
+        // frame) before the change comes, as on a page someone is looking at.
+        await page.evaluate(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))));
+        await sleep(1000);
+        const c = g.clusters[i % g.clusters.length];
+        const l = g.links.find(x => x.from === c.name);
+        const update = { 'upsert-clusters': [{ ...c, health: 'failing' }], 'upsert-links': l ? [{ ...l, health: 'failing' }] : [] };
+        await page.evaluate(({ name, link, svg }) => {
+          const u = window.__update = {};
+          const shown = () => document.querySelector(`${svg} g[data-cluster="${name}"][data-health="failing"]`)
+            && (!link || document.querySelector(`${svg} g[data-link="${link}"][data-health="failing"]`));
+          const obs = new MutationObserver(() => {
+            if (u.frame !== undefined || !shown()) return;
+            obs.disconnect();
+            requestAnimationFrame(() => { u.frame = Date.now(); console.timeStamp('meshdeck:update:frame'); setTimeout(() => { u.painted = Date.now(); }, 0); });
+          });
+          obs.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-health'] });
+        }, { name: c.name, link: l && `${l.from}->${l.to}`, svg: GRAPH_SVG });
+        if (traced) {
+          await browser.startTracing(page, { path: TRACE, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink', 'cc', 'gpu'] });
+          await page.evaluate(() => console.timeStamp('meshdeck:update:start'));
+        }
+        const t0 = Date.now();
+        for (const s of streams) s.write(`event: update\ndata: ${JSON.stringify({ version: 2, update })}\n\n`);
+        await page.waitForFunction(() => window.__update.painted !== undefined, null, { timeout: 60000, polling: 20 });
+        const ms = await page.evaluate(() => window.__update.frame) - t0;
+        const paintedMs = await page.evaluate(() => window.__update.painted) - t0;
+        if (traced) {
+          await browser.stopTracing();
+          log(`update: a traced run (${ms} ms) written to ${TRACE}`);
+        } else { updated.push(ms); updatedPainted.push(paintedMs); }
+        await page.close();
+      }
+    } finally {
+      await context.close();
+      for (const s of streams) s.end();
+      proxy.close();
+    }
+    out.update100_ms = Math.round(median(updated));
+    out.update100_painted_ms = Math.round(median(updatedPainted));
+    log(`update: one cluster and one link turned failing by a live update on the ${g.clusters.length}-cluster graph, shown in ${out.update100_ms} ms, painted after ${out.update100_painted_ms} ms (runs: ${updated.join(' ')})`);
   }
 
   let live;
@@ -294,7 +367,9 @@ try {
       });
       const exportsOf = (n) => live.evaluate(sel => Number(document.querySelector(sel).getAttribute('data-exports')),
         `${GRAPH_SVG} g[data-cluster="${n}"]`);
-      const shown = [], dom = [];
+      // painted: the frame's style, layout and paint done on the main thread too (a task queued from the frame's
+    // animation callback runs after them); rasterising follows on other threads.
+    const shown = [], dom = [], painted = [];
       const created = new Set();
       const timed = async (n, expect, write) => {
         await live.evaluate(({ sel, expect }) => { window.__w = { sel, expect }; },

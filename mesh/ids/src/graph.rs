@@ -374,50 +374,49 @@ pub fn diff(old: &Graph, new: &Graph) -> GraphUpdate {
 
 /// Applies an update made by [`diff`]; the graph stays in canonical order.
 pub fn apply(graph: &mut Graph, update: GraphUpdate) {
-    let removed: BTreeSet<ClusterName> = update.remove_clusters.into_iter().collect();
-    graph.clusters.retain(|c| !removed.contains(&c.name));
-    let removed: BTreeSet<LinkKey> = update.remove_links.into_iter().collect();
-    graph.links.retain(|l| {
-        !removed.contains(&LinkKey {
-            from: l.from.clone(),
-            to: l.to.clone(),
-        })
+    // The graph is in canonical order (sorting sorted input is one pass), so what an update names is found by
+    // binary search: a live update of a few items on a 9,900-link graph builds no index of all of them.
+    graph.sort();
+    if !update.remove_clusters.is_empty() {
+        let removed: BTreeSet<&ClusterName> = update.remove_clusters.iter().collect();
+        graph.clusters.retain(|c| !removed.contains(&c.name));
+    }
+    if !update.remove_links.is_empty() {
+        let removed: BTreeSet<(&ClusterName, &ClusterName)> = update
+            .remove_links
+            .iter()
+            .map(|k| (&k.from, &k.to))
+            .collect();
+        graph.links.retain(|l| !removed.contains(&(&l.from, &l.to)));
+    }
+    upsert(&mut graph.clusters, update.upsert_clusters, |a, b| {
+        a.name.cmp(&b.name)
     });
-
-    let mut at: BTreeMap<ClusterName, usize> = graph
-        .clusters
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.clone(), i))
-        .collect();
-    for c in update.upsert_clusters {
-        match at.get(&c.name) {
-            Some(&i) => graph.clusters[i] = c,
-            None => {
-                at.insert(c.name.clone(), graph.clusters.len());
-                graph.clusters.push(c);
-            }
-        }
-    }
-    let mut at: BTreeMap<LinkKey, usize> = graph
-        .links
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.key(), i))
-        .collect();
-    for l in update.upsert_links {
-        match at.get(&l.key()) {
-            Some(&i) => graph.links[i] = l,
-            None => {
-                at.insert(l.key(), graph.links.len());
-                graph.links.push(l);
-            }
-        }
-    }
+    upsert(&mut graph.links, update.upsert_links, |a, b| {
+        (&a.from, &a.to).cmp(&(&b.from, &b.to))
+    });
     if let Some(findings) = update.findings {
         graph.findings = findings;
     }
     graph.sort();
+}
+
+/// Replaces the items of `sorted` (ordered by `cmp`) that `items` name, and adds the others (the last of
+/// several with one key wins). New items are appended, to be sorted in by the caller (a sort of a sorted run
+/// and a short tail is one pass), rather than each inserted with a shift of everything after it.
+fn upsert<T>(sorted: &mut Vec<T>, items: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut fresh = vec![];
+    for item in items {
+        match sorted.binary_search_by(|x| cmp(x, &item)) {
+            Ok(i) => sorted[i] = item,
+            Err(_) => fresh.push(item),
+        }
+    }
+    // The latest first, sorted stably: of several with one key, the first of each run is the one to keep.
+    fresh.reverse();
+    fresh.sort_by(&cmp);
+    fresh.dedup_by(|later, kept| cmp(later, kept).is_eq());
+    sorted.extend(fresh);
 }
 
 #[cfg(test)]
@@ -559,6 +558,60 @@ mod tests {
         apply(&mut got, wire);
         assert_eq!(got, new);
         assert!(diff(&got, &new).is_empty());
+    }
+
+    #[test]
+    fn an_update_naming_an_item_twice_keeps_the_last_and_new_items_are_sorted_in() {
+        let mut g = graph(
+            vec![node("c1", Health::Healthy), node("c3", Health::Healthy)],
+            vec![edge("c1", "c3", Health::Healthy)],
+        );
+        apply(
+            &mut g,
+            GraphUpdate {
+                upsert_clusters: vec![
+                    node("c4", Health::Healthy),
+                    node("c2", Health::Healthy),
+                    node("c4", Health::Failing),
+                    node("c1", Health::Degraded),
+                    node("c1", Health::Unknown),
+                ],
+                upsert_links: vec![
+                    edge("c3", "c1", Health::Healthy),
+                    edge("c1", "c3", Health::Failing),
+                    edge("c1", "c2", Health::Healthy),
+                    edge("c3", "c1", Health::Degraded),
+                ],
+                ..GraphUpdate::default()
+            },
+        );
+        let clusters: Vec<(&str, Health)> = g
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c.health))
+            .collect();
+        assert_eq!(
+            clusters,
+            [
+                ("c1", Health::Unknown),
+                ("c2", Health::Healthy),
+                ("c3", Health::Healthy),
+                ("c4", Health::Failing)
+            ]
+        );
+        let links: Vec<(String, Health)> = g.links.iter().map(|l| (l.id(), l.health)).collect();
+        assert_eq!(
+            links,
+            [
+                ("c1->c2".to_string(), Health::Healthy),
+                ("c1->c3".to_string(), Health::Failing),
+                ("c3->c1".to_string(), Health::Degraded)
+            ]
+        );
+        assert_eq!(
+            g.link(&name("c3"), &name("c1")).map(|l| l.health),
+            Some(Health::Degraded)
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The graph drawing: clusters and links as keyed SVG lists, and its legend.
+//! The graph drawing: clusters as a keyed SVG list, the links as one layer (see [`super::links`]), and its
+//! legend.
 
 use leptos::prelude::*;
 
+use super::links::{link_draws, markup};
 use super::{SELECTED, Selection, View, colour};
 use crate::model::topology::{ClusterNode, Filter, Graph, Health, LinkEdge, health_icon};
 use crate::model::{ClusterName, TeamMap};
@@ -27,41 +29,7 @@ pub(super) fn has_reverse(graph: &Graph, l: &LinkEdge) -> bool {
     graph.link(&l.to, &l.from).is_some()
 }
 
-/// What one link draws; `key` holds all of it, so a keyed list redraws the link only when it changed.
-#[derive(Clone)]
-struct EdgeItem {
-    key: String,
-    id: String,
-    from: ClusterName,
-    to: ClusterName,
-    health: Health,
-    one_way: bool,
-    d: String,
-    /// With a team picked: whether the team's shared services are reached along it.
-    team: Option<bool>,
-}
-
-impl EdgeItem {
-    fn new(
-        e: &crate::model::topology::Edge,
-        health: Health,
-        one_way: bool,
-        team: Option<bool>,
-    ) -> Self {
-        EdgeItem {
-            key: format!("{}|{}|{one_way}|{}|{team:?}", e.id, health.label(), e.d),
-            id: e.id.clone(),
-            from: e.from.clone(),
-            to: e.to.clone(),
-            health,
-            one_way,
-            d: e.d.clone(),
-            team,
-        }
-    }
-}
-
-/// What one cluster draws; `key` holds all of it (see [`EdgeItem`]).
+/// What one cluster draws; `key` holds all of it, so a keyed list redraws the cluster only when it changed.
 #[derive(Clone)]
 struct NodeItem {
     key: String,
@@ -163,98 +131,40 @@ pub(super) fn Canvas(
                 .collect_view()
         })
     };
-    // Which item is selected, one signal per item: a change of selection wakes the two items it concerns,
-    // not all of them. (Ten thousand readers of one signal make every change to them quadratic: each one
-    // re-subscribing shifts the signal's subscriber list.)
+    // Which cluster is selected, one signal per cluster: a change of selection wakes the two it concerns.
     let is_selected = Selector::new(move || selected.get());
-    // Links and clusters are keyed lists: the key holds everything an item draws, so an update redraws only
-    // the items it changed (a 100-cluster mesh has 9,900 links). Links touching a hidden cluster are left
-    // out of the list, for the same reason as above.
-    let edge_items = move || {
+    // The links: written once as markup (by the server, or when the canvas is built in the browser), then
+    // kept in step by one effect that rewrites only the links a change touched.
+    let draws = move || {
         graph.with(|g| {
             placed.with(|l| {
-                team.with(|team| {
-                    hidden.with(|hide| {
-                        l.edges
-                            .iter()
-                            .filter(|e| {
-                                !hide.contains(e.from.as_str()) && !hide.contains(e.to.as_str())
-                            })
-                            .filter_map(|e| {
-                                let link = g.link(&e.from, &e.to)?;
-                                let carries = team.as_ref().map(|m| {
-                                    m.links.contains(&(e.from.to_string(), e.to.to_string()))
-                                });
-                                Some(EdgeItem::new(
-                                    e,
-                                    link.health,
-                                    !has_reverse(g, link),
-                                    carries,
-                                ))
-                            })
-                            .collect::<Vec<_>>()
-                    })
+                team.with(|t| {
+                    hidden.with(|h| selected.with(|s| link_draws(g, l, t.as_ref(), h, s.as_ref())))
                 })
             })
         })
     };
-    let edge = {
-        let is_selected = is_selected.clone();
-        move |e: EdgeItem| {
-            let EdgeItem {
-                id,
-                from,
-                to,
-                health: h,
-                one_way,
-                d,
-                team,
-                ..
-            } = e;
-            let label = format!(
-                "Link {from} to {to}: {}{}",
-                h.label(),
-                if one_way { ", one-way" } else { "" }
-            );
-            let (f3, t3) = (from.clone(), to.clone());
-            let me = Some(Selection::Link(from.clone(), to.clone()));
-            let is_selected = {
-                let sel = is_selected.clone();
-                move || sel.selected(&me)
-            };
-            let is_selected2 = is_selected.clone();
-            view! {
-                <g
-                    data-link=id
-                    data-health=h.label()
-                    data-one-way=one_way.to_string()
-                    data-team-link=team.map(|c| c.to_string())
-                    opacity=if team == Some(false) { "0.2" } else { "1" }
-                    tabindex="0"
-                    role="button"
-                    aria-label=label.clone()
-                    class="cursor-pointer focus:outline-none"
-                    on:click=move |_| selected.set(Some(Selection::Link(f3.clone(), t3.clone())))
-                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                        if ev.key() == "Enter" || ev.key() == " " {
-                            ev.prevent_default();
-                            selected.set(Some(Selection::Link(from.clone(), to.clone())));
-                        }
-                    }
-                >
-                    <title>{label.clone()}</title>
-                    <path d=d.clone() fill="none" stroke="transparent" stroke-width="10" />
-                    <path
-                        d=d
-                        fill="none"
-                        stroke=move || if is_selected() { SELECTED } else { colour(h) }
-                        stroke-width=move || if is_selected2() { "3.5" } else if team == Some(true) { "3" } else { "1.6" }
-                        stroke-dasharray=if one_way { "6 4" } else if h == Health::Unknown { "2 3" } else { "" }
-                        marker-end=format!("url(#arrow-{})", h.label())
-                    />
-                </g>
+    let first = untrack(draws);
+    let layer = NodeRef::<leptos::svg::G>::new();
+    #[cfg(feature = "hydrate")]
+    {
+        let drawn = StoredValue::new_local(super::links::Drawn::new(&first));
+        Effect::new(move |_| {
+            let links = draws();
+            if let Some(el) = layer.get() {
+                drawn.update_value(|d| d.update(&el, links));
             }
+        });
+    }
+    let first = markup(&first);
+    let pick = move |ev: &leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        if let Some((from, to)) = super::links::link_of(ev) {
+            selected.set(Some(Selection::Link(from, to)));
+            return true;
         }
+        let _ = ev;
+        false
     };
     let node_items = move || {
         graph.with(|g| {
@@ -273,7 +183,6 @@ pub(super) fn Canvas(
         })
     };
     let node = {
-        let is_selected = is_selected.clone();
         move |n: NodeItem| {
             let NodeItem {
                 name,
@@ -397,7 +306,24 @@ pub(super) fn Canvas(
             <defs>{markers}</defs>
             <g transform=transform>
                 {groups}
-                <For each=edge_items key=|e: &EdgeItem| e.key.clone() children=edge />
+                <g
+                    data-testid="links"
+                    node_ref=layer
+                    inner_html=first
+                    on:click=move |ev| {
+                        pick(&ev);
+                    }
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if (ev.key() == "Enter" || ev.key() == " ") && pick(&ev) {
+                            ev.prevent_default();
+                        }
+                    }
+                    on:pointerover=move |ev| {
+                        #[cfg(feature = "hydrate")]
+                        super::links::name_on_hover(&ev);
+                        let _ = ev;
+                    }
+                ></g>
                 <For each=node_items key=|n: &NodeItem| n.key.clone() children=node />
             </g>
         </svg>

@@ -200,5 +200,8 @@ mod tests {
         assert_eq!(parse_export(&wrapped).expect("wrapped"), g);
         let err = parse_export("{\"clusters\": 3}").expect_err("not a graph");
         assert!(err.contains("invalid type"), "{err}");
+        let err = parse_export("{\"clusters\": [], \"findings\": []}").expect_err("no links");
+        assert!(err.contains("missing field `links`"), "{err}");
+        assert!(parse_export("[1]").is_err());
     }
 }

@@ -8,6 +8,7 @@
 
 mod canvas;
 mod files;
+mod links;
 #[cfg(feature = "hydrate")]
 mod live;
 mod panel;
@@ -24,7 +25,7 @@ use team::{FollowTeam, TeamPanel, TeamPicker};
 
 use crate::api::{topology_graph, topology_teams};
 use crate::components::{ErrorBox, Gate};
-use crate::model::topology::{Filter, GroupBy, Health, TopologyView, layout};
+use crate::model::topology::{Filter, GroupBy, Health, TopologyView, layout, layout_key};
 use crate::model::{ClusterName, TeamScope, team_map};
 
 /// Colours of the health states, as SVG attributes (so an exported SVG keeps them).
@@ -122,7 +123,14 @@ fn Topology(initial: TopologyView, scopes: Vec<TeamScope>) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     follow(graph, version, live, source);
 
-    let placed = Memo::new(move |_| graph.with(|g| layout(g, group_by.get())));
+    // Laid out again only when what the layout depends on changed (not on a change of health).
+    let layout_of = Memo::new(move |_| graph.with(|g| layout_key(g, group_by.get())));
+    let placed = Memo::new(move |_| {
+        // Read, not only tracked: a memo's `track` subscribes without computing it, and a memo never computed
+        // never hears of the graph's changes.
+        layout_of.with(|_| ());
+        graph.with_untracked(|g| layout(g, group_by.get()))
+    });
     let filter = Memo::new(move |_| Filter {
         health: health.get(),
         network: network.get(),
