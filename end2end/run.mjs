@@ -535,6 +535,10 @@ test('topology: the live graph of the mesh; kubectl changes reach the open page 
   await page.locator('g[data-link="c1->c2"]').focus();
   await page.keyboard.press('Enter');
   expect((await page.locator('[data-testid=panel-title]').textContent()) === 'Link c1 → c2', 'link panel');
+  expect(await page.locator('g[data-link="c1->c2"][data-selected=true]').count() === 1, 'the picked link is drawn as selected');
+  // The pointer gets a link's name as a tooltip once it comes over the link.
+  await page.locator('g[data-link="c2->c1"] path').last().dispatchEvent('pointerover');
+  await page.locator('g[data-link="c2->c1"] > title', { hasText: 'Link c2 to c1: healthy' }).waitFor({ state: 'attached', timeout: 5000 });
   await page.locator('[data-testid=action-yaml]').click();
   await page.locator('[data-testid=object-yaml]', { hasText: 'istio-remote-peer-c2 in c1' }).waitFor({ timeout: 30000 });
   expect((await page.locator('[data-testid=object-yaml]').first().textContent()).includes('gatewayClassName: istio-remote'), 'peer gateway YAML');
