@@ -76,7 +76,6 @@ pub struct GroupCircle {
 /// A placed link: an SVG path from the edge of one node to the edge of the other.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Edge {
-    pub id: String,
     pub from: ClusterName,
     pub to: ClusterName,
     /// Shared with what is drawn from it.
@@ -215,7 +214,6 @@ pub fn layout(graph: &Graph, by: GroupBy) -> Layout {
             let a = at.get(l.from.as_str())?;
             let b = at.get(l.to.as_str())?;
             Some(Edge {
-                id: l.id(),
                 from: l.from.clone(),
                 to: l.to.clone(),
                 d: arc(*a, *b, node_r).into(),
@@ -324,7 +322,6 @@ impl Filter {
     }
 }
 
-/// The icon that goes with a health (never colour alone).
 /// A topology export read back (the page's import): the graph alone, or `{"version", "graph"}`. Read in one
 /// pass straight into the graph (a 100-cluster export is 8 MB: no tree of values in between).
 pub fn parse_export(text: &str) -> Result<Graph, String> {
@@ -356,6 +353,7 @@ pub fn parse_export(text: &str) -> Result<Graph, String> {
     Ok(g)
 }
 
+/// The icon that goes with a health (never colour alone).
 pub fn health_icon(h: Health) -> &'static str {
     match h {
         Health::Healthy => "✓",

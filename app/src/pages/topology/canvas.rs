@@ -182,102 +182,100 @@ pub(super) fn Canvas(
             })
         })
     };
-    let node = {
-        move |n: NodeItem| {
-            let NodeItem {
-                name,
-                health,
-                reachable,
-                exports,
-                x,
-                y,
-                r,
-                team,
-                ..
-            } = n;
-            let label = format!(
-                "Cluster {name}: {}{}{}",
-                health.label(),
-                if reachable { "" } else { ", unreachable" },
-                match team {
-                    Some(("home", drift)) => format!(
-                        "; holds the team's namespaces{}",
-                        if drift { ", with drift" } else { "" }
-                    ),
-                    Some(("reaching", _)) => "; reaches the team's shared services".to_string(),
-                    Some(_) => "; not the team's".to_string(),
-                    None => String::new(),
+    let node = move |n: NodeItem| {
+        let NodeItem {
+            name,
+            health,
+            reachable,
+            exports,
+            x,
+            y,
+            r,
+            team,
+            ..
+        } = n;
+        let label = format!(
+            "Cluster {name}: {}{}{}",
+            health.label(),
+            if reachable { "" } else { ", unreachable" },
+            match team {
+                Some(("home", drift)) => format!(
+                    "; holds the team's namespaces{}",
+                    if drift { ", with drift" } else { "" }
+                ),
+                Some(("reaching", _)) => "; reaches the team's shared services".to_string(),
+                Some(_) => "; not the team's".to_string(),
+                None => String::new(),
+            }
+        );
+        let (n3, n4) = (name.clone(), name.to_string());
+        let me = Some(Selection::Cluster(name.clone()));
+        let is_selected = {
+            let sel = is_selected.clone();
+            Signal::derive(move || sel.selected(&me))
+        };
+        let matched = Signal::derive(move || {
+            let q = search.get().to_lowercase();
+            if q.is_empty() {
+                None
+            } else {
+                Some(n4.contains(&q))
+            }
+        });
+        let visible = {
+            let n = name.to_string();
+            move || hidden.with(|h| !h.contains(&n))
+        };
+        let font = (r * 0.9).clamp(9.0, 16.0);
+        view! {
+            <g
+                data-cluster=name.to_string()
+                data-health=health.label()
+                data-reachable=reachable.to_string()
+                data-exports=exports.to_string()
+                transform=format!("translate({x} {y})")
+                tabindex="0"
+                role="button"
+                aria-label=label.clone()
+                class="cursor-pointer focus:outline-none"
+                style:display=move || if visible() { "inline" } else { "none" }
+                data-team=team.map(|(role, _)| role)
+                data-team-drift=team.map(|(_, drift)| drift.to_string())
+                opacity=move || {
+                    if matched.get() == Some(false) || matches!(team, Some(("other", _))) { "0.25" } else { "1" }
                 }
-            );
-            let (n3, n4) = (name.clone(), name.to_string());
-            let me = Some(Selection::Cluster(name.clone()));
-            let is_selected = {
-                let sel = is_selected.clone();
-                Signal::derive(move || sel.selected(&me))
-            };
-            let matched = Signal::derive(move || {
-                let q = search.get().to_lowercase();
-                if q.is_empty() {
-                    None
-                } else {
-                    Some(n4.contains(&q))
-                }
-            });
-            let visible = {
-                let n = name.to_string();
-                move || hidden.with(|h| !h.contains(&n))
-            };
-            let font = (r * 0.9).clamp(9.0, 16.0);
-            view! {
-                <g
-                    data-cluster=name.to_string()
-                    data-health=health.label()
-                    data-reachable=reachable.to_string()
-                    data-exports=exports.to_string()
-                    transform=format!("translate({x} {y})")
-                    tabindex="0"
-                    role="button"
-                    aria-label=label.clone()
-                    class="cursor-pointer focus:outline-none"
-                    style:display=move || if visible() { "inline" } else { "none" }
-                    data-team=team.map(|(role, _)| role)
-                    data-team-drift=team.map(|(_, drift)| drift.to_string())
-                    opacity=move || {
-                        if matched.get() == Some(false) || matches!(team, Some(("other", _))) { "0.25" } else { "1" }
-                    }
-                    on:click=move |_| selected.set(Some(Selection::Cluster(n3.clone())))
-                    on:keydown={
-                        let n = name.clone();
-                        move |ev: leptos::ev::KeyboardEvent| {
-                            if ev.key() == "Enter" || ev.key() == " " {
-                                ev.prevent_default();
-                                selected.set(Some(Selection::Cluster(n.clone())));
-                            }
+                on:click=move |_| selected.set(Some(Selection::Cluster(n3.clone())))
+                on:keydown={
+                    let n = name.clone();
+                    move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            selected.set(Some(Selection::Cluster(n.clone())));
                         }
                     }
-                >
-                    <title>{label.clone()}</title>
-                    <circle
-                        r=r
-                        fill=colour(health)
-                        stroke=move || if is_selected.get() || matched.get() == Some(true) { SELECTED } else { "#ffffff" }
-                        stroke-width=move || if is_selected.get() || matched.get() == Some(true) { "4" } else { "2" }
-                        stroke-dasharray=if reachable { "" } else { "3 2" }
-                    />
-                    <text text-anchor="middle" dominant-baseline="central" font-size=font fill="#ffffff" aria-hidden="true">
-                        {health_icon(health)}
-                    </text>
-                    <text y=r + font + 2.0 text-anchor="middle" font-size=font fill="currentColor">
-                        {name.to_string()}
-                    </text>
-                    {matches!(team, Some((_, true))).then(|| view! {
-                        <text x=r * 0.8 y=-r * 0.8 font-size=font fill="#b45309" font-weight="bold">"! drift"</text>
-                    })}
-                    {matches!(team, Some(("home", _))).then(|| view! {
-                        <circle r=r + 5.0 fill="none" stroke=SELECTED stroke-width="1.5" stroke-dasharray="2 2" aria-hidden="true" />
-                    })}
-                </g>
-            }
+                }
+            >
+                <title>{label.clone()}</title>
+                <circle
+                    r=r
+                    fill=colour(health)
+                    stroke=move || if is_selected.get() || matched.get() == Some(true) { SELECTED } else { "#ffffff" }
+                    stroke-width=move || if is_selected.get() || matched.get() == Some(true) { "4" } else { "2" }
+                    stroke-dasharray=if reachable { "" } else { "3 2" }
+                />
+                <text text-anchor="middle" dominant-baseline="central" font-size=font fill="#ffffff" aria-hidden="true">
+                    {health_icon(health)}
+                </text>
+                <text y=r + font + 2.0 text-anchor="middle" font-size=font fill="currentColor">
+                    {name.to_string()}
+                </text>
+                {matches!(team, Some((_, true))).then(|| view! {
+                    <text x=r * 0.8 y=-r * 0.8 font-size=font fill="#b45309" font-weight="bold">"! drift"</text>
+                })}
+                {matches!(team, Some(("home", _))).then(|| view! {
+                    <circle r=r + 5.0 fill="none" stroke=SELECTED stroke-width="1.5" stroke-dasharray="2 2" aria-hidden="true" />
+                })}
+            </g>
         }
     };
     let markers = [Health::Healthy, Health::Degraded, Health::Failing, Health::Unknown]

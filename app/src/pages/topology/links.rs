@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use super::canvas::has_reverse;
 use super::{SELECTED, Selection, colour};
 use crate::model::topology::{Graph, Health, Layout};
 use crate::model::{ClusterName, TeamMap};
@@ -145,7 +146,7 @@ pub(super) fn link_draws(
                 from: e.from.clone(),
                 to: e.to.clone(),
                 health: link.health,
-                one_way: graph.link(&e.to, &e.from).is_none(),
+                one_way: !has_reverse(graph, link),
                 team: team.map(|m| m.links.contains(&(e.from.to_string(), e.to.to_string()))),
                 selected: picked == Some((&e.from, &e.to)),
                 d: e.d.clone(),
