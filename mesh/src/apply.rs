@@ -106,6 +106,43 @@ pub fn transient(e: &kube::Error) -> bool {
     }
 }
 
+/// The pauses between the reads of a wait: short at first — what a step waits for (an operator's pod, a
+/// status a controller writes) is often there within a few hundred milliseconds, and a fixed half-second or
+/// second added that much to every wait of a setup — then half again as long each time, up to `longest`, so a
+/// long wait reads no more often than a fixed interval would.
+pub struct Pauses {
+    next: std::time::Duration,
+    longest: std::time::Duration,
+}
+
+impl Pauses {
+    pub fn new(first: std::time::Duration, longest: std::time::Duration) -> Self {
+        Pauses {
+            next: first.min(longest),
+            longest,
+        }
+    }
+
+    /// The pauses of the setup's waits: 100 ms, then half again as long, up to 500 ms.
+    pub fn for_waits() -> Self {
+        Self::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_millis(500),
+        )
+    }
+
+    /// The next pause (without sleeping).
+    pub fn next_pause(&mut self) -> std::time::Duration {
+        let now = self.next;
+        self.next = (self.next * 3 / 2).min(self.longest);
+        now
+    }
+
+    pub async fn sleep(&mut self) {
+        tokio::time::sleep(self.next_pause()).await;
+    }
+}
+
 /// Runs `f` again on transient errors, up to 5 tries over about 7 s (0.5, 1, 2, 4 s apart), so a busy or
 /// restarting API server does not fail a step; other errors return at once.
 pub async fn retrying<T, F, Fut>(mut f: F) -> std::result::Result<T, kube::Error>
@@ -125,4 +162,23 @@ where
         }
     }
     f().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pauses;
+    use std::time::Duration;
+
+    #[test]
+    fn pauses_grow_by_half_up_to_the_longest() {
+        let mut p = Pauses::for_waits();
+        let ms: Vec<u128> = (0..7).map(|_| p.next_pause().as_millis()).collect();
+        assert_eq!(ms, [100, 150, 225, 337, 500, 500, 500]);
+        let mut p = Pauses::new(Duration::from_secs(2), Duration::from_secs(1));
+        assert_eq!(
+            p.next_pause(),
+            Duration::from_secs(1),
+            "never longer than the longest"
+        );
+    }
 }

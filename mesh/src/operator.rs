@@ -364,10 +364,13 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
             "-f",
             &vf,
             "--reset-values",
-            "--wait",
-            "--timeout",
-            "300s",
         ];
+        // An upgrade waits in helm until the new pods run: the old pod stays ready meanwhile, so
+        // `wait_ready` below could not tell. A first install has no old pod: `wait_ready` is the wait, reading
+        // every few hundred milliseconds where helm's --wait reads every 2 s.
+        if outcome == Outcome::Upgraded {
+            args.extend(["--wait", "--timeout", "300s"]);
+        }
         if let Some(v) = &install.chart.version {
             args.extend(["--version", v]);
         }
@@ -405,6 +408,7 @@ pub async fn wait_ready(client: &Client, timeout: Duration) -> Result<()> {
     let pods = Api::<Pod>::namespaced(client.clone(), OPERATOR_NAMESPACE);
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
     let start = std::time::Instant::now();
+    let mut pauses = crate::apply::Pauses::for_waits();
     loop {
         let pod_ready = pods
             .list(&ListParams::default().labels("app.kubernetes.io/name=gloo-operator"))
@@ -445,7 +449,7 @@ pub async fn wait_ready(client: &Client, timeout: Duration) -> Result<()> {
                 ),
             });
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        pauses.sleep().await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! The setup of a multicluster mesh as steps, per cluster and across clusters (mesh-spec.md §10): root of
-//! trust → operator → Gateway API CRDs → control plane → east-west gateway, then linking (manual pairs or
-//! automatic peering) and verification. Every step is idempotent — server-side apply with the one field
+//! trust, operator and Gateway API CRDs (at the same time: [`Step::WAVES`]) → control plane → east-west
+//! gateway, then linking (manual pairs or automatic peering) and verification. Waits read again after short
+//! pauses growing to half a second ([`crate::apply::Pauses`]). Every step is idempotent — server-side apply with the one field
 //! manager, skipped when already in place — so a step can be re-run after a failure halfway, and re-running a
 //! finished setup changes nothing. Steps report progress through a callback, for jobs to record and stream.
 //! Plans (the objects, a server-side dry-run diff against what is live, and the equivalent CLI commands) are
@@ -25,7 +26,7 @@ use crate::objects::{
 };
 use crate::operator;
 
-/// The per-cluster steps, in the order they run.
+/// The per-cluster steps, in the order they are shown (they run in [`Step::WAVES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Step {
     RootOfTrust,
@@ -42,6 +43,16 @@ impl Step {
         Step::GatewayApi,
         Step::ControlPlane,
         Step::EastWest,
+    ];
+
+    /// The order the steps run in on one cluster: the steps of a wave run at the same time (none needs what
+    /// another writes), each wave once the one before is done. The operator's pod starts while the Gateway
+    /// API CRDs are written; the control plane needs `cacerts`, the operator and the CRDs (istiod watches
+    /// Gateways only when their CRDs exist as it starts); the east-west gateway needs istiod.
+    pub const WAVES: [&'static [Step]; 3] = [
+        &[Step::RootOfTrust, Step::Operator, Step::GatewayApi],
+        &[Step::ControlPlane],
+        &[Step::EastWest],
     ];
 
     pub fn title(self) -> &'static str {
@@ -687,6 +698,7 @@ async fn control_plane(
         &smc_resource(),
     );
     let start = Instant::now();
+    let mut pauses = crate::apply::Pauses::for_waits();
     let mut last = String::new();
     loop {
         let smc = crate::apply::retrying(|| api.get(SMC_NAME))
@@ -751,7 +763,7 @@ async fn control_plane(
                 "Look at the operator's log (kubectl -n gloo-mesh logs deploy/gloo-operator), then retry this cluster",
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        pauses.sleep().await;
     }
 }
 
@@ -769,6 +781,7 @@ async fn eastwest(
         &gateway_resource(),
     );
     let start = Instant::now();
+    let mut pauses = crate::apply::Pauses::for_waits();
     let mut last = String::new();
     loop {
         let gw = crate::apply::retrying(|| api.get(EASTWEST_NAME))
@@ -821,7 +834,7 @@ async fn eastwest(
                 },
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        pauses.sleep().await;
     }
 }
 
@@ -1127,6 +1140,9 @@ pub async fn verify(
     progress: Progress<'_>,
 ) -> Vec<ClusterChecks> {
     let start = Instant::now();
+    // Each round reads every cluster: 250 ms at first (the peer gateways just written are usually connected
+    // within it), then up to a second.
+    let mut pauses = crate::apply::Pauses::new(Duration::from_millis(250), Duration::from_secs(1));
     let mut last = String::new();
     loop {
         let mut results = checks::check_all(
@@ -1151,7 +1167,7 @@ pub async fn verify(
         if results.iter().all(|c| c.worst() == Status::Pass) || start.elapsed() > timeout {
             return results;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        pauses.sleep().await;
     }
 }
 
@@ -1288,6 +1304,32 @@ mod tests {
 
     fn name(s: &str) -> ClusterName {
         ClusterName::new(s).expect("name")
+    }
+
+    #[test]
+    fn every_step_runs_once_and_after_what_it_needs() {
+        let wave_of = |step: Step| {
+            let waves: Vec<usize> = (0..Step::WAVES.len())
+                .filter(|&w| Step::WAVES[w].contains(&step))
+                .collect();
+            assert_eq!(waves.len(), 1, "{step:?} is in exactly one wave");
+            waves[0]
+        };
+        for step in Step::ALL {
+            wave_of(step);
+        }
+        assert_eq!(
+            Step::WAVES.iter().map(|w| w.len()).sum::<usize>(),
+            Step::ALL.len()
+        );
+        // The control plane needs cacerts, the operator (its CRD) and the Gateway API CRDs (istiod watches
+        // Gateways only when their CRDs exist as it starts); the east-west gateway needs istiod.
+        for needed in [Step::RootOfTrust, Step::Operator, Step::GatewayApi] {
+            assert!(wave_of(needed) < wave_of(Step::ControlPlane), "{needed:?}");
+        }
+        assert!(wave_of(Step::ControlPlane) < wave_of(Step::EastWest));
+        // Independent steps share the first wave: the operator's pod starts while the CRDs are written.
+        assert_eq!(wave_of(Step::Operator), wave_of(Step::GatewayApi));
     }
 
     #[test]

@@ -119,23 +119,21 @@ impl Jobs {
                             return Ok(None);
                         }
                     };
-                    for step in pending {
-                        self.set_step(id, &name, step.key(), "running", None, None).await?;
+                    // Wave by wave; the steps of a wave at the same time, each recorded as it goes. A failed
+                    // step stops the cluster once its wave's other steps have ended (none is cut off halfway).
+                    for wave in Step::WAVES {
                         let target = &target;
-                        let result = self
-                            .logged(id, &name, step.key(), |progress| async move {
-                                setup::run_step(step, target, c, settings, root, &*progress).await
-                            })
-                            .await;
-                        match result {
-                            Ok(o) => {
-                                self.set_step(id, &name, step.key(), "done", Some(o.changed), Some(&o.summary)).await?;
-                            }
-                            Err(e) => {
-                                self.set_step(id, &name, step.key(), "failed", None, Some(&e.to_string())).await?;
-                                self.event(id, Some(&name), Some(step.key()), "error", &e.to_string()).await;
-                                return Ok(None);
-                            }
+                        let name = &name;
+                        let runs = wave
+                            .iter()
+                            .filter(|s| pending.contains(s))
+                            .map(|&step| self.setup_step(id, name, step, target, c, settings, root));
+                        let mut all_done = true;
+                        for ran in futures::future::join_all(runs).await {
+                            all_done &= ran?;
+                        }
+                        if !all_done {
+                            return Ok(None);
                         }
                     }
                     Ok(Some(target))
@@ -295,6 +293,59 @@ impl Jobs {
             self.set_step(id, FLEET, "verify", "failed", None, Some(&text))
                 .await?;
             self.finish(id, "failed").await
+        }
+    }
+
+    /// Runs one setup step on one cluster, recorded as it goes: `Ok(true)` once it is done, `Ok(false)` when it
+    /// failed (recorded, with an error event); `Err` only when the job cannot go on here (the store, a hand-over).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one step of run_inner's per-cluster loop, with its context"
+    )]
+    async fn setup_step(
+        &self,
+        id: &str,
+        cluster: &str,
+        step: Step,
+        target: &Target,
+        c: &ClusterSetup,
+        settings: &Settings,
+        root: &RootCa,
+    ) -> Result<bool> {
+        self.set_step(id, cluster, step.key(), "running", None, None)
+            .await?;
+        let result = self
+            .logged(id, cluster, step.key(), |progress| async move {
+                setup::run_step(step, target, c, settings, root, &*progress).await
+            })
+            .await;
+        match result {
+            Ok(o) => {
+                self.set_step(
+                    id,
+                    cluster,
+                    step.key(),
+                    "done",
+                    Some(o.changed),
+                    Some(&o.summary),
+                )
+                .await?;
+                Ok(true)
+            }
+            Err(e) => {
+                self.set_step(
+                    id,
+                    cluster,
+                    step.key(),
+                    "failed",
+                    None,
+                    Some(&e.to_string()),
+                )
+                .await?;
+                self.event(id, Some(cluster), Some(step.key()), "error", &e.to_string())
+                    .await;
+                Ok(false)
+            }
         }
     }
 
