@@ -8,6 +8,9 @@ With DRIVE_PREPARE_BATCH=K the clusters are first set up K at a time without lin
 peering: no pairs), and only then is the full-mesh job started and measured: its per-cluster steps find
 everything in place (no changes), so the measured job is the links and the checks. Also printed then:
   prepare_s    the batched setup before it
+With DRIVE_STEPS=1 the measured job's steps are printed on stderr as it was seen (polled every 0.1 s): when each
+cluster's step was first seen running and first seen ended, then per step the latest end over the clusters —
+where a setup's time goes.
 With DRIVE_VIEW_PAGES=1 the pages that show the mesh are then fetched once each (signed in, rendered by the
 server), as a user would look after a setup.
 usage: drive.py URL ADMIN_PASSWORD METRICS_TOKEN KUBECONFIG ISTIO_VERSION CONTEXT...
@@ -75,20 +78,56 @@ bad = [o for o in outcomes if "Err" in o["result"]]
 if bad:
     sys.exit(f"drive.py: registration failed: {bad}")
 
+STEPS = os.environ.get("DRIVE_STEPS") == "1"
+
+
+def timeline(t0, seen):
+    """Prints each step as seen (seconds after t0), then per step name the clusters' latest end."""
+    rows = sorted(seen.items(), key=lambda kv: (kv[1].get("running", kv[1].get("ended", 0)), kv[0]))
+    for (cluster, step), at in rows:
+        start, end = at.get("running"), at.get("ended")
+        span = f"{start - t0:6.1f}" if start is not None else "     -"
+        span += f" {end - t0:6.1f}" if end is not None else "      -"
+        took = f"{end - start:5.1f} s" if start is not None and end is not None else "      "
+        print(f"drive.py: step {span} {took}  {cluster}/{step} {at.get('state', '')}", file=sys.stderr)
+    last = {}
+    for (cluster, step), at in seen.items():
+        name = step.split(":")[0]
+        if "ended" in at:
+            last[name] = max(last.get(name, 0), at["ended"] - t0)
+    for name, end in sorted(last.items(), key=lambda kv: kv[1]):
+        print(f"drive.py: every {name} ended by {end:.1f} s", file=sys.stderr)
+
+
 def follow(job):
     """Polls a job until it ends; returns its last detail and the link phase's (start, end, requests)."""
     link_start = link_end = None
     req_start = req_end = None
+    t0, seen = time.monotonic(), {}
     while True:
         d = form("get_job", {"id": job, "after": "999999999"})
         steps = d["steps"]
+        now = time.monotonic()
+        for s in steps:
+            at = seen.setdefault((s["cluster"], s["step"]), {})
+            if s["state"] == "running":
+                at.setdefault("running", now)
+            elif s["state"] != "pending":
+                at.setdefault("ended", now)
+                at["state"] = s["state"]
         if link_start is None and any(s["step"].startswith("link:") and s["state"] != "pending" for s in steps):
             link_start, req_start = time.monotonic(), requests_sent()
         if link_end is None and any(s["step"] == "verify" and s["state"] != "pending" for s in steps):
             link_end, req_end = time.monotonic(), requests_sent()
         if d["job"]["state"] != "running":
             break
-        time.sleep(0.2)
+        time.sleep(0.1 if STEPS else 0.2)
+    if STEPS:
+        timeline(t0, seen)
+        for e in form("get_job", {"id": job, "after": "0"})["events"]:
+            if e.get("step") == "verify":
+                print(f"drive.py: verify said: {e['message']}", file=sys.stderr)
+        print(f"drive.py: job from {time.time() - (time.monotonic() - t0):.2f} (Unix time)", file=sys.stderr)
     if d["job"]["state"] != "succeeded":
         failed = [f'{s["cluster"]}/{s["step"]}: {s["message"]}' for s in d["steps"] if s["state"] == "failed"]
         sys.exit(f"drive.py: job {job} {d['job']['state']}: {failed}")
