@@ -8,9 +8,10 @@ With DRIVE_PREPARE_BATCH=K the clusters are first set up K at a time without lin
 peering: no pairs), and only then is the full-mesh job started and measured: its per-cluster steps find
 everything in place (no changes), so the measured job is the links and the checks. Also printed then:
   prepare_s    the batched setup before it
-With DRIVE_STEPS=1 the measured job's steps are printed on stderr as it was seen (polled every 0.1 s): when each
-cluster's step was first seen running and first seen ended, then per step the latest end over the clusters —
-where a setup's time goes.
+With DRIVE_STEPS=1 the measured job is printed on stderr as it was seen (polled every 0.1 s): when each
+cluster's step was first seen running and first seen ended, per step the latest end over the clusters, what the
+verification's rounds said, and the job's start in Unix time (for `bench/cpu.py summary`) — where a setup's time
+goes.
 With DRIVE_VIEW_PAGES=1 the pages that show the mesh are then fetched once each (signed in, rendered by the
 server), as a user would look after a setup.
 usage: drive.py URL ADMIN_PASSWORD METRICS_TOKEN KUBECONFIG ISTIO_VERSION CONTEXT...
