@@ -15,6 +15,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use mesh::ids::ClusterName;
 use serde_json::json;
+use std::time::Duration;
 
 const CONTEXT: &str = "c2";
 
@@ -242,9 +243,18 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     let token_secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
         "metadata": {"name": secret_name, "namespace": secret_ns,
                      "annotations": {"kubernetes.io/service-account.name": "default"}}});
-    let e = mesh::apply::apply(&client, &token_secret, true)
-        .await
-        .expect_err("a token Secret");
+    // An admission policy is in force once the API server has loaded it, moments after onboarding wrote it
+    // (Kubernetes applies policies eventually, not with the write): ask again for up to 10 s until it refuses.
+    let asked = std::time::Instant::now();
+    let e = loop {
+        match mesh::apply::apply(&client, &token_secret, true).await {
+            Err(e) => break e,
+            Ok(_) if asked.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(o) => panic!("a token Secret was accepted 10 s after onboarding: {o:?}"),
+        }
+    };
     if target.is_some() {
         assert!(e.to_string().contains("token Secrets"), "{e}");
     } else {
