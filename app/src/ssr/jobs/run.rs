@@ -318,32 +318,34 @@ impl Jobs {
             .logged(id, cluster, step.key(), |progress| async move {
                 setup::run_step(step, target, c, settings, root, &*progress).await
             })
-            .await;
+            .await
+            .map_err(|e| e.to_string());
+        let done = self.step_ended(id, cluster, step.key(), &result).await?;
+        if let Err(e) = &result {
+            self.event(id, Some(cluster), Some(step.key()), "error", e)
+                .await;
+        }
+        Ok(done)
+    }
+
+    /// Records how a step ended — done, with whether it changed anything and its summary, or failed with its
+    /// message — and says whether it is done.
+    async fn step_ended(
+        &self,
+        id: &str,
+        cluster: &str,
+        key: &str,
+        result: &std::result::Result<setup::Outcome, String>,
+    ) -> Result<bool> {
         match result {
             Ok(o) => {
-                self.set_step(
-                    id,
-                    cluster,
-                    step.key(),
-                    "done",
-                    Some(o.changed),
-                    Some(&o.summary),
-                )
-                .await?;
+                self.set_step(id, cluster, key, "done", Some(o.changed), Some(&o.summary))
+                    .await?;
                 Ok(true)
             }
             Err(e) => {
-                self.set_step(
-                    id,
-                    cluster,
-                    step.key(),
-                    "failed",
-                    None,
-                    Some(&e.to_string()),
-                )
-                .await?;
-                self.event(id, Some(cluster), Some(step.key()), "error", &e.to_string())
-                    .await;
+                self.set_step(id, cluster, key, "failed", None, Some(e))
+                    .await?;
                 Ok(false)
             }
         }
@@ -508,25 +510,7 @@ impl Jobs {
             }
             _ => Err(format!("cluster {from} is not part of this job")),
         };
-        match result {
-            Ok(o) => {
-                self.set_step(
-                    id,
-                    from.as_str(),
-                    &key,
-                    "done",
-                    Some(o.changed),
-                    Some(&o.summary),
-                )
-                .await?;
-                Ok(true)
-            }
-            Err(e) => {
-                self.set_step(id, from.as_str(), &key, "failed", None, Some(&e))
-                    .await?;
-                Ok(false)
-            }
-        }
+        self.step_ended(id, from.as_str(), &key, &result).await
     }
 }
 
