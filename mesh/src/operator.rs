@@ -41,6 +41,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Apply(#[from] crate::apply::Error),
+    #[error(transparent)]
+    Record(#[from] crate::platform::Error),
     #[error(
         "installing or upgrading the Gloo Operator creates its ClusterRole and ClusterRoleBinding, which the \
          console's credentials here may not (the cluster is onboarded with least privilege); an administrator \
@@ -152,47 +154,26 @@ pub fn command(install: &Install, context: &str) -> String {
     )
 }
 
-/// What helm says is deployed: (chart "name-version", values), or None. A release left pending by a helm
-/// that was killed is rolled back (an upgrade) or removed (a first install) first.
-async fn deployed(helm: &Path, run: &Run) -> Result<Option<(String, Value)>> {
-    let kc = run.kubeconfig();
-    let Some(rel) = listed(helm, run).await? else {
+/// What helm recorded as deployed: (chart "name-version", values), or None. Read from helm's own records
+/// through the API ([`crate::platform::latest`]), as `helm list` and `helm get values` would show them, without
+/// starting helm twice per step. A release left pending by a helm that was killed is rolled back (an upgrade)
+/// or removed (a first install) first.
+async fn deployed(helm: &Path, run: &Run, client: &Client) -> Result<Option<(String, Value)>> {
+    let Some((status, release)) = crate::platform::latest(client, RELEASE).await? else {
         return Ok(None);
     };
-    match rel["status"].as_str().unwrap_or("") {
-        "deployed" => {}
+    match status.as_str() {
+        "deployed" => Ok(Some((release.chart, release.config))),
         status @ ("pending-install" | "pending-upgrade" | "pending-rollback") => {
             tracing::warn!(
                 status,
                 "the operator release was left pending by a helm that stopped; recovering it"
             );
             recover(helm, run, status).await?;
-            return Box::pin(deployed(helm, run)).await;
+            Box::pin(deployed(helm, run, client)).await
         }
-        _ => return Ok(None),
+        _ => Ok(None),
     }
-    let chart = rel["chart"].as_str().unwrap_or("").to_string();
-    let values = run
-        .helm(
-            helm,
-            &[
-                "get",
-                "values",
-                RELEASE,
-                "--kubeconfig",
-                kc,
-                "-n",
-                OPERATOR_NAMESPACE,
-                "-o",
-                "json",
-            ],
-            "get values",
-        )
-        .await?;
-    Ok(Some((
-        chart,
-        serde_json::from_str(&values).unwrap_or(Value::Null),
-    )))
 }
 
 /// Whether a chart reference is a folder or archive on this machine (not an OCI or repository reference).
@@ -243,36 +224,12 @@ pub async fn chart_label(helm: &Path, chart: &Chart) -> Result<String> {
     Ok(format!("{name}-{version}"))
 }
 
-/// The release as `helm list` shows it (any status), or None.
-async fn listed(helm: &Path, run: &Run) -> Result<Option<Value>> {
-    let kc = run.kubeconfig();
-    let args = [
-        "list",
-        "--kubeconfig",
-        kc,
-        "-n",
-        OPERATOR_NAMESPACE,
-        "--all",
-        "--filter",
-        "^gloo-operator$",
-        "-o",
-        "json",
-    ];
-    let list: Value =
-        serde_json::from_str(&run.helm(helm, &args, "list").await?).unwrap_or(Value::Null);
-    Ok(list.as_array().and_then(|a| a.first()).cloned())
-}
-
-/// The release as helm lists it, read only (a pending release is reported, not recovered): its chart
-/// `name-version` and status, or None when there is none.
-pub async fn release(helm: &Path, creds: &Credentials) -> Result<Option<(String, String)>> {
-    let run = Run::new(&creds.to_yaml())?;
-    Ok(listed(helm, &run).await?.map(|r| {
-        (
-            r["chart"].as_str().unwrap_or_default().to_string(),
-            r["status"].as_str().unwrap_or_default().to_string(),
-        )
-    }))
+/// The release as `helm list --all` shows it, read only from helm's records (a pending release is reported,
+/// not recovered): its chart `name-version` and status, or None when there is none.
+pub async fn release(client: &Client) -> Result<Option<(String, String)>> {
+    Ok(crate::platform::latest(client, RELEASE)
+        .await?
+        .map(|(status, r)| (r.chart, status)))
 }
 
 /// Brings a pending release back to a settled state: a first install that never finished is uninstalled (the
@@ -327,7 +284,7 @@ pub async fn ensure(install: &Install, creds: &Credentials, client: &Client) -> 
         crate::apply::apply(client, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}), false).await?;
         crate::apply::apply(client, &secret, false).await?;
     }
-    let current = deployed(&install.helm, &run).await?;
+    let current = deployed(&install.helm, &run, client).await?;
     // A local chart is compared by what its Chart.yaml says, so a newer chart at the same path upgrades.
     let local = match (&current, &install.chart.version) {
         (Some(_), None) => Some(chart_label(&install.helm, &install.chart).await?),
@@ -454,9 +411,9 @@ pub async fn wait_ready(client: &Client, timeout: Duration) -> Result<()> {
 }
 
 /// Uninstalls the release (a re-run when it is gone does nothing). Returns whether it was there.
-pub async fn uninstall(helm: &Path, creds: &Credentials) -> Result<bool> {
+pub async fn uninstall(helm: &Path, creds: &Credentials, client: &Client) -> Result<bool> {
     let run = Run::new(&creds.to_yaml())?;
-    if deployed(helm, &run).await?.is_none() {
+    if deployed(helm, &run, client).await?.is_none() {
         return Ok(false);
     }
     let kc = run.kubeconfig().to_string();

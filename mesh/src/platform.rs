@@ -118,20 +118,48 @@ pub fn decode(release: &str, data: &[u8]) -> Result<Release, Error> {
 
 /// The deployed revision of `release` in [`NAMESPACE`], or None when helm records none.
 pub async fn deployed(client: &Client, release: &str) -> Result<Option<Release>, Error> {
+    Ok(newest(client, release, Some("deployed"))
+        .await?
+        .map(|(_, r)| r))
+}
+
+/// The newest revision of `release` in [`NAMESPACE`] whatever its status (`deployed`, `failed`,
+/// `pending-install`, …), with that status, or None when helm records none — what `helm list --all` shows,
+/// without running helm. Only that revision's record is decoded.
+pub async fn latest(client: &Client, release: &str) -> Result<Option<(String, Release)>, Error> {
+    newest(client, release, None).await
+}
+
+async fn newest(
+    client: &Client,
+    release: &str,
+    status: Option<&str>,
+) -> Result<Option<(String, Release)>, Error> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    let mut selector = format!("owner=helm,name={release}");
+    if let Some(status) = status {
+        selector.push_str(&format!(",status={status}"));
+    }
     let list = secrets
-        .list(&ListParams::default().labels(&format!("owner=helm,name={release},status=deployed")))
+        .list(&ListParams::default().labels(&selector))
         .await?;
-    let newest = list.items.iter().max_by_key(|s| {
+    let label = |s: &Secret, key: &str| {
         s.metadata
             .labels
             .as_ref()
-            .and_then(|l| l.get("version"))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    });
-    match newest.and_then(|s| s.data.as_ref()?.get("release")) {
-        Some(data) => decode(release, &data.0).map(Some),
+            .and_then(|l| l.get(key))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let newest = list
+        .items
+        .iter()
+        .max_by_key(|s| label(s, "version").parse::<u64>().unwrap_or(0));
+    let Some(secret) = newest else {
+        return Ok(None);
+    };
+    match secret.data.as_ref().and_then(|d| d.get("release")) {
+        Some(data) => Ok(Some((label(secret, "status"), decode(release, &data.0)?))),
         None => Ok(None),
     }
 }

@@ -457,14 +457,16 @@ pub async fn run(
                 }
             };
             if others.is_empty() {
-                let uninstalled = operator::uninstall(helm, &t.creds).await.map_err(|e| {
-                    StepError::new(
-                        &t.name,
-                        title,
-                        e.to_string(),
-                        "Fix the cause above, then retry this cluster",
-                    )
-                })?;
+                let uninstalled = operator::uninstall(helm, &t.creds, &t.client)
+                    .await
+                    .map_err(|e| {
+                        StepError::new(
+                            &t.name,
+                            title,
+                            e.to_string(),
+                            "Fix the cause above, then retry this cluster",
+                        )
+                    })?;
                 if uninstalled {
                     progress(format!(
                         "uninstalled the Helm release {}",

@@ -754,6 +754,17 @@ async fn a_release_left_pending_by_a_killed_helm_is_recovered_by_the_next_run() 
         "{}",
         status.stdout
     );
+    // Read from helm's records through the API, the release shows as helm shows it.
+    let (chart, state) = mesh::operator::release(&t.client)
+        .await
+        .expect("helm's records")
+        .expect("a release");
+    assert_eq!(state, "pending-install");
+    assert!(
+        chart.starts_with("gloo-operator-") && status.stdout.contains(&chart[14..]),
+        "{chart} against {}",
+        status.stdout
+    );
 
     // The step runs again: it finds the pending release, removes it, and installs.
     let s = settings(DataPlane::LoadBalancer, Peering::Manual { pairs: vec![] });

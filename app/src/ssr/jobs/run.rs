@@ -320,17 +320,12 @@ impl Jobs {
             })
             .await
             .map_err(|e| e.to_string());
-        let done = self.step_ended(id, cluster, step.key(), &result).await?;
-        if let Err(e) = &result {
-            self.event(id, Some(cluster), Some(step.key()), "error", e)
-                .await;
-        }
-        Ok(done)
+        self.step_ended(id, cluster, step.key(), &result).await
     }
 
     /// Records how a step ended — done, with whether it changed anything and its summary, or failed with its
-    /// message — and says whether it is done.
-    async fn step_ended(
+    /// message, which also goes into the job's log as an error — and says whether it is done.
+    pub(super) async fn step_ended(
         &self,
         id: &str,
         cluster: &str,
@@ -346,6 +341,7 @@ impl Jobs {
             Err(e) => {
                 self.set_step(id, cluster, key, "failed", None, Some(e))
                     .await?;
+                self.event(id, Some(cluster), Some(key), "error", e).await;
                 Ok(false)
             }
         }

@@ -419,19 +419,7 @@ impl Jobs {
                 .await
             }
         };
-        match result {
-            Ok(o) => {
-                self.set_step(id, cluster, step, "done", Some(o.changed), Some(&o.summary))
-                    .await?;
-                Ok(true)
-            }
-            Err(e) => {
-                self.set_step(id, cluster, step, "failed", None, Some(&e))
-                    .await?;
-                self.event(id, Some(cluster), Some(step), "error", &e).await;
-                Ok(false)
-            }
-        }
+        self.step_ended(id, cluster, step, &result).await
     }
 }
 

@@ -493,7 +493,7 @@ impl Jobs {
         wanted: &str,
     ) -> PlanObject {
         let yaml = mesh::operator::release_yaml(install);
-        let (change, detail) = match mesh::operator::release(&self.inner.helm, &t.creds).await {
+        let (change, detail) = match mesh::operator::release(&t.client).await {
             Ok(Some((now, status))) if now == wanted && status == "deployed" => {
                 ("unchanged", Some(format!("{now} is deployed already")))
             }
