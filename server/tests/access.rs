@@ -15,7 +15,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use mesh::ids::ClusterName;
 use serde_json::json;
-use std::time::Duration;
 
 const CONTEXT: &str = "c2";
 
@@ -243,18 +242,11 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     let token_secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
         "metadata": {"name": secret_name, "namespace": secret_ns,
                      "annotations": {"kubernetes.io/service-account.name": "default"}}});
-    // An admission policy is in force once the API server has loaded it, moments after onboarding wrote it
-    // (Kubernetes applies policies eventually, not with the write): ask again for up to 10 s until it refuses.
-    let asked = std::time::Instant::now();
-    let e = loop {
-        match mesh::apply::apply(&client, &token_secret, true).await {
-            Err(e) => break e,
-            Ok(_) if asked.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Ok(o) => panic!("a token Secret was accepted 10 s after onboarding: {o:?}"),
-        }
-    };
+    // An admission policy is in force once the API server has loaded it, moments after its write; onboarding
+    // hands the token over only once the guard refuses the account (it waited for that), so asked at once.
+    let e = mesh::apply::apply(&client, &token_secret, true)
+        .await
+        .expect_err("a token Secret, right after onboarding");
     if target.is_some() {
         assert!(e.to_string().contains("token Secrets"), "{e}");
     } else {
@@ -542,6 +534,62 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     let mended: ClusterSummary = serde_json::from_str(&a.body).expect("summary");
     assert_eq!(mended.access.as_ref().and_then(|a| a.problem.clone()), None);
     assert!(mended.connectivity.expect("tested").missing.is_empty());
+
+    // The guard is in force when onboarding hands the token over: taken away (its binding deleted by someone),
+    // the account may again make what it forbids — the probe onboarding waits on sees that — and onboarding
+    // again puts it back and answers only once it refuses again.
+    let creds3 = state
+        .registry
+        .credentials(&name)
+        .await
+        .expect("credentials");
+    let guarded = mesh::connect::client(&creds3).await.expect("client");
+    assert_eq!(
+        mesh::access::probe(&guarded).await.expect("probe"),
+        mesh::access::Probe::Refused
+    );
+    testworld::kubectl_ok(
+        CONTEXT,
+        &[
+            "delete",
+            "validatingadmissionpolicybinding",
+            mesh::access::GUARD,
+        ],
+        None,
+    )
+    .await;
+    testworld::wait_for(
+        30,
+        "the guard out of force once its binding is gone",
+        || {
+            let client = guarded.clone();
+            async move {
+                match mesh::access::probe(&client).await {
+                    Ok(mesh::access::Probe::Accepted) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    let a = admin
+        .call_json(
+            "onboard_cluster",
+            json!({"name": CONTEXT, "kubeconfig": kubeconfig, "context": CONTEXT}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let creds4 = state
+        .registry
+        .credentials(&name)
+        .await
+        .expect("credentials");
+    let guarded = mesh::connect::client(&creds4).await.expect("client");
+    assert_eq!(
+        mesh::access::probe(&guarded).await.expect("probe"),
+        mesh::access::Probe::Refused,
+        "the guard in force as soon as onboarding answered"
+    );
 
     // A mesh installed in a namespace of its own: the preflight reviews the account's rights there, and
     // says to onboard again naming it; onboarding with it gives istio-system's rights there too (cacerts,

@@ -48,9 +48,11 @@ fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     move |source| Error::Kube { what, source }
 }
 
+mod guard;
 mod objects;
 mod rules;
 
+pub use guard::{Probe, probe, wait_until_guarded};
 pub use objects::*;
 pub use rules::*;
 

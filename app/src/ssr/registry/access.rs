@@ -50,6 +50,10 @@ pub(crate) fn plan_object(o: mesh::setup::ObjectChange) -> PlanObject {
     }
 }
 
+/// How long onboarding waits for the API server to enforce the admission guard on the new account (about
+/// a second here).
+const GUARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn access_error(cluster: &ClusterName, step: &'static str, message: String) -> Error {
     Error::Access {
         cluster: cluster.to_string(),
@@ -101,9 +105,22 @@ impl Registry {
             .await
             .map_err(|e| access_error(name, "onboarding", e.to_string()))?;
         let issued = now();
-        tracing::info!(cluster = %name, expires_at = token.expires_at, "onboarded with least privilege");
+        let creds = access::credentials(admin, &token.token);
+        // The token is handed over only once the API server enforces the guard on the account: right after
+        // its write the policy is not loaded yet, and the account would hold RBAC's rights alone.
+        let account = connect::client(&creds)
+            .await
+            .map_err(|problem| Error::Unusable {
+                cluster: name.to_string(),
+                problem,
+            })?;
+        let waited = access::wait_until_guarded(&account, GUARD_TIMEOUT)
+            .await
+            .map_err(|e| access_error(name, "onboarding", e.to_string()))?;
+        tracing::info!(cluster = %name, expires_at = token.expires_at, guard_waited_ms = waited.as_millis() as u64,
+            "onboarded with least privilege");
         Ok((
-            access::credentials(admin, &token.token),
+            creds,
             ClusterAccess {
                 account: format!("{}/{}", access::NAMESPACE, access::ACCOUNT),
                 onboarded_at: issued,
