@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::setup::{PlanView, PreflightTable, plan_download};
+use super::plan_review::{PlanView, PreflightTable, plan_download};
 use crate::components::{ErrorBox, INPUT};
 use crate::model::{AppError, ClusterPlan, PreflightView};
 

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use super::allowed;
-use super::setup::PlanView;
+use super::plan_review::PlanView;
 use crate::api::{
     RenewClusterToken, onboard_cluster, plan_onboarding, plan_revoke, revoke_cluster_access,
 };

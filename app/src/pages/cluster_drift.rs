@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use super::allowed;
 use super::answers::StartError;
 use super::mesh_take_apart::follow;
-use super::setup::PlanView;
+use super::plan_review::PlanView;
 use crate::api::StartReapply;
 use crate::components::{BUTTON, BUTTON_SECONDARY, ErrorBox};
 use crate::model::{AppError, ClusterName, DriftReport, Role, format_time};

@@ -63,10 +63,7 @@ fn read_error(id: CheckId, what: &str, e: &kube::Error) -> CheckResult {
     )
 }
 
-async fn istiod_deployments(
-    client: &Client,
-    ns: &str,
-) -> Result<Vec<Deployment>, kube::Error> {
+async fn istiod_deployments(client: &Client, ns: &str) -> Result<Vec<Deployment>, kube::Error> {
     Ok(Api::<Deployment>::namespaced(client.clone(), ns)
         .list(&ListParams::default().labels("app=istiod"))
         .await?
@@ -408,10 +405,7 @@ async fn check_stale(client: &Client, ns: &str) -> CheckResult {
 }
 
 /// The root of trust: `cacerts` (what istiod should use) against `istio-ca-root-cert` (what it serves).
-async fn check_root(
-    client: &Client,
-    ns: &str,
-) -> (CheckResult, Option<String>, Vec<String>) {
+async fn check_root(client: &Client, ns: &str) -> (CheckResult, Option<String>, Vec<String>) {
     let id = CheckId::RootOfTrust;
     let restart = format!(
         "Restart istiod so it reads cacerts again: kubectl rollout restart deployment -n {ns} -l app=istiod"

@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 
 use leptos::prelude::*;
 
-use super::super::setup::{Copyable, PlanView};
+use super::super::plan_review::PlanView;
+use super::super::setup::Copyable;
 use crate::api::{PlanPortalRequest, SubmitPortalRequest};
 use crate::components::{Alert, BUTTON, BUTTON_SECONDARY, ErrorBox, INPUT, field_error};
 use crate::model::{AppError, MeshMode, PortalAction, PortalKind, PortalPlan, ShareScope};

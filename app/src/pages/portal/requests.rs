@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::super::setup::PlanView;
+use super::super::plan_review::PlanView;
 use super::{describe, request_rows};
 use crate::api::{DecidePortalRequest, list_portal_requests, review_portal_request};
 use crate::components::{Alert, BUTTON, DataTable, ErrorBox, Gate, INPUT, field_error};
