@@ -60,6 +60,12 @@ async fn summary(admin: &mut Client) -> ClusterSummary {
     serde_json::from_str(&a.body).expect("summary")
 }
 
+/// A client with the credentials the console holds for cluster `name` now (its account's token).
+async fn account_client(state: &server::AppState, name: &ClusterName) -> kube::Client {
+    let creds = state.registry.credentials(name).await.expect("credentials");
+    mesh::connect::client(&creds).await.expect("client")
+}
+
 #[tokio::test]
 async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own_least_privileged_account()
  {
@@ -538,12 +544,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
     // The guard is in force when onboarding hands the token over: taken away (its binding deleted by someone),
     // the account may again make what it forbids — the probe onboarding waits on sees that — and onboarding
     // again puts it back and answers only once it refuses again.
-    let creds3 = state
-        .registry
-        .credentials(&name)
-        .await
-        .expect("credentials");
-    let guarded = mesh::connect::client(&creds3).await.expect("client");
+    let guarded = account_client(&state, &name).await;
     assert_eq!(
         mesh::access::probe(&guarded).await.expect("probe"),
         mesh::access::Probe::Refused
@@ -579,12 +580,7 @@ async fn an_onboarded_cluster_holds_only_a_short_lived_token_of_the_consoles_own
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let creds4 = state
-        .registry
-        .credentials(&name)
-        .await
-        .expect("credentials");
-    let guarded = mesh::connect::client(&creds4).await.expect("client");
+    let guarded = account_client(&state, &name).await;
     assert_eq!(
         mesh::access::probe(&guarded).await.expect("probe"),
         mesh::access::Probe::Refused,

@@ -54,6 +54,14 @@ pub(crate) fn plan_object(o: mesh::setup::ObjectChange) -> PlanObject {
 /// a second here).
 const GUARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The error of credentials of cluster `name` that give no client (the cluster named).
+fn unusable(name: &ClusterName) -> impl FnOnce(connect::Problem) -> Error + '_ {
+    move |problem| Error::Unusable {
+        cluster: name.to_string(),
+        problem,
+    }
+}
+
 fn access_error(cluster: &ClusterName, step: &'static str, message: String) -> Error {
     Error::Access {
         cluster: cluster.to_string(),
@@ -80,12 +88,7 @@ impl Registry {
         dropped: &[String],
         by: &str,
     ) -> Result<(Credentials, ClusterAccess)> {
-        let client = connect::client(admin)
-            .await
-            .map_err(|problem| Error::Unusable {
-                cluster: name.to_string(),
-                problem,
-            })?;
+        let client = connect::client(admin).await.map_err(unusable(name))?;
         let impersonate = self.impersonation().await?;
         let grant = access::Grant {
             impersonate: impersonate.as_deref(),
@@ -108,12 +111,7 @@ impl Registry {
         let creds = access::credentials(admin, &token.token);
         // The token is handed over only once the API server enforces the guard on the account: right after
         // its write the policy is not loaded yet, and the account would hold RBAC's rights alone.
-        let account = connect::client(&creds)
-            .await
-            .map_err(|problem| Error::Unusable {
-                cluster: name.to_string(),
-                problem,
-            })?;
+        let account = connect::client(&creds).await.map_err(unusable(name))?;
         let waited = access::wait_until_guarded(&account, GUARD_TIMEOUT)
             .await
             .map_err(|e| access_error(name, "onboarding", e.to_string()))?;
@@ -263,12 +261,7 @@ impl Registry {
                 control_planes: &control_planes,
             };
             let admin = self.admin_credentials(name, given).await?;
-            let client = connect::client(&admin)
-                .await
-                .map_err(|problem| Error::Unusable {
-                    cluster: name.to_string(),
-                    problem,
-                })?;
+            let client = connect::client(&admin).await.map_err(unusable(name))?;
             let uid = access::namespace_uid(&client, access::NAMESPACE)
                 .await
                 .map_err(|e| access_error(name, "plan", e.to_string()))?
@@ -419,12 +412,7 @@ impl Registry {
     pub async fn revoke(&self, name: &ClusterName) -> Result<bool> {
         self.revocable(name).await?;
         let creds = self.credentials(name).await?;
-        let client = connect::client(&creds)
-            .await
-            .map_err(|problem| Error::Unusable {
-                cluster: name.to_string(),
-                problem,
-            })?;
+        let client = connect::client(&creds).await.map_err(unusable(name))?;
         let deleted = access::revoke(&client)
             .await
             .map_err(|e| access_error(name, "revoking access", e.to_string()))?;

@@ -52,11 +52,7 @@ struct Status {
     pub(super) conditions: Vec<Value>,
 }
 
-async fn write_status(
-    cluster: &Cluster,
-    smc: &DynamicObject,
-    st: Status,
-) -> apply::Result<()> {
+async fn write_status(cluster: &Cluster, smc: &DynamicObject, st: Status) -> apply::Result<()> {
     let ns = smc.namespace().unwrap_or_default();
     let status = json!({
         "phase": st.phase,
