@@ -231,6 +231,7 @@ mod plan_links;
 mod record;
 mod reissue;
 mod requests;
+mod rollout;
 mod roots;
 mod rotate_root;
 mod run;
