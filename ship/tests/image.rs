@@ -414,10 +414,13 @@ fn the_image_is_well_formed_reproducible_and_its_root_filesystem_runs_the_consol
 }
 
 /// A program's full path from this process's PATH (the console's environment replaces PATH in the child).
+/// `name` in the PATH, then in /usr/sbin and /sbin (chroot lives there, and a PATH outside a login shell may
+/// lack them).
 fn which(name: &str) -> PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from(name))
