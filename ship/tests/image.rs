@@ -413,9 +413,8 @@ fn the_image_is_well_formed_reproducible_and_its_root_filesystem_runs_the_consol
     Ok(())
 }
 
-/// A program's full path from this process's PATH (the console's environment replaces PATH in the child).
-/// `name` in the PATH, then in /usr/sbin and /sbin (chroot lives there, and a PATH outside a login shell may
-/// lack them).
+/// A program's full path from this process's PATH (the console's environment replaces PATH in the child),
+/// else from /usr/sbin and /sbin (chroot lives there, and a PATH outside a login shell may lack them).
 fn which(name: &str) -> PathBuf {
     std::env::var_os("PATH")
         .iter()

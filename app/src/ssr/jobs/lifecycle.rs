@@ -166,7 +166,7 @@ impl Jobs {
     }
 
     /// This process's job tasks, taken out of the list.
-    pub(super) fn take_tasks(&self) -> Vec<(String, tokio::task::JoinHandle<()>)> {
+    fn take_tasks(&self) -> Vec<(String, tokio::task::JoinHandle<()>)> {
         self.inner
             .tasks
             .lock()

@@ -47,7 +47,7 @@ impl Jobs {
         }
     }
 
-    pub(super) async fn event_or_stop(
+    async fn event_or_stop(
         &self,
         job: &str,
         cluster: Option<&str>,
