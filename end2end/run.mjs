@@ -287,22 +287,40 @@ test('checks: a viewer runs the checks of a set-up cluster; a fault shows as a f
   }
 });
 
-test('the sign-in page comes without the browser build; the browser files come compressed and revalidate with an ETag', async ({ page }) => {
+test('the sign-in page comes without the browser build; a signed-in page brings only its part of it, compressed, revalidated with an ETag; the topology part comes with its page', async ({ page }) => {
   const wasm = [];
   page.on('response', r => { if (r.url().endsWith('.wasm')) wasm.push(r); });
+  const names = () => wasm.map(r => new URL(r.url()).pathname.split('/').pop());
   await page.goto(`${BASE}/sign-in`);
   await staticPage(page);
   expect(wasm.length === 0, `the sign-in page fetched ${wasm.length} wasm`);
   await signIn(page, 'admin', ADMIN_PASSWORD);
   await hydrated(page);
-  expect(wasm.length === 1, `one wasm response, got ${wasm.length}`);
-  const h = await wasm[0].allHeaders();
-  expect(h['content-encoding'] === 'br', `wasm content-encoding ${h['content-encoding']}`);
+  // The first part (shell, router, session) and the part of the signed-in pages (app/src/pages/split.rs),
+  // with the code the parts share; not the topology's part.
+  expect(names().includes('meshdeck.wasm') && names().some(n => n.startsWith('split_console')),
+    `the clusters page fetched ${names().join(', ')}`);
+  expect(!names().some(n => n.startsWith('split_topology')), `the clusters page fetched the topology's part: ${names().join(', ')}`);
+  // The document preloads its part, so it downloads beside the first one (not after it has run).
+  const preloads = await page.evaluate(() => [...document.querySelectorAll('link[rel=preload][as=fetch]')]
+    .map(l => new URL(l.href).pathname.split('/').pop()));
+  expect(preloads.some(n => n.startsWith('split_console')) && !preloads.some(n => n.startsWith('split_topology')),
+    `the clusters page preloads ${preloads.join(', ')}`);
+  for (const r of wasm) {
+    const h = await r.allHeaders();
+    expect(h['content-encoding'] === 'br', `${r.url()}: content-encoding ${h['content-encoding']}`);
+  }
   const sizes = await page.evaluate(() => performance.getEntriesByType('resource')
-    .filter(e => e.name.endsWith('.wasm')).map(e => [e.encodedBodySize, e.decodedBodySize]));
+    .filter(e => e.name.endsWith('/meshdeck.wasm')).map(e => [e.encodedBodySize, e.decodedBodySize]));
   expect(sizes.length === 1 && sizes[0][0] * 2 < sizes[0][1], `wasm encoded/decoded ${JSON.stringify(sizes)}`);
-  const status = await page.evaluate(async (etag) => (await fetch('/pkg/meshdeck.wasm', { headers: { 'if-none-match': etag } })).status, h.etag);
+  const main = wasm.find(r => r.url().endsWith('/meshdeck.wasm'));
+  const status = await page.evaluate(async (etag) => (await fetch('/pkg/meshdeck.wasm', { headers: { 'if-none-match': etag } })).status,
+    (await main.allHeaders()).etag);
   expect(status === 304, `revalidation answered ${status}`);
+  // Opening the topology in the page (the router, no reload) loads its part then, and the page works.
+  await page.locator('nav[aria-label=Main] a[href="/topology"]').click();
+  await page.locator('[data-testid=topology]').waitFor({ timeout: 30000 });
+  expect(names().some(n => n.startsWith('split_topology')), `the topology page fetched ${names().join(', ')}`);
 });
 
 test('setup wizard: a viewer sees the choices and the plan but cannot run the preflight or apply', async ({ page }) => {

@@ -14,7 +14,7 @@ pub mod ssr;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 use crate::api::{SignIn, SignOut};
 use crate::model::{AppError, Me};
@@ -27,6 +27,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     // guard makes the nonce, provides it here, and sets the header).
     let nonce = leptos::nonce::use_nonce();
     let hydrate = !is_static_page();
+    // The pages' parts of the browser build are preloaded from the build's manifest (pages::split).
+    provide_context(options.clone());
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -104,20 +106,20 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=|| view! { <Redirect path="/clusters" /> } ssr=SsrMode::Async />
                 <Route path=path!("/sign-in") view=pages::SignInPage ssr=SsrMode::Async />
                 <Route path=path!("/no-access") view=pages::NoAccessPage ssr=SsrMode::Async />
-                <Route path=path!("/clusters") view=pages::ClustersPage ssr=SsrMode::Async />
-                <Route path=path!("/clusters/new") view=pages::RegisterPage ssr=SsrMode::Async />
-                <Route path=path!("/clusters/:name") view=pages::ClusterPage ssr=SsrMode::Async />
-                <Route path=path!("/users") view=pages::UsersPage ssr=SsrMode::Async />
-                <Route path=path!("/team") view=pages::TeamPage ssr=SsrMode::Async />
-                <Route path=path!("/requests") view=pages::RequestsPage ssr=SsrMode::Async />
-                <Route path=path!("/teams") view=pages::TeamsPage ssr=SsrMode::Async />
-                <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async />
-                <Route path=path!("/setup") view=pages::SetupPage ssr=SsrMode::Async />
-                <Route path=path!("/mesh") view=pages::MeshPage ssr=SsrMode::Async />
-                <Route path=path!("/topology") view=pages::TopologyPage ssr=SsrMode::Async />
-                <Route path=path!("/checks") view=pages::ChecksPage ssr=SsrMode::Async />
-                <Route path=path!("/activity") view=pages::ActivityPage ssr=SsrMode::Async />
-                <Route path=path!("/activity/:id") view=pages::JobPage ssr=SsrMode::Async />
+                <Route path=path!("/clusters") view={Lazy::<pages::split::ClustersRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/clusters/new") view={Lazy::<pages::split::RegisterRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/clusters/:name") view={Lazy::<pages::split::ClusterRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/users") view={Lazy::<pages::split::UsersRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/team") view={Lazy::<pages::split::TeamRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/requests") view={Lazy::<pages::split::RequestsRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/teams") view={Lazy::<pages::split::TeamsRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/account") view={Lazy::<pages::split::AccountRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/setup") view={Lazy::<pages::split::SetupRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/mesh") view={Lazy::<pages::split::MeshRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/topology") view={Lazy::<pages::split::TopologyRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/checks") view={Lazy::<pages::split::ChecksRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/activity") view={Lazy::<pages::split::ActivityRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/activity/:id") view={Lazy::<pages::split::JobRoute>::new()} ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

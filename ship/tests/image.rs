@@ -150,7 +150,7 @@ fn the_image_is_well_formed_reproducible_and_its_root_filesystem_runs_the_consol
     }
     if !site.join("pkg").is_dir() {
         return Err(format!(
-            "no browser files in {}: build them first (cargo leptos build --release --frontend-only; scripts/test does)",
+            "no browser files in {}: build them first (cargo leptos build --release --split --frontend-only; scripts/test does)",
             site.display()
         ));
     }

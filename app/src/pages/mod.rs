@@ -23,6 +23,7 @@ mod setup_link;
 mod setup_settings;
 mod setup_trust;
 mod sign_in;
+pub mod split;
 mod topology;
 mod users;
 mod users_sso;
