@@ -18,6 +18,29 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+/// What a browser build made without `--split` imports in place of its parts: cargo-leptos' split step
+/// replaces it. Left in, the browser cannot load the page's code and no page becomes interactive.
+const SPLIT_PLACEHOLDER: &str = "__wasm_split_placeholder__";
+
+/// Checks the browser build in `dir` (`<output name>.js`) before the console serves it: one made without
+/// `--split` is refused with what to do. No build there (a console used through its API only): nothing to
+/// check.
+pub fn check_build(dir: &std::path::Path, output_name: &str) -> Result<(), String> {
+    let js = dir.join(format!("{output_name}.js"));
+    let Ok(text) = std::fs::read_to_string(&js) else {
+        return Ok(());
+    };
+    if text.contains(SPLIT_PLACEHOLDER) {
+        return Err(format!(
+            "{} was built without --split, so no page can load its code: build the browser files again with \
+             `cargo leptos build --release --split` (scripts/run does; `cargo leptos watch --split` while \
+             developing)",
+            js.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The files of one folder, compressed on first use.
 #[derive(Clone)]
 pub struct Assets {
@@ -249,6 +272,34 @@ mod tests {
             HeaderValue::from_str(v).expect("header"),
         );
         h
+    }
+
+    #[test]
+    fn a_browser_build_without_its_parts_is_refused_with_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("meshdeck-build-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        assert_eq!(
+            check_build(&dir, "meshdeck"),
+            Ok(()),
+            "no build: nothing to check"
+        );
+        std::fs::write(
+            dir.join("meshdeck.js"),
+            r#"import*as _ from"__wasm_split_placeholder__";export default init;"#,
+        )
+        .expect("js");
+        let err = check_build(&dir, "meshdeck").expect_err("an unsplit build");
+        assert!(
+            err.contains("meshdeck.js") && err.contains("--split"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.join("meshdeck.js"),
+            r#"import{load} from"./__wasm_split.______________________.js";export default init;"#,
+        )
+        .expect("js");
+        assert_eq!(check_build(&dir, "meshdeck"), Ok(()));
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]

@@ -61,7 +61,13 @@ pub enum StartError {
     InCluster { name: String, message: String },
     #[error("single sign-on: {0}")]
     Oidc(String),
+    #[error("browser files: {0}")]
+    Site(String),
 }
+
+/// The browser files' name (`target/site/pkg/meshdeck.{js,wasm,css}`), as `.cargo/config.toml` gives it
+/// to cargo-leptos.
+const OUTPUT_NAME: &str = "meshdeck";
 
 /// Opens the store and the secret key, creates the first admin when there is none, and imports the
 /// kubeconfig given at start.
@@ -69,6 +75,8 @@ pub async fn start(
     config: &Config,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Console, StartError> {
+    // Before anything is created: a console whose pages cannot load is refused at once.
+    assets::check_build(&config.site_root.join("pkg"), OUTPUT_NAME).map_err(StartError::Site)?;
     if let Some(path) = config.database_url.strip_prefix("sqlite://")
         && let Some(dir) = std::path::Path::new(path)
             .parent()
@@ -180,7 +188,7 @@ pub async fn start(
         ..Default::default()
     };
     let leptos = LeptosOptions::builder()
-        .output_name("meshdeck")
+        .output_name(OUTPUT_NAME)
         .site_root(config.site_root.display().to_string())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
