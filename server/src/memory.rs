@@ -140,8 +140,30 @@ mod tests {
         assert!(anon > 0 && file > 0, "{anon} {file}");
     }
 
+    /// Set in the process the test below starts to run its own body.
+    const ALONE: &str = "MESHDECK_MEMORY_TEST_ALONE";
+
     #[test]
     fn large_blocks_are_mapped_apart_even_after_a_larger_one_was_freed() {
+        // The allocator is the process's, and this binary's other tests allocate and free large blocks
+        // meanwhile (brotli's, in assets): one freed in the heap can serve the block below. So the test runs
+        // in a process of its own — this test binary again, with this test only.
+        if std::env::var_os(ALONE).is_none() {
+            let name =
+                "memory::tests::large_blocks_are_mapped_apart_even_after_a_larger_one_was_freed";
+            let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+                .args([name, "--exact", "--test-threads=1"])
+                .env(ALONE, "1")
+                .output()
+                .expect("run the test binary");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+            return;
+        }
         tune_allocator();
         // Left to itself glibc would now raise its mmap threshold to 16 MiB…
         drop(std::hint::black_box(vec![1u8; 16 << 20]));
