@@ -85,5 +85,27 @@ const setup = await measure('/setup', state);
 console.log(`/setup:   transfer ${setup.transfer} B, time to interactive ${setup.tti} ms (runs: ${setup.tti_all.join(' ')})`);
 console.log(`/setup, medians: document in ${setup.doc} ms, wasm downloaded at ${setup.wasmLoaded} ms, hydrated at ${setup.tti} ms (after the wasm's last byte — the rest of compiling, instantiating, hydrating: ${setup.tti - setup.wasmLoaded} ms)`);
 console.log(`wasm of /sign-in: ${anon.wasm[0]} B compressed, ${anon.wasm[1]} B raw (${anon.wasm[2]} files); of /setup: ${setup.wasm[0]} B, ${setup.wasm[1]} B raw (${setup.wasm[2]} files)`);
+// Every page a signed-in user can open (each with an empty cache, one run: bytes do not vary), so the
+// largest page is found rather than assumed. /clusters/:name and /activity/:id answer for a missing name too
+// (with the page's own message), which loads the same code.
+const PAGES = ['/clusters', '/clusters/new', '/clusters/none', '/setup', '/mesh', '/checks', '/topology', '/activity',
+  '/activity/0', '/users', '/team', '/requests', '/teams', '/account'];
+const sizes = [];
+for (const path of PAGES) {
+  const context = await browser.newContext({ storageState: state });
+  const page = await context.newPage();
+  await page.goto(`${BASE}${path}`);
+  await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 60000 });
+  const [bytes, files] = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource');
+    return [nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
+      res.filter(r => new URL(r.name).pathname.endsWith('.wasm')).length];
+  });
+  sizes.push([path, bytes, files]);
+  await context.close();
+}
+sizes.sort((a, b) => b[1] - a[1]);
+console.log(`pages over the wire (empty cache, bytes, wasm files): ${sizes.map(([p, b, n]) => `${p} ${b} (${n})`).join(', ')}`);
 await browser.close();
-console.log(`signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]} setup_wasm_transfer_bytes=${setup.wasm[0]} setup_wasm_files=${setup.wasm[2]} setup_document_ms=${setup.doc} setup_wasm_loaded_ms=${setup.wasmLoaded}`);
+console.log(`largest_page=${sizes[0][0]} largest_page_bytes=${sizes[0][1]} signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]} setup_wasm_transfer_bytes=${setup.wasm[0]} setup_wasm_files=${setup.wasm[2]} setup_document_ms=${setup.doc} setup_wasm_loaded_ms=${setup.wasmLoaded}`);

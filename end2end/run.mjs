@@ -296,15 +296,17 @@ test('the sign-in page comes without the browser build; a signed-in page brings 
   expect(wasm.length === 0, `the sign-in page fetched ${wasm.length} wasm`);
   await signIn(page, 'admin', ADMIN_PASSWORD);
   await hydrated(page);
-  // The first part (shell, router, session) and the part of the signed-in pages (app/src/pages/split.rs),
-  // with the code the parts share; not the topology's part.
-  expect(names().includes('meshdeck.wasm') && names().some(n => n.startsWith('split_console')),
+  // The first part (shell, router, session) and the part of the pages that operate the clusters
+  // (app/src/pages/split.rs), with the code it shares with other parts; not the other parts.
+  expect(names().includes('meshdeck.wasm') && names().some(n => n.startsWith('split_operate')),
     `the clusters page fetched ${names().join(', ')}`);
-  expect(!names().some(n => n.startsWith('split_topology')), `the clusters page fetched the topology's part: ${names().join(', ')}`);
+  for (const other of ['split_topology', 'split_setup', 'split_teams']) {
+    expect(!names().some(n => n.startsWith(other)), `the clusters page fetched ${other}: ${names().join(', ')}`);
+  }
   // The document preloads its part, so it downloads beside the first one (not after it has run).
   const preloads = await page.evaluate(() => [...document.querySelectorAll('link[rel=preload][as=fetch]')]
     .map(l => new URL(l.href).pathname.split('/').pop()));
-  expect(preloads.some(n => n.startsWith('split_console')) && !preloads.some(n => n.startsWith('split_topology')),
+  expect(preloads.some(n => n.startsWith('split_operate')) && !preloads.some(n => /^split_(topology|setup|teams)/.test(n)),
     `the clusters page preloads ${preloads.join(', ')}`);
   for (const r of wasm) {
     const h = await r.allHeaders();

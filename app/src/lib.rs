@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod components;
+pub mod data;
 pub mod model;
 pub mod pages;
 
@@ -75,7 +76,7 @@ fn is_static_page() -> bool {
 /// Who is signed in, shared by every page; refetched after signing in or out.
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub me: Resource<Result<Option<Me>, AppError>>,
+    pub me: crate::data::Data<Result<Option<Me>, AppError>>,
     pub sign_in: ServerAction<SignIn>,
     pub sign_out: ServerAction<SignOut>,
 }
@@ -89,7 +90,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let sign_in = ServerAction::<SignIn>::new();
     let sign_out = ServerAction::<SignOut>::new();
-    let me = Resource::new(
+    let me = crate::data::data(
         move || (sign_in.version().get(), sign_out.version().get()),
         |_| api::get_me(),
     );

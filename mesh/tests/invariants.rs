@@ -92,6 +92,40 @@ fn every_yaml_is_read_through_the_bounded_parser() {
     }
 }
 
+/// The browser build reads JSON from bytes only (`app/src/data.rs`): a resource made with Leptos' own codec, or
+/// text parsed with `serde_json::from_str`, would compile a second copy of every deserializer it reaches into
+/// the wasm. Code compiled only for the server (`app/src/ssr`, `#[cfg(feature = "ssr")]` blocks of server
+/// functions under `app/src/api`) may read text as it likes.
+#[test]
+fn the_browser_build_reads_json_one_way() {
+    let files = rust_files(&["app/src"]);
+    assert!(files.len() > 20, "found the sources: {}", files.len());
+    for path in files {
+        if path.ends_with("app/src/data.rs") || is_unit_test_file(&path) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let server_only = path
+            .components()
+            .any(|c| c.as_os_str() == "ssr" || c.as_os_str() == "api");
+        for (i, line) in code.lines().enumerate() {
+            let mut banned = vec!["Resource::new(", "Resource::new_blocking(", "Resource<"];
+            if !server_only {
+                banned.push("serde_json::from_str");
+            }
+            for b in banned {
+                assert!(
+                    !line.contains(b),
+                    "{}:{}: {b} — use crate::data::{{data, Data, parse}} (one deserializer per type in the wasm)",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
 /// Whether `path` is a module's unit tests in a file of their own: `<module>/tests.rs` or a file under
 /// `<module>/tests/`, where `<module>/mod.rs` (or `lib.rs`) declares `#[cfg(test)] mod tests;`.
 fn is_unit_test_file(path: &std::path::Path) -> bool {

@@ -332,7 +332,7 @@ pub fn parse_export(text: &str) -> Result<Graph, String> {
         links: Option<Vec<LinkEdge>>,
         findings: Option<Vec<Finding>>,
     }
-    let e: Export = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let e: Export = crate::data::parse(text).map_err(|e| e.to_string())?;
     let mut g = match e {
         Export { graph: Some(g), .. } => g,
         Export {

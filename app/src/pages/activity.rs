@@ -70,7 +70,7 @@ fn duration(started: Option<i64>, finished: Option<i64>) -> String {
 
 #[component]
 pub fn ActivityPage() -> impl IntoView {
-    let jobs = Resource::new(|| (), |_| list_jobs());
+    let jobs = crate::data::data(|| (), |_| list_jobs());
     view! {
         <Gate title="Activity">
             <h1 class="text-2xl font-bold">"Activity"</h1>
@@ -131,7 +131,7 @@ fn JobTable(list: Vec<JobSummary>) -> impl IntoView {
 #[component]
 pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
-    let job = Resource::new(
+    let job = crate::data::data(
         move || params.read().get("id").unwrap_or_default(),
         |id| get_job(id, 0),
     );
@@ -338,7 +338,7 @@ fn event_line(e: &JobEvent) -> impl IntoView + use<> {
 #[cfg(feature = "hydrate")]
 fn follow(id: &str, detail: RwSignal<JobDetail>, live: RwSignal<bool>) {
     let on_job = move |text: String| {
-        if let Ok(update) = serde_json::from_str::<JobDetail>(&text) {
+        if let Ok(update) = crate::data::parse::<JobDetail>(&text) {
             detail.update(|d| merge(d, update));
         }
     };

@@ -39,8 +39,8 @@ pub fn ChecksPage() -> impl IntoView {
     let chosen = move || query.read().get_all("cluster").unwrap_or_default();
     let report_id = move || query.read().get("report");
     let start = ServerAction::<StartChecks>::new();
-    let clusters = Resource::new(|| (), |_| list_clusters());
-    let report = Resource::new(report_id, |id| async move {
+    let clusters = crate::data::data(|| (), |_| list_clusters());
+    let report = crate::data::data(report_id, |id| async move {
         match id {
             Some(id) => Some(get_check_report(id).await),
             None => None,

@@ -15,7 +15,7 @@ use crate::model::{AppError, ClusterName, DriftReport, Role, format_time};
 const WHY: &str = "mt-1 max-w-prose text-sm text-slate-600 dark:text-slate-300";
 
 /// The comparison, made by the page (with its other resources) and read here; `again` compares again.
-pub type DriftResource = Resource<Result<Option<DriftReport>, AppError>>;
+pub type DriftResource = crate::data::Data<Result<Option<DriftReport>, AppError>>;
 
 #[component]
 pub fn DriftSection(

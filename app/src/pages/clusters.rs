@@ -23,7 +23,7 @@ fn labels_text(c: &ClusterSummary) -> String {
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
-    let clusters = Resource::new(|| (), |_| list_clusters());
+    let clusters = crate::data::data(|| (), |_| list_clusters());
     let can_register = allowed(Role::Operator);
     view! {
         <Gate title="Clusters">
@@ -127,7 +127,7 @@ pub fn ClusterPage() -> impl IntoView {
     let remove = ServerAction::<RemoveCluster>::new();
     // Bumped when the Access section changed how the cluster is reached (onboarded, token renewed).
     let changed = RwSignal::new(0u32);
-    let cluster = Resource::new(
+    let cluster = crate::data::data(
         move || {
             (
                 params.read().get("name").unwrap_or_default(),
@@ -144,7 +144,7 @@ pub fn ClusterPage() -> impl IntoView {
     // Created here with the cluster's, not inside its Suspense: a resource made while another one's view
     // resolves is made at a different moment on the server and in the browser, and hydration then fails.
     let drift_again = RwSignal::new(0u32);
-    let drift = Resource::new(
+    let drift = crate::data::data(
         move || {
             (
                 params.read().get("name").unwrap_or_default(),

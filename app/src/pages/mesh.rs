@@ -24,10 +24,10 @@ const WHY: &str = "mt-1 text-sm text-slate-600 dark:text-slate-300";
 
 #[component]
 pub fn MeshPage() -> impl IntoView {
-    let meshes = Resource::new(|| (), |_| list_meshes());
+    let meshes = crate::data::data(|| (), |_| list_meshes());
     // Every member's intermediate CA, read once here from the meshes' answer (a resource made inside their
     // Suspense would be made at a different moment on the server and in the browser).
-    let chains: ChainsResource = Resource::new(
+    let chains: ChainsResource = crate::data::data(
         || (),
         move |_| async move {
             let members: Vec<ClusterName> = meshes

@@ -14,7 +14,7 @@ use crate::components::{BUTTON, BUTTON_SECONDARY, DataTable, ErrorBox, TD, TD_NO
 use crate::model::{AppError, ClusterName, ClusterTrust, MeshSummary, Role, format_time};
 
 /// Every member's chain, read once for the page.
-pub type ChainsResource = Resource<Result<Vec<ClusterTrust>, AppError>>;
+pub type ChainsResource = crate::data::Data<Result<Vec<ClusterTrust>, AppError>>;
 
 /// How a member's intermediate stands: (data-expiry value, text).
 fn standing(t: &ClusterTrust) -> (&'static str, String) {

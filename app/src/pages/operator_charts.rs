@@ -35,7 +35,7 @@ pub struct OperatorCharts {
     upload: ServerAction<UploadOperatorChart>,
     choose: ServerAction<UseOperatorChart>,
     delete: ServerAction<DeleteOperatorChart>,
-    charts: Resource<Result<OperatorChartList, AppError>>,
+    charts: crate::data::Data<Result<OperatorChartList, AppError>>,
 }
 
 impl OperatorCharts {
@@ -43,7 +43,7 @@ impl OperatorCharts {
         let upload = ServerAction::<UploadOperatorChart>::new();
         let choose = ServerAction::<UseOperatorChart>::new();
         let delete = ServerAction::<DeleteOperatorChart>::new();
-        let charts = Resource::new(
+        let charts = crate::data::data(
             move || {
                 (
                     upload.version().get(),

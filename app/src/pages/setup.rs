@@ -63,9 +63,9 @@ pub(super) fn Copyable(text: String, #[prop(optional)] label: &'static str) -> i
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let clusters = Resource::new(|| (), |_| list_clusters());
+    let clusters = crate::data::data(|| (), |_| list_clusters());
     // Created here, with the page, so the server and the browser create resources in the same order.
-    let root = Resource::new(|| (), |_| get_root());
+    let root = crate::data::data(|| (), |_| get_root());
     let charts = super::operator_charts::OperatorCharts::with_page();
     view! {
         <Gate title="Setup">
@@ -98,7 +98,7 @@ pub fn SetupPage() -> impl IntoView {
 #[component]
 fn Wizard(
     clusters: Vec<(String, String)>,
-    root: Resource<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
+    root: crate::data::Data<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
 ) -> impl IntoView {
     let can_apply = allowed(Role::Operator)();
     let is_admin = allowed(Role::Admin)();

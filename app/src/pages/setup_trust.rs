@@ -13,7 +13,7 @@ use crate::model::{ClusterName, format_time};
 /// (a PEM certificate and its key, checked to match). Only the certificate is ever shown again.
 #[component]
 pub(super) fn RootMaker(
-    root: Resource<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
+    root: crate::data::Data<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
 ) -> impl IntoView {
     use crate::model::RootAlgorithm;
     // "ecdsa", "rsa" or "import".
@@ -78,7 +78,7 @@ pub(super) fn RootMaker(
 #[component]
 pub(super) fn TrustTable(
     selected: RwSignal<BTreeSet<String>>,
-    root: Resource<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
+    root: crate::data::Data<Result<Option<crate::model::RootSummary>, crate::model::AppError>>,
 ) -> impl IntoView {
     use crate::model::ClusterTrust;
     // Read in an effect (browser only) into a plain signal, not a resource: the table must not suspend the

@@ -8,7 +8,7 @@ use crate::components::{Alert, BUTTON, BUTTON_SECONDARY, INPUT, ThemeToggle};
 use crate::model::AppError;
 use crate::use_session;
 
-type SignInOptionsResource = Resource<Result<crate::model::SignInOptions, AppError>>;
+type SignInOptionsResource = crate::data::Data<Result<crate::model::SignInOptions, AppError>>;
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
@@ -16,7 +16,7 @@ pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     // What the server says about this browser's last single sign-on (kept until the next one starts). Made
     // with the page, not in the form the Suspense below builds (the server may build that more than once).
-    let options = Resource::new(|| (), |_| get_sign_in_options());
+    let options = crate::data::data(|| (), |_| get_sign_in_options());
     view! {
         <Title text="Sign in" />
         <Suspense fallback=|| ()>
@@ -119,7 +119,7 @@ fn SsoBlock(next: String, options: SignInOptionsResource) -> impl IntoView {
 /// what to ask for. Deny by default: such a user gets no account, not a viewer one.
 #[component]
 pub fn NoAccessPage() -> impl IntoView {
-    let options = Resource::new(|| (), |_| get_sign_in_options());
+    let options = crate::data::data(|| (), |_| get_sign_in_options());
     view! {
         <Title text="No access" />
         <div class="flex min-h-screen items-center justify-center p-4">

@@ -2,11 +2,20 @@
 //! first part (the shell, the router, the session, the sign-in page) and only the part of the page it opens.
 //!
 //! A part is a wasm module of its own (`cargo leptos build --split`): every split function named with the same
-//! part lands in the same module, and code two parts share goes into one shared chunk. Leptos' `#[lazy]` gives
-//! every function a module of its own — a page then came in a couple of hundred files — so the parts are named
-//! here, coarsely: `topology` (the live graph, the console's heaviest page) and `console` (every other
-//! signed-in page). On the server a page names its part while it renders; the document then preloads that
-//! part's files (from `pkg/__wasm_split_manifest.json`), so they download beside the first part, not after it.
+//! part lands in the same module, and code several parts share goes into a chunk per set of parts sharing
+//! it. Leptos' `#[lazy]` gives every function a module of its own — a page then came in a couple of hundred
+//! files — so the parts are named here, by who opens them:
+//! - `topology`: the live graph (SREs);
+//! - `setup`: the setup wizard (platform engineers, once per mesh);
+//! - `operate`: clusters (the page after sign-in), mesh, checks, activity;
+//! - `teams`: users, account, and the self-service portal (team, requests, teams).
+//!
+//! Finer parts cost more than they save: a page loads its part and every chunk it shares, and each file is
+//! compressed apart. Measured (bench/page, bytes of every page with an empty cache): one part for all but the
+//! topology made every page but that one 727 KB; these four make the largest 611 KB and the topology 511 KB
+//! in 9 files; five parts (mesh apart) 580 KB and 526 KB in 17 files, seven 40–52 files a page.
+//! On the server a page names its part while it renders; the document then preloads that part's files (from
+//! `pkg/__wasm_split_manifest.json`), so they download beside the first part, not after it.
 //!
 //! In any build without `hydrate` (the server, the tests) a route is a plain async call of its page.
 
@@ -33,8 +42,7 @@ fn preload_part(part: &str) {
     let Ok(text) = std::fs::read_to_string(pkg.join(MANIFEST)) else {
         return;
     };
-    let Ok(manifest) =
-        serde_json::from_str::<std::collections::HashMap<String, Vec<String>>>(&text)
+    let Ok(manifest) = crate::data::parse::<std::collections::HashMap<String, Vec<String>>>(&text)
     else {
         return;
     };
@@ -107,53 +115,53 @@ split_route!(
 );
 split_route!(
     /// `/clusters`.
-    ClustersRoute, clusters_page, clusters_preload, console, view! { <super::ClustersPage /> }
+    ClustersRoute, clusters_page, clusters_preload, operate, view! { <super::ClustersPage /> }
 );
 split_route!(
     /// `/clusters/new`.
-    RegisterRoute, register_page, register_preload, console, view! { <super::RegisterPage /> }
+    RegisterRoute, register_page, register_preload, operate, view! { <super::RegisterPage /> }
 );
 split_route!(
     /// `/clusters/:name`.
-    ClusterRoute, cluster_page, cluster_preload, console, view! { <super::ClusterPage /> }
+    ClusterRoute, cluster_page, cluster_preload, operate, view! { <super::ClusterPage /> }
 );
 split_route!(
     /// `/users`.
-    UsersRoute, users_page, users_preload, console, view! { <super::UsersPage /> }
+    UsersRoute, users_page, users_preload, teams, view! { <super::UsersPage /> }
 );
 split_route!(
     /// `/team`.
-    TeamRoute, team_page, team_preload, console, view! { <super::TeamPage /> }
+    TeamRoute, team_page, team_preload, teams, view! { <super::TeamPage /> }
 );
 split_route!(
     /// `/requests`.
-    RequestsRoute, requests_page, requests_preload, console, view! { <super::RequestsPage /> }
+    RequestsRoute, requests_page, requests_preload, teams, view! { <super::RequestsPage /> }
 );
 split_route!(
     /// `/teams`.
-    TeamsRoute, teams_page, teams_preload, console, view! { <super::TeamsPage /> }
+    TeamsRoute, teams_page, teams_preload, teams, view! { <super::TeamsPage /> }
 );
 split_route!(
     /// `/account`.
-    AccountRoute, account_page, account_preload, console, view! { <super::AccountPage /> }
+    AccountRoute, account_page, account_preload, teams, view! { <super::AccountPage /> }
 );
 split_route!(
     /// `/setup`.
-    SetupRoute, setup_page, setup_preload, console, view! { <super::SetupPage /> }
+    SetupRoute, setup_page, setup_preload, setup, view! { <super::SetupPage /> }
 );
 split_route!(
     /// `/mesh`.
-    MeshRoute, mesh_page, mesh_preload, console, view! { <super::MeshPage /> }
+    MeshRoute, mesh_page, mesh_preload, operate, view! { <super::MeshPage /> }
 );
 split_route!(
     /// `/checks`.
-    ChecksRoute, checks_page, checks_preload, console, view! { <super::ChecksPage /> }
+    ChecksRoute, checks_page, checks_preload, operate, view! { <super::ChecksPage /> }
 );
 split_route!(
     /// `/activity`.
-    ActivityRoute, activity_page, activity_preload, console, view! { <super::ActivityPage /> }
+    ActivityRoute, activity_page, activity_preload, operate, view! { <super::ActivityPage /> }
 );
 split_route!(
     /// `/activity/:id`.
-    JobRoute, job_page, job_preload, console, view! { <super::JobPage /> }
+    JobRoute, job_page, job_preload, operate, view! { <super::JobPage /> }
 );

@@ -23,8 +23,8 @@ pub fn UsersPage() -> impl IntoView {
     let add_mapping = ServerAction::<AddGroupMapping>::new();
     let remove_mapping = ServerAction::<RemoveGroupMapping>::new();
     let mappings = mappings_resource(add_mapping, remove_mapping);
-    let locks = Resource::new(move || unlock.version().get(), |_| list_sign_in_locks());
-    let users = Resource::new(
+    let locks = crate::data::data(move || unlock.version().get(), |_| list_sign_in_locks());
+    let users = crate::data::data(
         move || {
             (
                 create.version().get(),

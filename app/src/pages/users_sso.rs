@@ -21,8 +21,8 @@ pub fn needs_confirm(
 pub fn mappings_resource(
     add: ServerAction<AddGroupMapping>,
     remove: ServerAction<RemoveGroupMapping>,
-) -> Resource<Result<GroupMappings, AppError>> {
-    Resource::new(
+) -> crate::data::Data<Result<GroupMappings, AppError>> {
+    crate::data::data(
         move || (add.version().get(), remove.version().get()),
         |_| list_group_mappings(),
     )
@@ -32,7 +32,7 @@ pub fn mappings_resource(
 pub fn GroupMappingsSection(
     add: ServerAction<AddGroupMapping>,
     remove: ServerAction<RemoveGroupMapping>,
-    list: Resource<Result<GroupMappings, AppError>>,
+    list: crate::data::Data<Result<GroupMappings, AppError>>,
 ) -> impl IntoView {
     let error = move || {
         add.value()

@@ -14,18 +14,18 @@ use crate::model::{AppError, PortalPlan, PortalRequestView, Role};
 pub fn RequestsPage() -> impl IntoView {
     let query = use_query_map();
     let decide = ServerAction::<DecidePortalRequest>::new();
-    let queue = Resource::new(
+    let queue = crate::data::data(
         move || decide.version().get(),
         |_| list_portal_requests(None, true),
     );
-    let recent = Resource::new(
+    let recent = crate::data::data(
         move || decide.version().get(),
         |_| list_portal_requests(None, false),
     );
     let review_id = move || query.read().get("review");
     // Made here, not in the panel: a resource created inside the Gate's Suspense is created at another
     // moment on the server than in the browser, and hydration then reads the wrong answer.
-    let review = Resource::new(
+    let review = crate::data::data(
         move || (review_id(), decide.version().get()),
         |(id, _)| async move {
             match id {
@@ -110,7 +110,7 @@ pub fn RequestsPage() -> impl IntoView {
 }
 
 /// The request under review (`?review=`) with its plan; None when none is chosen.
-type ReviewResource = Resource<Result<Option<(PortalRequestView, PortalPlan)>, AppError>>;
+type ReviewResource = crate::data::Data<Result<Option<(PortalRequestView, PortalPlan)>, AppError>>;
 
 /// One request with its plan and the decision form (a plain form: works without JavaScript).
 #[component]

@@ -60,7 +60,7 @@ pub fn TeamPage() -> impl IntoView {
     let form = FormState::new(draft);
     let just_made = StoredValue::new(just_made);
     // The plain form's preview (or a refused request sent back to it), planned while the page is drawn.
-    let previewed = Resource::new(
+    let previewed = crate::data::data(
         || (),
         move |_| {
             let a = preview.clone();
@@ -72,7 +72,7 @@ pub fn TeamPage() -> impl IntoView {
             }
         },
     );
-    let overview = Resource::new(
+    let overview = crate::data::data(
         move || {
             (
                 wanted(),
@@ -128,7 +128,7 @@ fn Follow(
         let url = format!("/live/portal/{team}");
         Effect::new(move |_| {
             let on_requests = move |text: String| {
-                if let Ok(list) = serde_json::from_str::<Vec<PortalRequestView>>(&text) {
+                if let Ok(list) = crate::data::parse::<Vec<PortalRequestView>>(&text) {
                     let settled = |l: &[PortalRequestView]| {
                         l.iter()
                             .filter(|r| matches!(r.state.as_str(), "applied" | "failed"))
@@ -143,7 +143,7 @@ fn Follow(
                 }
             };
             let on_drift = move |text: String| {
-                if let Ok(list) = serde_json::from_str::<Vec<crate::model::PortalDrift>>(&text) {
+                if let Ok(list) = crate::data::parse::<Vec<crate::model::PortalDrift>>(&text) {
                     drift.set(
                         list.into_iter()
                             .map(|d| ((d.cluster, d.namespace, d.service), d.drift))

@@ -16,7 +16,7 @@ pub fn TeamsPage() -> impl IntoView {
     let member = ServerAction::<SetTeamMember>::new();
     let grant = ServerAction::<SetTeamGrant>::new();
     let delete = ServerAction::<DeleteTeam>::new();
-    let teams = Resource::new(
+    let teams = crate::data::data(
         move || {
             (
                 save.version().get(),
@@ -27,7 +27,7 @@ pub fn TeamsPage() -> impl IntoView {
         },
         |_| list_teams(),
     );
-    let clusters = Resource::new(|| (), |_| list_clusters());
+    let clusters = crate::data::data(|| (), |_| list_clusters());
     // Which grant was set last ("team/cluster"), to say so next to it.
     let last_grant = RwSignal::new(None::<String>);
     let is_admin = allowed(Role::Admin);

@@ -31,7 +31,7 @@ pub(super) fn follow(
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            if let Ok(v) = serde_json::from_str::<TopologyView>(&text)
+            if let Ok(v) = crate::data::parse::<TopologyView>(&text)
                 && source.get_untracked() == "live"
             {
                 graph.set(v.graph);
@@ -45,7 +45,7 @@ pub(super) fn follow(
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            if let Ok(u) = serde_json::from_str::<Update>(&text)
+            if let Ok(u) = crate::data::parse::<Update>(&text)
                 && source.get_untracked() == "live"
             {
                 graph.update(|g| mesh_ids::graph::apply(g, u.update));

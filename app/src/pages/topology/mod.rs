@@ -54,8 +54,8 @@ enum Selection {
 
 #[component]
 pub fn TopologyPage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| topology_graph());
-    let teams = Resource::new(|| (), |_| topology_teams());
+    let initial = crate::data::data(|| (), |_| topology_graph());
+    let teams = crate::data::data(|| (), |_| topology_teams());
     view! {
         <Gate title="Topology">
             <h1 class="text-2xl font-bold">"Topology"</h1>

@@ -78,7 +78,7 @@ pub(super) fn FollowTeam(team: String, scopes: RwSignal<Vec<TeamScope>>) -> impl
         let live = RwSignal::new(false);
         let url = format!("/live/portal/{team}");
         let on_drift = move |text: String| {
-            if let Ok(seen) = serde_json::from_str::<Vec<crate::model::PortalDrift>>(&text) {
+            if let Ok(seen) = crate::data::parse::<Vec<crate::model::PortalDrift>>(&text) {
                 scopes.update(|all| {
                     if let Some(s) = all.iter_mut().find(|s| s.team == team) {
                         merge_drift(s, seen);
