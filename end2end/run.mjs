@@ -319,9 +319,19 @@ test('the sign-in page comes without the browser build; a signed-in page brings 
   const status = await page.evaluate(async (etag) => (await fetch('/pkg/meshdeck.wasm', { headers: { 'if-none-match': etag } })).status,
     (await main.allHeaders()).etag);
   expect(status === 304, `revalidation answered ${status}`);
-  // Opening the topology in the page (the router, no reload) loads its part then, and the page works.
+  // Opening the topology in the page (the router, no reload) loads its part then, and the page works; while
+  // the part downloads (held back here, as on a slow link) the bar at the top says the page is opening.
+  const bar = page.locator('[data-testid=routing]');
+  expect(!(await bar.isVisible()), 'the routing bar shows on a page at rest');
+  await page.route('**/split_topology.wasm', async (route) => {
+    await new Promise(r => setTimeout(r, 1500));
+    await route.continue();
+  });
   await page.locator('nav[aria-label=Main] a[href="/topology"]').click();
+  await bar.waitFor({ state: 'visible', timeout: 1000 });
+  expect(await bar.getAttribute('role') === 'progressbar', 'the routing bar is a progressbar');
   await page.locator('[data-testid=topology]').waitFor({ timeout: 30000 });
+  await bar.waitFor({ state: 'hidden', timeout: 5000 });
   expect(names().some(n => n.startsWith('split_topology')), `the topology page fetched ${names().join(', ')}`);
 });
 

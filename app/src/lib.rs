@@ -99,10 +99,20 @@ pub fn App() -> impl IntoView {
         sign_in,
         sign_out,
     });
+    // While the router opens another page — its part of the browser build may still be downloading
+    // (pages::split) — a bar at the top says so; a click never seems to do nothing on a slow link.
+    let (routing, set_routing) = signal(false);
     view! {
         <Stylesheet id="leptos" href="/pkg/meshdeck.css" />
         <Title formatter=|t: String| if t.is_empty() { "Meshdeck".to_string() } else { format!("{t} · Meshdeck") } />
-        <Router>
+        <div
+            role="progressbar"
+            aria-label="Opening the page"
+            data-testid="routing"
+            class="fixed inset-x-0 top-0 z-50 h-1 animate-pulse bg-indigo-600 dark:bg-indigo-400"
+            hidden=move || !routing.get()
+        ></div>
+        <Router set_is_routing=set_routing>
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route path=path!("/") view=|| view! { <Redirect path="/clusters" /> } ssr=SsrMode::Async />
                 <Route path=path!("/sign-in") view=pages::SignInPage ssr=SsrMode::Async />
