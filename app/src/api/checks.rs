@@ -104,7 +104,7 @@ pub async fn get_check_report(id: String) -> Result<ChecksReport, AppError> {
             let json = state()?.store.check_report(&id).await?.ok_or_else(|| {
                 AppError::NotFound(format!("check report {id} (reports are kept 7 days)"))
             })?;
-            serde_json::from_str(&json)
+            crate::data::parse(&json)
                 .map_err(|e| crate::ssr::errors::incident(format!("check report {id}: {e}")))
         }
         .await,
