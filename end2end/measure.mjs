@@ -35,10 +35,22 @@ async function signedInState() {
   return state;
 }
 
+// Defines, in the page, what it has downloaded: the document and every file, over the wire (headers
+// included), each by name — one definition for the timed runs and the weighing of every page.
+const WEIGH = () => {
+  window.__weigh = () => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const files = [['document', nav.transferSize],
+      ...performance.getEntriesByType('resource').map(r => [new URL(r.name).pathname.replace(/^\/pkg\//, ''), r.transferSize])];
+    return { bytes: files.reduce((a, f) => a + f[1], 0), files };
+  };
+};
+
 async function measure(path, storageState) {
   const transfer = [], tti = [], wasm = [], doc = [], wasmLoaded = [];
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext({ storageState });
+    await context.addInitScript(WEIGH);
     // Records the moment hydration finishes, in the page's own clock.
     await context.addInitScript(() => {
       // The script runs before the document is parsed: watch the whole document for the attribute.
@@ -62,7 +74,7 @@ async function measure(path, storageState) {
       // The main wasm and the page's own pieces of the split build (chunks), fetched before hydration.
       const ws = res.filter(r => new URL(r.name).pathname.endsWith('.wasm'));
       return {
-        transfer: nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
+        transfer: window.__weigh().bytes,
         tti: window.__hydratedAt - nav.startTime,
         doc: nav.responseEnd - nav.startTime,
         wasmLoaded: ws.reduce((a, r) => Math.max(a, r.responseEnd - nav.startTime), 0),
@@ -93,19 +105,20 @@ const PAGES = ['/clusters', '/clusters/new', '/clusters/none', '/setup', '/mesh'
 const sizes = [];
 for (const path of PAGES) {
   const context = await browser.newContext({ storageState: state });
+  await context.addInitScript(WEIGH);
   const page = await context.newPage();
   await page.goto(`${BASE}${path}`);
   await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 60000 });
-  const [bytes, files] = await page.evaluate(() => {
-    const nav = performance.getEntriesByType('navigation')[0];
-    const res = performance.getEntriesByType('resource');
-    return [nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
-      res.filter(r => new URL(r.name).pathname.endsWith('.wasm')).length];
-  });
+  const { bytes, files } = await page.evaluate(() => window.__weigh());
   sizes.push([path, bytes, files]);
   await context.close();
 }
 sizes.sort((a, b) => b[1] - a[1]);
-console.log(`pages over the wire (empty cache, bytes, wasm files): ${sizes.map(([p, b, n]) => `${p} ${b} (${n})`).join(', ')}`);
+const wasmFiles = (files) => files.filter(([name]) => name.endsWith('.wasm')).length;
+console.log(`pages over the wire (empty cache, bytes, wasm files): ${sizes.map(([p, b, f]) => `${p} ${b} (${wasmFiles(f)})`).join(', ')}`);
+// Where the bytes of the largest page and of /topology go, file by file (largest first).
+for (const [p, b, f] of [sizes[0], sizes.find(([p]) => p === '/topology')]) {
+  console.log(`${p} ${b} B: ${[...f].sort((x, y) => y[1] - x[1]).map(([name, n]) => `${name} ${n}`).join(', ')}`);
+}
 await browser.close();
 console.log(`largest_page=${sizes[0][0]} largest_page_bytes=${sizes[0][1]} signin_transfer_bytes=${anon.transfer} signin_tti_ms=${anon.tti} setup_transfer_bytes=${setup.transfer} setup_tti_ms=${setup.tti} wasm_transfer_bytes=${anon.wasm[0]} wasm_raw_bytes=${anon.wasm[1]} setup_wasm_transfer_bytes=${setup.wasm[0]} setup_wasm_files=${setup.wasm[2]} setup_document_ms=${setup.doc} setup_wasm_loaded_ms=${setup.wasmLoaded}`);

@@ -108,13 +108,23 @@ fn the_browser_build_reads_json_one_way() {
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         let server_only = path.components().any(|c| c.as_os_str() == "ssr");
         for (i, line) in code.lines().enumerate() {
-            let mut banned = vec!["Resource::new(", "Resource::new_blocking(", "Resource<"];
+            // Leptos' resources that send their value from the server to the browser (each reads it with
+            // its own codec); `LocalResource` sends nothing and is allowed.
+            let mut banned = vec![
+                "Resource::new(",
+                "Resource::new_blocking(",
+                "Resource<",
+                "ArcResource::new(",
+                "ArcResource<",
+                "OnceResource::new(",
+                "ArcOnceResource::new(",
+            ];
             if !server_only {
                 banned.push("serde_json::from_str");
             }
             for b in banned {
                 assert!(
-                    !line.contains(b),
+                    !contains_word(line, b),
                     "{}:{}: {b} — use crate::data::{{data, Data, parse}} (one deserializer per type in the wasm)",
                     path.display(),
                     i + 1
@@ -122,6 +132,37 @@ fn the_browser_build_reads_json_one_way() {
             }
         }
     }
+}
+
+/// Whether `line` holds `token` where it starts a name (`Resource<` in `LocalResource<` does not count).
+fn contains_word(line: &str, token: &str) -> bool {
+    line.match_indices(token).any(|(at, _)| {
+        !line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn a_banned_name_counts_only_where_a_name_starts() {
+    assert!(contains_word(
+        "let r = Resource::new(|| (), f);",
+        "Resource::new("
+    ));
+    assert!(contains_word(
+        "x: leptos::prelude::Resource<T>",
+        "Resource<"
+    ));
+    assert!(!contains_word(
+        "let r = LocalResource::new(f);",
+        "Resource::new("
+    ));
+    assert!(!contains_word("x: LocalResource<T>", "Resource<"));
+    assert!(contains_word(
+        "a(LocalResource::new(f), Resource::new(s, f))",
+        "Resource::new("
+    ));
 }
 
 /// Whether `path` is a module's unit tests in a file of their own: `<module>/tests.rs` or a file under

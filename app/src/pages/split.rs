@@ -12,8 +12,9 @@
 //!
 //! Finer parts cost more than they save: a page loads its part and every chunk it shares, and each file is
 //! compressed apart. Measured (bench/page, bytes of every page with an empty cache): one part for all but the
-//! topology made every page but that one 727 KB; these four make the largest 611 KB and the topology 511 KB
-//! in 9 files; five parts (mesh apart) 580 KB and 526 KB in 17 files, seven 40–52 files a page.
+//! topology made every page but that one 727 KB; these four made the largest 611 KB and the topology 511 KB
+//! in 9 files; five parts (mesh apart) 580 KB and 526 KB in 17 files, seven 40–52 files a page (figures of
+//! that day; the README has the later ones).
 //! On the server a page names its part while it renders; the document then preloads that part's files (from
 //! `pkg/__wasm_split_manifest.json`), so they download beside the first part, not after it.
 //!
